@@ -1,0 +1,388 @@
+//! Data loading: CIFAR-10/100 binary, IDX (MNIST / Fashion-MNIST), ImageFolder trees,
+//! and a small real CIFAR-10 subset embedded in the binary.
+//!
+//! Every loader produces a [`Dataset`] whose pixels are `u8` in NCHW order.
+//! Loaders never panic on bad input; they return a [`DataError`] naming the file
+//! and the problem.
+
+mod cifar;
+mod embedded;
+mod error;
+mod folder;
+mod idx;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+pub use embedded::embedded;
+pub use error::DataError;
+
+/// One split's images in memory.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Split {
+    /// Pixels, u8, image-major then channel-major:
+    /// index = ((i * channels + c) * height + y) * width + x  (NCHW).
+    pub images: Vec<u8>,
+    /// Class index of each image, < classes.len().
+    pub labels: Vec<u32>,
+}
+
+impl Split {
+    /// Number of images in the split.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the split holds no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+impl fmt::Debug for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The pixel buffer can be hundreds of megabytes: summarise it.
+        f.debug_struct("Split")
+            .field("len", &self.labels.len())
+            .field("pixel_bytes", &self.images.len())
+            .finish()
+    }
+}
+
+/// A labelled image data set with a train and a test split, all images the same size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dataset {
+    /// Short name, e.g. "cifar10-binary", "cifar100-binary", "idx", "imagefolder", "embedded-cifar10".
+    pub name: String,
+    /// Path it was read from, or "embedded".
+    pub source: String,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+    /// Channels per image (1 for grey, 3 for RGB).
+    pub channels: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// The training split.
+    pub train: Split,
+    /// The test split.
+    pub test: Split,
+}
+
+impl Dataset {
+    /// Bytes per image: `channels * height * width`.
+    pub fn image_len(&self) -> usize {
+        self.channels
+            .saturating_mul(self.height)
+            .saturating_mul(self.width)
+    }
+
+    /// Keep only the first n images of each split (deterministic), for quick runs; None leaves as is.
+    pub fn truncate(&mut self, train: Option<usize>, test: Option<usize>) {
+        let image_len = self.image_len();
+        for (split, keep) in [(&mut self.train, train), (&mut self.test, test)] {
+            if let Some(n) = keep {
+                split.labels.truncate(n);
+                split
+                    .images
+                    .truncate(split.labels.len().saturating_mul(image_len));
+            }
+        }
+    }
+}
+
+/// The on-disk formats [`load`] understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataFormat {
+    /// CIFAR-10 binary batches (`data_batch_{1..5}.bin`, `test_batch.bin`).
+    Cifar10Binary,
+    /// CIFAR-100 binary files (`train.bin`, `test.bin`).
+    Cifar100Binary,
+    /// IDX files as used by MNIST and Fashion-MNIST, raw or gzipped.
+    Idx,
+    /// `train/<class>/*.{png,jpg,jpeg}` and `test/<class>/*`.
+    ImageFolder,
+}
+
+impl DataFormat {
+    /// Every format, in detection order.
+    pub const ALL: [DataFormat; 4] = [
+        DataFormat::Cifar10Binary,
+        DataFormat::Cifar100Binary,
+        DataFormat::Idx,
+        DataFormat::ImageFolder,
+    ];
+
+    /// The name used by `Display`, `FromStr` and serde, e.g. "cifar10-binary".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFormat::Cifar10Binary => "cifar10-binary",
+            DataFormat::Cifar100Binary => "cifar100-binary",
+            DataFormat::Idx => "idx",
+            DataFormat::ImageFolder => "image-folder",
+        }
+    }
+}
+
+impl fmt::Display for DataFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DataFormat {
+    type Err = DataError;
+
+    /// Parses "cifar10-binary", "cifar100-binary", "idx" or "image-folder"
+    /// (case-insensitive; "imagefolder" is accepted too).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        if lower == "imagefolder" {
+            return Ok(DataFormat::ImageFolder);
+        }
+        DataFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == lower)
+            .ok_or_else(|| DataError::UnknownFormat {
+                name: s.to_string(),
+            })
+    }
+}
+
+/// Which CIFAR-100 label to use as the class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cifar100Labels {
+    /// The 100 fine classes.
+    #[default]
+    Fine,
+    /// The 20 coarse super-classes.
+    Coarse,
+}
+
+/// Detects the format of `dir` (see [`detect`]), or uses `format` when given, and loads both splits.
+pub fn load(
+    dir: &Path,
+    format: Option<DataFormat>,
+    cifar100_labels: Cifar100Labels,
+) -> Result<Dataset, DataError> {
+    check_dir(dir)?;
+    let format = match format {
+        Some(f) => f,
+        None => detect(dir)?,
+    };
+    match format {
+        DataFormat::Cifar10Binary => cifar::load_cifar10(dir),
+        DataFormat::Cifar100Binary => cifar::load_cifar100(dir, cifar100_labels),
+        DataFormat::Idx => idx::load_idx(dir),
+        DataFormat::ImageFolder => folder::load_image_folder(dir),
+    }
+}
+
+/// Which format `dir` holds; a clear error listing what was looked for when none matches.
+///
+/// Checked in this order: CIFAR-10 binary (`data_batch_1.bin` or `test_batch.bin`,
+/// directly or in `cifar-10-batches-bin/`), CIFAR-100 binary (`train.bin` or `test.bin`,
+/// directly or in `cifar-100-binary/`), IDX (any of the four MNIST file names, with or
+/// without `.gz`), ImageFolder (a `train/` or `test/` subfolder).
+pub fn detect(dir: &Path) -> Result<DataFormat, DataError> {
+    check_dir(dir)?;
+    if cifar::is_cifar10(dir) {
+        return Ok(DataFormat::Cifar10Binary);
+    }
+    if cifar::is_cifar100(dir) {
+        return Ok(DataFormat::Cifar100Binary);
+    }
+    if idx::is_idx(dir) {
+        return Ok(DataFormat::Idx);
+    }
+    if folder::is_image_folder(dir) {
+        return Ok(DataFormat::ImageFolder);
+    }
+    Err(DataError::Unrecognised {
+        path: dir.to_path_buf(),
+        looked_for: "CIFAR-10 binary (data_batch_1.bin or test_batch.bin, directly or in \
+                     cifar-10-batches-bin/), CIFAR-100 binary (train.bin and test.bin, directly or \
+                     in cifar-100-binary/), IDX (train-images-idx3-ubyte, train-labels-idx1-ubyte, \
+                     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz), \
+                     ImageFolder (train/<class>/ and test/<class>/ subfolders)"
+            .to_string(),
+    })
+}
+
+/// Errors unless `dir` exists and is a directory.
+fn check_dir(dir: &Path) -> Result<(), DataError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(DataError::MissingDir {
+            path: dir.to_path_buf(),
+            problem: "is not a directory",
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::MissingDir {
+            path: dir.to_path_buf(),
+            problem: "does not exist",
+        }),
+        Err(e) => Err(DataError::io(dir, e)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers shared by the data tests.
+
+    use std::path::Path;
+
+    /// The shared real-data folder, one level above the repository.
+    pub fn shared_data() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+    }
+
+    /// Writes `bytes` to `dir/name`, creating parent folders.
+    pub fn write(dir: &Path, name: &str, bytes: &[u8]) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::write;
+    use super::*;
+
+    fn tiny() -> Dataset {
+        // 2 channels, 1x2 pixels: image_len 4.
+        Dataset {
+            name: "t".into(),
+            source: "t".into(),
+            classes: vec!["a".into(), "b".into()],
+            channels: 2,
+            height: 1,
+            width: 2,
+            train: Split {
+                images: (0..20).collect(),
+                labels: vec![0, 1, 0, 1, 1],
+            },
+            test: Split {
+                images: (100..112).collect(),
+                labels: vec![1, 0, 1],
+            },
+        }
+    }
+
+    #[test]
+    fn truncate_keeps_first_images() {
+        let mut d = tiny();
+        assert_eq!(d.image_len(), 4);
+        d.truncate(Some(2), None);
+        assert_eq!(d.train.len(), 2);
+        assert_eq!(d.train.labels, vec![0, 1]);
+        assert_eq!(d.train.images, (0..8).collect::<Vec<u8>>());
+        assert_eq!(d.test, tiny().test);
+
+        let mut d = tiny();
+        d.truncate(Some(100), Some(0));
+        assert_eq!(d.train, tiny().train);
+        assert!(d.test.is_empty());
+        assert!(d.test.images.is_empty());
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in DataFormat::ALL {
+            assert_eq!(f.to_string().parse::<DataFormat>().unwrap(), f);
+        }
+        assert_eq!(
+            "cifar10-binary".parse::<DataFormat>().unwrap(),
+            DataFormat::Cifar10Binary
+        );
+        assert_eq!(
+            "cifar100-binary".parse::<DataFormat>().unwrap(),
+            DataFormat::Cifar100Binary
+        );
+        assert_eq!("IDX".parse::<DataFormat>().unwrap(), DataFormat::Idx);
+        assert_eq!(
+            "image-folder".parse::<DataFormat>().unwrap(),
+            DataFormat::ImageFolder
+        );
+        let err = "cifar".parse::<DataFormat>().unwrap_err().to_string();
+        assert!(
+            err.contains("\"cifar\"") && err.contains("image-folder"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_directory_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("no-such-dir");
+        let err = load(&dir, None, Cifar100Labels::Fine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-such-dir") && err.contains("does not exist"),
+            "{err}"
+        );
+        let err = detect(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("no-such-dir") && err.contains("does not exist"),
+            "{err}"
+        );
+        // A file is not a directory either.
+        write(tmp.path(), "plain-file", b"x");
+        let err = detect(&tmp.path().join("plain-file"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plain-file") && err.contains("not a directory"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unrecognised_directory_lists_markers() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "readme.txt", b"hello");
+        std::fs::create_dir(tmp.path().join("validation")).unwrap();
+        let err = detect(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+        for marker in [
+            "data_batch_1.bin",
+            "cifar-10-batches-bin",
+            "train.bin",
+            "cifar-100-binary",
+            "train-images-idx3-ubyte",
+            "train/",
+        ] {
+            assert!(err.contains(marker), "{marker} not in {err}");
+        }
+        let err = load(tmp.path(), None, Cifar100Labels::Fine)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no recognised data set"), "{err}");
+    }
+
+    #[test]
+    fn detect_each_format() {
+        let cases: [(&str, DataFormat); 8] = [
+            ("data_batch_1.bin", DataFormat::Cifar10Binary),
+            ("test_batch.bin", DataFormat::Cifar10Binary),
+            ("cifar-10-batches-bin/x", DataFormat::Cifar10Binary),
+            ("train.bin", DataFormat::Cifar100Binary),
+            ("cifar-100-binary/x", DataFormat::Cifar100Binary),
+            ("train-images-idx3-ubyte", DataFormat::Idx),
+            ("train-images-idx3-ubyte.gz", DataFormat::Idx),
+            ("train/cat/x.png", DataFormat::ImageFolder),
+        ];
+        for (file, expected) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            write(tmp.path(), file, b"");
+            assert_eq!(detect(tmp.path()).unwrap(), expected, "{file}");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! # dcrobust
+//!
+//! Are decoupled convolutional networks (DCNets, Liu et al., CVPR 2018) more robust than
+//! ordinary CNNs? This crate is the glue of the `dcrobust` tool: it loads data, builds and
+//! trains baseline and decoupled networks, and (through the member crates `dcrobust-attacks`,
+//! `dcrobust-corruptions` and `dcrobust-reports`) attacks, corrupts and reports on them.
+//!
+//! Modules:
+//! - [`data`]: CIFAR-10/100 binary, MNIST-style IDX and ImageFolder loaders, and the embedded
+//!   CIFAR-10 subset used when no data set is given.
+//! - [`models`]: the decoupled operator and the CNN-9, ResNet-32 and 2-D-feature networks.
+//! - [`train`]: optimisers, the training loop, checkpoints and convergence curves.
+//! - [`cli`]: the command line, and [`run`], its single entry point.
+//! - [`util`]: atomic file writes and seed derivation.
+
+pub mod cli;
+pub mod data;
+pub mod models;
+pub mod train;
+pub mod util;
+
+pub use cli::run;

@@ -1,0 +1,392 @@
+//! 2-D convolution as a candle operation with a CPU kernel of its own (im2col + gemm, parallel
+//! over the batch) for the forward pass and both gradients.
+//!
+//! candle 0.11's CPU backward pass runs the input gradient through a naive transposed
+//! convolution and always computes both gradients (cpu-performance.md, P2–P4). Here the input
+//! gradient is `col2im(Wᵀ·dY)`, the weight gradient is `Σ_n dY_n·col_nᵀ`, and a gradient is
+//! only computed for an argument that takes part in autograd. Results do not depend on the
+//! thread count: each image is computed by one thread, and the weight gradient is summed over
+//! fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).
+const WGRAD_CHUNK: usize = 8;
+
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    fn kdim(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn direct(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == 0
+    }
+}
+
+fn geom(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Geom> {
+    let (&[n, cin, h, wd], &[cout, cin2, kh, kw]) = (x, w) else {
+        candle_core::bail!("conv2d: expected (N, C, H, W) input and (C_out, C_in, k, k) filters, got {x:?} and {w:?}")
+    };
+    if cin != cin2 || kh != kw || stride == 0 || h + 2 * pad < kh || wd + 2 * pad < kw {
+        candle_core::bail!("conv2d: incompatible input {x:?}, filters {w:?}, stride {stride}, padding {pad}");
+    }
+    Ok(Geom { n, cin, h, w: wd, cout, k: kh, stride, pad, ho: (h + 2 * pad - kh) / stride + 1, wo: (wd + 2 * pad - kw) / stride + 1 })
+}
+
+/// `col[(c·k + ky)·k + kx][oy·wo + ox] = x[c, oy·s + ky − pad, ox·s + kx − pad]` (0 outside).
+fn im2col<T: WithDType>(g: &Geom, x: &[T], col: &mut [T]) {
+    let p = g.p();
+    for c in 0..g.cin {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                let row = &mut col[((c * g.k + ky) * g.k + kx) * p..][..p];
+                for oy in 0..g.ho {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
+                    if iy < 0 || iy >= g.h as isize {
+                        dst.fill(T::zero());
+                        continue;
+                    }
+                    let src = &x[(c * g.h + iy as usize) * g.w..][..g.w];
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        *d = if ix < 0 || ix >= g.w as isize { T::zero() } else { src[ix as usize] };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds each column entry back to the input position it was copied from (adjoint of im2col).
+fn col2im<T: WithDType>(g: &Geom, col: &[T], dx: &mut [T]) {
+    let p = g.p();
+    for c in 0..g.cin {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                let row = &col[((c * g.k + ky) * g.k + kx) * p..][..p];
+                for oy in 0..g.ho {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let dst = &mut dx[(c * g.h + iy as usize) * g.w..][..g.w];
+                    for ox in 0..g.wo {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        if ix >= 0 && ix < g.w as isize {
+                            dst[ix as usize] += row[oy * g.wo + ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Row-major matrix view: pointer, rows, columns, row stride, column stride.
+struct Mat<T> {
+    ptr: *const T,
+    rs: isize,
+    cs: isize,
+}
+
+fn row_major<T>(s: &[T], cols: usize) -> Mat<T> {
+    Mat { ptr: s.as_ptr(), rs: cols as isize, cs: 1 }
+}
+
+fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
+    // The transpose of a row-major (rows × cols) matrix, as a (cols × rows) view.
+    Mat { ptr: s.as_ptr(), rs: 1, cs: cols as isize }
+}
+
+/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, single-threaded.
+fn matmul<T: WithDType>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: Mat<T>, rhs: Mat<T>) {
+    debug_assert!(dst.len() >= m * n);
+    // SAFETY: every view addresses memory inside the slices it was made from, with the
+    // dimensions passed here (checked by the callers' geometry), and `dst` does not alias them.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
+    let (kd, p) = (g.kdim(), g.p());
+    let mut out = vec![T::zero(); g.n * g.cout * p];
+    out.par_chunks_mut(g.cout * p).enumerate().for_each(|(i, o)| {
+        let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+        if g.direct() {
+            matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(xi, p));
+        } else {
+            let mut col = vec![T::zero(); kd * p];
+            im2col(g, xi, &mut col);
+            matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(&col, p));
+        }
+    });
+    out
+}
+
+fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
+    let (kd, p) = (g.kdim(), g.p());
+    let img = g.cin * g.h * g.w;
+    let mut dx = vec![T::zero(); g.n * img];
+    dx.par_chunks_mut(img).enumerate().for_each(|(i, d)| {
+        let dyi = &dy[i * g.cout * p..][..g.cout * p];
+        if g.direct() {
+            matmul(kd, p, g.cout, d, false, transposed(w, kd), row_major(dyi, p));
+        } else {
+            let mut col = vec![T::zero(); kd * p];
+            matmul(kd, p, g.cout, &mut col, false, transposed(w, kd), row_major(dyi, p));
+            col2im(g, &col, d);
+        }
+    });
+    dx
+}
+
+fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    let (kd, p) = (g.kdim(), g.p());
+    let img = g.cin * g.h * g.w;
+    let chunks: Vec<usize> = (0..g.n.div_ceil(WGRAD_CHUNK)).collect();
+    let partials: Vec<Vec<T>> = chunks
+        .par_iter()
+        .map(|&c| {
+            let mut acc = vec![T::zero(); g.cout * kd];
+            let mut col = if g.direct() { Vec::new() } else { vec![T::zero(); kd * p] };
+            for i in c * WGRAD_CHUNK..((c + 1) * WGRAD_CHUNK).min(g.n) {
+                let xi = &x[i * img..][..img];
+                let dyi = &dy[i * g.cout * p..][..g.cout * p];
+                let rhs = if g.direct() {
+                    transposed(xi, p)
+                } else {
+                    im2col(g, xi, &mut col);
+                    transposed(&col, p)
+                };
+                matmul(g.cout, kd, p, &mut acc, i > c * WGRAD_CHUNK, row_major(dyi, p), rhs);
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![T::zero(); g.cout * kd];
+    for part in &partials {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += *v;
+        }
+    }
+    out
+}
+
+fn slices<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<(&'a CpuStorage, usize, usize)> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("conv2d: {what} must be contiguous")))?;
+    Ok((s, a, b))
+}
+
+macro_rules! dispatch {
+    ($name:expr, $s1:expr, $l1:expr, $s2:expr, $l2:expr, |$a:ident, $b:ident| $body:expr) => {{
+        let (s1, a1, b1) = slices($s1, $l1, "first argument")?;
+        let (s2, a2, b2) = slices($s2, $l2, "second argument")?;
+        match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(y)) => {
+                let ($a, $b) = (&x[a1..b1], &y[a2..b2]);
+                CpuStorage::F32($body)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(y)) => {
+                let ($a, $b) = (&x[a1..b1], &y[a2..b2]);
+                CpuStorage::F64($body)
+            }
+            _ => return Err(candle_core::Error::UnsupportedDTypeForOp(s1.dtype(), $name)),
+        }
+    }};
+}
+
+struct Conv2d {
+    stride: usize,
+    pad: usize,
+}
+
+impl CustomOp2 for Conv2d {
+    fn name(&self) -> &'static str {
+        "dcrobust-conv2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), self.stride, self.pad)?;
+        let out = dispatch!("conv2d", s1, l1, s2, l2, |x, w| forward_t(&g, x, w));
+        Ok((out, Shape::from((g.n, g.cout, g.ho, g.wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let g = geom(x.dims(), w.dims(), self.stride, self.pad)?;
+        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &GradInput { g })?) } else { None };
+        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &GradWeight { g })?) } else { None };
+        Ok((dx, dw))
+    }
+}
+
+struct GradInput {
+    g: Geom,
+}
+
+impl CustomOp2 for GradInput {
+    fn name(&self) -> &'static str {
+        "dcrobust-conv2d-grad-input"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        let out = dispatch!("conv2d-grad-input", s1, l1, s2, l2, |dy, w| grad_input_t(&g, dy, w));
+        Ok((out, Shape::from((g.n, g.cin, g.h, g.w))))
+    }
+}
+
+struct GradWeight {
+    g: Geom,
+}
+
+impl CustomOp2 for GradWeight {
+    fn name(&self) -> &'static str {
+        "dcrobust-conv2d-grad-weight"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        let out = dispatch!("conv2d-grad-weight", s1, l1, s2, l2, |x, dy| grad_weight_t(&g, x, dy));
+        Ok((out, Shape::from((g.cout, g.cin, g.k, g.k))))
+    }
+}
+
+/// 2-D convolution (no dilation, no groups, square kernel), differentiable.
+///
+/// On the CPU with f32 or f64 it runs dcrobust's kernels; elsewhere candle's `conv2d`.
+///
+/// # Shapes
+/// `x`: `(N, C_in, H, W)`, `w`: `(C_out, C_in, k, k)` → `(N, C_out, (H+2p−k)/s+1, (W+2p−k)/s+1)`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let cpu_float = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
+    if !cpu_float {
+        return x.conv2d(w, padding, stride, 1, 1);
+    }
+    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2d { stride, pad: padding })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| r.random::<f64>() * 2.0 - 1.0).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// Oracle: candle's own conv2d and its backward pass, in f64, on odd shapes (stride 2 with
+    /// padding, 1x1, batch 1, channel counts that are not multiples of 8, a batch larger than
+    /// the weight-gradient chunk).
+    #[test]
+    fn matches_candle_forward_and_gradients() {
+        let cases = [
+            // (n, cin, h, w, cout, k, stride, pad)
+            (2, 3, 7, 7, 5, 3, 1, 1),
+            (1, 5, 8, 6, 3, 3, 2, 1),
+            (3, 4, 5, 5, 6, 1, 1, 0),
+            (11, 2, 6, 6, 3, 3, 2, 0),
+            (2, 3, 4, 4, 2, 4, 1, 0),
+            (1, 1, 5, 5, 1, 3, 1, 2),
+        ];
+        for (i, &(n, cin, h, w, cout, k, s, p)) in cases.iter().enumerate() {
+            let x = Var::from_tensor(&rand(&[n, cin, h, w], i as u64)).unwrap();
+            let wt = Var::from_tensor(&rand(&[cout, cin, k, k], 100 + i as u64)).unwrap();
+            let r = rand(&[n, cout, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1], 200 + i as u64);
+            let ours = conv2d(x.as_tensor(), wt.as_tensor(), s, p).unwrap();
+            let theirs = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-12, "case {i} forward");
+            let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-11, "case {i} dx");
+            assert!(max_diff(g1.get(&wt).unwrap(), g2.get(&wt).unwrap()) < 1e-11, "case {i} dw");
+        }
+    }
+
+    /// Oracle: a central finite difference of L = Σ r ⊙ conv(x, w) with respect to one input
+    /// and one weight entry (the loss is linear in each, so the difference is exact up to rounding).
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (x, w, r) = (rand(&[2, 3, 5, 5], 1), rand(&[4, 3, 3, 3], 2), rand(&[2, 4, 3, 3], 3));
+        let loss = |x: &Tensor, w: &Tensor| (conv2d(x, w, 2, 1).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        let xv = Var::from_tensor(&x).unwrap();
+        let wv = Var::from_tensor(&w).unwrap();
+        let g = (conv2d(xv.as_tensor(), wv.as_tensor(), 2, 1).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let h = 1e-6;
+        let bump = |t: &Tensor, idx: usize, d: f64| {
+            let mut v = t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            v[idx] += d;
+            Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+        };
+        for idx in [0, 17, 49] {
+            let fd = (loss(&bump(&x, idx, h), &w) - loss(&bump(&x, idx, -h), &w)) / (2.0 * h);
+            let an = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()[idx];
+            assert!((fd - an).abs() < 1e-7, "dx[{idx}] {fd} vs {an}");
+        }
+        for idx in [0, 40, 107] {
+            let fd = (loss(&x, &bump(&w, idx, h)) - loss(&x, &bump(&w, idx, -h))) / (2.0 * h);
+            let an = g.get(&wv).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()[idx];
+            assert!((fd - an).abs() < 1e-7, "dw[{idx}] {fd} vs {an}");
+        }
+    }
+
+    /// Oracle: an input that does not take part in autograd gets no gradient computed.
+    #[test]
+    fn constant_input_gets_no_gradient() {
+        let x = rand(&[1, 2, 4, 4], 5);
+        let w = Var::from_tensor(&rand(&[3, 2, 3, 3], 6)).unwrap();
+        let g = conv2d(&x, w.as_tensor(), 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&x).is_none());
+        assert!(g.get(&w).is_some());
+    }
+}

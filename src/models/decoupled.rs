@@ -1,0 +1,259 @@
+//! The decoupled convolution `f(w, x) = h(‖w‖, ‖x‖) · g(θ)` (paper.md §1), one layer.
+
+use super::config::{Angular, Magnitude, OperatorConfig, Radius};
+use super::conv::conv2d;
+use super::ops::acos;
+use super::params::{Group, ParamStore};
+use candle_core::{DType, Result, Tensor, Var};
+use std::f64::consts::PI;
+
+/// Added inside both square roots (filter norm and patch norm), as in the official code: it
+/// keeps `|cos θ| < 1` and the gradient of an all-zero patch finite.
+pub const NORM_EPS: f64 = 1e-4;
+
+/// A decoupled convolution layer. With a kernel as large as its input and no padding it is the
+/// fully-connected (1x1) case.
+pub struct DecoupledConv {
+    /// Unnormalised filters; only their direction (and, for weighted operators, their norm)
+    /// matters. Shape `(C_out, C_in, k, k)`.
+    pub weight: Var,
+    /// Learned radius factor `r`, shape `(C_out,)`, when the radius is learnable and used.
+    pub radius: Option<Var>,
+    /// Moving average of the mean patch norm μ, shape `(1,)`, used in inference.
+    pub mu_ema: Option<Var>,
+    /// Learned sigmoid steepness, shape `(C_out,)`, for [`Angular::LearnableSigmoid`].
+    pub sigmoid_k: Option<Var>,
+    op: OperatorConfig,
+    ones: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+impl DecoupledConv {
+    /// Creates the layer's parameters under `name` in `store`, filters He-initialised
+    /// (std `sqrt(2 / (k² C_in))`), `r` at the configured init.
+    pub fn new(
+        store: &mut ParamStore,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        op: OperatorConfig,
+    ) -> Result<Self> {
+        let std = (2.0 / (kernel * kernel * c_in) as f64).sqrt();
+        let weight = store.normal(
+            &format!("{name}.weight"),
+            &[c_out, c_in, kernel, kernel],
+            std,
+            Group::NoDecay,
+        )?;
+        let (radius, mu_ema) = match (op.magnitude.uses_radius(), op.radius) {
+            (true, Radius::Learnable { init, .. }) => (
+                Some(store.constant(&format!("{name}.radius"), &[c_out], init, Group::NoDecay)?),
+                Some(store.constant(&format!("{name}.mu_ema"), &[1], 0.0, Group::Buffer)?),
+            ),
+            _ => (None, None),
+        };
+        let sigmoid_k = match op.angular {
+            Angular::LearnableSigmoid { k_init } => Some(store.constant(
+                &format!("{name}.sigmoid_k"),
+                &[c_out],
+                k_init,
+                Group::NoDecay,
+            )?),
+            _ => None,
+        };
+        let ones = Tensor::ones((1, 1, kernel, kernel), store.dtype(), store.device())?;
+        Ok(DecoupledConv {
+            weight,
+            radius,
+            mu_ema,
+            sigmoid_k,
+            op,
+            ones,
+            stride,
+            padding,
+        })
+    }
+
+    /// The operator this layer computes.
+    pub fn operator(&self) -> &OperatorConfig {
+        &self.op
+    }
+
+    /// Unit-norm filters `ŵ = w / sqrt(Σ w² + 1e-4)`, one norm per output channel.
+    ///
+    /// # Shapes
+    /// `(C_out, C_in, k, k)`.
+    pub fn normalized_weight(&self) -> Result<Tensor> {
+        let w = self.weight.as_tensor();
+        w.broadcast_div(&w.sqr()?.sum_keepdim((1, 2, 3))?.affine(1.0, NORM_EPS)?.sqrt()?)
+    }
+
+    /// The patch norm `sqrt(Σ_window x² + 1e-4)` of every sliding window, with the layer's
+    /// stride and padding (padding contributes 0). Sums x² over channels first, then over the
+    /// k×k window: the same sum as over all `C_in·k·k` entries, at a fraction of the cost.
+    ///
+    /// # Shapes
+    /// `x`: `(N, C_in, H, W)` → `(N, 1, H', W')`.
+    pub fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
+        let sq = x.sqr()?.sum_keepdim(1)?;
+        conv2d(&sq, &self.ones, self.stride, self.padding)?
+            .affine(1.0, NORM_EPS)?
+            .sqrt()
+    }
+
+    /// The layer's output.
+    ///
+    /// In training μ is the batch mean of the patch norm (differentiable) and its moving average
+    /// is updated; in inference the moving average is used and nothing changes.
+    ///
+    /// # Shapes
+    /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let w_hat = self.normalized_weight()?;
+        let y = conv2d(x, &w_hat, self.stride, self.padding)?;
+        // LinearConv with cosine is exactly a convolution with unit-norm filters: n·(y/n) = y.
+        if let (Magnitude::Linear { alpha }, Angular::Cosine) = (self.op.magnitude, self.op.angular)
+        {
+            return y.affine(alpha, 0.0);
+        }
+        let n = self.patch_norm(x)?;
+        let cos = y.broadcast_div(&n)?;
+        let g = self.angular(&cos)?;
+        let h = self.magnitude(&n, train)?;
+        h.broadcast_mul(&g)
+    }
+
+    fn channel_shape(&self, t: &Tensor) -> Result<Tensor> {
+        t.reshape((1, (), 1, 1))
+    }
+
+    /// `g(θ)` from `cos θ`, any shape; learnable k broadcasts over dimension 1.
+    fn angular(&self, cos: &Tensor) -> Result<Tensor> {
+        match self.op.angular {
+            Angular::Cosine => Ok(cos.clone()),
+            Angular::Linear => acos(cos)?.affine(-2.0 / PI, 1.0),
+            Angular::SquareCosine => cos.mul(&cos.abs()?),
+            Angular::Sigmoid { k } => {
+                let theta = acos(cos)?;
+                theta
+                    .affine(-1.0 / (2.0 * k), PI / (4.0 * k))?
+                    .tanh()?
+                    .affine(1.0 / (PI / (4.0 * k)).tanh(), 0.0)
+            }
+            Angular::LearnableSigmoid { .. } => {
+                let k = self
+                    .sigmoid_k
+                    .as_ref()
+                    .ok_or_else(|| candle_core::Error::Msg("sigmoid k missing".into()))?;
+                let k = self.channel_shape(&k.as_tensor().abs()?.affine(1.0, 0.05)?)?;
+                let theta = acos(cos)?;
+                // tanh((π/2 − θ) / (2k)) / tanh(π / (4k))
+                let num = theta.affine(-1.0, PI / 2.0)?.broadcast_div(&k.affine(2.0, 0.0)?)?.tanh()?;
+                let den = k.recip()?.affine(PI / 4.0, 0.0)?.tanh()?;
+                num.broadcast_div(&den)
+            }
+        }
+    }
+
+    /// The radius ρ: a scalar tensor, or `(1, C_out, 1, 1)` when learnable.
+    fn radius_tensor(&self, n: &Tensor, train: bool) -> Result<Tensor> {
+        match self.op.radius {
+            Radius::Fixed { rho } => Tensor::new(&[rho], n.device())?.to_dtype(n.dtype()),
+            Radius::Learnable { ema_decay, .. } => {
+                let (r, ema) = match (&self.radius, &self.mu_ema) {
+                    (Some(r), Some(e)) => (r, e),
+                    _ => candle_core::bail!("learnable radius parameters missing"),
+                };
+                let mu = if train {
+                    let mu = n.mean_all()?.reshape(1)?;
+                    let old = ema.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?[0];
+                    // The average starts at the first batch's value rather than at 0.
+                    let new = if old == 0.0 {
+                        mu.detach()
+                    } else {
+                        (ema.as_tensor().affine(ema_decay, 0.0)? + mu.detach().affine(1.0 - ema_decay, 0.0)?)?
+                    };
+                    ema.set(&new)?;
+                    mu
+                } else {
+                    ema.as_tensor().detach()
+                };
+                let rr = self.channel_shape(&r.as_tensor().sqr()?.affine(1.0, NORM_EPS)?)?;
+                rr.broadcast_mul(&mu.reshape((1, 1, 1, 1))?)
+            }
+        }
+    }
+
+    /// `h(‖w‖, n)`; broadcasts to `(N, C_out, H', W')` or stays `(N, 1, H', W')`.
+    fn magnitude(&self, n: &Tensor, train: bool) -> Result<Tensor> {
+        let rho = || self.radius_tensor(n, train);
+        let w_norm = || -> Result<Tensor> {
+            let w = self.weight.as_tensor();
+            self.channel_shape(&w.sqr()?.sum_keepdim((1, 2, 3))?.sqrt()?.flatten_all()?)
+        };
+        match self.op.magnitude {
+            Magnitude::Sphere { alpha } => n.ones_like()?.affine(alpha, 0.0),
+            Magnitude::Ball { alpha } => {
+                let rho = rho()?;
+                n.broadcast_minimum(&rho)?.broadcast_div(&rho)?.affine(alpha, 0.0)
+            }
+            Magnitude::Tanh { alpha } => n.broadcast_div(&rho()?)?.tanh()?.affine(alpha, 0.0),
+            Magnitude::Linear { alpha } => n.affine(alpha, 0.0),
+            Magnitude::Seg { alpha, beta } => {
+                // α·min(n, ρ) + β·relu(n − ρ): α·n below ρ, β·n + αρ − βρ above.
+                let rho = rho()?;
+                let low = n.broadcast_minimum(&rho)?.affine(alpha, 0.0)?;
+                let high = n.broadcast_sub(&rho)?.relu()?.affine(beta, 0.0)?;
+                low + high
+            }
+            Magnitude::Log { alpha } => n.affine(1.0, 1.0)?.log()?.affine(alpha, 0.0),
+            Magnitude::Mix { alpha, beta } => {
+                n.affine(alpha, 0.0)? + n.affine(1.0, 1.0)?.log()?.affine(beta, 0.0)?
+            }
+            Magnitude::WeightedLinear { alpha } => n.broadcast_mul(&w_norm()?)?.affine(alpha, 0.0),
+            Magnitude::WeightedTanhEq15 { alpha } => n
+                .broadcast_mul(&w_norm()?)?
+                .broadcast_div(&rho()?)?
+                .tanh()?
+                .affine(alpha, 0.0),
+            Magnitude::WeightedTanhEq16 { alpha } => {
+                let rho = rho()?;
+                let tw = w_norm()?.broadcast_div(&rho)?.tanh()?;
+                n.broadcast_div(&rho)?.tanh()?.broadcast_mul(&tw)?.affine(alpha, 0.0)
+            }
+        }
+    }
+
+    /// The orthogonality regulariser `½‖ŴŴᵀ − I‖²_F` with the filters as unit rows
+    /// (paper.md §1.8; multiply by the coefficient, 1e-5 in the official code).
+    ///
+    /// # Shapes
+    /// Returns a scalar (rank 0).
+    pub fn orthogonality(&self) -> Result<Tensor> {
+        let w = self.weight.as_tensor().flatten_from(1)?;
+        let w = w.broadcast_div(&w.sqr()?.sum_keepdim(1)?.affine(1.0, NORM_EPS)?.sqrt()?)?;
+        let gram = w.matmul(&w.t()?)?;
+        let eye = Tensor::eye(gram.dim(0)?, gram.dtype(), gram.device())?;
+        (gram - eye)?.sqr()?.sum_all()?.affine(0.5, 0.0)
+    }
+
+    /// Weight projection `w ← ŵ` (paper.md §1.8): the forward pass is unchanged, the filter
+    /// norms return to ~1 so that gradient steps keep their relative size. Skipped for the
+    /// weighted operators, whose output depends on ‖w‖.
+    pub fn project(&self) -> Result<()> {
+        if self.op.magnitude.uses_weight_norm() {
+            return Ok(());
+        }
+        let w = self.normalized_weight()?.detach();
+        self.weight.set(&w)
+    }
+
+    /// Number of output channels.
+    pub fn out_channels(&self) -> Result<usize> {
+        self.weight.as_tensor().dim(0)
+    }
+}

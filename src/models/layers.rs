@@ -1,0 +1,221 @@
+//! Ordinary convolution, BatchNorm, and the conv → BN → ReLU block both kinds of network share.
+
+use super::config::OperatorConfig;
+use super::bn::batch_norm_train;
+use super::conv::conv2d;
+use super::decoupled::DecoupledConv;
+use super::params::{Group, ParamStore};
+use candle_core::{DType, Result, Tensor, Var};
+
+/// An ordinary 2-D convolution, optionally with a bias.
+pub struct PlainConv {
+    /// Filters, shape `(C_out, C_in, k, k)`.
+    pub weight: Var,
+    /// Bias, shape `(C_out,)`.
+    pub bias: Option<Var>,
+    stride: usize,
+    padding: usize,
+}
+
+impl PlainConv {
+    /// He-initialised filters (std `sqrt(2 / (k² C_in))`) in `group`; a zero bias if asked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &mut ParamStore,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        group: Group,
+    ) -> Result<Self> {
+        let std = (2.0 / (kernel * kernel * c_in) as f64).sqrt();
+        let weight = store.normal(
+            &format!("{name}.weight"),
+            &[c_out, c_in, kernel, kernel],
+            std,
+            group,
+        )?;
+        let bias = if bias {
+            Some(store.constant(&format!("{name}.bias"), &[c_out], 0.0, Group::NoDecay)?)
+        } else {
+            None
+        };
+        Ok(PlainConv {
+            weight,
+            bias,
+            stride,
+            padding,
+        })
+    }
+
+    /// # Shapes
+    /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = conv2d(x, self.weight.as_tensor(), self.stride, self.padding)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.as_tensor().reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// BatchNorm over channels: batch statistics while training (running averages updated with
+/// `decay`), running averages in inference. γ and β carry weight decay (paper.md §3.1).
+pub struct BatchNorm {
+    /// Scale γ, shape `(C,)`.
+    pub gamma: Var,
+    /// Shift β, shape `(C,)`.
+    pub beta: Var,
+    /// Running mean, shape `(C,)`.
+    pub running_mean: Var,
+    /// Running (unbiased) variance, shape `(C,)`.
+    pub running_var: Var,
+    decay: f64,
+    eps: f64,
+}
+
+impl BatchNorm {
+    /// γ = 1, β = 0, running mean 0, running variance 1.
+    pub fn new(store: &mut ParamStore, name: &str, c: usize, decay: f64, eps: f64) -> Result<Self> {
+        Ok(BatchNorm {
+            gamma: store.constant(&format!("{name}.gamma"), &[c], 1.0, Group::Decay)?,
+            beta: store.constant(&format!("{name}.beta"), &[c], 0.0, Group::Decay)?,
+            running_mean: store.constant(&format!("{name}.running_mean"), &[c], 0.0, Group::Buffer)?,
+            running_var: store.constant(&format!("{name}.running_var"), &[c], 1.0, Group::Buffer)?,
+            decay,
+            eps,
+        })
+    }
+
+    /// # Shapes
+    /// `x`: `(N, C, H, W)` → same.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let shape4 = |t: &Tensor| t.reshape((1, (), 1, 1));
+        let (mean, var) = if train {
+            let (n, _, h, w) = x.dims4()?;
+            let count = (n * h * w) as f64;
+            let (y, mean, var) = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+                let (y, stats) = batch_norm_train(x, self.gamma.as_tensor(), self.beta.as_tensor(), self.eps)?;
+                let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
+                let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
+                let dev = x.device();
+                (y, Tensor::new(mean, dev)?, Tensor::new(var, dev)?)
+            } else {
+                // Composite path for other devices: sum the contiguous inner dimensions first.
+                let mean = x.sum_keepdim((2, 3))?.sum_keepdim(0)?.affine(1.0 / count, 0.0)?;
+                let centered = x.broadcast_sub(&mean)?;
+                let var = centered.sqr()?.sum_keepdim((2, 3))?.sum_keepdim(0)?.affine(1.0 / count, 0.0)?;
+                let y = centered
+                    .broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?
+                    .broadcast_mul(&shape4(self.gamma.as_tensor())?)?
+                    .broadcast_add(&shape4(self.beta.as_tensor())?)?;
+                (y, mean.detach().flatten_all()?, var.detach().flatten_all()?)
+            };
+            let dtype = self.running_mean.dtype();
+            let (mean, var) = (mean.to_dtype(dtype)?, var.to_dtype(dtype)?);
+            let unbiased = var.affine(count / (count - 1.0).max(1.0), 0.0)?;
+            let d = self.decay;
+            let rm = (self.running_mean.as_tensor().affine(d, 0.0)? + mean.affine(1.0 - d, 0.0)?)?;
+            let rv = (self.running_var.as_tensor().affine(d, 0.0)? + unbiased.affine(1.0 - d, 0.0)?)?;
+            self.running_mean.set(&rm)?;
+            self.running_var.set(&rv)?;
+            return Ok(y);
+        } else {
+            (
+                shape4(&self.running_mean.as_tensor().detach())?,
+                shape4(&self.running_var.as_tensor().detach())?,
+            )
+        };
+        // Inference: one scale and one shift per channel.
+        let scale = shape4(self.gamma.as_tensor())?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
+        let shift = shape4(self.beta.as_tensor())?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
+        x.broadcast_mul(&scale)?.broadcast_add(&shift)
+    }
+}
+
+/// A convolution of either kind.
+pub enum Conv {
+    /// Ordinary convolution.
+    Plain(PlainConv),
+    /// Decoupled operator.
+    Decoupled(DecoupledConv),
+}
+
+impl Conv {
+    /// A decoupled layer when `op` is given, else an ordinary one whose filters take weight
+    /// decay (the baseline's rule) and that has a bias only when no BatchNorm follows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &mut ParamStore,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        op: Option<&OperatorConfig>,
+        bias_if_plain: bool,
+    ) -> Result<Self> {
+        Ok(match op {
+            Some(op) => Conv::Decoupled(DecoupledConv::new(
+                store, name, c_in, c_out, kernel, stride, padding, *op,
+            )?),
+            None => Conv::Plain(PlainConv::new(
+                store,
+                name,
+                c_in,
+                c_out,
+                kernel,
+                stride,
+                padding,
+                bias_if_plain,
+                Group::Decay,
+            )?),
+        })
+    }
+
+    /// # Shapes
+    /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            Conv::Plain(c) => c.forward(x),
+            Conv::Decoupled(c) => c.forward(x, train),
+        }
+    }
+
+    /// The decoupled layer, if this is one.
+    pub fn decoupled(&self) -> Option<&DecoupledConv> {
+        match self {
+            Conv::Decoupled(c) => Some(c),
+            Conv::Plain(_) => None,
+        }
+    }
+}
+
+/// Convolution, then BatchNorm and ReLU where switched on.
+pub struct ConvBlock {
+    /// The convolution.
+    pub conv: Conv,
+    /// BatchNorm after it, if any.
+    pub bn: Option<BatchNorm>,
+    /// Whether a ReLU follows.
+    pub relu: bool,
+}
+
+impl ConvBlock {
+    /// # Shapes
+    /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut y = self.conv.forward(x, train)?;
+        if let Some(bn) = &self.bn {
+            y = bn.forward(&y, train)?;
+        }
+        if self.relu {
+            y = y.relu()?;
+        }
+        Ok(y)
+    }
+}

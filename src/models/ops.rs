@@ -1,0 +1,110 @@
+//! Element-wise operations the decoupled operators need beyond candle's own.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+
+/// `acos` as a candle operation with a backward pass, on the CPU.
+///
+/// Forward: `acos(clamp(c, -1, 1))`. Backward: `-1 / sqrt(max(1 - c^2, 1e-12))`, the closed-form
+/// derivative, floored so that a cosine that rounds to exactly ±1 gives a large finite gradient
+/// rather than an infinite one. Cosines from a decoupled layer stay strictly inside (-1, 1): the
+/// `1e-4` inside both norms guarantees it.
+struct Acos;
+
+fn acos_slice<T: num_like::Float>(v: &[T]) -> Vec<T> {
+    v.iter().map(|&c| c.clamp_unit().acos()).collect()
+}
+
+/// The few float operations the custom ops need, for `f32` and `f64`.
+mod num_like {
+    pub trait Float: Copy {
+        fn clamp_unit(self) -> Self;
+        fn acos(self) -> Self;
+    }
+    impl Float for f32 {
+        fn clamp_unit(self) -> Self {
+            self.clamp(-1.0, 1.0)
+        }
+        fn acos(self) -> Self {
+            f32::acos(self)
+        }
+    }
+    impl Float for f64 {
+        fn clamp_unit(self) -> Self {
+            self.clamp(-1.0, 1.0)
+        }
+        fn acos(self) -> Self {
+            f64::acos(self)
+        }
+    }
+}
+
+impl CustomOp1 for Acos {
+    fn name(&self) -> &'static str {
+        "acos"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("acos: input must be contiguous".into()))?;
+        let out = match storage {
+            CpuStorage::F32(v) => CpuStorage::F32(acos_slice(&v[start..end])),
+            CpuStorage::F64(v) => CpuStorage::F64(acos_slice(&v[start..end])),
+            other => {
+                return Err(candle_core::Error::UnsupportedDTypeForOp(
+                    other.dtype(),
+                    "acos",
+                ))
+            }
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        // d/dc acos(c) = -1 / sqrt(1 - c^2)
+        let one_minus = arg.sqr()?.affine(-1.0, 1.0)?.clamp(1e-12, 1.0)?;
+        let d = one_minus.sqrt()?.recip()?.neg()?;
+        Ok(Some(grad_res.mul(&d)?))
+    }
+}
+
+/// Arc cosine of every element, differentiable.
+///
+/// # Shapes
+/// Any shape; the result has the input's shape. CPU only (f32 or f64).
+pub fn acos(c: &Tensor) -> Result<Tensor> {
+    c.contiguous()?.apply_op1(Acos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Oracle: the closed forms acos(c) and d/dc acos(c) = -1/sqrt(1-c^2), evaluated in f64.
+    #[test]
+    fn acos_matches_closed_form_and_its_derivative() {
+        let cs = [-0.999f64, -0.5, 0.0, 0.3, 0.9];
+        let x = Var::from_vec(cs.to_vec(), cs.len(), &Device::Cpu).unwrap();
+        let y = acos(x.as_tensor()).unwrap();
+        let got = y.to_vec1::<f64>().unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let dg = g.get(&x).unwrap().to_vec1::<f64>().unwrap();
+        for (i, &c) in cs.iter().enumerate() {
+            assert!((got[i] - c.acos()).abs() < 1e-15, "acos({c})");
+            let want = -1.0 / (1.0 - c * c).sqrt();
+            assert!((dg[i] - want).abs() < 1e-9 * want.abs(), "d acos({c})");
+        }
+    }
+
+    /// Oracle: acos(±1) = 0, π, and inputs just outside [-1, 1] clamp instead of giving NaN.
+    #[test]
+    fn acos_clamps_rounding_overshoot() {
+        let x = Tensor::new(&[1.0000001f32, -1.0000001, 1.0, -1.0], &Device::Cpu).unwrap();
+        let y = acos(&x).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(y[0], 0.0);
+        assert!((y[1] - std::f32::consts::PI).abs() < 1e-6);
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+}

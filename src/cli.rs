@@ -21,6 +21,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Train baseline and decoupled networks, writing checkpoints and convergence curves.
     Train(TrainArgs),
@@ -98,7 +99,7 @@ pub struct ModelArgs {
     #[arg(long, default_value = "learnable")]
     pub radius: String,
     /// Channel-width multiplier on the paper's widths (1 = 128/192/256 for CNN-9).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.125)]
     pub width: f64,
     /// Remove BatchNorm everywhere (paper Table 2).
     #[arg(long)]
@@ -125,7 +126,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Epochs.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 5)]
     pub epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
@@ -206,7 +207,10 @@ pub enum Suite {
 fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
     Arch::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
-        format!("unknown architecture `{s}`; expected one of {}", names.join(", "))
+        format!(
+            "unknown architecture `{s}`; expected one of {}",
+            names.join(", ")
+        )
     })
 }
 
@@ -243,7 +247,11 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
     };
     ds.truncate(args.train_limit, args.test_limit);
     if ds.train.is_empty() || ds.test.is_empty() {
-        bail!("the data set has {} training and {} test images; both splits need at least one", ds.train.len(), ds.test.len());
+        bail!(
+            "the data set has {} training and {} test images; both splits need at least one",
+            ds.train.len(),
+            ds.test.len()
+        );
     }
     Ok(ds)
 }
@@ -253,18 +261,26 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
     let mut cfgs = Vec::new();
     if let Some(path) = &args.model_config {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let cfg: ModelConfig = serde_json::from_slice(&bytes).with_context(|| format!("{} is not a valid model configuration", path.display()))?;
+        let cfg: ModelConfig = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid model configuration", path.display()))?;
         cfgs.push(cfg);
     } else {
         let mut angular = Angular::from_name(&args.angular).ok_or_else(|| {
             let names: Vec<&str> = Angular::ALL.iter().map(|a| a.name()).collect();
-            anyhow::anyhow!("unknown angular activation `{}`; expected one of {}", args.angular, names.join(", "))
+            anyhow::anyhow!(
+                "unknown angular activation `{}`; expected one of {}",
+                args.angular,
+                names.join(", ")
+            )
         })?;
         if let Some(k) = args.sigmoid_k {
             angular = match angular {
                 Angular::Sigmoid { .. } => Angular::Sigmoid { k },
                 Angular::LearnableSigmoid { .. } => Angular::LearnableSigmoid { k_init: k },
-                _ => bail!("--sigmoid-k applies to the sigmoid activations, not `{}`", args.angular),
+                _ => bail!(
+                    "--sigmoid-k applies to the sigmoid activations, not `{}`",
+                    args.angular
+                ),
             };
         }
         let radius = match args.radius.as_str() {
@@ -280,9 +296,16 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
             } else {
                 let magnitude = Magnitude::from_name(name).ok_or_else(|| {
                     let names: Vec<&str> = Magnitude::ALL.iter().map(|m| m.name()).collect();
-                    anyhow::anyhow!("unknown operator `{name}`; expected baseline or one of {}", names.join(", "))
+                    anyhow::anyhow!(
+                        "unknown operator `{name}`; expected baseline or one of {}",
+                        names.join(", ")
+                    )
                 })?;
-                Some(OperatorConfig { magnitude, angular, radius })
+                Some(OperatorConfig {
+                    magnitude,
+                    angular,
+                    radius,
+                })
             };
             let mut cfg = ModelConfig::new(args.arch, operator, args.width);
             cfg.batch_norm = !args.no_bn;
@@ -296,7 +319,10 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
         }
     }
     for cfg in &cfgs {
-        if cfg.in_channels != data.channels || cfg.image_size != [data.height, data.width] || cfg.num_classes != data.classes.len() {
+        if cfg.in_channels != data.channels
+            || cfg.image_size != [data.height, data.width]
+            || cfg.num_classes != data.classes.len()
+        {
             bail!(
                 "model {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
                 cfg.name(),
@@ -310,7 +336,8 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
                 data.classes.len()
             );
         }
-        cfg.validate().map_err(|e| anyhow::anyhow!("model {}: {e}", cfg.name()))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("model {}: {e}", cfg.name()))?;
     }
     let mut names: Vec<String> = cfgs.iter().map(|c| c.name()).collect();
     names.sort();
@@ -325,7 +352,10 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     cfg.batch_size = a.batch_size;
     cfg.optimizer = match a.optimizer {
         OptimizerArg::Adam => OptimizerConfig::ADAM,
-        OptimizerArg::Sgd => OptimizerConfig::Sgd { momentum: a.momentum, nesterov: false },
+        OptimizerArg::Sgd => OptimizerConfig::Sgd {
+            momentum: a.momentum,
+            nesterov: false,
+        },
     };
     cfg.lr = a.lr.unwrap_or(match a.optimizer {
         OptimizerArg::Adam => 1e-3,
@@ -352,7 +382,9 @@ fn apply_threads(threads: Option<usize>) -> Result<()> {
         }
         // candle's CPU kernels read RAYON_NUM_THREADS; the global pool serves data loading.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
     Ok(())
 }
@@ -363,7 +395,11 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     let cfg = train_config(a)?;
     let data = load_data(&a.data)?;
     let models = model_configs(&a.model, &data)?;
-    let out = a.common.out.clone().unwrap_or_else(|| PathBuf::from("runs/train"));
+    let out = a
+        .common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/train"));
     eprintln!(
         "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
         data.name,
@@ -384,15 +420,29 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     for m in &models {
         let dir = out.join(m.name());
         let net = train::build_network(m, cfg.seed, &device)?;
-        eprintln!("training {} ({} parameters) into {}", m.name(), net.num_parameters(), dir.display());
+        eprintln!(
+            "training {} ({} parameters) into {}",
+            m.name(),
+            net.num_parameters(),
+            dir.display()
+        );
         let h = train::train(&net, m, &data, &cfg, &dir, &opts)?;
         summary.push((m.name(), h));
     }
-    println!("{:<28} {:>6} {:>10} {:>10} {:>10}", "model", "epochs", "test acc", "test loss", "img/s");
+    println!(
+        "{:<28} {:>6} {:>10} {:>10} {:>10}",
+        "model", "epochs", "test acc", "test loss", "img/s"
+    );
     for (name, h) in &summary {
         if let Some(e) = h.last() {
             let ips = h.epochs.iter().map(|e| e.images_per_s).sum::<f64>() / h.epochs.len() as f64;
-            println!("{name:<28} {:>6} {:>9.2}% {:>10.4} {:>10.1}", e.epoch, 100.0 * e.test_accuracy, e.test_loss, ips);
+            println!(
+                "{name:<28} {:>6} {:>9.2}% {:>10.4} {:>10.1}",
+                e.epoch,
+                100.0 * e.test_accuracy,
+                e.test_loss,
+                ips
+            );
         }
     }
     println!("results in {}", display_path(&out));
@@ -409,7 +459,10 @@ fn cmd_models() {
         println!("  {:<20} {}", a.name(), a.describe());
     }
     println!("\nOperators (--op): baseline = ordinary convolution, or a magnitude function h:");
-    println!("  {:<20} {}", "baseline", "ordinary convolution: <w, x> = |w||x|cos(theta)");
+    println!(
+        "  {:<20} ordinary convolution: <w, x> = |w||x|cos(theta)",
+        "baseline"
+    );
     for m in Magnitude::ALL {
         println!("  {:<20} {}", m.name(), m.describe());
     }

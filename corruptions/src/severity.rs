@@ -11,7 +11,13 @@ pub struct SeverityError(pub i64);
 
 impl Severity {
     /// All five severities, mildest first.
-    pub const ALL: [Severity; 5] = [Severity(1), Severity(2), Severity(3), Severity(4), Severity(5)];
+    pub const ALL: [Severity; 5] = [
+        Severity(1),
+        Severity(2),
+        Severity(3),
+        Severity(4),
+        Severity(5),
+    ];
 
     /// The severity as a number, 1 to 5.
     pub fn get(self) -> u8 {

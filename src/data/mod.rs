@@ -79,16 +79,42 @@ impl Dataset {
             .saturating_mul(self.width)
     }
 
-    /// Keep only the first n images of each split (deterministic), for quick runs; None leaves as is.
+    /// Keeps at most n images of each split (None leaves a split as is), balanced across
+    /// classes: the first image of every class, then the second of every class, and so on, so
+    /// a small subset of a class-sorted folder still holds every class. Kept images stay in
+    /// their original order. Deterministic.
     pub fn truncate(&mut self, train: Option<usize>, test: Option<usize>) {
         let image_len = self.image_len();
+        let classes = self.classes.len();
         for (split, keep) in [(&mut self.train, train), (&mut self.test, test)] {
-            if let Some(n) = keep {
-                split.labels.truncate(n);
-                split
-                    .images
-                    .truncate(split.labels.len().saturating_mul(image_len));
+            let Some(n) = keep else { continue };
+            if n >= split.len() {
+                continue;
             }
+            let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
+            for (i, &l) in split.labels.iter().enumerate() {
+                by_class[(l as usize).min(classes.saturating_sub(1))].push(i);
+            }
+            let mut chosen = Vec::with_capacity(n);
+            let mut round = 0;
+            while chosen.len() < n {
+                for members in &by_class {
+                    if let Some(&i) = members.get(round) {
+                        if chosen.len() < n {
+                            chosen.push(i);
+                        }
+                    }
+                }
+                round += 1;
+            }
+            chosen.sort_unstable();
+            let mut images = Vec::with_capacity(n * image_len);
+            let mut labels = Vec::with_capacity(n);
+            for i in chosen {
+                images.extend_from_slice(&split.images[i * image_len..(i + 1) * image_len]);
+                labels.push(split.labels[i]);
+            }
+            *split = Split { images, labels };
         }
     }
 }
@@ -276,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn truncate_keeps_first_images() {
+    fn truncate_keeps_a_class_balanced_prefix() {
         let mut d = tiny();
         assert_eq!(d.image_len(), 4);
         d.truncate(Some(2), None);
@@ -284,6 +310,13 @@ mod tests {
         assert_eq!(d.train.labels, vec![0, 1]);
         assert_eq!(d.train.images, (0..8).collect::<Vec<u8>>());
         assert_eq!(d.test, tiny().test);
+
+        // A class-sorted split keeps every class: labels [0, 0, 0, 1, 1] → images 0 and 3.
+        let mut d = tiny();
+        d.train.labels = vec![0, 0, 0, 1, 1];
+        d.truncate(Some(2), None);
+        assert_eq!(d.train.labels, vec![0, 1]);
+        assert_eq!(d.train.images, vec![0, 1, 2, 3, 12, 13, 14, 15]);
 
         let mut d = tiny();
         d.truncate(Some(100), Some(0));

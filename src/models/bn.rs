@@ -24,9 +24,9 @@ fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
 }
 
 fn contiguous<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("batch_norm: arguments must be contiguous".into()))?;
+    let (a, b) = l.contiguous_offsets().ok_or_else(|| {
+        candle_core::Error::Msg("batch_norm: arguments must be contiguous".into())
+    })?;
     Ok(&v[a..b])
 }
 
@@ -37,9 +37,17 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
         .into_par_iter()
         .map(|ch| {
             let block = |i: usize| &x[(i * c + ch) * hw..][..hw];
-            let mean = (0..n).map(|i| block(i).iter().map(|v| v.to_f64()).sum::<f64>()).sum::<f64>() / count;
+            let mean = (0..n)
+                .map(|i| block(i).iter().map(|v| v.to_f64()).sum::<f64>())
+                .sum::<f64>()
+                / count;
             let var = (0..n)
-                .map(|i| block(i).iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
+                .map(|i| {
+                    block(i)
+                        .iter()
+                        .map(|v| (v.to_f64() - mean).powi(2))
+                        .sum::<f64>()
+                })
                 .sum::<f64>()
                 / count;
             (mean, var)
@@ -47,7 +55,15 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
         .collect()
 }
 
-fn forward<T: WithDType>(x: &[T], g: &[T], b: &[T], n: usize, c: usize, hw: usize, eps: f64) -> (Vec<T>, Vec<(f64, f64)>) {
+fn forward<T: WithDType>(
+    x: &[T],
+    g: &[T],
+    b: &[T],
+    n: usize,
+    c: usize,
+    hw: usize,
+    eps: f64,
+) -> (Vec<T>, Vec<(f64, f64)>) {
     let stats = channel_stats(x, n, c, hw);
     let mut y = vec![T::zero(); x.len()];
     y.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
@@ -63,7 +79,15 @@ fn forward<T: WithDType>(x: &[T], g: &[T], b: &[T], n: usize, c: usize, hw: usiz
 }
 
 /// dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
-fn backward<T: WithDType>(x: &[T], g: &[T], dy: &[T], n: usize, c: usize, hw: usize, eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn backward<T: WithDType>(
+    x: &[T],
+    g: &[T],
+    dy: &[T],
+    n: usize,
+    c: usize,
+    hw: usize,
+    eps: f64,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let stats = channel_stats(x, n, c, hw);
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
@@ -91,7 +115,11 @@ fn backward<T: WithDType>(x: &[T], g: &[T], dy: &[T], n: usize, c: usize, hw: us
         let (s_dy, s_dyx) = sums[ch];
         let a = g[ch].to_f64() * inv;
         let off = k * hw;
-        for ((o, d), v) in out.iter_mut().zip(&dy[off..off + hw]).zip(&x[off..off + hw]) {
+        for ((o, d), v) in out
+            .iter_mut()
+            .zip(&dy[off..off + hw])
+            .zip(&x[off..off + hw])
+        {
             let xhat = (v.to_f64() - mean) * inv;
             *o = T::from_f64(a * (d.to_f64() - s_dy / count - xhat * s_dyx / count));
         }
@@ -106,18 +134,47 @@ impl CustomOp3 for BnTrain {
         "dcrobust-batch-norm-train"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c, hw) = dims(l1)?;
         let (y, stats) = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
-                let (y, s) = forward(contiguous(x, l1)?, contiguous(g, l2)?, contiguous(b, l3)?, n, c, hw, self.eps);
+                let (y, s) = forward(
+                    contiguous(x, l1)?,
+                    contiguous(g, l2)?,
+                    contiguous(b, l3)?,
+                    n,
+                    c,
+                    hw,
+                    self.eps,
+                );
                 (CpuStorage::F32(y), s)
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(b)) => {
-                let (y, s) = forward(contiguous(x, l1)?, contiguous(g, l2)?, contiguous(b, l3)?, n, c, hw, self.eps);
+                let (y, s) = forward(
+                    contiguous(x, l1)?,
+                    contiguous(g, l2)?,
+                    contiguous(b, l3)?,
+                    n,
+                    c,
+                    hw,
+                    self.eps,
+                );
                 (CpuStorage::F64(y), s)
             }
-            _ => return Err(candle_core::Error::UnsupportedDTypeForOp(s1.dtype(), "batch_norm")),
+            _ => {
+                return Err(candle_core::Error::UnsupportedDTypeForOp(
+                    s1.dtype(),
+                    "batch_norm",
+                ))
+            }
         };
         if let Ok(mut guard) = self.stats.lock() {
             *guard = stats;
@@ -125,7 +182,14 @@ impl CustomOp3 for BnTrain {
         Ok((y, l1.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, g: &Tensor, b: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        g: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let (n, c, h, w) = x.dims4()?;
         let hw = h * w;
@@ -146,9 +210,18 @@ impl CustomOp3 for BnTrain {
         let (dx, dg, db) = match x.dtype() {
             candle_core::DType::F32 => run!(f32),
             candle_core::DType::F64 => run!(f64),
-            d => return Err(candle_core::Error::UnsupportedDTypeForOp(d, "batch_norm backward")),
+            d => {
+                return Err(candle_core::Error::UnsupportedDTypeForOp(
+                    d,
+                    "batch_norm backward",
+                ))
+            }
         };
-        Ok((x.track_op().then_some(dx), g.track_op().then_some(dg), b.track_op().then_some(db)))
+        Ok((
+            x.track_op().then_some(dx),
+            g.track_op().then_some(dg),
+            b.track_op().then_some(db),
+        ))
     }
 }
 
@@ -158,9 +231,21 @@ impl CustomOp3 for BnTrain {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` contiguous f32/f64 on the CPU; `gamma`, `beta`: `(C,)` → `(N, C, H, W)`.
-pub fn batch_norm_train(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Vec<(f64, f64)>)> {
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Vec<(f64, f64)>)> {
     let stats: BatchStats = Arc::new(Mutex::new(Vec::new()));
-    let y = x.contiguous()?.apply_op3(gamma, beta, BnTrain { eps, stats: stats.clone() })?;
+    let y = x.contiguous()?.apply_op3(
+        gamma,
+        beta,
+        BnTrain {
+            eps,
+            stats: stats.clone(),
+        },
+    )?;
     let s = stats.lock().map(|g| g.clone()).unwrap_or_default();
     Ok((y, s))
 }

@@ -78,9 +78,15 @@ impl Magnitude {
         Magnitude::Ball { alpha: 1.0 },
         Magnitude::Tanh { alpha: 1.0 },
         Magnitude::Linear { alpha: 1.0 },
-        Magnitude::Seg { alpha: 1.0, beta: 0.5 },
+        Magnitude::Seg {
+            alpha: 1.0,
+            beta: 0.5,
+        },
         Magnitude::Log { alpha: 1.0 },
-        Magnitude::Mix { alpha: 0.5, beta: 0.5 },
+        Magnitude::Mix {
+            alpha: 0.5,
+            beta: 0.5,
+        },
         Magnitude::WeightedLinear { alpha: 1.0 },
         Magnitude::WeightedTanhEq15 { alpha: 1.0 },
         Magnitude::WeightedTanhEq16 { alpha: 1.0 },
@@ -166,10 +172,16 @@ impl Magnitude {
             | Magnitude::WeightedTanhEq16 { alpha } => (alpha, 0.0),
         };
         if !(a.is_finite() && a > 0.0) {
-            return Err(format!("{}: alpha must be a positive number, got {a}", self.name()));
+            return Err(format!(
+                "{}: alpha must be a positive number, got {a}",
+                self.name()
+            ));
         }
         if !(b.is_finite() && b >= 0.0) {
-            return Err(format!("{}: beta must be a number >= 0, got {b}", self.name()));
+            return Err(format!(
+                "{}: beta must be a number >= 0, got {b}",
+                self.name()
+            ));
         }
         Ok(())
     }
@@ -240,7 +252,10 @@ impl Angular {
             Angular::Sigmoid { k } | Angular::LearnableSigmoid { k_init: k }
                 if !(k.is_finite() && k > 0.0) =>
             {
-                Err(format!("{}: k must be a positive number, got {k}", self.name()))
+                Err(format!(
+                    "{}: k must be a positive number, got {k}",
+                    self.name()
+                ))
             }
             _ => Ok(()),
         }
@@ -424,7 +439,10 @@ impl ModelConfig {
     /// Checks every field, naming the bad value.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 8.0) {
-            return Err(format!("width multiplier must be in (0, 8], got {}", self.width));
+            return Err(format!(
+                "width multiplier must be in (0, 8], got {}",
+                self.width
+            ));
         }
         if self.in_channels == 0 || self.num_classes < 2 {
             return Err(format!(
@@ -444,7 +462,7 @@ impl ModelConfig {
                 self.image_size[1]
             ));
         }
-        if !(0.0..1.0).contains(&self.bn_decay) || !(self.bn_eps > 0.0) {
+        if !(0.0..1.0).contains(&self.bn_decay) || self.bn_eps.is_nan() || self.bn_eps <= 0.0 {
             return Err(format!(
                 "BatchNorm decay must be in [0, 1) and eps > 0, got {} and {}",
                 self.bn_decay, self.bn_eps

@@ -46,9 +46,22 @@ fn geom(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Geom> {
         candle_core::bail!("conv2d: expected (N, C, H, W) input and (C_out, C_in, k, k) filters, got {x:?} and {w:?}")
     };
     if cin != cin2 || kh != kw || stride == 0 || h + 2 * pad < kh || wd + 2 * pad < kw {
-        candle_core::bail!("conv2d: incompatible input {x:?}, filters {w:?}, stride {stride}, padding {pad}");
+        candle_core::bail!(
+            "conv2d: incompatible input {x:?}, filters {w:?}, stride {stride}, padding {pad}"
+        );
     }
-    Ok(Geom { n, cin, h, w: wd, cout, k: kh, stride, pad, ho: (h + 2 * pad - kh) / stride + 1, wo: (wd + 2 * pad - kw) / stride + 1 })
+    Ok(Geom {
+        n,
+        cin,
+        h,
+        w: wd,
+        cout,
+        k: kh,
+        stride,
+        pad,
+        ho: (h + 2 * pad - kh) / stride + 1,
+        wo: (wd + 2 * pad - kw) / stride + 1,
+    })
 }
 
 /// `col[(c·k + ky)·k + kx][oy·wo + ox] = x[c, oy·s + ky − pad, ox·s + kx − pad]` (0 outside).
@@ -68,7 +81,11 @@ fn im2col<T: WithDType>(g: &Geom, x: &[T], col: &mut [T]) {
                     let src = &x[(c * g.h + iy as usize) * g.w..][..g.w];
                     for (ox, d) in dst.iter_mut().enumerate() {
                         let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        *d = if ix < 0 || ix >= g.w as isize { T::zero() } else { src[ix as usize] };
+                        *d = if ix < 0 || ix >= g.w as isize {
+                            T::zero()
+                        } else {
+                            src[ix as usize]
+                        };
                     }
                 }
             }
@@ -109,16 +126,32 @@ struct Mat<T> {
 }
 
 fn row_major<T>(s: &[T], cols: usize) -> Mat<T> {
-    Mat { ptr: s.as_ptr(), rs: cols as isize, cs: 1 }
+    Mat {
+        ptr: s.as_ptr(),
+        rs: cols as isize,
+        cs: 1,
+    }
 }
 
 fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
     // The transpose of a row-major (rows × cols) matrix, as a (cols × rows) view.
-    Mat { ptr: s.as_ptr(), rs: 1, cs: cols as isize }
+    Mat {
+        ptr: s.as_ptr(),
+        rs: 1,
+        cs: cols as isize,
+    }
 }
 
 /// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, single-threaded.
-fn matmul<T: WithDType>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: Mat<T>, rhs: Mat<T>) {
+fn matmul<T: WithDType>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
     debug_assert!(dst.len() >= m * n);
     // SAFETY: every view addresses memory inside the slices it was made from, with the
     // dimensions passed here (checked by the callers' geometry), and `dst` does not alias them.
@@ -150,16 +183,26 @@ fn matmul<T: WithDType>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate:
 fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
     let mut out = vec![T::zero(); g.n * g.cout * p];
-    out.par_chunks_mut(g.cout * p).enumerate().for_each(|(i, o)| {
-        let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-        if g.direct() {
-            matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(xi, p));
-        } else {
-            let mut col = vec![T::zero(); kd * p];
-            im2col(g, xi, &mut col);
-            matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(&col, p));
-        }
-    });
+    out.par_chunks_mut(g.cout * p)
+        .enumerate()
+        .for_each(|(i, o)| {
+            let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+            if g.direct() {
+                matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(xi, p));
+            } else {
+                let mut col = vec![T::zero(); kd * p];
+                im2col(g, xi, &mut col);
+                matmul(
+                    g.cout,
+                    p,
+                    kd,
+                    o,
+                    false,
+                    row_major(w, kd),
+                    row_major(&col, p),
+                );
+            }
+        });
     out
 }
 
@@ -170,10 +213,26 @@ fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     dx.par_chunks_mut(img).enumerate().for_each(|(i, d)| {
         let dyi = &dy[i * g.cout * p..][..g.cout * p];
         if g.direct() {
-            matmul(kd, p, g.cout, d, false, transposed(w, kd), row_major(dyi, p));
+            matmul(
+                kd,
+                p,
+                g.cout,
+                d,
+                false,
+                transposed(w, kd),
+                row_major(dyi, p),
+            );
         } else {
             let mut col = vec![T::zero(); kd * p];
-            matmul(kd, p, g.cout, &mut col, false, transposed(w, kd), row_major(dyi, p));
+            matmul(
+                kd,
+                p,
+                g.cout,
+                &mut col,
+                false,
+                transposed(w, kd),
+                row_major(dyi, p),
+            );
             col2im(g, &col, d);
         }
     });
@@ -188,7 +247,11 @@ fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         .par_iter()
         .map(|&c| {
             let mut acc = vec![T::zero(); g.cout * kd];
-            let mut col = if g.direct() { Vec::new() } else { vec![T::zero(); kd * p] };
+            let mut col = if g.direct() {
+                Vec::new()
+            } else {
+                vec![T::zero(); kd * p]
+            };
             for i in c * WGRAD_CHUNK..((c + 1) * WGRAD_CHUNK).min(g.n) {
                 let xi = &x[i * img..][..img];
                 let dyi = &dy[i * g.cout * p..][..g.cout * p];
@@ -198,7 +261,15 @@ fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                     im2col(g, xi, &mut col);
                     transposed(&col, p)
                 };
-                matmul(g.cout, kd, p, &mut acc, i > c * WGRAD_CHUNK, row_major(dyi, p), rhs);
+                matmul(
+                    g.cout,
+                    kd,
+                    p,
+                    &mut acc,
+                    i > c * WGRAD_CHUNK,
+                    row_major(dyi, p),
+                    rhs,
+                );
             }
             acc
         })
@@ -247,17 +318,37 @@ impl CustomOp2 for Conv2d {
         "dcrobust-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = geom(l1.dims(), l2.dims(), self.stride, self.pad)?;
         let out = dispatch!("conv2d", s1, l1, s2, l2, |x, w| forward_t(&g, x, w));
         Ok((out, Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let g = geom(x.dims(), w.dims(), self.stride, self.pad)?;
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &GradInput { g })?) } else { None };
-        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &GradWeight { g })?) } else { None };
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &GradInput { g })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &GradWeight { g })?)
+        } else {
+            None
+        };
         Ok((dx, dw))
     }
 }
@@ -271,9 +362,17 @@ impl CustomOp2 for GradInput {
         "dcrobust-conv2d-grad-input"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
-        let out = dispatch!("conv2d-grad-input", s1, l1, s2, l2, |dy, w| grad_input_t(&g, dy, w));
+        let out = dispatch!("conv2d-grad-input", s1, l1, s2, l2, |dy, w| grad_input_t(
+            &g, dy, w
+        ));
         Ok((out, Shape::from((g.n, g.cin, g.h, g.w))))
     }
 }
@@ -287,9 +386,17 @@ impl CustomOp2 for GradWeight {
         "dcrobust-conv2d-grad-weight"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let g = self.g;
-        let out = dispatch!("conv2d-grad-weight", s1, l1, s2, l2, |x, dy| grad_weight_t(&g, x, dy));
+        let out = dispatch!("conv2d-grad-weight", s1, l1, s2, l2, |x, dy| grad_weight_t(
+            &g, x, dy
+        ));
         Ok((out, Shape::from((g.cout, g.cin, g.k, g.k))))
     }
 }
@@ -305,7 +412,13 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
     if !cpu_float {
         return x.conv2d(w, padding, stride, 1, 1);
     }
-    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2d { stride, pad: padding })
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        Conv2d {
+            stride,
+            pad: padding,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -322,7 +435,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f64>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     }
 
     /// Oracle: candle's own conv2d and its backward pass, in f64, on odd shapes (stride 2 with
@@ -342,14 +464,28 @@ mod tests {
         for (i, &(n, cin, h, w, cout, k, s, p)) in cases.iter().enumerate() {
             let x = Var::from_tensor(&rand(&[n, cin, h, w], i as u64)).unwrap();
             let wt = Var::from_tensor(&rand(&[cout, cin, k, k], 100 + i as u64)).unwrap();
-            let r = rand(&[n, cout, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1], 200 + i as u64);
+            let r = rand(
+                &[n, cout, (h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1],
+                200 + i as u64,
+            );
             let ours = conv2d(x.as_tensor(), wt.as_tensor(), s, p).unwrap();
             let theirs = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
             assert!(max_diff(&ours, &theirs) < 1e-12, "case {i} forward");
             let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-11, "case {i} dx");
-            assert!(max_diff(g1.get(&wt).unwrap(), g2.get(&wt).unwrap()) < 1e-11, "case {i} dw");
+            let g2 = (theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert!(
+                max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-11,
+                "case {i} dx"
+            );
+            assert!(
+                max_diff(g1.get(&wt).unwrap(), g2.get(&wt).unwrap()) < 1e-11,
+                "case {i} dw"
+            );
         }
     }
 
@@ -357,11 +493,27 @@ mod tests {
     /// and one weight entry (the loss is linear in each, so the difference is exact up to rounding).
     #[test]
     fn gradients_match_finite_differences() {
-        let (x, w, r) = (rand(&[2, 3, 5, 5], 1), rand(&[4, 3, 3, 3], 2), rand(&[2, 4, 3, 3], 3));
-        let loss = |x: &Tensor, w: &Tensor| (conv2d(x, w, 2, 1).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        let (x, w, r) = (
+            rand(&[2, 3, 5, 5], 1),
+            rand(&[4, 3, 3, 3], 2),
+            rand(&[2, 4, 3, 3], 3),
+        );
+        let loss = |x: &Tensor, w: &Tensor| {
+            (conv2d(x, w, 2, 1).unwrap() * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
         let xv = Var::from_tensor(&x).unwrap();
         let wv = Var::from_tensor(&w).unwrap();
-        let g = (conv2d(xv.as_tensor(), wv.as_tensor(), 2, 1).unwrap() * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g = (conv2d(xv.as_tensor(), wv.as_tensor(), 2, 1).unwrap() * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         let h = 1e-6;
         let bump = |t: &Tensor, idx: usize, d: f64| {
             let mut v = t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
@@ -370,12 +522,24 @@ mod tests {
         };
         for idx in [0, 17, 49] {
             let fd = (loss(&bump(&x, idx, h), &w) - loss(&bump(&x, idx, -h), &w)) / (2.0 * h);
-            let an = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()[idx];
+            let an = g
+                .get(&xv)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()[idx];
             assert!((fd - an).abs() < 1e-7, "dx[{idx}] {fd} vs {an}");
         }
         for idx in [0, 40, 107] {
             let fd = (loss(&x, &bump(&w, idx, h)) - loss(&x, &bump(&w, idx, -h))) / (2.0 * h);
-            let an = g.get(&wv).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()[idx];
+            let an = g
+                .get(&wv)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()[idx];
             assert!((fd - an).abs() < 1e-7, "dw[{idx}] {fd} vs {an}");
         }
     }
@@ -385,7 +549,12 @@ mod tests {
     fn constant_input_gets_no_gradient() {
         let x = rand(&[1, 2, 4, 4], 5);
         let w = Var::from_tensor(&rand(&[3, 2, 3, 3], 6)).unwrap();
-        let g = conv2d(&x, w.as_tensor(), 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+        let g = conv2d(&x, w.as_tensor(), 1, 1)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(g.get(&x).is_none());
         assert!(g.get(&w).is_some());
     }

@@ -32,6 +32,7 @@ pub struct DecoupledConv {
 impl DecoupledConv {
     /// Creates the layer's parameters under `name` in `store`, filters He-initialised
     /// (std `sqrt(2 / (k² C_in))`), `r` at the configured init.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: &mut ParamStore,
         name: &str,
@@ -89,7 +90,12 @@ impl DecoupledConv {
     /// `(C_out, C_in, k, k)`.
     pub fn normalized_weight(&self) -> Result<Tensor> {
         let w = self.weight.as_tensor();
-        w.broadcast_div(&w.sqr()?.sum_keepdim((1, 2, 3))?.affine(1.0, NORM_EPS)?.sqrt()?)
+        w.broadcast_div(
+            &w.sqr()?
+                .sum_keepdim((1, 2, 3))?
+                .affine(1.0, NORM_EPS)?
+                .sqrt()?,
+        )
     }
 
     /// The patch norm `sqrt(Σ_window x² + 1e-4)` of every sliding window, with the layer's
@@ -132,7 +138,7 @@ impl DecoupledConv {
     }
 
     /// `g(θ)` from `cos θ`, any shape; learnable k broadcasts over dimension 1.
-    fn angular(&self, cos: &Tensor) -> Result<Tensor> {
+    pub(crate) fn angular(&self, cos: &Tensor) -> Result<Tensor> {
         match self.op.angular {
             Angular::Cosine => Ok(cos.clone()),
             Angular::Linear => acos(cos)?.affine(-2.0 / PI, 1.0),
@@ -152,7 +158,10 @@ impl DecoupledConv {
                 let k = self.channel_shape(&k.as_tensor().abs()?.affine(1.0, 0.05)?)?;
                 let theta = acos(cos)?;
                 // tanh((π/2 − θ) / (2k)) / tanh(π / (4k))
-                let num = theta.affine(-1.0, PI / 2.0)?.broadcast_div(&k.affine(2.0, 0.0)?)?.tanh()?;
+                let num = theta
+                    .affine(-1.0, PI / 2.0)?
+                    .broadcast_div(&k.affine(2.0, 0.0)?)?
+                    .tanh()?;
                 let den = k.recip()?.affine(PI / 4.0, 0.0)?.tanh()?;
                 num.broadcast_div(&den)
             }
@@ -175,7 +184,8 @@ impl DecoupledConv {
                     let new = if old == 0.0 {
                         mu.detach()
                     } else {
-                        (ema.as_tensor().affine(ema_decay, 0.0)? + mu.detach().affine(1.0 - ema_decay, 0.0)?)?
+                        (ema.as_tensor().affine(ema_decay, 0.0)?
+                            + mu.detach().affine(1.0 - ema_decay, 0.0)?)?
                     };
                     ema.set(&new)?;
                     mu
@@ -189,7 +199,7 @@ impl DecoupledConv {
     }
 
     /// `h(‖w‖, n)`; broadcasts to `(N, C_out, H', W')` or stays `(N, 1, H', W')`.
-    fn magnitude(&self, n: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn magnitude(&self, n: &Tensor, train: bool) -> Result<Tensor> {
         let rho = || self.radius_tensor(n, train);
         let w_norm = || -> Result<Tensor> {
             let w = self.weight.as_tensor();
@@ -199,7 +209,9 @@ impl DecoupledConv {
             Magnitude::Sphere { alpha } => n.ones_like()?.affine(alpha, 0.0),
             Magnitude::Ball { alpha } => {
                 let rho = rho()?;
-                n.broadcast_minimum(&rho)?.broadcast_div(&rho)?.affine(alpha, 0.0)
+                n.broadcast_minimum(&rho)?
+                    .broadcast_div(&rho)?
+                    .affine(alpha, 0.0)
             }
             Magnitude::Tanh { alpha } => n.broadcast_div(&rho()?)?.tanh()?.affine(alpha, 0.0),
             Magnitude::Linear { alpha } => n.affine(alpha, 0.0),
@@ -223,7 +235,10 @@ impl DecoupledConv {
             Magnitude::WeightedTanhEq16 { alpha } => {
                 let rho = rho()?;
                 let tw = w_norm()?.broadcast_div(&rho)?.tanh()?;
-                n.broadcast_div(&rho)?.tanh()?.broadcast_mul(&tw)?.affine(alpha, 0.0)
+                n.broadcast_div(&rho)?
+                    .tanh()?
+                    .broadcast_mul(&tw)?
+                    .affine(alpha, 0.0)
             }
         }
     }

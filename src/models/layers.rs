@@ -1,7 +1,7 @@
 //! Ordinary convolution, BatchNorm, and the conv → BN → ReLU block both kinds of network share.
 
-use super::config::OperatorConfig;
 use super::bn::batch_norm_train;
+use super::config::OperatorConfig;
 use super::conv::conv2d;
 use super::decoupled::DecoupledConv;
 use super::params::{Group, ParamStore};
@@ -73,6 +73,10 @@ pub struct BatchNorm {
     pub running_mean: Var,
     /// Running (unbiased) variance, shape `(C,)`.
     pub running_var: Var,
+    /// Number of training batches seen, shape `(1,)`: the running averages start at the first
+    /// batch's statistics rather than at 0 and 1, which would take hundreds of steps to forget
+    /// for decoupled layers, whose outputs have variances around 1e-3.
+    pub updates: Var,
     decay: f64,
     eps: f64,
 }
@@ -83,8 +87,19 @@ impl BatchNorm {
         Ok(BatchNorm {
             gamma: store.constant(&format!("{name}.gamma"), &[c], 1.0, Group::Decay)?,
             beta: store.constant(&format!("{name}.beta"), &[c], 0.0, Group::Decay)?,
-            running_mean: store.constant(&format!("{name}.running_mean"), &[c], 0.0, Group::Buffer)?,
-            running_var: store.constant(&format!("{name}.running_var"), &[c], 1.0, Group::Buffer)?,
+            running_mean: store.constant(
+                &format!("{name}.running_mean"),
+                &[c],
+                0.0,
+                Group::Buffer,
+            )?,
+            running_var: store.constant(
+                &format!("{name}.running_var"),
+                &[c],
+                1.0,
+                Group::Buffer,
+            )?,
+            updates: store.constant(&format!("{name}.updates"), &[1], 0.0, Group::Buffer)?,
             decay,
             eps,
         })
@@ -97,17 +112,27 @@ impl BatchNorm {
         let (mean, var) = if train {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
-            let (y, mean, var) = if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-                let (y, stats) = batch_norm_train(x, self.gamma.as_tensor(), self.beta.as_tensor(), self.eps)?;
+            let (y, mean, var) = if x.device().is_cpu()
+                && matches!(x.dtype(), DType::F32 | DType::F64)
+            {
+                let (y, stats) =
+                    batch_norm_train(x, self.gamma.as_tensor(), self.beta.as_tensor(), self.eps)?;
                 let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
                 let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
                 let dev = x.device();
                 (y, Tensor::new(mean, dev)?, Tensor::new(var, dev)?)
             } else {
                 // Composite path for other devices: sum the contiguous inner dimensions first.
-                let mean = x.sum_keepdim((2, 3))?.sum_keepdim(0)?.affine(1.0 / count, 0.0)?;
+                let mean = x
+                    .sum_keepdim((2, 3))?
+                    .sum_keepdim(0)?
+                    .affine(1.0 / count, 0.0)?;
                 let centered = x.broadcast_sub(&mean)?;
-                let var = centered.sqr()?.sum_keepdim((2, 3))?.sum_keepdim(0)?.affine(1.0 / count, 0.0)?;
+                let var = centered
+                    .sqr()?
+                    .sum_keepdim((2, 3))?
+                    .sum_keepdim(0)?
+                    .affine(1.0 / count, 0.0)?;
                 let y = centered
                     .broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?
                     .broadcast_mul(&shape4(self.gamma.as_tensor())?)?
@@ -117,9 +142,18 @@ impl BatchNorm {
             let dtype = self.running_mean.dtype();
             let (mean, var) = (mean.to_dtype(dtype)?, var.to_dtype(dtype)?);
             let unbiased = var.affine(count / (count - 1.0).max(1.0), 0.0)?;
-            let d = self.decay;
-            let rm = (self.running_mean.as_tensor().affine(d, 0.0)? + mean.affine(1.0 - d, 0.0)?)?;
-            let rv = (self.running_var.as_tensor().affine(d, 0.0)? + unbiased.affine(1.0 - d, 0.0)?)?;
+            let seen = self
+                .updates
+                .as_tensor()
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?[0];
+            self.updates
+                .set(&self.updates.as_tensor().affine(1.0, 1.0)?)?;
+            let d = if seen == 0.0 { 0.0 } else { self.decay };
+            let rm =
+                (self.running_mean.as_tensor().affine(d, 0.0)? + mean.affine(1.0 - d, 0.0)?)?;
+            let rv =
+                (self.running_var.as_tensor().affine(d, 0.0)? + unbiased.affine(1.0 - d, 0.0)?)?;
             self.running_mean.set(&rm)?;
             self.running_var.set(&rv)?;
             return Ok(y);
@@ -130,7 +164,8 @@ impl BatchNorm {
             )
         };
         // Inference: one scale and one shift per channel.
-        let scale = shape4(self.gamma.as_tensor())?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
+        let scale =
+            shape4(self.gamma.as_tensor())?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
         let shift = shape4(self.beta.as_tensor())?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
         x.broadcast_mul(&scale)?.broadcast_add(&shift)
     }

@@ -20,3 +20,6 @@ pub mod params;
 
 pub use config::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
 pub use network::Network;
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ pub enum Layer {
     /// Conv block.
     Block(ConvBlock),
     /// Residual unit.
-    Residual(ResidualUnit),
+    Residual(Box<ResidualUnit>),
     /// 2x2 max-pool, stride 2.
     MaxPool2,
     /// Mean over the spatial dimensions, keeping a 1x1 map.
@@ -73,11 +73,38 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn block(&mut self, name: &str, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, bn: bool, relu: bool) -> Result<ConvBlock> {
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &mut self,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        bn: bool,
+        relu: bool,
+    ) -> Result<ConvBlock> {
         let bn_on = bn && self.cfg.batch_norm;
-        let conv = Conv::new(self.store, name, c_in, c_out, k, stride, pad, self.cfg.operator.as_ref(), !bn_on)?;
+        let conv = Conv::new(
+            self.store,
+            name,
+            c_in,
+            c_out,
+            k,
+            stride,
+            pad,
+            self.cfg.operator.as_ref(),
+            !bn_on,
+        )?;
         let bn = if bn_on {
-            Some(BatchNorm::new(self.store, &format!("{name}.bn"), c_out, self.cfg.bn_decay, self.cfg.bn_eps)?)
+            Some(BatchNorm::new(
+                self.store,
+                &format!("{name}.bn"),
+                c_out,
+                self.cfg.bn_decay,
+                self.cfg.bn_eps,
+            )?)
         } else {
             None
         };
@@ -86,8 +113,22 @@ impl Builder<'_> {
 
     /// The plain 1x1 (fully-connected) score layer, with weight decay, no BN, no bias.
     fn score(&mut self, c_in: usize) -> Result<ConvBlock> {
-        let conv = PlainConv::new(self.store, "score", c_in, self.cfg.num_classes, 1, 1, 0, false, Group::Decay)?;
-        Ok(ConvBlock { conv: Conv::Plain(conv), bn: None, relu: false })
+        let conv = PlainConv::new(
+            self.store,
+            "score",
+            c_in,
+            self.cfg.num_classes,
+            1,
+            1,
+            0,
+            false,
+            Group::Decay,
+        )?;
+        Ok(ConvBlock {
+            conv: Conv::Plain(conv),
+            bn: None,
+            relu: false,
+        })
     }
 
     /// CNN-9 body: 3 stages of 3 conv3x3 and a max-pool, then `fc6` over the whole final map.
@@ -98,7 +139,16 @@ impl Builder<'_> {
         for (s, &w) in widths.iter().enumerate() {
             for j in 0..3 {
                 let relu = self.cfg.relu;
-                layers.push(Layer::Block(self.block(&format!("stage{}.conv{}", s + 1, j + 1), c, w, 3, 1, 1, true, relu)?));
+                layers.push(Layer::Block(self.block(
+                    &format!("stage{}.conv{}", s + 1, j + 1),
+                    c,
+                    w,
+                    3,
+                    1,
+                    1,
+                    true,
+                    relu,
+                )?));
                 c = w;
             }
             layers.push(Layer::MaxPool2);
@@ -109,7 +159,9 @@ impl Builder<'_> {
         if h != w {
             candle_core::bail!("CNN-9 needs square images, got {:?}", self.cfg.image_size);
         }
-        layers.push(Layer::Block(self.block("fc6", c, fc6_out, h, 1, 0, false, false)?));
+        layers.push(Layer::Block(
+            self.block("fc6", c, fc6_out, h, 1, 0, false, false)?,
+        ));
         Ok((layers, fc6_out))
     }
 
@@ -117,7 +169,16 @@ impl Builder<'_> {
         let widths = [96, 192, 384].map(|w| self.cfg.scaled(w));
         let mut layers = Vec::new();
         // Root: conv → BN, no ReLU (the official DCNet code).
-        layers.push(Layer::Block(self.block("root", self.cfg.in_channels, widths[0], 3, 1, 1, true, false)?));
+        layers.push(Layer::Block(self.block(
+            "root",
+            self.cfg.in_channels,
+            widths[0],
+            3,
+            1,
+            1,
+            true,
+            false,
+        )?));
         let mut c = widths[0];
         for (s, &w) in widths.iter().enumerate() {
             for u in 0..5 {
@@ -126,9 +187,25 @@ impl Builder<'_> {
                 let first = self.block(&format!("{name}.conv1"), c, w, 3, stride, 1, true, true)?;
                 let second = self.block(&format!("{name}.conv2"), w, w, 3, 1, 1, true, false)?;
                 let shortcut = if c != w || stride != 1 {
-                    let conv = PlainConv::new(self.store, &format!("{name}.shortcut"), c, w, 1, stride, 0, !self.cfg.batch_norm, Group::Decay)?;
+                    let conv = PlainConv::new(
+                        self.store,
+                        &format!("{name}.shortcut"),
+                        c,
+                        w,
+                        1,
+                        stride,
+                        0,
+                        !self.cfg.batch_norm,
+                        Group::Decay,
+                    )?;
                     let bn = if self.cfg.batch_norm {
-                        Some(BatchNorm::new(self.store, &format!("{name}.shortcut.bn"), w, self.cfg.bn_decay, self.cfg.bn_eps)?)
+                        Some(BatchNorm::new(
+                            self.store,
+                            &format!("{name}.shortcut.bn"),
+                            w,
+                            self.cfg.bn_decay,
+                            self.cfg.bn_eps,
+                        )?)
                     } else {
                         None
                     };
@@ -136,7 +213,11 @@ impl Builder<'_> {
                 } else {
                     None
                 };
-                layers.push(Layer::Residual(ResidualUnit { first, second, shortcut }));
+                layers.push(Layer::Residual(Box::new(ResidualUnit {
+                    first,
+                    second,
+                    shortcut,
+                })));
                 c = w;
             }
         }
@@ -150,7 +231,10 @@ impl Network {
     pub fn new(config: ModelConfig, device: &Device, dtype: DType, seed: u64) -> Result<Self> {
         config.validate().map_err(candle_core::Error::Msg)?;
         let mut params = ParamStore::new(device, dtype, seed);
-        let mut b = Builder { cfg: &config, store: &mut params };
+        let mut b = Builder {
+            cfg: &config,
+            store: &mut params,
+        };
         let (mut layers, feat) = match config.arch {
             Arch::Cnn9 => {
                 let w = b.cfg.scaled(256);
@@ -161,7 +245,12 @@ impl Network {
         };
         let feature_end = layers.len();
         layers.push(Layer::Block(b.score(feat)?));
-        Ok(Network { config, params, layers, feature_end })
+        Ok(Network {
+            config,
+            params,
+            layers,
+            feature_end,
+        })
     }
 
     /// The configuration it was built from.

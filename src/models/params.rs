@@ -90,12 +90,20 @@ impl ParamStore {
     /// `shape`, e.g. `(C_out, C_in, k, k)` for a filter.
     pub fn normal(&mut self, name: &str, shape: &[usize], std: f64, group: Group) -> Result<Var> {
         let n: usize = shape.iter().product();
-        let values = (0..n).map(|_| std * standard_normal(&mut self.rng)).collect();
+        let values = (0..n)
+            .map(|_| std * standard_normal(&mut self.rng))
+            .collect();
         self.add(name, values, shape, group)
     }
 
     /// A tensor filled with `value`.
-    pub fn constant(&mut self, name: &str, shape: &[usize], value: f64, group: Group) -> Result<Var> {
+    pub fn constant(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        value: f64,
+        group: Group,
+    ) -> Result<Var> {
         let n: usize = shape.iter().product();
         self.add(name, vec![value; n], shape, group)
     }
@@ -180,13 +188,19 @@ mod tests {
         let mut m = HashMap::new();
         let e = s.load(&m).unwrap_err();
         assert!(e.contains("a.weight"), "{e}");
-        m.insert("a.weight".to_string(), Tensor::zeros((3, 2), DType::F32, &Device::Cpu).unwrap());
+        m.insert(
+            "a.weight".to_string(),
+            Tensor::zeros((3, 2), DType::F32, &Device::Cpu).unwrap(),
+        );
         let e = s.load(&m).unwrap_err();
         assert!(e.contains("[3, 2]") && e.contains("[2, 3]"), "{e}");
         let nan = Tensor::new(&[[f32::NAN, 0., 0.], [0., 0., 0.]], &Device::Cpu).unwrap();
         m.insert("a.weight".to_string(), nan);
         assert!(s.load(&m).unwrap_err().contains("NaN"));
-        m.insert("a.weight".to_string(), Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap());
+        m.insert(
+            "a.weight".to_string(),
+            Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap(),
+        );
         s.load(&m).unwrap();
     }
 }

@@ -32,7 +32,15 @@ pub fn augment_into(img: &[u8], c: usize, h: usize, w: usize, rng: &mut impl Rng
 }
 
 /// The crop at offset `(oy, ox)` (each in `0..=2·PAD`) of the padded image, flipped if asked.
-pub fn crop_into(img: &[u8], c: usize, h: usize, w: usize, (oy, ox): (usize, usize), flip: bool, out: &mut [f32]) {
+pub fn crop_into(
+    img: &[u8],
+    c: usize,
+    h: usize,
+    w: usize,
+    (oy, ox): (usize, usize),
+    flip: bool,
+    out: &mut [f32],
+) {
     for ch in 0..c {
         for y in 0..h {
             let sy = reflect(y + oy, h);
@@ -71,7 +79,11 @@ mod tests {
         let (h, w) = (5, 5);
         let img: Vec<u8> = (0..25).collect();
         let mut out = vec![0f32; 25];
-        let px = |o: &[f32]| o.iter().map(|v| (v * 255.0).round() as u8).collect::<Vec<u8>>();
+        let px = |o: &[f32]| {
+            o.iter()
+                .map(|v| (v * 255.0).round() as u8)
+                .collect::<Vec<u8>>()
+        };
         crop_into(&img, 1, h, w, (PAD, PAD), false, &mut out);
         assert_eq!(px(&out), img);
         crop_into(&img, 1, h, w, (0, 0), false, &mut out);

@@ -34,9 +34,15 @@ mod tests {
         let want: f64 = -(0..3).map(|k| t[k] * logp[k]).sum::<f64>();
         let logits = Tensor::new(&[z], &Device::Cpu).unwrap();
         let y = Tensor::new(&[1u32], &Device::Cpu).unwrap();
-        let got = cross_entropy(&logits, &y, eps).unwrap().to_scalar::<f64>().unwrap();
+        let got = cross_entropy(&logits, &y, eps)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
-        let plain = cross_entropy(&logits, &y, 0.0).unwrap().to_scalar::<f64>().unwrap();
+        let plain = cross_entropy(&logits, &y, 0.0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert!((plain + logp[1]).abs() < 1e-12);
     }
 }

@@ -106,24 +106,42 @@ impl TrainConfig {
             return Err("batch sizes must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("learning rate must be a positive number, got {}", self.lr));
+            return Err(format!(
+                "learning rate must be a positive number, got {}",
+                self.lr
+            ));
         }
         if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
             return Err(format!("lr gamma must be positive, got {}", self.lr_gamma));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(format!("label smoothing must be in [0, 1), got {}", self.label_smoothing));
+            return Err(format!(
+                "label smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(format!("weight decay must be >= 0, got {}", self.weight_decay));
+            return Err(format!(
+                "weight decay must be >= 0, got {}",
+                self.weight_decay
+            ));
         }
         if !(self.orthogonality >= 0.0 && self.orthogonality.is_finite()) {
-            return Err(format!("orthogonality coefficient must be >= 0, got {}", self.orthogonality));
+            return Err(format!(
+                "orthogonality coefficient must be >= 0, got {}",
+                self.orthogonality
+            ));
         }
         match self.optimizer {
             OptimizerConfig::Adam { beta1, beta2, eps } => {
-                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) || !(eps > 0.0) {
-                    return Err(format!("Adam needs betas in [0, 1) and eps > 0, got {beta1}, {beta2}, {eps}"));
+                if !(0.0..1.0).contains(&beta1)
+                    || !(0.0..1.0).contains(&beta2)
+                    || eps.is_nan()
+                    || eps <= 0.0
+                {
+                    return Err(format!(
+                        "Adam needs betas in [0, 1) and eps > 0, got {beta1}, {beta2}, {eps}"
+                    ));
                 }
             }
             OptimizerConfig::Sgd { momentum, .. } => {
@@ -139,7 +157,10 @@ impl TrainConfig {
 /// Milestones at half and three quarters of the run (the official schedule decays at 47%, 71%
 /// and 88% of its iterations; two steps suit short runs).
 pub fn default_milestones(epochs: usize) -> Vec<usize> {
-    let mut m: Vec<usize> = [epochs / 2, epochs * 3 / 4].into_iter().filter(|&e| e > 0 && e < epochs).collect();
+    let mut m: Vec<usize> = [epochs / 2, epochs * 3 / 4]
+        .into_iter()
+        .filter(|&e| e > 0 && e < epochs)
+        .collect();
     m.dedup();
     m
 }
@@ -235,12 +256,15 @@ impl RunDir {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a valid dcrobust file", path.display()))
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a valid dcrobust file", path.display()))
 }
 
 /// Loads a trained network from a run directory (its `config.json` and checkpoint).
 pub fn load_network(dir: &Path, device: &Device) -> Result<(RunConfig, Network)> {
-    let rd = RunDir { dir: dir.to_path_buf() };
+    let rd = RunDir {
+        dir: dir.to_path_buf(),
+    };
     let cfg: RunConfig = read_json(&rd.config())?;
     let net = Network::new(cfg.model.clone(), device, DType::F32, 0)?;
     let tensors = load_checkpoint(&rd.checkpoint(), device)?;
@@ -251,9 +275,14 @@ pub fn load_network(dir: &Path, device: &Device) -> Result<(RunConfig, Network)>
 }
 
 fn load_checkpoint(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
-    candle_core::safetensors::load_buffer(&bytes, device)
-        .with_context(|| format!("{} is not a valid safetensors checkpoint (truncated or corrupt?)", path.display()))
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    candle_core::safetensors::load_buffer(&bytes, device).with_context(|| {
+        format!(
+            "{} is not a valid safetensors checkpoint (truncated or corrupt?)",
+            path.display()
+        )
+    })
 }
 
 /// Builds a batch: images `(B, C, H, W)` f32 in [0, 1] and labels `(B,)` u32.
@@ -284,14 +313,21 @@ fn make_batch(
 }
 
 /// Loss (without label smoothing) and accuracy of `net` on `split`, in inference mode.
-pub fn evaluate(net: &Network, data: &Dataset, split: &Split, batch_size: usize) -> Result<(f64, f64)> {
+pub fn evaluate(
+    net: &Network,
+    data: &Dataset,
+    split: &Split,
+    batch_size: usize,
+) -> Result<(f64, f64)> {
     let device = net.params().device().clone();
     let (mut loss_sum, mut correct) = (0f64, 0usize);
     let order: Vec<usize> = (0..split.len()).collect();
     for chunk in order.chunks(batch_size.max(1)) {
         let (x, y) = make_batch(data, split, chunk, None, &device)?;
         let logits = net.forward_t(&x, false)?;
-        let l = loss::cross_entropy(&logits, &y, 0.0)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let l = loss::cross_entropy(&logits, &y, 0.0)?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
         loss_sum += l * chunk.len() as f64;
         correct += count_correct(&logits, &y)?;
     }
@@ -307,9 +343,17 @@ fn count_correct(logits: &Tensor, y: &Tensor) -> Result<usize> {
 
 /// Trains `net` on `data` following `cfg`, writing the run directory `out` as it goes.
 /// Returns the convergence history.
-pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &TrainConfig, out: &Path, opts: &TrainOptions) -> Result<TrainingHistory> {
-    let rd = RunDir { dir: out.to_path_buf() };
-    std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
+pub fn train(
+    net: &Network,
+    model_cfg: &ModelConfig,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    out: &Path,
+    opts: &TrainOptions,
+) -> Result<TrainingHistory> {
+    let rd = RunDir {
+        dir: out.to_path_buf(),
+    };
     let run_cfg = RunConfig {
         version: env!("CARGO_PKG_VERSION").to_string(),
         model: model_cfg.clone(),
@@ -325,7 +369,10 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
     };
     if opts.resume {
         if !rd.state().exists() {
-            bail!("--resume: {} holds no training run to resume (no state.json)", out.display());
+            bail!(
+                "--resume: {} holds no training run to resume (no state.json)",
+                out.display()
+            );
         }
         let saved: RunConfig = read_json(&rd.config())?;
         if saved != run_cfg {
@@ -341,12 +388,21 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
         state = read_json(&rd.state())?;
         history = read_json(&rd.history())?;
         let tensors = load_checkpoint(&rd.checkpoint(), &device)?;
-        net.params().load(&tensors).map_err(|e| anyhow::anyhow!("{}: {e}", rd.checkpoint().display()))?;
-        opt.load_state(&tensors, state.iteration as u64).map_err(|e| anyhow::anyhow!("{}: {e}", rd.checkpoint().display()))?;
+        net.params()
+            .load(&tensors)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", rd.checkpoint().display()))?;
+        opt.load_state(&tensors, state.iteration as u64)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", rd.checkpoint().display()))?;
         history.epochs.truncate(state.epochs_done);
-        history.iterations.retain(|r| r.iteration <= state.iteration);
+        history
+            .iterations
+            .retain(|r| r.iteration <= state.iteration);
         if state.finished || state.epochs_done >= cfg.epochs {
-            eprintln!("{}: training already finished ({} epochs)", out.display(), state.epochs_done);
+            eprintln!(
+                "{}: training already finished ({} epochs)",
+                out.display(),
+                state.epochs_done
+            );
             return Ok(history);
         }
     } else if rd.state().exists() {
@@ -355,7 +411,10 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
             out.display()
         );
     }
-    write_json_atomic(&rd.config(), &run_cfg).with_context(|| format!("writing {}", rd.config().display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating output directory {}", out.display()))?;
+    write_json_atomic(&rd.config(), &run_cfg)
+        .with_context(|| format!("writing {}", rd.config().display()))?;
 
     let n = data.train.len();
     let batches_per_epoch = n.div_ceil(cfg.batch_size);
@@ -367,12 +426,24 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
     for epoch in state.epochs_done + 1..=cfg.epochs {
         let lr = cfg.lr_at(epoch);
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[SEED_SHUFFLE, epoch as u64])));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            cfg.seed,
+            &[SEED_SHUFFLE, epoch as u64],
+        )));
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
-            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[SEED_AUGMENT, epoch as u64, b as u64]));
-            let (x, y) = make_batch(data, &data.train, idx, cfg.augment.then_some(&mut rng), &device)?;
+            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(
+                cfg.seed,
+                &[SEED_AUGMENT, epoch as u64, b as u64],
+            ));
+            let (x, y) = make_batch(
+                data,
+                &data.train,
+                idx,
+                cfg.augment.then_some(&mut rng),
+                &device,
+            )?;
             let logits = net.forward_t(&x, true)?;
             let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
             let ce_value = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -400,7 +471,12 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
             loss_sum += ce_value * idx.len() as f64;
             correct += c;
             seen += idx.len();
-            window = (window.0 + ce_value * idx.len() as f64, window.1 + c, window.2 + idx.len(), window.3 + 1);
+            window = (
+                window.0 + ce_value * idx.len() as f64,
+                window.1 + c,
+                window.2 + idx.len(),
+                window.3 + 1,
+            );
             let elapsed = state.wall_time_s + start.elapsed().as_secs_f64();
             if cfg.log_every > 0 && window.3 >= cfg.log_every {
                 history.iterations.push(IterationRecord {
@@ -413,7 +489,12 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
                 });
                 window = (0.0, 0, 0, 0);
             }
-            bar.set_message(format!("epoch {epoch}/{} loss {:.3} acc {:.1}%", cfg.epochs, loss_sum / seen as f64, 100.0 * correct as f64 / seen as f64));
+            bar.set_message(format!(
+                "epoch {epoch}/{} loss {:.3} acc {:.1}%",
+                cfg.epochs,
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64
+            ));
             bar.inc(1);
         }
         let train_time = start.elapsed().as_secs_f64();
@@ -454,13 +535,22 @@ pub fn train(net: &Network, model_cfg: &ModelConfig, data: &Dataset, cfg: &Train
 
 /// Writes checkpoint, history and state, each atomically, state last: a reader that finds a
 /// state always finds the checkpoint it describes.
-fn save_checkpoint(rd: &RunDir, net: &Network, opt: &Optimizer, state: &TrainState, history: &TrainingHistory) -> Result<()> {
+fn save_checkpoint(
+    rd: &RunDir,
+    net: &Network,
+    opt: &Optimizer,
+    state: &TrainState,
+    history: &TrainingHistory,
+) -> Result<()> {
     let mut tensors = net.params().tensors();
     tensors.extend(opt.state_tensors());
     let bytes = safetensors_bytes(&tensors)?;
-    write_atomic(&rd.checkpoint(), &bytes).with_context(|| format!("writing {}", rd.checkpoint().display()))?;
-    write_json_atomic(&rd.history(), history).with_context(|| format!("writing {}", rd.history().display()))?;
-    write_json_atomic(&rd.state(), state).with_context(|| format!("writing {}", rd.state().display()))?;
+    write_atomic(&rd.checkpoint(), &bytes)
+        .with_context(|| format!("writing {}", rd.checkpoint().display()))?;
+    write_json_atomic(&rd.history(), history)
+        .with_context(|| format!("writing {}", rd.history().display()))?;
+    write_json_atomic(&rd.state(), state)
+        .with_context(|| format!("writing {}", rd.state().display()))?;
     Ok(())
 }
 
@@ -479,8 +569,16 @@ fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value) -> Vec<
             keys.dedup();
             keys.into_iter()
                 .flat_map(|k| {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    json_diff(&p, x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null))
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    json_diff(
+                        &p,
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    )
                 })
                 .collect()
         }
@@ -494,8 +592,10 @@ fn progress_bar(show: bool, total: u64, name: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template("{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} it, ETA {eta} {msg}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} it, ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(name.to_string());
     bar
@@ -503,5 +603,10 @@ fn progress_bar(show: bool, total: u64, name: &str) -> indicatif::ProgressBar {
 
 /// Builds the network for `model_cfg` with its initialisation seed derived from the run seed.
 pub fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Network> {
-    Ok(Network::new(model_cfg.clone(), device, DType::F32, derive_seed(seed, &[SEED_INIT]))?)
+    Ok(Network::new(
+        model_cfg.clone(),
+        device,
+        DType::F32,
+        derive_seed(seed, &[SEED_INIT]),
+    )?)
 }

@@ -71,7 +71,10 @@ impl Optimizer {
         weight_decay: f64,
         params: impl Iterator<Item = &'a Param>,
     ) -> Self {
-        let params: Vec<Param> = params.filter(|p| p.group != Group::Buffer).cloned().collect();
+        let params: Vec<Param> = params
+            .filter(|p| p.group != Group::Buffer)
+            .cloned()
+            .collect();
         let slots = params.iter().map(|_| Slot::default()).collect();
         Optimizer {
             cfg,
@@ -144,7 +147,11 @@ impl Optimizer {
     }
 
     /// Restores the state saved by [`Optimizer::state_tensors`] after `steps` steps.
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, steps: u64) -> std::result::Result<(), String> {
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        steps: u64,
+    ) -> std::result::Result<(), String> {
         self.steps = steps;
         for (p, s) in self.params.iter().zip(self.slots.iter_mut()) {
             for (key, slot) in [("a", &mut s.a), ("b", &mut s.b)] {
@@ -179,7 +186,14 @@ mod tests {
     fn quadratic_grad(store: &ParamStore) -> GradStore {
         // L = ½ Σ w², so ∂L/∂w = w.
         let w = store.all()[0].var.as_tensor();
-        w.sqr().unwrap().sum_all().unwrap().affine(0.5, 0.0).unwrap().backward().unwrap()
+        w.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .affine(0.5, 0.0)
+            .unwrap()
+            .backward()
+            .unwrap()
     }
 
     /// Oracle: hand-computed first two Adam steps on L = ½w² from w0 = 2 (lr 0.1):
@@ -193,7 +207,10 @@ mod tests {
         let mut opt = Optimizer::new(OptimizerConfig::ADAM, 0.0, s.all().iter());
         opt.step(&quadratic_grad(&s), 0.1).unwrap();
         let w1 = s.all()[0].var.as_tensor().to_vec1::<f64>().unwrap()[0];
-        assert!((w1 - (2.0 - 0.1 * 2.0 / (2.0 + 1e-8))).abs() < 1e-12, "{w1}");
+        assert!(
+            (w1 - (2.0 - 0.1 * 2.0 / (2.0 + 1e-8))).abs() < 1e-12,
+            "{w1}"
+        );
         opt.step(&quadratic_grad(&s), 0.1).unwrap();
         let w2 = s.all()[0].var.as_tensor().to_vec1::<f64>().unwrap()[0];
         let m_hat = (0.9 * 0.2 + 0.1 * w1) / (1.0 - 0.81);
@@ -210,7 +227,10 @@ mod tests {
         let mut s = ParamStore::new(&Device::Cpu, DType::F64, 0);
         s.constant("w", &[1], 1.0, Group::Decay).unwrap();
         let (lr, mu, wd) = (0.1, 0.9, 0.5);
-        let cfg = OptimizerConfig::Sgd { momentum: mu, nesterov: false };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: mu,
+            nesterov: false,
+        };
         let mut opt = Optimizer::new(cfg, wd, s.all().iter());
         opt.step(&quadratic_grad(&s), lr).unwrap();
         opt.step(&quadratic_grad(&s), lr).unwrap();
@@ -241,6 +261,9 @@ mod tests {
         assert!(st.values().all(|t| !t.track_op()));
         let mut other = Optimizer::new(OptimizerConfig::ADAM, 0.0, s.all().iter());
         other.load_state(&st, 1).unwrap();
-        assert_eq!(other.state_tensors()["optim.a.w"].to_vec1::<f64>().unwrap(), st["optim.a.w"].to_vec1::<f64>().unwrap());
+        assert_eq!(
+            other.state_tensors()["optim.a.w"].to_vec1::<f64>().unwrap(),
+            st["optim.a.w"].to_vec1::<f64>().unwrap()
+        );
     }
 }

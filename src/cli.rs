@@ -7,7 +7,7 @@ use crate::train::{self, TrainConfig, TrainOptions};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Are decoupled convolutional networks more robust than ordinary CNNs? Train, attack, corrupt
 /// and report.
@@ -445,12 +445,8 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
             );
         }
     }
-    println!("results in {}", display_path(&out));
+    println!("results in {}", out.display());
     Ok(())
-}
-
-fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
 
 fn cmd_models() {

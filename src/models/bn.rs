@@ -3,6 +3,7 @@
 //!
 //! Sums are taken per channel in f64, in a fixed order, so results do not depend on threads.
 
+use super::ops::contiguous_slice;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -21,13 +22,6 @@ fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
         &[n, c, h, w] => Ok((n, c, h * w)),
         d => candle_core::bail!("batch_norm: expected (N, C, H, W), got {d:?}"),
     }
-}
-
-fn contiguous<'a, T>(v: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    let (a, b) = l.contiguous_offsets().ok_or_else(|| {
-        candle_core::Error::Msg("batch_norm: arguments must be contiguous".into())
-    })?;
-    Ok(&v[a..b])
 }
 
 /// Mean and biased variance of every channel (two passes, f64).
@@ -147,9 +141,9 @@ impl CustomOp3 for BnTrain {
         let (y, stats) = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
                 let (y, s) = forward(
-                    contiguous(x, l1)?,
-                    contiguous(g, l2)?,
-                    contiguous(b, l3)?,
+                    contiguous_slice(x, l1, "batch_norm")?,
+                    contiguous_slice(g, l2, "batch_norm")?,
+                    contiguous_slice(b, l3, "batch_norm")?,
                     n,
                     c,
                     hw,
@@ -159,9 +153,9 @@ impl CustomOp3 for BnTrain {
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(b)) => {
                 let (y, s) = forward(
-                    contiguous(x, l1)?,
-                    contiguous(g, l2)?,
-                    contiguous(b, l3)?,
+                    contiguous_slice(x, l1, "batch_norm")?,
+                    contiguous_slice(g, l2, "batch_norm")?,
+                    contiguous_slice(b, l3, "batch_norm")?,
                     n,
                     c,
                     hw,

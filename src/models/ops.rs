@@ -3,6 +3,14 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
+/// The part of a CPU buffer that a contiguous layout covers; `op` names the caller in the error.
+pub(crate) fn contiguous_slice<'a, T>(v: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: arguments must be contiguous")))?;
+    Ok(&v[a..b])
+}
+
 /// `acos` as a candle operation with a backward pass, on the CPU.
 ///
 /// Forward: `acos(clamp(c, -1, 1))`. Backward: `-1 / sqrt(max(1 - c^2, 1e-12))`, the closed-form
@@ -45,12 +53,9 @@ impl CustomOp1 for Acos {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("acos: input must be contiguous".into()))?;
         let out = match storage {
-            CpuStorage::F32(v) => CpuStorage::F32(acos_slice(&v[start..end])),
-            CpuStorage::F64(v) => CpuStorage::F64(acos_slice(&v[start..end])),
+            CpuStorage::F32(v) => CpuStorage::F32(acos_slice(contiguous_slice(v, layout, "acos")?)),
+            CpuStorage::F64(v) => CpuStorage::F64(acos_slice(contiguous_slice(v, layout, "acos")?)),
             other => {
                 return Err(candle_core::Error::UnsupportedDTypeForOp(
                     other.dtype(),

@@ -2,11 +2,14 @@
 
 use crate::data::{self, Cifar100Labels, DataFormat, Dataset};
 use crate::models::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
+use crate::suite::corruption::{parse_severity, CorruptionConfig};
+use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat};
 use crate::train::optim::OptimizerConfig;
-use crate::train::{self, TrainConfig, TrainOptions};
+use crate::train::{self, AdvTrainAttack, AdvTraining, TrainConfig, TrainOptions};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dcrobust_attacks::{AttackConfig, AttackKind, Target};
 use std::path::PathBuf;
 
 /// Are decoupled convolutional networks more robust than ordinary CNNs? Train, attack, corrupt
@@ -29,6 +32,11 @@ pub enum Command {
     Models,
     /// Run a whole suite: train, then attack or corrupt, then report.
     Run(RunArgs),
+    /// List the attacks and their defaults.
+    Attacks,
+    /// Write the corrupted test split in the released CIFAR-10-C layout (<corruption>.npy,
+    /// uint8 N x H x W x C, severity-major, and labels.npy).
+    Corrupt(CorruptArgs),
 }
 
 /// Options every command that computes shares.
@@ -85,9 +93,10 @@ pub struct ModelArgs {
     #[arg(long, default_value = "cnn9", value_parser = parse_arch)]
     pub arch: Arch,
     /// Operators to train, comma-separated: baseline (ordinary convolutions), sphere, ball, tanh,
-    /// linear, seg, log, mix, weighted-linear, weighted-tanh-eq15, weighted-tanh-eq16.
-    #[arg(long, value_delimiter = ',', default_value = "baseline,tanh")]
-    pub op: Vec<String>,
+    /// linear, seg, log, mix, weighted-linear, weighted-tanh-eq15, weighted-tanh-eq16
+    /// (default: baseline,tanh; the adversarial suite: baseline,sphere,ball,tanh as in Table 7).
+    #[arg(long, value_delimiter = ',')]
+    pub op: Option<Vec<String>>,
     /// Angular activation of the decoupled operators: linear, cosine, sigmoid, sqcos,
     /// learnable-sigmoid.
     #[arg(long, default_value = "cosine")]
@@ -113,21 +122,12 @@ pub struct ModelArgs {
     pub model_config: Option<PathBuf>,
 }
 
-/// `dcrobust train`.
+/// The training recipe, shared by `train` and `run`.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// Model options.
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// Data options.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Common options.
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Epochs.
-    #[arg(long, default_value_t = 5)]
-    pub epochs: usize,
+pub struct RecipeArgs {
+    /// Epochs (default: 5 for `train`, 2 for `run`).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -164,6 +164,44 @@ pub struct TrainArgs {
     /// Record running training metrics every N iterations (0 = per epoch only).
     #[arg(long, default_value_t = 10)]
     pub log_every: usize,
+    /// Adversarial training: none, fgsm (one step of --adv-eps) or pgd (--adv-steps steps of
+    /// --adv-eps/4 from a random start); examples are crafted in inference mode.
+    #[arg(long, value_enum, default_value_t = AdvTrainArg::None)]
+    pub adv_train: AdvTrainArg,
+    /// L-inf budget of adversarial training (a number or a fraction such as 8/255).
+    #[arg(long, default_value = "8/255", value_parser = parse_eps)]
+    pub adv_eps: f64,
+    /// PGD iterations of adversarial training.
+    #[arg(long, default_value_t = 7)]
+    pub adv_steps: usize,
+}
+
+/// Adversarial training choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdvTrainArg {
+    /// Standard training.
+    None,
+    /// FGSM adversarial training.
+    Fgsm,
+    /// PGD adversarial training.
+    Pgd,
+}
+
+/// `dcrobust train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Common options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Training recipe.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     /// Continue the runs found in --out.
     #[arg(long)]
     pub resume: bool,
@@ -190,13 +228,191 @@ pub struct RunArgs {
     /// Which suite.
     #[arg(long, value_enum)]
     pub suite: Suite,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Common options.
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Training recipe.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Adversarial-suite options.
+    #[command(flatten)]
+    pub adversarial: AdversarialArgs,
+    /// Corruption-suite options.
+    #[command(flatten)]
+    pub corruption: CorruptionArgs,
+    /// Evaluate these training run directories (from `dcrobust train` or an earlier run's
+    /// models/) instead of training; comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub checkpoint: Vec<PathBuf>,
+    /// Images per evaluation batch (changes speed and memory, never the numbers).
+    #[arg(long, default_value_t = 128)]
+    pub eval_batch_size: usize,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Options of the adversarial suite.
+#[derive(Debug, Args)]
+pub struct AdversarialArgs {
+    /// White-box attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr,
+    /// cw-l2, square (`dcrobust attacks` lists them). Square runs at --headline-linf only.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,bim,pgd,pgd-l2,square", value_parser = parse_attack)]
+    pub attacks: Vec<AttackKind>,
+    /// L-inf budgets of the sweep (numbers or fractions such as 8/255).
+    #[arg(long, value_delimiter = ',', default_value = "0,1/255,2/255,4/255,8/255,16/255", value_parser = parse_eps)]
+    pub linf_eps: Vec<f64>,
+    /// L2 budgets of the sweep.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1", value_parser = parse_eps)]
+    pub l2_eps: Vec<f64>,
+    /// L-inf budget of the headline table, transfer attacks and checks.
+    #[arg(long, default_value = "8/255", value_parser = parse_eps)]
+    pub headline_linf: f64,
+    /// L2 budget of the headline table.
+    #[arg(long, default_value = "0.5", value_parser = parse_eps)]
+    pub headline_l2: f64,
+    /// Attack parameters as a JSON file (fields of AttackConfig; the options below override it).
+    #[arg(long)]
+    pub attack_config: Option<PathBuf>,
+    /// PGD and PGD-L2 iterations (default 20).
+    #[arg(long)]
+    pub pgd_steps: Option<usize>,
+    /// PGD, BIM step size as a fraction of eps (default 0.25: 2/255 at 8/255).
+    #[arg(long)]
+    pub step_size: Option<f32>,
+    /// PGD restarts (default 1).
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// APGD iterations (default 100).
+    #[arg(long)]
+    pub apgd_steps: Option<usize>,
+    /// Square attack queries per image (default 500).
+    #[arg(long)]
+    pub square_queries: Option<usize>,
+    /// Targeted attacks: random or least-likely target class.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+    /// Keep iterating samples that are already misclassified (slower; same robust accuracy).
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// Transfer (black-box) attacks crafted on each model and evaluated on the others.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,bim", value_parser = parse_attack)]
+    pub transfer_attacks: Vec<AttackKind>,
+    /// Skip the transfer attacks.
+    #[arg(long)]
+    pub no_transfer: bool,
+    /// Source models of the transfer attacks: `baseline` (the run's baseline models), `all`, or
+    /// model names (e.g. cnn9-tanh-cosine), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "baseline")]
+    pub transfer_from: Vec<String>,
+    /// Test images the attacks evaluate: a class-balanced subset of the test split (0 = all).
+    #[arg(long, default_value_t = 500)]
+    pub eval_images: usize,
+    /// Per-sample record format.
+    #[arg(long, value_enum, default_value_t = RecordFormat::Jsonl)]
+    pub records: RecordFormat,
+    /// Test images saved as examples per model and attack.
+    #[arg(long, default_value_t = 8)]
+    pub examples: usize,
+}
+
+/// Options of the corruption suite.
+#[derive(Debug, Args)]
+pub struct CorruptionArgs {
+    /// Corruptions, comma-separated CIFAR-10-C names, or `all` (the 19), `main` (the 15 of
+    /// mCE), `noise`, `blur`, `weather`, `digital`.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub corruptions: Vec<String>,
+    /// Severities, comma-separated, each 1 to 5.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5", value_parser = parse_severity)]
+    pub severities: Vec<u8>,
+    /// Severity table: cifar10-c (made for 32x32) or imagenet-c (for larger images; far harsher
+    /// on small ones).
+    #[arg(long, default_value = "cifar10-c")]
+    pub table: String,
+    /// Evaluate on released CIFAR-10-C files (<corruption>.npy, labels.npy) in this directory
+    /// instead of corrupting the test split in process; --data must then be CIFAR-10.
+    #[arg(long)]
+    pub cifar10c: Option<PathBuf>,
+    /// Model whose errors normalise CE (default: the baseline model of the run).
+    #[arg(long)]
+    pub ce_baseline: Option<String>,
+    /// Test images saved as examples per corruption and severity.
+    #[arg(long, default_value_t = 2)]
+    pub corruption_examples: usize,
+}
+
+/// `dcrobust corrupt`.
+#[derive(Debug, Args)]
+pub struct CorruptArgs {
+    /// Data options (the test split is corrupted).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Common options (`--out` is required).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Corruptions, as for `run --suite corruption`.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub corruptions: Vec<String>,
+    /// Severity table: cifar10-c or imagenet-c.
+    #[arg(long, default_value = "cifar10-c")]
+    pub table: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Expands corruption names and groups into CIFAR-10-C names.
+pub fn expand_corruptions(list: &[String]) -> Result<Vec<String>> {
+    use dcrobust_corruptions::Corruption;
+    let mut out: Vec<Corruption> = Vec::new();
+    for item in list {
+        let group: Vec<Corruption> = match item.as_str() {
+            "all" => Corruption::ALL.to_vec(),
+            "main" => Corruption::MAIN.to_vec(),
+            "noise" | "blur" | "weather" | "digital" => Corruption::MAIN
+                .iter()
+                .copied()
+                .filter(|c| c.category().name() == item)
+                .collect(),
+            name => vec![name
+                .parse::<Corruption>()
+                .map_err(|e| anyhow::anyhow!("--corruptions: {e}"))?],
+        };
+        for c in group {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("--corruptions is empty; name at least one corruption");
+    }
+    out.sort_by_key(|c| c.index());
+    Ok(out.iter().map(|c| c.name().to_string()).collect())
+}
+
+/// Target choice of targeted attacks.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetArg {
+    /// A random wrong class per image.
+    Random,
+    /// The class the model finds least likely on the clean image.
+    LeastLikely,
+}
+
+fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
+    s.parse::<AttackKind>().map_err(|e| e.to_string())
 }
 
 /// The suites.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Suite {
     /// Train, then attack (FGSM, PGD, ...) every model.
     Adversarial,
@@ -257,7 +473,11 @@ pub fn load_data(args: &DataArgs) -> Result<Dataset> {
 }
 
 /// The model configurations the options describe, sized for `data`.
-pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig>> {
+pub fn model_configs(
+    args: &ModelArgs,
+    data: &Dataset,
+    default_ops: &[&str],
+) -> Result<Vec<ModelConfig>> {
     let mut cfgs = Vec::new();
     if let Some(path) = &args.model_config {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -290,7 +510,11 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
                 Err(_) => bail!("--radius must be `learnable` or a positive number, got `{r}`"),
             },
         };
-        for name in &args.op {
+        let ops: Vec<String> = match &args.op {
+            Some(ops) => ops.clone(),
+            None => default_ops.iter().map(|s| s.to_string()).collect(),
+        };
+        for name in &ops {
             let operator = if name == "baseline" {
                 None
             } else {
@@ -347,8 +571,9 @@ pub fn model_configs(args: &ModelArgs, data: &Dataset) -> Result<Vec<ModelConfig
     Ok(cfgs)
 }
 
-fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
-    let mut cfg = TrainConfig::new(a.epochs, a.common.seed);
+/// The training recipe the options describe.
+pub fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<TrainConfig> {
+    let mut cfg = TrainConfig::new(a.epochs.unwrap_or(default_epochs), seed);
     cfg.batch_size = a.batch_size;
     cfg.optimizer = match a.optimizer {
         OptimizerArg::Adam => OptimizerConfig::ADAM,
@@ -371,11 +596,53 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     cfg.projection_every = a.projection_every;
     cfg.augment = !a.no_augment;
     cfg.log_every = a.log_every;
+    cfg.adversarial = match a.adv_train {
+        AdvTrainArg::None => None,
+        kind => Some(AdvTraining {
+            attack: if kind == AdvTrainArg::Fgsm {
+                AdvTrainAttack::Fgsm
+            } else {
+                AdvTrainAttack::Pgd
+            },
+            eps: a.adv_eps,
+            steps: a.adv_steps,
+            step_size: 0.25,
+        }),
+    };
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(cfg)
 }
 
-fn apply_threads(threads: Option<usize>) -> Result<()> {
+/// Parses a budget: a number (`0.5`) or a fraction (`8/255`).
+pub fn parse_eps(s: &str) -> std::result::Result<f64, String> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let a: f64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?;
+            let b: f64 = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?;
+            if b == 0.0 {
+                return Err(format!("`{s}` divides by zero"));
+            }
+            a / b
+        }
+        None => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?,
+    };
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("eps `{s}` must be a finite number of 0 or more"));
+    }
+    Ok(v)
+}
+
+/// Applies `--threads` to candle's kernels and the rayon pool.
+pub fn apply_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -392,9 +659,9 @@ fn apply_threads(threads: Option<usize>) -> Result<()> {
 fn cmd_train(a: &TrainArgs) -> Result<()> {
     apply_threads(a.common.threads)?;
     let device = parse_device(&a.common.device)?;
-    let cfg = train_config(a)?;
+    let cfg = train_config(&a.recipe, a.common.seed, 5)?;
     let data = load_data(&a.data)?;
-    let models = model_configs(&a.model, &data)?;
+    let models = model_configs(&a.model, &data, &["baseline", "tanh"])?;
     let out = a
         .common
         .out
@@ -449,6 +716,265 @@ fn cmd_train(a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn cmd_attacks() {
+    println!("Attacks (--attacks, --transfer-attacks):");
+    for k in AttackKind::ALL {
+        println!("  {:<10} {:<5} {}", k.name(), k.norm().name(), k.describe());
+    }
+    let d = AttackConfig::default();
+    println!(
+        "\nDefaults: PGD {} steps of {} x eps, random start, {} restart(s); BIM {} steps; MI-FGSM {} steps; APGD {} steps; CW-L2 {} x {} steps from c = {}; Square {} queries.",
+        d.steps, d.step_size, d.restarts, d.bim_steps, d.mifgsm_steps, d.apgd_steps, d.cw_search_steps, d.cw_steps, d.cw_c, d.square_queries
+    );
+}
+
+fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
+    let mut cfg = match &a.attack_config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice::<AttackConfig>(&bytes).with_context(|| {
+                format!("{} is not a valid attack configuration", path.display())
+            })?
+        }
+        None => AttackConfig::default(),
+    };
+    if let Some(v) = a.pgd_steps {
+        cfg.steps = v;
+    }
+    if let Some(v) = a.step_size {
+        cfg.step_size = v;
+    }
+    if let Some(v) = a.restarts {
+        cfg.restarts = v;
+    }
+    if let Some(v) = a.apgd_steps {
+        cfg.apgd_steps = v;
+    }
+    if let Some(v) = a.square_queries {
+        cfg.square_queries = v;
+    }
+    if let Some(t) = a.target {
+        cfg.target = match t {
+            TargetArg::Random => Target::Random,
+            TargetArg::LeastLikely => Target::LeastLikely,
+        };
+    }
+    if a.no_early_stop {
+        cfg.early_stop = false;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Everything a suite run was started with: `suite.json`.
+#[derive(Debug, serde::Serialize)]
+struct SuiteRecord<'a> {
+    version: &'a str,
+    suite: &'a str,
+    seed: u64,
+    data: crate::train::DataInfo,
+    models: Vec<ModelConfig>,
+    checkpoints: &'a [PathBuf],
+    train: Option<&'a TrainConfig>,
+    adversarial: Option<&'a AdversarialConfig>,
+    corruption: Option<&'a CorruptionConfig>,
+}
+
+fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {
+    apply_threads(a.common.threads)?;
+    let Some(out) = &a.common.out else {
+        bail!("dcrobust corrupt needs --out DIR for the .npy files");
+    };
+    let names = expand_corruptions(&a.corruptions)?;
+    let cfg = CorruptionConfig {
+        corruptions: names,
+        severities: vec![1, 2, 3, 4, 5],
+        table: a.table.clone(),
+        cifar10c: None,
+        ce_baseline: None,
+        examples: 0,
+        eval_batch_size: 1,
+    };
+    let (corruptions, _, table) = cfg.parsed()?;
+    let data = load_data(&a.data)?;
+    let t = std::time::Instant::now();
+    suite::corruption::write_corrupted_set(
+        &data,
+        &corruptions,
+        table,
+        a.common.seed,
+        out,
+        !a.quiet,
+    )?;
+    println!(
+        "wrote {} corruptions x 5 severities of {} test images ({}x{}x{}) and labels.npy to {} in {:.1} s",
+        corruptions.len(),
+        data.test.len(),
+        data.height,
+        data.width,
+        data.channels,
+        out.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn cmd_run(r: &RunArgs) -> Result<()> {
+    apply_threads(r.common.threads)?;
+    let device = parse_device(&r.common.device)?;
+    let suite = match r.suite {
+        Suite::Adversarial => "adversarial",
+        Suite::Corruption => "corruption",
+    };
+    // Every option is checked before any work starts.
+    let recipe = train_config(&r.recipe, r.common.seed, 2)?;
+    let data = load_data(&r.data)?;
+    let (adv, corr) = match r.suite {
+        Suite::Adversarial => {
+            let adv = AdversarialConfig {
+                attacks: r.adversarial.attacks.clone(),
+                linf_eps: r.adversarial.linf_eps.clone(),
+                l2_eps: r.adversarial.l2_eps.clone(),
+                headline_linf: r.adversarial.headline_linf,
+                headline_l2: r.adversarial.headline_l2,
+                attack: attack_config(&r.adversarial)?,
+                transfer_attacks: if r.adversarial.no_transfer {
+                    Vec::new()
+                } else {
+                    r.adversarial.transfer_attacks.clone()
+                },
+                transfer_from: if r.adversarial.transfer_from.iter().any(|f| f == "all") {
+                    None
+                } else {
+                    Some(r.adversarial.transfer_from.clone())
+                },
+                eval_images: (r.adversarial.eval_images > 0).then_some(r.adversarial.eval_images),
+                eval_batch_size: r.eval_batch_size,
+                records: r.adversarial.records,
+                examples: r.adversarial.examples,
+            };
+            adv.validate(&data)?;
+            (Some(adv), None)
+        }
+        Suite::Corruption => {
+            let corr = CorruptionConfig {
+                corruptions: expand_corruptions(&r.corruption.corruptions)?,
+                severities: r.corruption.severities.clone(),
+                table: r.corruption.table.clone(),
+                cifar10c: r.corruption.cifar10c.clone(),
+                ce_baseline: r.corruption.ce_baseline.clone(),
+                examples: r.corruption.corruption_examples,
+                eval_batch_size: r.eval_batch_size,
+            };
+            corr.parsed()?;
+            if let Some(dir) = &corr.cifar10c {
+                suite::corruption::check_released(dir, &corr.corruptions, &data)?;
+            }
+            (None, Some(corr))
+        }
+    };
+    let default_ops: &[&str] = match r.suite {
+        Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
+        Suite::Corruption => &["baseline", "tanh"],
+    };
+    let models = if r.checkpoint.is_empty() {
+        model_configs(&r.model, &data, default_ops)?
+    } else {
+        Vec::new()
+    };
+    let out = r
+        .common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{suite}")));
+    eprintln!(
+        "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
+        data.name,
+        data.source,
+        data.train.len(),
+        data.test.len(),
+        data.channels,
+        data.height,
+        data.width,
+        data.classes.len()
+    );
+    let threads = r.common.threads.unwrap_or_else(rayon::current_num_threads);
+    suite::record_config(
+        &out,
+        &SuiteRecord {
+            version: env!("CARGO_PKG_VERSION"),
+            suite,
+            seed: r.common.seed,
+            data: crate::train::DataInfo::of(&data),
+            models: models.clone(),
+            checkpoints: &r.checkpoint,
+            train: r.checkpoint.is_empty().then_some(&recipe),
+            adversarial: adv.as_ref(),
+            corruption: corr.as_ref(),
+        },
+    )?;
+    let t0 = std::time::Instant::now();
+    let source = if r.checkpoint.is_empty() {
+        suite::ModelSource::Train {
+            models: &models,
+            recipe: &recipe,
+        }
+    } else {
+        suite::ModelSource::Load(&r.checkpoint)
+    };
+    let prepared = suite::prepare_models(source, &data, &out, &device, !r.quiet)?;
+    let train_seconds = t0.elapsed().as_secs_f64();
+    if let Some(adv) = &adv {
+        let mut eval_data = data.clone();
+        eval_data.truncate(None, adv.eval_images);
+        let summary = suite::adversarial::run(
+            &prepared,
+            &eval_data,
+            adv,
+            r.common.seed,
+            &out,
+            &r.common.device,
+            threads,
+            train_seconds,
+            !r.quiet,
+        )?;
+        suite::adversarial::print_table(&summary);
+        println!(
+            "results in {} (summary.json, records.{}); training {:.0} s, evaluation {:.0} s",
+            out.display(),
+            match adv.records {
+                RecordFormat::Jsonl => "jsonl",
+                RecordFormat::Csv => "csv",
+            },
+            summary.train_seconds,
+            summary.eval_seconds
+        );
+    }
+    if let Some(corr) = &corr {
+        let summary = suite::corruption::run(
+            &prepared,
+            &data,
+            corr,
+            r.common.seed,
+            &out,
+            &r.common.device,
+            threads,
+            train_seconds,
+            !r.quiet,
+        )?;
+        suite::corruption::print_table(&summary);
+        println!(
+            "results in {} (summary.json, cells.csv); training {:.0} s, corrupting {:.0} s, evaluation {:.0} s",
+            out.display(),
+            summary.train_seconds,
+            summary.corrupt_seconds,
+            summary.eval_seconds
+        );
+    }
+    Ok(())
+}
+
 fn cmd_models() {
     println!("Architectures (--arch):");
     for a in Arch::ALL {
@@ -476,13 +1002,12 @@ pub fn run(cli: Cli) -> Result<()> {
             cmd_models();
             Ok(())
         }
-        Command::Run(r) => {
-            let name = match r.suite {
-                Suite::Adversarial => "adversarial",
-                Suite::Corruption => "corruption",
-            };
-            bail!("the {name} suite is not available in this version yet; `dcrobust train` trains the models it will evaluate")
+        Command::Run(r) => cmd_run(r),
+        Command::Attacks => {
+            cmd_attacks();
+            Ok(())
         }
+        Command::Corrupt(a) => cmd_corrupt(a),
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod data;
 pub mod models;
+pub mod suite;
 pub mod train;
 pub mod util;
 

@@ -9,9 +9,20 @@
 //!   a report can be rendered again from the files alone.
 //! - Types only grow by adding fields with defaults, so older results files stay readable.
 //!
-//! Files: `lib.rs` (this overview), `history.rs` (training convergence curves).
+//! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
+//! `adversarial.rs` (adversarial-suite summary and per-sample records), `corruption.rs`
+//! (corruption-suite summary).
 #![warn(missing_docs)]
 
+pub mod adversarial;
+pub mod corruption;
 pub mod history;
 
+pub use adversarial::{
+    AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
+    SampleRecord, TransferCell,
+};
+pub use corruption::{
+    CorruptionCell, CorruptionExample, CorruptionSummary, ModelCorruption, NamedAccuracy,
+};
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};

@@ -10,6 +10,7 @@ mod embedded;
 mod error;
 mod folder;
 mod idx;
+pub mod npy;
 
 use std::fmt;
 use std::path::Path;

@@ -2,6 +2,7 @@
 
 use super::config::{Angular, Magnitude, OperatorConfig, Radius};
 use super::conv::conv2d;
+use super::layers::Mode;
 use super::ops::acos;
 use super::params::{Group, ParamStore};
 use candle_core::{DType, Result, Tensor, Var};
@@ -88,8 +89,8 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `(C_out, C_in, k, k)`.
-    pub fn normalized_weight(&self) -> Result<Tensor> {
-        let w = self.weight.as_tensor();
+    pub fn normalized_weight(&self, mode: Mode) -> Result<Tensor> {
+        let w = &mode.param(&self.weight);
         w.broadcast_div(
             &w.sqr()?
                 .sum_keepdim((1, 2, 3))?
@@ -118,8 +119,8 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let w_hat = self.normalized_weight()?;
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let w_hat = self.normalized_weight(mode)?;
         let y = conv2d(x, &w_hat, self.stride, self.padding)?;
         // LinearConv with cosine is exactly a convolution with unit-norm filters: n·(y/n) = y.
         if let (Magnitude::Linear { alpha }, Angular::Cosine) = (self.op.magnitude, self.op.angular)
@@ -128,8 +129,8 @@ impl DecoupledConv {
         }
         let n = self.patch_norm(x)?;
         let cos = y.broadcast_div(&n)?;
-        let g = self.angular(&cos)?;
-        let h = self.magnitude(&n, train)?;
+        let g = self.angular(&cos, mode)?;
+        let h = self.magnitude(&n, mode)?;
         h.broadcast_mul(&g)
     }
 
@@ -138,7 +139,7 @@ impl DecoupledConv {
     }
 
     /// `g(θ)` from `cos θ`, any shape; learnable k broadcasts over dimension 1.
-    pub(crate) fn angular(&self, cos: &Tensor) -> Result<Tensor> {
+    pub(crate) fn angular(&self, cos: &Tensor, mode: Mode) -> Result<Tensor> {
         match self.op.angular {
             Angular::Cosine => Ok(cos.clone()),
             Angular::Linear => acos(cos)?.affine(-2.0 / PI, 1.0),
@@ -155,7 +156,7 @@ impl DecoupledConv {
                     .sigmoid_k
                     .as_ref()
                     .ok_or_else(|| candle_core::Error::Msg("sigmoid k missing".into()))?;
-                let k = self.channel_shape(&k.as_tensor().abs()?.affine(1.0, 0.05)?)?;
+                let k = self.channel_shape(&mode.param(k).abs()?.affine(1.0, 0.05)?)?;
                 let theta = acos(cos)?;
                 // tanh((π/2 − θ) / (2k)) / tanh(π / (4k))
                 let num = theta
@@ -169,7 +170,7 @@ impl DecoupledConv {
     }
 
     /// The radius ρ: a scalar tensor, or `(1, C_out, 1, 1)` when learnable.
-    fn radius_tensor(&self, n: &Tensor, train: bool) -> Result<Tensor> {
+    fn radius_tensor(&self, n: &Tensor, mode: Mode) -> Result<Tensor> {
         match self.op.radius {
             Radius::Fixed { rho } => Tensor::new(&[rho], n.device())?.to_dtype(n.dtype()),
             Radius::Learnable { ema_decay, .. } => {
@@ -177,7 +178,7 @@ impl DecoupledConv {
                     (Some(r), Some(e)) => (r, e),
                     _ => candle_core::bail!("learnable radius parameters missing"),
                 };
-                let mu = if train {
+                let mu = if mode.is_train() {
                     let mu = n.mean_all()?.reshape(1)?;
                     let old = ema.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?[0];
                     // The average starts at the first batch's value rather than at 0.
@@ -192,17 +193,17 @@ impl DecoupledConv {
                 } else {
                     ema.as_tensor().detach()
                 };
-                let rr = self.channel_shape(&r.as_tensor().sqr()?.affine(1.0, NORM_EPS)?)?;
+                let rr = self.channel_shape(&mode.param(r).sqr()?.affine(1.0, NORM_EPS)?)?;
                 rr.broadcast_mul(&mu.reshape((1, 1, 1, 1))?)
             }
         }
     }
 
     /// `h(‖w‖, n)`; broadcasts to `(N, C_out, H', W')` or stays `(N, 1, H', W')`.
-    pub(crate) fn magnitude(&self, n: &Tensor, train: bool) -> Result<Tensor> {
-        let rho = || self.radius_tensor(n, train);
+    pub(crate) fn magnitude(&self, n: &Tensor, mode: Mode) -> Result<Tensor> {
+        let rho = || self.radius_tensor(n, mode);
         let w_norm = || -> Result<Tensor> {
-            let w = self.weight.as_tensor();
+            let w = &mode.param(&self.weight);
             self.channel_shape(&w.sqr()?.sum_keepdim((1, 2, 3))?.sqrt()?.flatten_all()?)
         };
         match self.op.magnitude {
@@ -263,7 +264,7 @@ impl DecoupledConv {
         if self.op.magnitude.uses_weight_norm() {
             return Ok(());
         }
-        let w = self.normalized_weight()?.detach();
+        let w = self.normalized_weight(Mode::Frozen)?;
         self.weight.set(&w)
     }
 

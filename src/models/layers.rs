@@ -7,6 +7,33 @@ use super::decoupled::DecoupledConv;
 use super::params::{Group, ParamStore};
 use candle_core::{DType, Result, Tensor, Var};
 
+/// How a forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics; running averages are updated; gradients reach every parameter.
+    Train,
+    /// Running averages; nothing changes.
+    Eval,
+    /// Like `Eval`, with every parameter detached from the graph: gradients reach the input
+    /// only, and no weight gradient is computed (attacks).
+    Frozen,
+}
+
+impl Mode {
+    /// Whether batch statistics are used and running averages updated.
+    pub fn is_train(self) -> bool {
+        self == Mode::Train
+    }
+
+    /// The value of `v` as this mode uses it: detached when frozen.
+    pub fn param(self, v: &Var) -> Tensor {
+        match self {
+            Mode::Frozen => v.as_tensor().detach(),
+            _ => v.as_tensor().clone(),
+        }
+    }
+}
+
 /// An ordinary 2-D convolution, optionally with a bias.
 pub struct PlainConv {
     /// Filters, shape `(C_out, C_in, k, k)`.
@@ -53,10 +80,10 @@ impl PlainConv {
 
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = conv2d(x, self.weight.as_tensor(), self.stride, self.padding)?;
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let y = conv2d(x, &mode.param(&self.weight), self.stride, self.padding)?;
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.as_tensor().reshape((1, (), 1, 1))?),
+            Some(b) => y.broadcast_add(&mode.param(b).reshape((1, (), 1, 1))?),
             None => Ok(y),
         }
     }
@@ -107,9 +134,9 @@ impl BatchNorm {
 
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let shape4 = |t: &Tensor| t.reshape((1, (), 1, 1));
-        let (mean, var) = if train {
+        let (mean, var) = if mode.is_train() {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
             let (y, mean, var) = if x.device().is_cpu()
@@ -165,8 +192,8 @@ impl BatchNorm {
         };
         // Inference: one scale and one shift per channel.
         let scale =
-            shape4(self.gamma.as_tensor())?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
-        let shift = shape4(self.beta.as_tensor())?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
+            shape4(&mode.param(&self.gamma))?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
+        let shift = shape4(&mode.param(&self.beta))?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
         x.broadcast_mul(&scale)?.broadcast_add(&shift)
     }
 }
@@ -214,10 +241,10 @@ impl Conv {
 
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
-            Conv::Plain(c) => c.forward(x),
-            Conv::Decoupled(c) => c.forward(x, train),
+            Conv::Plain(c) => c.forward(x, mode),
+            Conv::Decoupled(c) => c.forward(x, mode),
         }
     }
 
@@ -243,10 +270,10 @@ pub struct ConvBlock {
 impl ConvBlock {
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut y = self.conv.forward(x, train)?;
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let mut y = self.conv.forward(x, mode)?;
         if let Some(bn) = &self.bn {
-            y = bn.forward(&y, train)?;
+            y = bn.forward(&y, mode)?;
         }
         if self.relu {
             y = y.relu()?;

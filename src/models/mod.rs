@@ -19,6 +19,7 @@ pub mod ops;
 pub mod params;
 
 pub use config::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
+pub use layers::Mode;
 pub use network::Network;
 
 #[cfg(test)]

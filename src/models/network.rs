@@ -2,7 +2,7 @@
 
 use super::config::{Arch, ModelConfig};
 use super::decoupled::DecoupledConv;
-use super::layers::{BatchNorm, Conv, ConvBlock, PlainConv};
+use super::layers::{BatchNorm, Conv, ConvBlock, Mode, PlainConv};
 use super::params::{Group, ParamStore};
 use candle_core::{DType, Device, Result, Tensor};
 
@@ -15,14 +15,14 @@ pub struct ResidualUnit {
 }
 
 impl ResidualUnit {
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.second.forward(&self.first.forward(x, train)?, train)?;
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        let y = self.second.forward(&self.first.forward(x, mode)?, mode)?;
         let s = match &self.shortcut {
             None => x.clone(),
             Some((conv, bn)) => {
-                let s = conv.forward(x)?;
+                let s = conv.forward(x, mode)?;
                 match bn {
-                    Some(bn) => bn.forward(&s, train)?,
+                    Some(bn) => bn.forward(&s, mode)?,
                     None => s,
                 }
             }
@@ -48,10 +48,10 @@ pub enum Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
-            Layer::Block(b) => b.forward(x, train),
-            Layer::Residual(r) => r.forward(x, train),
+            Layer::Block(b) => b.forward(x, mode),
+            Layer::Residual(r) => r.forward(x, mode),
             Layer::MaxPool2 => x.max_pool2d(2),
             Layer::GlobalAvgPool => x.mean_keepdim((2, 3)),
         }
@@ -274,9 +274,10 @@ impl Network {
     /// # Shapes
     /// `x`: `(N, C, H, W)` in [0, 1] → `(N, F)`.
     pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mode = if train { Mode::Train } else { Mode::Eval };
         let mut y = Self::normalize(x)?;
         for l in &self.layers[..self.feature_end] {
-            y = l.forward(&y, train)?;
+            y = l.forward(&y, mode)?;
         }
         y.flatten_from(1)
     }
@@ -286,9 +287,17 @@ impl Network {
     /// # Shapes
     /// `x`: `(N, C, H, W)` in [0, 1] → `(N, K)`.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_mode(x, if train { Mode::Train } else { Mode::Eval })
+    }
+
+    /// Logits in any [`Mode`].
+    ///
+    /// # Shapes
+    /// `x`: `(N, C, H, W)` in [0, 1] → `(N, K)`.
+    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut y = Self::normalize(x)?;
         for l in &self.layers {
-            y = l.forward(&y, train)?;
+            y = l.forward(&y, mode)?;
         }
         y.flatten_from(1)
     }
@@ -332,8 +341,14 @@ impl Network {
     }
 }
 
+/// Attacks see the network in inference mode with frozen parameters: BatchNorm uses its running
+/// statistics, nothing is updated, and backward computes the input gradient only.
 impl dcrobust_attacks::Model for Network {
     fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_t(x, false)
+        self.forward_mode(x, Mode::Frozen)
+    }
+
+    fn device(&self) -> Device {
+        self.params.device().clone()
     }
 }

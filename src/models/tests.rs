@@ -2,6 +2,7 @@
 
 use super::config::*;
 use super::decoupled::{DecoupledConv, NORM_EPS};
+use super::layers::Mode;
 use super::network::Network;
 use super::params::ParamStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -68,13 +69,13 @@ fn decoupled_gradients_match_finite_differences() {
                     .unwrap();
             }
             let x = Var::from_tensor(&x0).unwrap();
-            let out = layer.forward(x.as_tensor(), true).unwrap();
+            let out = layer.forward(x.as_tensor(), Mode::Train).unwrap();
             assert_eq!(out.dims(), &[2, 4, 3, 3]);
             let r =
                 Tensor::from_vec(rand_vec(out.elem_count(), 5), out.dims(), &Device::Cpu).unwrap();
             let loss_of = |xt: &Tensor| {
                 scalar(
-                    &(layer.forward(xt, true).unwrap() * &r)
+                    &(layer.forward(xt, Mode::Train).unwrap() * &r)
                         .unwrap()
                         .sum_all()
                         .unwrap(),
@@ -153,7 +154,7 @@ fn magnitudes_match_closed_forms() {
             .set(&Tensor::new(&[[[[wn]]]], &Device::Cpu).unwrap())
             .unwrap();
         let n = Tensor::from_vec(ns.to_vec(), (1, 1, 1, 4), &Device::Cpu).unwrap();
-        let got = entries(&layer.magnitude(&n, false).unwrap());
+        let got = entries(&layer.magnitude(&n, Mode::Eval).unwrap());
         for (i, &n) in ns.iter().enumerate() {
             let want = match m {
                 Magnitude::Sphere { alpha } => alpha,
@@ -232,7 +233,7 @@ fn angular_activations_match_closed_forms() {
             &Device::Cpu,
         )
         .unwrap();
-        let got = entries(&layer.angular(&cos).unwrap());
+        let got = entries(&layer.angular(&cos, Mode::Eval).unwrap());
         for (i, &t) in thetas.iter().enumerate() {
             let want = match a {
                 Angular::Linear => 1.0 - 2.0 * t / PI,
@@ -287,7 +288,7 @@ fn sphere_cosine_is_cos_theta_by_hand() {
         .set(&Tensor::from_vec(w.to_vec(), (1, 2, 2, 2), &Device::Cpu).unwrap())
         .unwrap();
     let xt = Tensor::from_vec(x.to_vec(), (1, 2, 2, 2), &Device::Cpu).unwrap();
-    let got = entries(&layer.forward(&xt, false).unwrap());
+    let got = entries(&layer.forward(&xt, Mode::Eval).unwrap());
     assert_eq!(got.len(), 1);
     assert!((got[0] - want).abs() < 1e-14, "{} vs {want}", got[0]);
     // LinearConv + cosine is w·x / ‖w‖ (the official linear_cos), the same dot product.
@@ -310,7 +311,7 @@ fn sphere_cosine_is_cos_theta_by_hand() {
     lin.weight
         .set(&Tensor::from_vec(w.to_vec(), (1, 2, 2, 2), &Device::Cpu).unwrap())
         .unwrap();
-    assert!((entries(&lin.forward(&xt, false).unwrap())[0] - dot / nw).abs() < 1e-13);
+    assert!((entries(&lin.forward(&xt, Mode::Eval).unwrap())[0] - dot / nw).abs() < 1e-13);
 }
 
 /// Oracle: the learnable radius is ρ = (r² + 1e-4)·μ with μ the batch mean patch norm in
@@ -337,10 +338,14 @@ fn learnable_radius_uses_batch_mean_then_its_average() {
     let cos = 3.0 / (1.0f64 + NORM_EPS).sqrt() / n;
     let rho = (0.25 + NORM_EPS) * n;
     let want = (n / rho).tanh() * cos;
-    let got = entries(&layer.forward(&x, true).unwrap())[0];
+    let got = entries(&layer.forward(&x, Mode::Train).unwrap())[0];
     assert!((got - want).abs() < 1e-14, "{got} vs {want}");
     assert!((entries(layer.mu_ema.as_ref().unwrap().as_tensor())[0] - n).abs() < 1e-14);
-    let eval = entries(&layer.forward(&x.affine(2.0, 0.0).unwrap(), false).unwrap())[0];
+    let eval = entries(
+        &layer
+            .forward(&x.affine(2.0, 0.0).unwrap(), Mode::Eval)
+            .unwrap(),
+    )[0];
     let want_eval = (2.0 * n / rho).tanh() * cos; // n doubles (up to eps), ρ keeps the stored μ
     assert!((eval - want_eval).abs() < 1e-4, "{eval} vs {want_eval}");
 }
@@ -406,9 +411,9 @@ fn projection_keeps_output_and_normalises() {
         .set(&layer.weight.as_tensor().affine(5.0, 0.0).unwrap())
         .unwrap();
     let x = input_with_zero_patch();
-    let before = entries(&layer.forward(&x, false).unwrap());
+    let before = entries(&layer.forward(&x, Mode::Eval).unwrap());
     layer.project().unwrap();
-    let after = entries(&layer.forward(&x, false).unwrap());
+    let after = entries(&layer.forward(&x, Mode::Eval).unwrap());
     for (a, b) in before.iter().zip(&after) {
         assert!((a - b).abs() < 1e-4 * a.abs().max(1e-3), "{a} vs {b}");
     }
@@ -571,4 +576,137 @@ fn bad_configurations_are_refused() {
     let s = serde_json::to_string(&good).unwrap();
     assert_eq!(serde_json::from_str::<ModelConfig>(&s).unwrap(), good);
     assert!(serde_json::from_str::<ModelConfig>(&s.replace("\"width\"", "\"widht\"")).is_err());
+}
+
+/// A small trained-for-one-step decoupled CNN-9 (running statistics away from their start).
+fn stepped_network() -> Network {
+    let tanh = Some(op(
+        Magnitude::Tanh { alpha: 1.0 },
+        Angular::Cosine,
+        Radius::default(),
+    ));
+    let net = Network::new(
+        ModelConfig::new(Arch::Cnn9, tanh, 0.0625),
+        &Device::Cpu,
+        DType::F32,
+        3,
+    )
+    .unwrap();
+    let x = Tensor::rand(0f32, 1f32, (8, 3, 32, 32), &Device::Cpu).unwrap();
+    net.forward_t(&x, true).unwrap();
+    net
+}
+
+fn attack_batch(n: usize, seed: u64) -> dcrobust_attacks::Batch {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let x: Vec<f32> = (0..n * 3 * 32 * 32)
+        .map(|_| r.random_range(0.0..1.0))
+        .collect();
+    let labels = (0..n).map(|_| r.random_range(0..10u32)).collect();
+    dcrobust_attacks::Batch::new(x, [n, 3, 32, 32], labels, (0..n as u64).collect(), seed).unwrap()
+}
+
+/// Oracle: an attack reads the model in inference mode, so every parameter and buffer
+/// (BatchNorm running statistics, μ moving averages) is bit-identical before and after it.
+#[test]
+fn attacks_leave_every_tensor_bit_identical() {
+    use dcrobust_attacks::{AttackConfig, AttackKind, Oracle, Target};
+    let net = stepped_network();
+    let snapshot = || -> Vec<(String, Vec<u32>)> {
+        let mut v: Vec<(String, Vec<u32>)> = net
+            .params()
+            .tensors()
+            .into_iter()
+            .map(|(k, t)| {
+                let bits = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (k, bits.iter().map(|f| f.to_bits()).collect())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    let b = attack_batch(4, 1);
+    let oracle = Oracle::new(&net);
+    for kind in [AttackKind::Pgd, AttackKind::ApgdCe, AttackKind::Square] {
+        let cfg = AttackConfig {
+            steps: 3,
+            apgd_steps: 3,
+            square_queries: 5,
+            early_stop: false,
+            ..Default::default()
+        };
+        let a = cfg.build(kind, 8.0 / 255.0).unwrap();
+        dcrobust_attacks::run_attack(a.as_ref(), Target::Untargeted, false, &oracle, &b, None)
+            .unwrap();
+    }
+    assert_eq!(before, snapshot());
+}
+
+/// Oracle: in `Mode::Frozen` the parameters are detached, so backward yields the input gradient
+/// and no gradient for any parameter; in `Mode::Eval` the parameters do get gradients. The input
+/// gradients of both modes agree (same function).
+#[test]
+fn frozen_mode_computes_input_gradient_only() {
+    let net = stepped_network();
+    let x = candle_core::Var::from_tensor(
+        &Tensor::rand(0f32, 1f32, (2, 3, 32, 32), &Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    let grads_of = |mode: Mode| {
+        net.forward_mode(x.as_tensor(), mode)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+    };
+    let frozen = grads_of(Mode::Frozen);
+    let eval = grads_of(Mode::Eval);
+    let trainable: Vec<_> = net.params().trainable().collect();
+    assert!(trainable
+        .iter()
+        .all(|p| frozen.get(p.var.as_tensor()).is_none()));
+    assert!(trainable
+        .iter()
+        .any(|p| eval.get(p.var.as_tensor()).is_some()));
+    let gf = frozen
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let ge = eval
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(gf, ge);
+    assert!(gf.iter().any(|&v| v != 0.0));
+}
+
+/// Oracle: inference is per sample (one GEMM per image, per-element BatchNorm), so a PGD attack
+/// gives bit-identical results on the whole batch and on any split of it.
+#[test]
+fn attack_results_do_not_depend_on_batch_split() {
+    use dcrobust_attacks::{AttackConfig, AttackKind, Oracle};
+    let net = stepped_network();
+    let b = attack_batch(6, 2);
+    let oracle = Oracle::new(&net);
+    let cfg = AttackConfig {
+        steps: 3,
+        ..Default::default()
+    };
+    let a = cfg.build(AttackKind::Pgd, 4.0 / 255.0).unwrap();
+    let whole = a.perturb(&oracle, &b).unwrap();
+    let parts = [
+        a.perturb(&oracle, &b.subset(&[0])).unwrap(),
+        a.perturb(&oracle, &b.subset(&[1, 2, 3, 4])).unwrap(),
+        a.perturb(&oracle, &b.subset(&[5])).unwrap(),
+    ]
+    .concat();
+    assert!(whole == parts, "batch split changed the adversarial images");
 }

@@ -33,6 +33,51 @@ use std::time::Instant;
 const SEED_INIT: u64 = 1;
 const SEED_SHUFFLE: u64 = 2;
 const SEED_AUGMENT: u64 = 3;
+const SEED_ADVERSARIAL: u64 = 4;
+
+/// The attack adversarial training crafts its examples with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdvTrainAttack {
+    /// One FGSM step of ε from the clean image (Goodfellow et al. 2015).
+    Fgsm,
+    /// PGD with a random start (Madry et al. 2018).
+    Pgd,
+}
+
+/// Adversarial training: every batch is replaced by adversarial examples crafted against the
+/// current weights, in inference mode (running BatchNorm statistics, nothing updated), before
+/// the training step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvTraining {
+    /// The attack.
+    pub attack: AdvTrainAttack,
+    /// L∞ budget ε in [0, 1] pixel units.
+    pub eps: f64,
+    /// PGD iterations.
+    pub steps: usize,
+    /// PGD step size as a fraction of ε.
+    pub step_size: f64,
+}
+
+impl AdvTraining {
+    /// The attack that crafts the training examples.
+    pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
+        let cfg = dcrobust_attacks::AttackConfig {
+            steps: self.steps,
+            step_size: self.step_size as f32,
+            early_stop: false,
+            ..Default::default()
+        };
+        let kind = match self.attack {
+            AdvTrainAttack::Fgsm => dcrobust_attacks::AttackKind::Fgsm,
+            AdvTrainAttack::Pgd => dcrobust_attacks::AttackKind::Pgd,
+        };
+        cfg.build(kind, self.eps)
+            .map_err(|e| format!("adversarial training: {e}"))
+    }
+}
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,6 +112,9 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Run seed: initialisation, shuffling and augmentation all derive from it.
     pub seed: u64,
+    /// Adversarial training, if any.
+    #[serde(default)]
+    pub adversarial: Option<AdvTraining>,
 }
 
 impl TrainConfig {
@@ -88,6 +136,7 @@ impl TrainConfig {
             log_every: 10,
             eval_batch_size: 256,
             seed,
+            adversarial: None,
         }
     }
 
@@ -131,6 +180,9 @@ impl TrainConfig {
                 "orthogonality coefficient must be >= 0, got {}",
                 self.orthogonality
             ));
+        }
+        if let Some(a) = &self.adversarial {
+            a.build()?;
         }
         match self.optimizer {
             OptimizerConfig::Adam { beta1, beta2, eps } => {
@@ -335,6 +387,23 @@ pub fn evaluate(
     Ok((loss_sum / n, correct as f64 / n))
 }
 
+/// Predicted class of every image of `split`, in inference mode.
+pub fn predict(
+    net: &Network,
+    data: &Dataset,
+    split: &Split,
+    batch_size: usize,
+) -> Result<Vec<u32>> {
+    let device = net.params().device().clone();
+    let order: Vec<usize> = (0..split.len()).collect();
+    let mut out = Vec::with_capacity(split.len());
+    for chunk in order.chunks(batch_size.max(1)) {
+        let (x, _) = make_batch(data, split, chunk, None, &device)?;
+        out.extend(net.forward_t(&x, false)?.argmax(1)?.to_vec1::<u32>()?);
+    }
+    Ok(out)
+}
+
 fn count_correct(logits: &Tensor, y: &Tensor) -> Result<usize> {
     let pred = logits.argmax(1)?.to_vec1::<u32>()?;
     let y = y.to_vec1::<u32>()?;
@@ -422,6 +491,10 @@ pub fn train(
     let bar = progress_bar(opts.progress, total, &history.model);
     bar.set_position((state.epochs_done * batches_per_epoch) as u64);
     let mut window = (0f64, 0usize, 0usize, 0usize); // loss sum, correct, seen, steps
+    let adversary = match &cfg.adversarial {
+        Some(a) => Some(a.build().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
 
     for epoch in state.epochs_done + 1..=cfg.epochs {
         let lr = cfg.lr_at(epoch);
@@ -444,6 +517,17 @@ pub fn train(
                 cfg.augment.then_some(&mut rng),
                 &device,
             )?;
+            let x = match &adversary {
+                Some(attack) => craft(
+                    net,
+                    attack.as_ref(),
+                    &x,
+                    idx,
+                    data,
+                    derive_seed(cfg.seed, &[SEED_ADVERSARIAL, epoch as u64, b as u64]),
+                )?,
+                None => x,
+            };
             let logits = net.forward_t(&x, true)?;
             let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
             let ce_value = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
@@ -533,6 +617,32 @@ pub fn train(
     Ok(history)
 }
 
+/// Adversarial examples of the training batch `x` (images of training indices `idx`) against the
+/// current weights.
+///
+/// # Shapes
+/// `x`: `(B, C, H, W)` → `(B, C, H, W)`.
+fn craft(
+    net: &Network,
+    attack: &dyn dcrobust_attacks::Attack,
+    x: &Tensor,
+    idx: &[usize],
+    data: &Dataset,
+    seed: u64,
+) -> Result<Tensor> {
+    let dims = x.dims4()?;
+    let batch = dcrobust_attacks::Batch::new(
+        x.flatten_all()?.to_vec1::<f32>()?,
+        [dims.0, dims.1, dims.2, dims.3],
+        idx.iter().map(|&i| data.train.labels[i]).collect(),
+        idx.iter().map(|&i| i as u64).collect(),
+        seed,
+    )?;
+    let oracle = dcrobust_attacks::Oracle::new(net);
+    let adv = attack.perturb(&oracle, &batch)?;
+    Ok(Tensor::from_vec(adv, dims, x.device())?)
+}
+
 /// Writes checkpoint, history and state, each atomically, state last: a reader that finds a
 /// state always finds the checkpoint it describes.
 fn save_checkpoint(
@@ -560,7 +670,7 @@ fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
     Ok(safetensors::serialize(sorted, None)?)
 }
 
-fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {

@@ -1,0 +1,354 @@
+//! Every attack by name, its parameters, and construction with validation.
+
+use crate::{Apgd, Attack, Bim, CwL2, Fgsm, LossKind, MiFgsm, Norm, Pgd, Square, Target};
+use serde::{Deserialize, Serialize};
+
+/// The attacks this crate provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackKind {
+    /// FGSM, L∞, one step.
+    Fgsm,
+    /// BIM / I-FGSM, L∞, iterated from the clean image.
+    Bim,
+    /// PGD, L∞, random start, restarts.
+    Pgd,
+    /// PGD, L2, random start, restarts.
+    PgdL2,
+    /// MI-FGSM, L∞, momentum.
+    Mifgsm,
+    /// APGD with cross-entropy, L∞ (step-size free).
+    ApgdCe,
+    /// APGD with the DLR loss, L∞ (step-size free, logit-scale invariant).
+    ApgdDlr,
+    /// Carlini–Wagner L2 with a binary search over c.
+    CwL2,
+    /// Square attack, L∞, score-based (no gradients).
+    Square,
+}
+
+impl AttackKind {
+    /// All attacks, in registry order.
+    pub const ALL: [AttackKind; 9] = [
+        AttackKind::Fgsm,
+        AttackKind::Bim,
+        AttackKind::Pgd,
+        AttackKind::PgdL2,
+        AttackKind::Mifgsm,
+        AttackKind::ApgdCe,
+        AttackKind::ApgdDlr,
+        AttackKind::CwL2,
+        AttackKind::Square,
+    ];
+
+    /// Name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::Fgsm => "fgsm",
+            AttackKind::Bim => "bim",
+            AttackKind::Pgd => "pgd",
+            AttackKind::PgdL2 => "pgd-l2",
+            AttackKind::Mifgsm => "mifgsm",
+            AttackKind::ApgdCe => "apgd-ce",
+            AttackKind::ApgdDlr => "apgd-dlr",
+            AttackKind::CwL2 => "cw-l2",
+            AttackKind::Square => "square",
+        }
+    }
+
+    /// The norm its ε is measured in.
+    pub fn norm(self) -> Norm {
+        match self {
+            AttackKind::PgdL2 | AttackKind::CwL2 => Norm::L2,
+            _ => Norm::Linf,
+        }
+    }
+
+    /// Whether it reads input gradients.
+    pub fn uses_gradients(self) -> bool {
+        self != AttackKind::Square
+    }
+
+    /// One line for listings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AttackKind::Fgsm => "one signed-gradient step of size eps (Goodfellow et al. 2015)",
+            AttackKind::Bim => {
+                "iterated FGSM from the clean image, no random start (Kurakin et al. 2017)"
+            }
+            AttackKind::Pgd => {
+                "projected gradient ascent, random start, restarts (Madry et al. 2018)"
+            }
+            AttackKind::PgdL2 => "PGD in the L2 ball, normalised-gradient steps",
+            AttackKind::Mifgsm => "iterated FGSM with gradient momentum (Dong et al. 2018)",
+            AttackKind::ApgdCe => {
+                "step-size-free PGD with momentum, cross-entropy (Croce and Hein 2020)"
+            }
+            AttackKind::ApgdDlr => "APGD on the logit-scale-invariant DLR loss (AutoAttack)",
+            AttackKind::CwL2 => "Carlini-Wagner L2, Adam in tanh space, binary search over c",
+            AttackKind::Square => {
+                "random square updates, score-based, no gradients (Andriushchenko et al. 2020)"
+            }
+        }
+    }
+
+    /// Looks a name up.
+    pub fn from_name(s: &str) -> Option<AttackKind> {
+        AttackKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl std::str::FromStr for AttackKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        AttackKind::from_name(s).ok_or_else(|| ConfigError::UnknownAttack(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for AttackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A parameter out of range, or an unknown name.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// No attack has this name.
+    #[error("unknown attack `{0}`; expected one of fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, square")]
+    UnknownAttack(String),
+    /// ε outside its range.
+    #[error("{attack}: eps {eps} is out of range: expected {expected}")]
+    Eps {
+        /// The attack.
+        attack: &'static str,
+        /// The value given.
+        eps: f64,
+        /// The valid range.
+        expected: &'static str,
+    },
+    /// Another parameter outside its range.
+    #[error("attack parameter {name} = {value} is out of range: expected {expected}")]
+    Param {
+        /// Parameter name (as in the configuration file).
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// The valid range.
+        expected: &'static str,
+    },
+}
+
+/// Parameters of every attack; the defaults follow the usual CIFAR-10 protocols
+/// (robustness-anchors §3.3): PGD-20 with α = ε/4 (2/255 at ε = 8/255) and a random start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttackConfig {
+    /// PGD and PGD-L2 iterations.
+    pub steps: usize,
+    /// PGD, PGD-L2 and BIM step size as a fraction of ε.
+    pub step_size: f32,
+    /// PGD and PGD-L2 restarts.
+    pub restarts: usize,
+    /// PGD and PGD-L2 start at a random point of the ε-ball.
+    pub random_start: bool,
+    /// PGD and BIM stop moving a sample once it is misclassified.
+    pub early_stop: bool,
+    /// BIM iterations.
+    pub bim_steps: usize,
+    /// MI-FGSM iterations (step ε / steps).
+    pub mifgsm_steps: usize,
+    /// MI-FGSM momentum decay μ.
+    pub mifgsm_decay: f32,
+    /// APGD iterations.
+    pub apgd_steps: usize,
+    /// APGD restarts.
+    pub apgd_restarts: usize,
+    /// CW-L2 Adam iterations per value of c.
+    pub cw_steps: usize,
+    /// CW-L2 binary-search steps over c.
+    pub cw_search_steps: usize,
+    /// CW-L2 initial c.
+    pub cw_c: f32,
+    /// CW-L2 Adam learning rate.
+    pub cw_lr: f32,
+    /// CW-L2 confidence κ.
+    pub cw_kappa: f32,
+    /// Square attack queries per sample.
+    pub square_queries: usize,
+    /// Square attack initial fraction of pixels per square.
+    pub square_p_init: f32,
+    /// Untargeted, or the target choice for targeted attacks.
+    pub target: Target,
+}
+
+impl Default for AttackConfig {
+    fn default() -> Self {
+        AttackConfig {
+            steps: 20,
+            step_size: 0.25,
+            restarts: 1,
+            random_start: true,
+            early_stop: true,
+            bim_steps: 10,
+            mifgsm_steps: 10,
+            mifgsm_decay: 1.0,
+            apgd_steps: 100,
+            apgd_restarts: 1,
+            cw_steps: 100,
+            cw_search_steps: 5,
+            cw_c: 0.1,
+            cw_lr: 0.01,
+            cw_kappa: 0.0,
+            square_queries: 500,
+            square_p_init: 0.8,
+            target: Target::Untargeted,
+        }
+    }
+}
+
+fn at_least_one(name: &'static str, v: usize) -> Result<(), ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Param {
+            name,
+            value: 0.0,
+            expected: "at least 1",
+        });
+    }
+    Ok(())
+}
+
+fn positive(
+    name: &'static str,
+    v: f32,
+    expected: &'static str,
+    max: f32,
+) -> Result<(), ConfigError> {
+    if !(v.is_finite() && v > 0.0 && v <= max) {
+        return Err(ConfigError::Param {
+            name,
+            value: f64::from(v),
+            expected,
+        });
+    }
+    Ok(())
+}
+
+impl AttackConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("steps", self.steps)?;
+        at_least_one("restarts", self.restarts)?;
+        at_least_one("bim_steps", self.bim_steps)?;
+        at_least_one("mifgsm_steps", self.mifgsm_steps)?;
+        at_least_one("apgd_steps", self.apgd_steps)?;
+        at_least_one("apgd_restarts", self.apgd_restarts)?;
+        at_least_one("cw_steps", self.cw_steps)?;
+        at_least_one("cw_search_steps", self.cw_search_steps)?;
+        at_least_one("square_queries", self.square_queries)?;
+        positive(
+            "step_size",
+            self.step_size,
+            "a fraction of eps in (0, 10]",
+            10.0,
+        )?;
+        positive("cw_c", self.cw_c, "in (0, 1e6]", 1e6)?;
+        positive("cw_lr", self.cw_lr, "in (0, 10]", 10.0)?;
+        positive("square_p_init", self.square_p_init, "in (0, 1]", 1.0)?;
+        if !(self.mifgsm_decay.is_finite() && self.mifgsm_decay >= 0.0) {
+            return Err(ConfigError::Param {
+                name: "mifgsm_decay",
+                value: f64::from(self.mifgsm_decay),
+                expected: "0 or more",
+            });
+        }
+        if !(self.cw_kappa.is_finite() && self.cw_kappa >= 0.0) {
+            return Err(ConfigError::Param {
+                name: "cw_kappa",
+                value: f64::from(self.cw_kappa),
+                expected: "0 or more",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks `eps` for `kind`: L∞ budgets lie in [0, 1] (the pixel range), L2 budgets are
+    /// finite and non-negative.
+    pub fn check_eps(kind: AttackKind, eps: f64) -> Result<(), ConfigError> {
+        let (ok, expected) = match kind.norm() {
+            Norm::Linf => (
+                (0.0..=1.0).contains(&eps),
+                "0 to 1 (pixel values in [0, 1])",
+            ),
+            Norm::L2 => (eps.is_finite() && eps >= 0.0, "a finite value of 0 or more"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::Eps {
+                attack: kind.name(),
+                eps,
+                expected,
+            })
+        }
+    }
+
+    /// Builds `kind` with budget `eps`.
+    pub fn build(&self, kind: AttackKind, eps: f64) -> Result<Box<dyn Attack>, ConfigError> {
+        self.validate()?;
+        Self::check_eps(kind, eps)?;
+        let eps = eps as f32;
+        let pgd = |name, norm, loss| Pgd {
+            name,
+            norm,
+            eps,
+            steps: self.steps,
+            step_size: self.step_size * eps,
+            random_start: self.random_start,
+            restarts: self.restarts,
+            early_stop: self.early_stop,
+            loss,
+        };
+        Ok(match kind {
+            AttackKind::Fgsm => Box::new(Fgsm { eps }),
+            AttackKind::Bim => Box::new(Bim {
+                eps,
+                steps: self.bim_steps,
+                step_size: self.step_size * eps,
+                early_stop: self.early_stop,
+            }),
+            AttackKind::Pgd => Box::new(pgd("pgd", Norm::Linf, LossKind::CrossEntropy)),
+            AttackKind::PgdL2 => Box::new(pgd("pgd-l2", Norm::L2, LossKind::CrossEntropy)),
+            AttackKind::Mifgsm => Box::new(MiFgsm {
+                eps,
+                steps: self.mifgsm_steps,
+                decay: self.mifgsm_decay,
+            }),
+            AttackKind::ApgdCe | AttackKind::ApgdDlr => Box::new(Apgd {
+                name: kind.name(),
+                norm: Norm::Linf,
+                eps,
+                steps: self.apgd_steps,
+                restarts: self.apgd_restarts,
+                loss: if kind == AttackKind::ApgdCe {
+                    LossKind::CrossEntropy
+                } else {
+                    LossKind::Dlr
+                },
+            }),
+            AttackKind::CwL2 => Box::new(CwL2 {
+                eps,
+                steps: self.cw_steps,
+                search_steps: self.cw_search_steps,
+                c_init: self.cw_c,
+                lr: self.cw_lr,
+                kappa: self.cw_kappa,
+            }),
+            AttackKind::Square => Box::new(Square {
+                eps,
+                queries: self.square_queries,
+                p_init: self.square_p_init,
+            }),
+        })
+    }
+}

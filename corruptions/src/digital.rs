@@ -1,0 +1,161 @@
+//! Contrast, elastic transform, pixelate, JPEG and saturate (`make_cifar_c.py`).
+
+use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageFormat};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::ops::{self, Border};
+use crate::{CorruptionError, Ctx, Output};
+
+/// `(x - mean_c) · factor + mean_c` per channel, in `f64`.
+pub(crate) fn contrast(ctx: &Ctx) -> Output {
+    let f = ctx.table.contrast[ctx.s()];
+    let n = ctx.h * ctx.w;
+    let mut out = Vec::with_capacity(ctx.c * n);
+    for ch in 0..ctx.c {
+        let src = &ctx.src[ch * n..(ch + 1) * n];
+        let mean = src.iter().map(|&v| f64::from(v) / 255.0).sum::<f64>() / n as f64;
+        out.extend(
+            src.iter()
+                .map(|&v| (f64::from(v) / 255.0 - mean) * f + mean),
+        );
+    }
+    Output::Unit64(out)
+}
+
+/// scikit-image RGB→HSV, `s = clip(s · a + b, 0, 1)`, HSV→RGB, in `f64`.
+pub(crate) fn saturate(ctx: &Ctx) -> Output {
+    let (a, b) = ctx.table.saturate[ctx.s()];
+    Output::Unit64(crate::weather::map_hsv(ctx, |h, s, v| {
+        (h, (s * a + b).clamp(0.0, 1.0), v)
+    }))
+}
+
+/// Pillow BOX resize of each channel to `(int(w·c), int(h·c))` and back.
+pub(crate) fn pixelate(ctx: &Ctx) -> Output {
+    let c = ctx.table.pixelate[ctx.s()];
+    let (h, w) = (ctx.h, ctx.w);
+    let sh = ((h as f64 * c) as usize).max(1);
+    let sw = ((w as f64 * c) as usize).max(1);
+    let n = h * w;
+    let down = ops::PilBoxResize::new(h, w, sh, sw);
+    let up = ops::PilBoxResize::new(sh, sw, h, w);
+    let mut out = Vec::with_capacity(ctx.c * n);
+    for ch in 0..ctx.c {
+        out.extend(up.apply(&down.apply(&ctx.src[ch * n..(ch + 1) * n])));
+    }
+    Output::Bytes(out)
+}
+
+/// JPEG encode at the table's quality with the `image` crate's encoder, then decode.
+pub(crate) fn jpeg_compression(ctx: &Ctx) -> Result<Output, CorruptionError> {
+    let q = ctx.table.jpeg_quality[ctx.s()];
+    let (h, w, c) = (ctx.h, ctx.w, ctx.c);
+    let n = h * w;
+    let mut interleaved = vec![0u8; c * n];
+    for ch in 0..c {
+        for i in 0..n {
+            interleaved[i * c + ch] = ctx.src[ch * n + i];
+        }
+    }
+    let mut buf = Vec::new();
+    let colour = if c == 3 {
+        ExtendedColorType::Rgb8
+    } else {
+        ExtendedColorType::L8
+    };
+    JpegEncoder::new_with_quality(&mut buf, q)
+        .encode(&interleaved, w as u32, h as u32, colour)
+        .map_err(|e| CorruptionError::Jpeg(e.to_string()))?;
+    let img = image::load_from_memory_with_format(&buf, ImageFormat::Jpeg)
+        .map_err(|e| CorruptionError::Jpeg(e.to_string()))?;
+    let dec = if c == 3 {
+        img.to_rgb8().into_raw()
+    } else {
+        img.to_luma8().into_raw()
+    };
+    if dec.len() != c * n {
+        return Err(CorruptionError::Jpeg(format!(
+            "decoded {} bytes, expected {}",
+            dec.len(),
+            c * n
+        )));
+    }
+    let mut out = vec![0u8; c * n];
+    for ch in 0..c {
+        for i in 0..n {
+            out[ch * n + i] = dec[i * c + ch];
+        }
+    }
+    Ok(Output::Bytes(out))
+}
+
+/// Elastic transform (`make_cifar_c.py`, after erniejunior's gist): a random affine warp
+/// (control points centre ± side/3 as `(shape//2 ± side//3)`, jittered by `U(±jitter)`,
+/// OpenCV `warpAffine`, `BORDER_REFLECT_101`), then a displacement field `(dx, dy)`, each
+/// `gaussian(U(-1, 1), σ, mode='reflect', truncate=3) · α`, sampled bilinearly with SciPy
+/// `map_coordinates(order=1, mode='reflect')` at `(row + dy, col + dx)`. α, σ and the jitter
+/// are the table's fractions times `elastic_unit · min(h, w) / reference_size` (32 for a
+/// 32x32 CIFAR image, 244 for a 224x224 ImageNet image, as in the scripts).
+pub(crate) fn elastic_transform(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
+    let t = ctx.table;
+    let (fa, fs, fj) = t.elastic[ctx.s()];
+    let (h, w) = (ctx.h, ctx.w);
+    let unit = t.elastic_unit * h.min(w) as f64 / t.reference_size as f64;
+    let (alpha, sigma, jitter) = (fa * unit, fs * unit, fj * unit);
+    let img = ctx.unit();
+    let c0 = (h / 2) as f64;
+    let c1 = (w / 2) as f64;
+    let sq = (h.min(w) / 3) as f64;
+    let pts1 = [[c0 + sq, c1 + sq], [c0 + sq, c1 - sq], [c0 - sq, c1 - sq]];
+    let mut pts2 = pts1;
+    for p in pts2.iter_mut() {
+        for v in p.iter_mut() {
+            let u: f64 = if jitter > 0.0 {
+                rng.random_range(-jitter..jitter)
+            } else {
+                0.0
+            };
+            *v = f64::from((*v + u) as f32);
+        }
+    }
+    let m = ops::affine_from_points(pts1, pts2).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    let n = h * w;
+    let taps = ops::warp_affine_taps(h, w, m);
+    let mut warped = Vec::with_capacity(ctx.c * n);
+    for ch in 0..ctx.c {
+        warped.extend(ops::sample_taps(img.plane(ch), &taps));
+    }
+    let field = |rng: &mut ChaCha8Rng| -> Vec<f32> {
+        let u: Vec<f32> = (0..n)
+            .map(|_| rng.random_range(-1.0f64..1.0) as f32)
+            .collect();
+        ops::gaussian_filter(&u, h, w, sigma, 3.0, Border::Reflect)
+            .into_iter()
+            .map(|v| (f64::from(v) * alpha) as f32)
+            .collect()
+    };
+    let dx = field(rng);
+    let dy = field(rng);
+    if alpha == 0.0 {
+        return Output::Unit(warped);
+    }
+    let mut taps = Vec::with_capacity(n);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            taps.push(ops::reflect_tap(
+                h,
+                w,
+                y as f64 + f64::from(dy[i]),
+                x as f64 + f64::from(dx[i]),
+            ));
+        }
+    }
+    let mut out = Vec::with_capacity(ctx.c * n);
+    for ch in 0..ctx.c {
+        out.extend(ops::sample_taps(&warped[ch * n..(ch + 1) * n], &taps));
+    }
+    Output::Unit(out)
+}

@@ -1,0 +1,172 @@
+//! The suites behind `dcrobust run`: prepare (train, resume or load) the models, then evaluate
+//! them. A suite's output directory holds:
+//! - `suite.json`: the whole configuration, seed included; a rerun with another configuration in
+//!   the same directory is refused;
+//! - `models/<name>/`: one training run per model (see [`crate::train`]); a rerun resumes or
+//!   reuses them;
+//! - the suite's results (see [`adversarial`]).
+
+pub mod adversarial;
+pub mod corruption;
+
+use crate::data::Dataset;
+use crate::models::{ModelConfig, Network};
+use crate::train::{self, TrainConfig, TrainOptions};
+use crate::util::write_json_atomic;
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use dcrobust_reports::TrainingHistory;
+use std::path::{Path, PathBuf};
+
+/// A model ready for evaluation.
+pub struct PreparedModel {
+    /// Its name (`cnn9-tanh-cosine`, ...).
+    pub name: String,
+    /// The network, trained.
+    pub net: Network,
+    /// Its convergence curves, when the run directory has them.
+    pub history: Option<TrainingHistory>,
+    /// The training run directory.
+    pub dir: PathBuf,
+    /// Adversarial training recipe, described, if any.
+    pub adversarial_training: Option<String>,
+}
+
+/// Where the models come from.
+pub enum ModelSource<'a> {
+    /// Train each configuration into `<out>/models/<name>` (resuming a run found there).
+    Train {
+        /// Model configurations.
+        models: &'a [ModelConfig],
+        /// The recipe.
+        recipe: &'a TrainConfig,
+    },
+    /// Load these training run directories.
+    Load(&'a [PathBuf]),
+}
+
+/// Trains, resumes or loads the models of a suite.
+pub fn prepare_models(
+    source: ModelSource,
+    data: &Dataset,
+    out: &Path,
+    device: &Device,
+    progress: bool,
+) -> Result<Vec<PreparedModel>> {
+    let mut prepared = Vec::new();
+    match source {
+        ModelSource::Load(dirs) => {
+            for dir in dirs {
+                let (cfg, net) = train::load_network(dir, device)?;
+                let m = &cfg.model;
+                if m.in_channels != data.channels
+                    || m.image_size != [data.height, data.width]
+                    || m.num_classes != data.classes.len()
+                {
+                    bail!(
+                        "the model in {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
+                        dir.display(),
+                        m.in_channels,
+                        m.image_size[0],
+                        m.image_size[1],
+                        m.num_classes,
+                        data.channels,
+                        data.height,
+                        data.width,
+                        data.classes.len()
+                    );
+                }
+                let history = std::fs::read(dir.join("history.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
+                prepared.push(PreparedModel {
+                    name: m.name(),
+                    net,
+                    history,
+                    dir: dir.clone(),
+                    adversarial_training: describe_adv(&cfg.train),
+                });
+            }
+            let mut names: Vec<&str> = prepared.iter().map(|p| p.name.as_str()).collect();
+            names.sort();
+            if names.windows(2).any(|w| w[0] == w[1]) {
+                bail!("--checkpoint names two runs of the same model; results are keyed by model name");
+            }
+        }
+        ModelSource::Train { models, recipe } => {
+            for m in models {
+                let dir = out.join("models").join(m.name());
+                let net = train::build_network(m, recipe.seed, device)?;
+                let resume = dir.join("state.json").exists();
+                eprintln!(
+                    "{} {} ({} parameters) in {}",
+                    if resume { "resuming" } else { "training" },
+                    m.name(),
+                    net.num_parameters(),
+                    dir.display()
+                );
+                let opts = TrainOptions {
+                    resume,
+                    stop_after_epochs: None,
+                    progress,
+                };
+                let history = train::train(&net, m, data, recipe, &dir, &opts)?;
+                prepared.push(PreparedModel {
+                    name: m.name(),
+                    net,
+                    history: Some(history),
+                    dir,
+                    adversarial_training: describe_adv(recipe),
+                });
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+fn describe_adv(cfg: &TrainConfig) -> Option<String> {
+    cfg.adversarial.as_ref().map(|a| {
+        let name = match a.attack {
+            train::AdvTrainAttack::Fgsm => "fgsm".to_string(),
+            train::AdvTrainAttack::Pgd => format!("pgd-{}", a.steps),
+        };
+        format!("{name} eps={:.4}", a.eps)
+    })
+}
+
+/// Writes `suite.json` into `out`, or checks that the one there matches: a rerun in the same
+/// directory must use the same configuration, so that resumed results stay consistent.
+pub fn record_config<T: serde::Serialize>(out: &Path, config: &T) -> Result<()> {
+    let path = out.join("suite.json");
+    let new = serde_json::to_value(config)?;
+    if path.exists() {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let old: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid dcrobust file", path.display()))?;
+        if old != new {
+            let diff = crate::train::json_diff("", &old, &new);
+            bail!(
+                "{} holds a run with a different configuration ({}); rerun with the same options or choose another --out",
+                out.display(),
+                diff.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating output directory {}", out.display()))?;
+    write_json_atomic(&path, config).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Images `first..first+n` of a split as `f32` in [0, 1], NCHW.
+pub fn images_f32(
+    data: &Dataset,
+    split: &crate::data::Split,
+    range: std::ops::Range<usize>,
+) -> Vec<f32> {
+    let len = data.image_len();
+    split.images[range.start * len..range.end * len]
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect()
+}

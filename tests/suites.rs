@@ -1,0 +1,407 @@
+//! End-to-end tests of `dcrobust run --suite adversarial|corruption` and `dcrobust corrupt` on
+//! the embedded data set, with tiny models so that they finish in seconds.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dcrobust(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcrobust"))
+        .args(args)
+        .output()
+        .expect("the dcrobust binary runs")
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read<T: serde::de::DeserializeOwned>(p: &Path) -> T {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Tiny models trained for one epoch on 320 images; 60 test images.
+const TINY: &[&str] = &[
+    "--width",
+    "0.0625",
+    "--train-limit",
+    "320",
+    "--test-limit",
+    "60",
+    "--batch-size",
+    "64",
+    "--epochs",
+    "1",
+    "--quiet",
+];
+
+const ATTACKS: &[&str] = &[
+    "--attacks",
+    "fgsm,bim,pgd,square",
+    "--linf-eps",
+    "0,4/255,8/255",
+    "--pgd-steps",
+    "5",
+    "--square-queries",
+    "40",
+    "--transfer-attacks",
+    "fgsm",
+    "--examples",
+    "2",
+];
+
+/// Oracles: the threat model and the protocol. At ε = 0 every attack gives the clean accuracy;
+/// accuracy under PGD ≤ under FGSM ≤ clean at 8/255; one record per model, attack, ε and image
+/// plus the transfer records; and, because every draw is seeded per sample and inference is per
+/// sample, re-evaluating the saved models with another batch size and thread count gives
+/// byte-identical per-sample records.
+#[test]
+fn adversarial_suite_end_to_end_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--op",
+        "baseline,tanh",
+        "--out",
+    ]);
+    cmd.push(a.display().to_string());
+    cmd.extend(args(TINY));
+    cmd.extend(args(ATTACKS));
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: dcrobust_reports::AdversarialSummary = read(&a.join("summary.json"));
+    assert_eq!(s.models.len(), 2);
+    assert_eq!(s.images, 60);
+    for m in &s.models {
+        let cell = |attack: &str, eps: f64| {
+            m.cells
+                .iter()
+                .find(|c| c.attack == attack && (c.eps - eps).abs() < 1e-12)
+                .unwrap_or_else(|| panic!("{} has no {attack} cell at {eps}", m.model))
+                .accuracy
+        };
+        for attack in ["fgsm", "bim", "pgd"] {
+            assert_eq!(cell(attack, 0.0), m.clean_accuracy, "{} {attack}", m.model);
+        }
+        let e = 8.0 / 255.0;
+        assert!(cell("pgd", e) <= cell("fgsm", e) && cell("fgsm", e) <= m.clean_accuracy);
+        let check = |name: &str| m.checks.iter().find(|c| c.name == name).unwrap().status;
+        assert_eq!(
+            check("eps0-equals-clean"),
+            dcrobust_reports::CheckStatus::Pass
+        );
+        assert_eq!(
+            check("unbounded-pgd-reaches-chance"),
+            dcrobust_reports::CheckStatus::Pass
+        );
+        assert!(m.checks.len() >= 6);
+    }
+    // Transfer from the baseline (the default source) to the other model.
+    assert_eq!(s.transfer.len(), 1);
+    assert_eq!(
+        (s.transfer[0].source.as_str(), s.transfer[0].target.as_str()),
+        ("cnn9-baseline", "cnn9-tanh-cosine")
+    );
+    // 3 ε x 3 attacks + Square at 8/255, per model, plus 1 transfer evaluation, x 60 images.
+    let records = std::fs::read_to_string(a.join("records.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), (2 * 10 + 1) * 60);
+    for ex in &s.examples {
+        assert!(a.join(&ex.adv_png).is_file() && a.join(&ex.clean_png).is_file());
+    }
+    assert_eq!(s.examples.len(), 2 * 4 * 2);
+
+    // The saved models again, batch size 7 and one thread.
+    let b = dir.path().join("b");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--eval-batch-size",
+        "7",
+        "--threads",
+        "1",
+        "--quiet",
+        "--test-limit",
+        "60",
+        "--checkpoint",
+    ]);
+    cmd.push(format!(
+        "{},{}",
+        a.join("models/cnn9-baseline").display(),
+        a.join("models/cnn9-tanh-cosine").display()
+    ));
+    cmd.push("--out".into());
+    cmd.push(b.display().to_string());
+    cmd.extend(args(ATTACKS));
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        records == std::fs::read_to_string(b.join("records.jsonl")).unwrap(),
+        "records differ with batch size 7 and one thread"
+    );
+}
+
+/// Oracle: option validation happens before any work — each bad value is named, the exit status
+/// is non-zero and no output directory is created.
+#[test]
+fn bad_adversarial_options_are_refused_before_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never");
+    for (bad, expect) in [
+        (
+            vec!["--linf-eps", "0,-1"],
+            "must be a finite number of 0 or more",
+        ),
+        (vec!["--linf-eps", "0,1.5"], "eps 1.5 is out of range"),
+        (
+            vec!["--attacks", "fgsm,deepfool"],
+            "unknown attack `deepfool`",
+        ),
+        (vec!["--pgd-steps", "0"], "steps = 0 is out of range"),
+        (vec!["--l2-eps", "100"], "L2 eps 100 is out of range"),
+        (vec!["--transfer-from", "cnn9-nothing"], "is not a model"),
+    ] {
+        let mut cmd = args(&["run", "--suite", "adversarial", "--quiet", "--out"]);
+        cmd.push(out.display().to_string());
+        cmd.extend(args(&bad));
+        if bad[0] == "--transfer-from" {
+            cmd.extend(args(&["--checkpoint", "/nonexistent/run"]));
+        }
+        let o = dcrobust(&cmd);
+        assert!(!o.status.success(), "{bad:?} was accepted");
+        if bad[0] != "--transfer-from" {
+            assert!(stderr(&o).contains(expect), "{bad:?}: {}", stderr(&o));
+            assert!(!out.exists(), "{bad:?} created the output directory");
+        } else {
+            assert!(stderr(&o).contains("/nonexistent/run"), "{}", stderr(&o));
+        }
+    }
+}
+
+/// Oracles: CE normalises by the baseline, so the baseline's mCE is exactly 100 %; and the
+/// released-file path is the in-process path: `dcrobust corrupt` writes the same corrupted
+/// images (same seed) in the CIFAR-10-C layout, and evaluating on those files gives the same
+/// accuracy in every cell.
+#[test]
+fn corruption_suite_end_to_end_and_released_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let corr = [
+        "--corruptions",
+        "gaussian_noise,fog,jpeg_compression,saturate",
+        "--severities",
+        "1,5",
+    ];
+    let mut cmd = args(&["run", "--suite", "corruption", "--seed", "3", "--out"]);
+    cmd.push(a.display().to_string());
+    cmd.extend(args(TINY));
+    cmd.extend(args(&corr));
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: dcrobust_reports::CorruptionSummary = read(&a.join("summary.json"));
+    assert_eq!(s.baseline.as_deref(), Some("cnn9-baseline"));
+    assert_eq!(s.models.len(), 2);
+    for m in &s.models {
+        assert_eq!(m.cells.len(), 8);
+        assert!(m.cells.iter().all(|c| (0.0..=1.0).contains(&c.accuracy)));
+        // saturate is not one of the 15 main corruptions: three enter CE.
+        assert_eq!(m.corruption_errors.len(), 3);
+    }
+    let base = &s.models[0];
+    assert!((base.mce.unwrap() - 100.0).abs() < 1e-9, "{:?}", base.mce);
+    for ex in &s.examples {
+        assert!(a.join(&ex.png).is_file());
+        assert_eq!(ex.predictions.len(), 2);
+    }
+    assert!(
+        std::fs::read_to_string(a.join("cells.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 17
+    );
+
+    // The same corrupted images as released-style files.
+    let c10c = dir.path().join("c10c");
+    let mut cmd = args(&[
+        "corrupt",
+        "--test-limit",
+        "60",
+        "--seed",
+        "3",
+        "--quiet",
+        "--corruptions",
+        "gaussian_noise,fog,jpeg_compression,saturate",
+        "--out",
+    ]);
+    cmd.push(c10c.display().to_string());
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let npy = std::fs::read(c10c.join("fog.npy")).unwrap();
+    assert!(npy.starts_with(b"\x93NUMPY\x01\x00"));
+    assert!(String::from_utf8_lossy(&npy[..128]).contains("'shape': (300, 32, 32, 3)"));
+    let b = dir.path().join("b");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "corruption",
+        "--quiet",
+        "--test-limit",
+        "60",
+        "--eval-batch-size",
+        "13",
+        "--checkpoint",
+    ]);
+    cmd.push(format!(
+        "{},{}",
+        a.join("models/cnn9-baseline").display(),
+        a.join("models/cnn9-tanh-cosine").display()
+    ));
+    cmd.extend(args(&corr));
+    cmd.push("--cifar10c".into());
+    cmd.push(c10c.display().to_string());
+    cmd.push("--out".into());
+    cmd.push(b.display().to_string());
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: dcrobust_reports::CorruptionSummary = read(&b.join("summary.json"));
+    for (x, y) in s.models.iter().zip(&r.models) {
+        assert_eq!(x.cells, y.cells, "{}", x.model);
+        assert_eq!(x.clean_accuracy, y.clean_accuracy);
+    }
+}
+
+/// Oracle: severity 0 and 6 do not exist in CIFAR-10-C, unknown corruptions are named, and a
+/// truncated released file is refused with its name.
+#[test]
+fn bad_corruption_inputs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, expect) in [
+        (vec!["--severities", "0"], "severity 0 is out of range"),
+        (vec!["--severities", "1,6"], "severity 6 is out of range"),
+        (
+            vec!["--corruptions", "fog,rain"],
+            "unknown corruption \"rain\"",
+        ),
+        (
+            vec!["--table", "cifar100-c"],
+            "--table `cifar100-c` is unknown",
+        ),
+    ] {
+        let mut cmd = args(&["run", "--suite", "corruption", "--quiet", "--out"]);
+        cmd.push(dir.path().join("never").display().to_string());
+        cmd.extend(args(&bad));
+        let o = dcrobust(&cmd);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(expect), "{bad:?}: {}", stderr(&o));
+    }
+    assert!(!dir.path().join("never").exists());
+    // A released file cut short is named before any training starts.
+    let c10c = dir.path().join("c10c");
+    let o = dcrobust(&args(&[
+        "corrupt",
+        "--test-limit",
+        "20",
+        "--quiet",
+        "--corruptions",
+        "fog",
+        "--out",
+        &c10c.display().to_string(),
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fog = std::fs::read(c10c.join("fog.npy")).unwrap();
+    std::fs::write(c10c.join("fog.npy"), &fog[..fog.len() - 100]).unwrap();
+    let out = dir.path().join("run");
+    let o = dcrobust(&args(&[
+        "run",
+        "--suite",
+        "corruption",
+        "--quiet",
+        "--corruptions",
+        "fog",
+        "--cifar10c",
+        &c10c.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("fog.npy is truncated"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+/// Oracle: the registry — `dcrobust attacks` names all nine attacks with their norms.
+#[test]
+fn attacks_lists_the_registry() {
+    let o = dcrobust(&args(&["attacks"]));
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for name in [
+        "fgsm", "bim", "pgd ", "pgd-l2", "mifgsm", "apgd-ce", "apgd-dlr", "cw-l2", "square",
+    ] {
+        assert!(s.contains(name), "{name} missing from:\n{s}");
+    }
+}
+
+/// Oracle: adversarial training is part of the recorded recipe, changes what is learned (the
+/// weights differ from standard training with the same seed), and a resume with another
+/// adversarial setting is refused.
+#[test]
+fn adversarial_training_is_recorded_and_changes_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut cmd = args(&[
+            "train",
+            "--op",
+            "baseline",
+            "--out",
+            &out.display().to_string(),
+        ]);
+        cmd.extend(args(TINY));
+        cmd.extend(args(extra));
+        dcrobust(&cmd)
+    };
+    let (plain, adv) = (dir.path().join("plain"), dir.path().join("adv"));
+    assert!(run(&plain, &[]).status.success());
+    let o = run(
+        &adv,
+        &[
+            "--adv-train",
+            "pgd",
+            "--adv-steps",
+            "2",
+            "--adv-eps",
+            "4/255",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = read(&adv.join("cnn9-baseline/config.json"));
+    let a = &cfg["train"]["adversarial"];
+    assert_eq!(a["attack"], "pgd");
+    assert_eq!(a["steps"], 2);
+    assert!((a["eps"].as_f64().unwrap() - 4.0 / 255.0).abs() < 1e-12);
+    let w = |d: &Path| std::fs::read(d.join("cnn9-baseline/checkpoint.safetensors")).unwrap();
+    assert!(
+        w(&plain) != w(&adv),
+        "adversarial training left the weights as standard training"
+    );
+    let o = run(
+        &adv,
+        &["--adv-train", "fgsm", "--adv-eps", "4/255", "--resume"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("train.adversarial.attack"),
+        "{}",
+        stderr(&o)
+    );
+}

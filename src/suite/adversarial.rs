@@ -13,7 +13,7 @@
 
 use super::{images_f32, PreparedModel};
 use crate::data::Dataset;
-use crate::util::{derive_seed, write_atomic, write_json_atomic};
+use crate::util::{derive_seed, progress_bar, write_atomic, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use dcrobust_attacks::{
     run_attack, AttackConfig, AttackKind, AttackOutcome, Batch, Norm, Oracle, Target,
@@ -292,6 +292,25 @@ fn worst(statuses: impl IntoIterator<Item = CheckStatus>) -> CheckStatus {
     w
 }
 
+/// One check from per-comparison statuses and the rows that broke the rule (none run: `None`).
+fn summarise(
+    name: &str,
+    status: Vec<CheckStatus>,
+    rows: Vec<String>,
+    ok: &str,
+    why: &str,
+) -> Option<Check> {
+    (!status.is_empty()).then(|| Check {
+        name: name.into(),
+        status: worst(status),
+        detail: if rows.is_empty() {
+            ok.into()
+        } else {
+            format!("{why}{}", rows.join("; "))
+        },
+    })
+}
+
 fn find(cells: &[AttackCell], kind: AttackKind, eps: f64) -> Option<&AttackCell> {
     cells
         .iter()
@@ -348,17 +367,13 @@ fn checks(m: &ModelAdversarial, cfg: &AdversarialConfig, n: usize, classes: usiz
             }
         }
     }
-    if !status.is_empty() {
-        out.push(Check {
-            name: "pgd-not-weaker-than-fgsm".into(),
-            status: worst(status),
-            detail: if rows.is_empty() {
-                "PGD accuracy <= FGSM accuracy at every eps".into()
-            } else {
-                format!("a multi-step attack weaker than one step points to noisy or masked gradients: {}", rows.join("; "))
-            },
-        });
-    }
+    out.extend(summarise(
+        "pgd-not-weaker-than-fgsm",
+        status,
+        rows,
+        "PGD accuracy <= FGSM accuracy at every eps",
+        "a multi-step attack weaker than one step points to noisy or masked gradients: ",
+    ));
     // 3. Accuracy must not increase with ε.
     let mut rows = Vec::new();
     let mut status = Vec::new();
@@ -388,17 +403,13 @@ fn checks(m: &ModelAdversarial, cfg: &AdversarialConfig, n: usize, classes: usiz
             }
         }
     }
-    if !status.is_empty() {
-        out.push(Check {
-            name: "monotone-in-eps".into(),
-            status: worst(status),
-            detail: if rows.is_empty() {
-                "accuracy never rises with eps".into()
-            } else {
-                rows.join("; ")
-            },
-        });
-    }
+    out.extend(summarise(
+        "monotone-in-eps",
+        status,
+        rows,
+        "accuracy never rises with eps",
+        "",
+    ));
     // 4. More PGD steps must not help the model.
     let few = m.check_cells.iter().find(|c| {
         c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.steps)
@@ -502,44 +513,13 @@ fn zero_gradients(model: &PreparedModel, data: &Dataset, batch_size: usize) -> R
     Ok(count)
 }
 
-fn bar(total: u64, name: &str, show: bool) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let b = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} images, ETA {eta} {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    b.set_style(style);
-    b.set_prefix(name.to_string());
-    b
-}
-
 /// Writes an image (`C·H·W` values in [0, 1]) as PNG.
 fn save_png(path: &Path, x: &[f32], c: usize, h: usize, w: usize) -> Result<()> {
-    let mut buf = Vec::with_capacity(h * w * c);
-    for y in 0..h {
-        for xx in 0..w {
-            for ch in 0..c {
-                buf.push((x[(ch * h + y) * w + xx].clamp(0.0, 1.0) * 255.0).round() as u8);
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    let color = if c == 1 {
-        image::ExtendedColorType::L8
-    } else {
-        image::ExtendedColorType::Rgb8
-    };
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut bytes),
-        &buf,
-        w as u32,
-        h as u32,
-        color,
-    )?;
-    write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
+    let bytes: Vec<u8> = x
+        .iter()
+        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    super::save_png(path, &bytes, c, h, w)
 }
 
 /// Runs the suite on prepared models and writes its results into `out`.
@@ -608,7 +588,7 @@ pub fn run(
             } else {
                 0
             };
-        let pb = bar(total as u64, &model.name, progress);
+        let pb = progress_bar(progress, total as u64, &model.name, "images");
         let clean = CleanLogits::compute(model, data, cfg.eval_batch_size)?;
         let zero = zero_gradients(model, data, cfg.eval_batch_size)?;
         let mut cells = Vec::new();
@@ -763,10 +743,11 @@ fn transfer(
         if !is_transfer_source(cfg, models, &source.name) {
             continue;
         }
-        let pb = bar(
+        let pb = progress_bar(
+            progress,
             (cfg.transfer_attacks.len() * n * models.len()) as u64,
             &format!("transfer from {}", source.name),
-            progress,
+            "images",
         );
         for &kind in &cfg.transfer_attacks {
             pb.set_message(format!("{kind} eps {eps:.4}"));

@@ -328,30 +328,7 @@ pub fn model_metrics(
     }
 }
 
-fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
-    let mut buf = Vec::with_capacity(img.len());
-    for y in 0..h {
-        for x in 0..w {
-            for k in 0..c {
-                buf.push(img[(k * h + y) * w + x]);
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    let color = if c == 1 {
-        image::ExtendedColorType::L8
-    } else {
-        image::ExtendedColorType::Rgb8
-    };
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut bytes),
-        &buf,
-        w as u32,
-        h as u32,
-        color,
-    )?;
-    write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
-}
+use super::save_png;
 
 /// Runs the suite on prepared models and writes its results into `out`.
 #[allow(clippy::too_many_arguments)]
@@ -460,18 +437,7 @@ pub fn run(
         }
     }
     let total = (corruptions.len() * severities.len()) as u64;
-    let pb = if progress {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "corruptions [{elapsed_precise}] {bar:30} {pos}/{len} cells, ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let pb = crate::util::progress_bar(progress, total, "corruptions", "cells");
     let mut cells: Vec<Vec<CorruptionCell>> = vec![Vec::new(); models.len()];
     let mut corrupt_seconds = 0.0;
     for &corr in &corruptions {
@@ -655,18 +621,8 @@ pub fn write_corrupted_set(
     let (c, h, w) = (data.channels, data.height, data.width);
     let n = data.test.len();
     let len = data.image_len();
-    let pb = if progress {
-        let b = indicatif::ProgressBar::new((corruptions.len() * 5) as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "corrupt [{elapsed_precise}] {bar:30} {pos}/{len} cells, ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let pb =
+        crate::util::progress_bar(progress, (corruptions.len() * 5) as u64, "corrupt", "cells");
     for &corr in corruptions {
         let mut hwc = Vec::with_capacity(5 * n * len);
         for sev in Severity::ALL {

@@ -170,3 +170,29 @@ pub fn images_f32(
         .map(|&v| f32::from(v) / 255.0)
         .collect()
 }
+
+/// Writes a planar (`C·H·W`, channel-major) 8-bit image as PNG, atomically.
+pub fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
+    let mut buf = Vec::with_capacity(img.len());
+    for y in 0..h {
+        for x in 0..w {
+            for k in 0..c {
+                buf.push(img[(k * h + y) * w + x]);
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    let color = if c == 1 {
+        image::ExtendedColorType::L8
+    } else {
+        image::ExtendedColorType::Rgb8
+    };
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut bytes),
+        &buf,
+        w as u32,
+        h as u32,
+        color,
+    )?;
+    crate::util::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
+}

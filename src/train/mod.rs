@@ -488,7 +488,7 @@ pub fn train(
     let n = data.train.len();
     let batches_per_epoch = n.div_ceil(cfg.batch_size);
     let total = (cfg.epochs * batches_per_epoch) as u64;
-    let bar = progress_bar(opts.progress, total, &history.model);
+    let bar = crate::util::progress_bar(opts.progress, total, &history.model, "it");
     bar.set_position((state.epochs_done * batches_per_epoch) as u64);
     let mut window = (0f64, 0usize, 0usize, 0usize); // loss sum, correct, seen, steps
     let adversary = match &cfg.adversarial {
@@ -695,20 +695,6 @@ pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Val
         _ if a == b => vec![],
         _ => vec![format!("{prefix}: was {a}, now {b}")],
     }
-}
-
-fn progress_bar(show: bool, total: u64, name: &str) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} it, ETA {eta} {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(name.to_string());
-    bar
 }
 
 /// Builds the network for `model_cfg` with its initialisation seed derived from the run seed.

@@ -37,6 +37,8 @@ pub enum Command {
     /// Write the corrupted test split in the released CIFAR-10-C layout (<corruption>.npy,
     /// uint8 N x H x W x C, severity-major, and labels.npy).
     Corrupt(CorruptArgs),
+    /// Render the HTML report of one or more finished runs (their results files only).
+    Report(ReportArgs),
 }
 
 /// Options every command that computes shares.
@@ -256,6 +258,9 @@ pub struct RunArgs {
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Open the report in the system browser when the run ends.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// Options of the adversarial suite.
@@ -307,6 +312,10 @@ pub struct AdversarialArgs {
     /// Skip the transfer attacks.
     #[arg(long)]
     pub no_transfer: bool,
+    /// Also train a separate surrogate (a baseline with the run's model options and its own
+    /// seed, in <out>/surrogate/) as a source of the transfer attacks only.
+    #[arg(long)]
+    pub surrogate: bool,
     /// Source models of the transfer attacks: `baseline` (the run's baseline models), `all`, or
     /// model names (e.g. cnn9-tanh-cosine), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline")]
@@ -346,6 +355,21 @@ pub struct CorruptionArgs {
     /// Test images saved as examples per corruption and severity.
     #[arg(long, default_value_t = 2)]
     pub corruption_examples: usize,
+}
+
+/// `dcrobust report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directories (written by `dcrobust run`); several are combined into one page.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the page (default: report.html in the first directory); the CSV tables go
+    /// beside it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Open the page in the system browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// `dcrobust corrupt`.
@@ -767,6 +791,9 @@ fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
     Ok(cfg)
 }
 
+/// Seed purpose of the surrogate model of transfer attacks.
+const SEED_SURROGATE: u64 = 201;
+
 /// Everything a suite run was started with: `suite.json`.
 #[derive(Debug, serde::Serialize)]
 struct SuiteRecord<'a> {
@@ -777,8 +804,71 @@ struct SuiteRecord<'a> {
     models: Vec<ModelConfig>,
     checkpoints: &'a [PathBuf],
     train: Option<&'a TrainConfig>,
+    surrogate: bool,
     adversarial: Option<&'a AdversarialConfig>,
     corruption: Option<&'a CorruptionConfig>,
+}
+
+/// Renders the report of `dirs` into `out` (default `dirs[0]/report.html`), with its CSV tables
+/// beside it; returns the page's path.
+pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<PathBuf> {
+    let t = std::time::Instant::now();
+    let mut runs = Vec::new();
+    for d in dirs {
+        runs.push(
+            dcrobust_reports::load_run(d)
+                .with_context(|| format!("loading the results of {}", d.display()))?,
+        );
+    }
+    let page = match out {
+        Some(p) => p.to_path_buf(),
+        None => dirs[0].join("report.html"),
+    };
+    let html = dcrobust_reports::render(&runs);
+    let dir = page
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, csv) in dcrobust_reports::tables_csv(&runs) {
+        let p = dir.join(name);
+        crate::util::write_atomic(&p, csv.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    crate::util::write_atomic(&page, html.as_bytes())
+        .with_context(|| format!("writing {}", page.display()))?;
+    eprintln!(
+        "rendered {} in {:.0} ms",
+        page.display(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(page)
+}
+
+/// Opens `page` with the system's browser; says so and carries on if none can be started.
+fn open_in_browser(page: &std::path::Path) {
+    let (cmd, args): (&str, Vec<&std::ffi::OsStr>) = if cfg!(target_os = "macos") {
+        ("open", vec![page.as_os_str()])
+    } else if cfg!(target_os = "windows") {
+        (
+            "cmd",
+            vec![
+                "/C".as_ref(),
+                "start".as_ref(),
+                "".as_ref(),
+                page.as_os_str(),
+            ],
+        )
+    } else {
+        ("xdg-open", vec![page.as_os_str()])
+    };
+    if let Err(e) = std::process::Command::new(cmd).args(args).spawn() {
+        eprintln!(
+            "could not open a browser ({cmd}: {e}); the report is {}",
+            page.display()
+        );
+    }
 }
 
 fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {
@@ -909,7 +999,8 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             data: crate::train::DataInfo::of(&data),
             models: models.clone(),
             checkpoints: &r.checkpoint,
-            train: r.checkpoint.is_empty().then_some(&recipe),
+            train: (r.checkpoint.is_empty() || r.adversarial.surrogate).then_some(&recipe),
+            surrogate: adv.is_some() && r.adversarial.surrogate,
             adversarial: adv.as_ref(),
             corruption: corr.as_ref(),
         },
@@ -924,12 +1015,39 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
         suite::ModelSource::Load(&r.checkpoint)
     };
     let prepared = suite::prepare_models(source, &data, &out, &device, !r.quiet)?;
+    let surrogates = if adv.is_some() && r.adversarial.surrogate {
+        let mut cfg = ModelConfig::new(r.model.arch, None, r.model.width);
+        cfg.batch_norm = !r.model.no_bn;
+        cfg.relu = !r.model.no_relu;
+        cfg.in_channels = data.channels;
+        cfg.image_size = [data.height, data.width];
+        cfg.num_classes = data.classes.len();
+        let mut surrogate_recipe = recipe.clone();
+        surrogate_recipe.seed = crate::util::derive_seed(r.common.seed, &[SEED_SURROGATE]);
+        let mut s = suite::prepare_models(
+            suite::ModelSource::Train {
+                models: std::slice::from_ref(&cfg),
+                recipe: &surrogate_recipe,
+            },
+            &data,
+            &out.join("surrogate"),
+            &device,
+            !r.quiet,
+        )?;
+        for m in &mut s {
+            m.name = format!("surrogate-{}", m.name);
+        }
+        s
+    } else {
+        Vec::new()
+    };
     let train_seconds = t0.elapsed().as_secs_f64();
     if let Some(adv) = &adv {
         let mut eval_data = data.clone();
         eval_data.truncate(None, adv.eval_images);
         let summary = suite::adversarial::run(
             &prepared,
+            &surrogates,
             &eval_data,
             adv,
             r.common.seed,
@@ -972,6 +1090,11 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             summary.eval_seconds
         );
     }
+    let page = write_report(std::slice::from_ref(&out), None)?;
+    println!("report: {}", page.display());
+    if r.open {
+        open_in_browser(&page);
+    }
     Ok(())
 }
 
@@ -1008,6 +1131,14 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Corrupt(a) => cmd_corrupt(a),
+        Command::Report(a) => {
+            let page = write_report(&a.dirs, a.out.as_deref())?;
+            println!("report: {}", page.display());
+            if a.open {
+                open_in_browser(&page);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -405,3 +405,42 @@ fn adversarial_training_is_recorded_and_changes_training() {
         stderr(&o)
     );
 }
+
+/// Oracle: the surrogate's role — trained with its own seed into `surrogate/`, it is a source of
+/// transfer attacks and never evaluated itself; with one model in the run it is the only source.
+#[test]
+fn surrogate_is_a_transfer_source_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--op",
+        "tanh",
+        "--surrogate",
+        "--attacks",
+        "fgsm",
+        "--linf-eps",
+        "0,8/255",
+        "--l2-eps",
+        "0",
+        "--transfer-attacks",
+        "fgsm",
+        "--examples",
+        "0",
+        "--out",
+    ]);
+    cmd.push(out.display().to_string());
+    cmd.extend(args(TINY));
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out
+        .join("surrogate/models/cnn9-baseline/checkpoint.safetensors")
+        .is_file());
+    let s: dcrobust_reports::AdversarialSummary = read(&out.join("summary.json"));
+    assert_eq!(s.models.len(), 1);
+    assert_eq!(s.transfer.len(), 1);
+    assert_eq!(s.transfer[0].source, "surrogate-cnn9-baseline");
+    assert_eq!(s.transfer[0].target, "cnn9-tanh-cosine");
+}

@@ -1,7 +1,7 @@
 //! # dcrobust-reports
 //!
-//! The results schema shared by every dcrobust run, and (in later work) the pure function that
-//! renders a run's results into one self-contained HTML page.
+//! The results schema shared by every dcrobust run, and the pure function that renders the results
+//! of one or more runs into one self-contained HTML page.
 //!
 //! Contract:
 //! - This crate depends on neither candle nor clap: it reads and writes plain data.
@@ -11,18 +11,89 @@
 //!
 //! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
 //! `adversarial.rs` (adversarial-suite summary and per-sample records), `corruption.rs`
-//! (corruption-suite summary).
+//! (corruption-suite summary), `load.rs` (reading a run directory into [`RunResults`]),
+//! `render.rs` (the HTML page), `charts.rs` (inline SVG charts), `images.rs` (PNG data URIs and
+//! magnified perturbations), `paper.rs` (the paper's published numbers), `csv.rs`
+//! (machine-readable tables), `html.rs` (escaping).
+//!
+//! Report contract:
+//! - [`render`] is pure: results in, one HTML string out. The page holds inline CSS and inline SVG
+//!   only: no scripts, no external fonts, images or style sheets (PNGs become `data:` URIs).
+//! - Every string taken from results, paths or configuration is HTML-escaped, inside SVG too.
 #![warn(missing_docs)]
 
 pub mod adversarial;
+mod charts;
 pub mod corruption;
+mod csv;
 pub mod history;
+mod html;
+mod images;
+mod load;
+pub mod paper;
+mod render;
 
 pub use adversarial::{
     AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
     SampleRecord, TransferCell,
 };
 pub use corruption::{
-    CorruptionCell, CorruptionExample, CorruptionSummary, ModelCorruption, NamedAccuracy,
+    CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary, ModelCorruption,
+    NamedAccuracy,
 };
+pub use csv::tables_csv;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
+pub use load::load_run;
+pub use render::render;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Everything one run directory holds that a report shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunResults {
+    /// How the run is named on the page (usually its directory).
+    pub dir_label: String,
+    /// The run's `suite.json` (the resolved suite configuration), if present.
+    pub suite_config: Option<serde_json::Value>,
+    /// Convergence curves, one per model trained.
+    pub histories: Vec<TrainingHistory>,
+    /// Adversarial-suite summary, for an adversarial run.
+    pub adversarial: Option<AdversarialSummary>,
+    /// Corruption-suite summary, for a corruption run.
+    pub corruption: Option<CorruptionSummary>,
+    /// Example PNGs: path relative to the run directory (as the summary names it) → file bytes.
+    pub images: BTreeMap<String, Vec<u8>>,
+}
+
+/// Why a run directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read (missing, or not readable).
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not valid JSON, or does not match the expected schema.
+    #[error("invalid JSON in {path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `summary.json` is neither an adversarial nor a corruption summary.
+    #[error(
+        "cannot tell the suite of {path}: expected suite.json's \"suite\" to be \"adversarial\" \
+         or \"corruption\", or summary fields of one of them"
+    )]
+    UnknownSuite {
+        /// The summary file.
+        path: PathBuf,
+    },
+}

@@ -90,6 +90,12 @@ impl AdversarialConfig {
         if self.eval_batch_size == 0 {
             bail!("--eval-batch-size must be at least 1");
         }
+        if self.attacks.contains(&AttackKind::ApgdDlr) && data.classes.len() < 3 {
+            bail!(
+                "apgd-dlr needs at least 3 classes (the DLR loss reads the third-largest logit), the data has {}",
+                data.classes.len()
+            );
+        }
         if self.attack.target != Target::Untargeted && data.classes.len() < 4 {
             bail!(
                 "targeted attacks need at least 4 classes, the data has {}",
@@ -524,8 +530,12 @@ fn save_png(path: &Path, x: &[f32], c: usize, h: usize, w: usize) -> Result<()> 
 
 /// Runs the suite on prepared models and writes its results into `out`.
 #[allow(clippy::too_many_arguments)]
+///
+/// `surrogates` are models trained only to craft transfer attacks: they are transfer sources and
+/// are not evaluated themselves.
 pub fn run(
     models: &[PreparedModel],
+    surrogates: &[PreparedModel],
     data: &Dataset,
     cfg: &AdversarialConfig,
     seed: u64,
@@ -694,11 +704,21 @@ pub fn run(
         results.push(m);
         cleans.push(clean);
     }
-    let transfer = if models.len() > 1 && !cfg.transfer_attacks.is_empty() {
-        transfer(models, &cleans, data, cfg, seed, progress, &mut records)?
-    } else {
-        Vec::new()
-    };
+    let transfer =
+        if (models.len() > 1 || !surrogates.is_empty()) && !cfg.transfer_attacks.is_empty() {
+            transfer(
+                models,
+                surrogates,
+                &cleans,
+                data,
+                cfg,
+                seed,
+                progress,
+                &mut records,
+            )?
+        } else {
+            Vec::new()
+        };
     write_records(out, cfg.records, &records)?;
     let summary = AdversarialSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -721,8 +741,10 @@ pub fn run(
     Ok(summary)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn transfer(
     models: &[PreparedModel],
+    surrogates: &[PreparedModel],
     cleans: &[CleanLogits],
     data: &Dataset,
     cfg: &AdversarialConfig,
@@ -739,10 +761,24 @@ fn transfer(
         ..cfg.attack.clone()
     };
     let mut cells = Vec::new();
-    for (s_idx, source) in models.iter().enumerate() {
-        if !is_transfer_source(cfg, models, &source.name) {
-            continue;
-        }
+    // Sources: the run's models chosen by `--transfer-from` (their clean logits are known), then
+    // every surrogate.
+    let mut sources: Vec<(&PreparedModel, Option<usize>)> = models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| is_transfer_source(cfg, models, &m.name))
+        .map(|(i, m)| (m, Some(i)))
+        .collect();
+    sources.extend(surrogates.iter().map(|m| (m, None)));
+    for (source, s_idx) in sources {
+        let own;
+        let source_clean = match s_idx {
+            Some(i) => &cleans[i],
+            None => {
+                own = CleanLogits::compute(source, data, cfg.eval_batch_size)?;
+                &own
+            }
+        };
         let pb = progress_bar(
             progress,
             (cfg.transfer_attacks.len() * n * models.len()) as u64,
@@ -760,7 +796,7 @@ fn transfer(
                 derive_seed(seed, &[SEED_TRANSFER]),
                 false,
                 cfg.eval_batch_size,
-                &cleans[s_idx],
+                source_clean,
                 &pb,
             )?;
             for (t_idx, target) in models

@@ -1,0 +1,89 @@
+//! The paper's published adversarial-robustness numbers (Liu et al. 2018, "Decoupled Networks",
+//! Tables 7 and 8, CIFAR-10, accuracy in %), for side-by-side display.
+//!
+//! The paper does not state ε, the pixel scale, BIM's step size and iterations, the black-box
+//! source model, the adversarial-training recipe or the target architecture, so these numbers show
+//! trends to compare with, not values a run is expected to reproduce. Which of the two unlabelled
+//! tables is white-box (Table 7) and which black-box (Table 8) is inferred: the one with the lower
+//! accuracies is white-box.
+
+/// The paper's column order: the operator of each column.
+pub const OPERATORS: [&str; 4] = ["Baseline", "SphereConv", "BallConv", "TanhConv"];
+
+/// One row of Table 7 or 8: accuracy (%) per operator, in [`OPERATORS`] order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PaperRow {
+    /// Row label as the paper prints it.
+    pub attack: &'static str,
+    /// `true` for the adversarially trained models (the last three rows).
+    pub adversarially_trained: bool,
+    /// Accuracy in %, per operator.
+    pub accuracy: [f64; 4],
+}
+
+/// Table 7, white-box attacks on CIFAR-10, accuracy (%).
+pub const TABLE7_WHITE_BOX: [PaperRow; 6] = [
+    row("None", false, [85.35, 88.58, 91.13, 91.45]),
+    row("FGSM", false, [18.82, 43.64, 50.47, 52.60]),
+    row("BIM", false, [8.67, 8.89, 7.74, 10.18]),
+    row("None", true, [83.70, 87.41, 87.47, 87.54]),
+    row("FGSM", true, [78.96, 85.98, 82.20, 81.46]),
+    row("BIM", true, [7.96, 35.07, 17.38, 19.86]),
+];
+
+/// Table 8, black-box (transfer) attacks on CIFAR-10, accuracy (%).
+pub const TABLE8_BLACK_BOX: [PaperRow; 6] = [
+    row("None", false, [85.35, 88.58, 91.13, 91.45]),
+    row("FGSM", false, [50.90, 56.71, 49.50, 50.61]),
+    row("BIM", false, [36.22, 43.10, 27.48, 29.06]),
+    row("None", true, [83.70, 87.41, 87.47, 87.54]),
+    row("FGSM", true, [77.57, 76.29, 78.67, 80.38]),
+    row("BIM", true, [78.55, 77.79, 80.59, 82.47]),
+];
+
+const fn row(attack: &'static str, adv: bool, accuracy: [f64; 4]) -> PaperRow {
+    PaperRow {
+        attack,
+        adversarially_trained: adv,
+        accuracy,
+    }
+}
+
+/// The paper column a model name belongs to: `baseline` → Baseline, `sphere` → SphereConv,
+/// `ball` → BallConv, `tanh` → TanhConv (case-insensitive substring match), else `None`.
+pub fn operator_column(model: &str) -> Option<usize> {
+    let m = model.to_ascii_lowercase();
+    ["baseline", "sphere", "ball", "tanh"]
+        .iter()
+        .position(|k| m.contains(k))
+}
+
+/// The paper's accuracy (%) for an operator column, attack row (`None`, `FGSM`, `BIM`) and
+/// training, from `table`.
+pub fn lookup(
+    table: &[PaperRow],
+    column: usize,
+    attack: &str,
+    adversarially_trained: bool,
+) -> Option<f64> {
+    table
+        .iter()
+        .find(|r| r.attack == attack && r.adversarially_trained == adversarially_trained)
+        .and_then(|r| r.accuracy.get(column).copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: paper.md §4.4, read by hand (TanhConv's FGSM white-box cell, Baseline's BIM
+    /// black-box cell).
+    #[test]
+    fn tables_match_the_paper() {
+        let tanh = operator_column("cnn9-tanh-cosine").unwrap();
+        assert_eq!(lookup(&TABLE7_WHITE_BOX, tanh, "FGSM", false), Some(52.60));
+        let base = operator_column("cnn9-baseline").unwrap();
+        assert_eq!(lookup(&TABLE8_BLACK_BOX, base, "BIM", false), Some(36.22));
+        assert_eq!(operator_column("resnet"), None);
+    }
+}

@@ -565,15 +565,14 @@ pub fn run(
     let mut examples = Vec::new();
     let mut cleans = Vec::new();
     let ex_dir = out.join("examples");
-    let n_ex = cfg.examples.min(n);
-    if n_ex > 0 {
+    let ex_idx = super::example_indices(n, cfg.examples);
+    if !ex_idx.is_empty() {
         std::fs::create_dir_all(&ex_dir)
             .with_context(|| format!("creating {}", ex_dir.display()))?;
-        let clean = images_f32(data, &data.test, 0..n_ex);
-        for i in 0..n_ex {
+        for &i in &ex_idx {
             save_png(
                 &ex_dir.join(format!("clean-{i}.png")),
-                &clean[i * d..(i + 1) * d],
+                &images_f32(data, &data.test, i..i + 1),
                 c,
                 h,
                 w,
@@ -622,23 +621,31 @@ pub fn run(
                     Norm::Linf => cfg.headline_linf,
                     Norm::L2 => cfg.headline_l2,
                 };
-                if eps == headline && n_ex > 0 {
+                if eps == headline && !ex_idx.is_empty() {
                     let dir = ex_dir.join(&model.name);
                     std::fs::create_dir_all(&dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
-                    let o = &outcomes[0];
-                    for i in 0..n_ex.min(o.adv_pred.len()) {
-                        let rel = format!("examples/{}/{}-{i}.png", model.name, kind.name());
+                    for &index in &ex_idx {
+                        // The batch holding image `index`, and its place there.
+                        let (mut o, mut i) = (&outcomes[0], index);
+                        for b in &outcomes {
+                            o = b;
+                            if i < b.adv_pred.len() {
+                                break;
+                            }
+                            i -= b.adv_pred.len();
+                        }
+                        let rel = format!("examples/{}/{}-{index}.png", model.name, kind.name());
                         save_png(&out.join(&rel), &o.adv[i * d..(i + 1) * d], c, h, w)?;
                         examples.push(ExampleImage {
                             model: model.name.clone(),
                             attack: kind.name().to_string(),
                             eps,
-                            index: i,
-                            label: class(data.test.labels[i]),
+                            index,
+                            label: class(data.test.labels[index]),
                             clean_pred: class(o.clean_pred[i]),
                             adv_pred: class(o.adv_pred[i]),
-                            clean_png: format!("examples/clean-{i}.png"),
+                            clean_png: format!("examples/clean-{index}.png"),
                             adv_png: rel,
                         });
                     }

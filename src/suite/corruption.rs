@@ -395,9 +395,9 @@ pub fn run(
             .unwrap_or_else(|| k.to_string())
     };
     let ex_dir = out.join("examples");
-    let n_ex = cfg.examples.min(n);
-    let mut examples = Vec::new();
-    if n_ex > 0 {
+    let ex_idx = super::example_indices(n, cfg.examples);
+    let mut examples: Vec<CorruptionExample> = Vec::new();
+    if !ex_idx.is_empty() {
         std::fs::create_dir_all(&ex_dir)
             .with_context(|| format!("creating {}", ex_dir.display()))?;
     }
@@ -412,8 +412,8 @@ pub fn run(
             cfg.eval_batch_size,
         )?;
         clean.push(acc);
-        for i in 0..n_ex {
-            if examples.len() < n_ex {
+        for (j, &i) in ex_idx.iter().enumerate() {
+            if examples.len() < ex_idx.len() {
                 let rel = format!("examples/clean-{i}.png");
                 save_png(
                     &out.join(&rel),
@@ -431,7 +431,7 @@ pub fn run(
                     predictions: Vec::new(),
                 });
             }
-            examples[i]
+            examples[j]
                 .predictions
                 .push((m.name.clone(), class(preds[i])));
         }
@@ -493,7 +493,7 @@ pub fn run(
                 });
                 preds_per_model.push(preds);
             }
-            for i in 0..n_ex {
+            for &i in &ex_idx {
                 let rel = format!("examples/{}-s{}-{i}.png", corr.name(), sev.get());
                 save_png(&out.join(&rel), &images[i * len..(i + 1) * len], c, h, w)?;
                 examples.push(CorruptionExample {

@@ -196,3 +196,10 @@ pub fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result
     )?;
     crate::util::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
+
+/// `k` image indices spread evenly over `0..n` (the first of each of `k` equal slices), so that
+/// examples cover a class-sorted test split.
+pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
+    let k = k.min(n);
+    (0..k).map(|j| j * n / k).collect()
+}

@@ -1090,6 +1090,7 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             summary.eval_seconds
         );
     }
+    suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
     let page = write_report(std::slice::from_ref(&out), None)?;
     println!("report: {}", page.display());
     if r.open {

@@ -444,3 +444,37 @@ fn surrogate_is_a_transfer_source_only() {
     assert_eq!(s.transfer[0].source, "surrogate-cnn9-baseline");
     assert_eq!(s.transfer[0].target, "cnn9-tanh-cosine");
 }
+
+/// Oracle: a `feat2d` model's penultimate layer has two features, so the run writes one (x, y)
+/// pair per test image for each model, and the report plots them (one point per image).
+#[test]
+fn feat2d_runs_write_feature_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "corruption",
+        "--arch",
+        "feat2d",
+        "--op",
+        "baseline,tanh",
+        "--corruptions",
+        "fog",
+        "--severities",
+        "1",
+        "--out",
+    ]);
+    cmd.push(out.display().to_string());
+    cmd.extend(args(TINY));
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for model in ["feat2d-baseline", "feat2d-tanh-cosine"] {
+        let f: dcrobust_reports::Features2d = read(&out.join(format!("features/{model}.json")));
+        assert_eq!((f.x.len(), f.y.len(), f.labels.len()), (60, 60, 60));
+        assert!(f.x.iter().chain(&f.y).all(|v| v.is_finite()));
+    }
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("2-D features"));
+    assert_eq!(page.matches("class=\"pt\"").count(), 120);
+}

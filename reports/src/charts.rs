@@ -439,3 +439,51 @@ mod tests {
         assert_eq!(auto_range(std::iter::empty(), false), (0.0, 1.0));
     }
 }
+
+/// A scatter plot of `(x[i], y[i])` coloured by `class[i]` (palette order), as hand-written SVG
+/// with a title and the data range on both axes.
+pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> String {
+    let (w, h, m) = (360.0, 320.0, 30.0);
+    let n = x.len().min(y.len()).min(class.len());
+    let pts: Vec<(f64, f64, u32)> = (0..n)
+        .filter(|&i| x[i].is_finite() && y[i].is_finite())
+        .map(|i| (f64::from(x[i]), f64::from(y[i]), class[i]))
+        .collect();
+    let (x0, x1) = auto_range(pts.iter().map(|p| p.0), false);
+    let (y0, y1) = auto_range(pts.iter().map(|p| p.1), false);
+    let sx = |v: f64| m + (v - x0) / (x1 - x0) * (w - 2.0 * m);
+    let sy = |v: f64| h - m - (v - y0) / (y1 - y0) * (h - 2.0 * m);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
+         <rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"rgb(215,215,215)\"/>\
+         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
+        w - 2.0 * m,
+        h - 2.0 * m,
+        w / 2.0,
+        esc(title)
+    );
+    for (px, py, c) in &pts {
+        let _ = write!(
+            s,
+            "<circle class=\"pt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"1.8\" fill=\"{}\" fill-opacity=\"0.7\"/>",
+            sx(*px),
+            sy(*py),
+            css_colour(*c as usize)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{m}\" y=\"{}\" font-size=\"10\">x: {:.3} to {:.3}</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">y: {:.3} to {:.3}</text></svg>",
+        h - 10.0,
+        x0,
+        x1,
+        w - m,
+        h - 10.0,
+        y0,
+        y1
+    );
+    s
+}

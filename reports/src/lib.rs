@@ -26,6 +26,7 @@ pub mod adversarial;
 mod charts;
 pub mod corruption;
 mod csv;
+pub mod features;
 pub mod history;
 mod html;
 mod images;
@@ -42,6 +43,7 @@ pub use corruption::{
     NamedAccuracy,
 };
 pub use csv::tables_csv;
+pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
 pub use load::load_run;
 pub use render::render;
@@ -64,6 +66,8 @@ pub struct RunResults {
     pub corruption: Option<CorruptionSummary>,
     /// Example PNGs: path relative to the run directory (as the summary names it) → file bytes.
     pub images: BTreeMap<String, Vec<u8>>,
+    /// 2-D features of the run's `feat2d` models (`features/*.json`), in file-name order.
+    pub features: Vec<Features2d>,
 }
 
 /// Why a run directory could not be loaded.

@@ -116,6 +116,23 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
         }
     }
 
+    let features = dir.join("features");
+    if features.is_dir() {
+        let entries = std::fs::read_dir(&features).map_err(|source| ReportError::Io {
+            path: features.clone(),
+            source,
+        })?;
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            run.features.push(read_json::<crate::Features2d>(&f)?);
+        }
+    }
+
     let mut images = BTreeMap::new();
     for rel in pngs {
         if images.contains_key(&rel) || !is_inside(&rel) {

@@ -95,6 +95,7 @@ pub fn render(runs: &[RunResults]) -> String {
         if let Some(s) = &run.corruption {
             corruption_examples(&mut p, s, &run.images);
         }
+        features_section(&mut p, &run.features);
         reproducibility(&mut p, run);
         p.push_str("</section>");
     }
@@ -1282,4 +1283,26 @@ fn reproducibility(p: &mut String, run: &RunResults) {
             esc(&pretty)
         );
     }
+}
+
+/// 2-D feature scatter plots, one per `feat2d` model (the paper's Fig. 1 and 4).
+fn features_section(p: &mut String, features: &[crate::Features2d]) {
+    if features.is_empty() {
+        return;
+    }
+    p.push_str("<h3>2-D features (paper Fig. 1 and 4)</h3>");
+    guide(
+        p,
+        "Each point is a test image placed by the model's two penultimate features and coloured by \
+         its true class: decoupled operators with bounded magnitudes should show class clusters \
+         along angular directions, the baseline clusters spread radially.",
+    );
+    if let Some(f) = features.first() {
+        p.push_str(&html_legend(f.classes.iter().map(String::as_str)));
+    }
+    p.push_str("<div class=\"grid\">");
+    for f in features {
+        p.push_str(&crate::charts::scatter(&f.model, &f.x, &f.y, &f.labels));
+    }
+    p.push_str("</div>");
 }

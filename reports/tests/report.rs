@@ -153,6 +153,7 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
         adversarial: Some(summary),
         corruption: None,
         images,
+        features: Vec::new(),
     }
 }
 
@@ -235,6 +236,7 @@ fn corruption_run() -> RunResults {
         adversarial: None,
         corruption: Some(summary),
         images,
+        features: Vec::new(),
     }
 }
 
@@ -476,4 +478,24 @@ fn csv_tables_hold_the_fixture_numbers() {
     // Hostile names are quoted, not split.
     let files = tables_csv(&[adversarial_run("a,\"b\"", "bird")]);
     assert!(files[0].1.contains("\"a,\"\"b\"\"\""));
+}
+
+/// Oracle: the fixture's point count — one `<circle` per finite feature point — and escaping of
+/// a hostile model name in the scatter's SVG title.
+#[test]
+fn feature_scatter_plots_every_point() {
+    let mut run = corruption_run();
+    run.features = vec![dcrobust_reports::Features2d {
+        model: "<script>alert(1)</script>".into(),
+        classes: vec!["a".into(), "b".into()],
+        x: vec![0.0, 1.0, 2.0, f32::NAN],
+        y: vec![1.0, 0.5, -1.0, 0.0],
+        labels: vec![0, 1, 1, 0],
+    }];
+    let page = dcrobust_reports::render(&[run]);
+    assert!(page.contains("2-D features"));
+    // Scatter points carry class="pt" (line charts draw their own circles).
+    assert_eq!(page.matches("class=\"pt\"").count(), 3);
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script"));
 }

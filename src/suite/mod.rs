@@ -203,3 +203,51 @@ pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
     let k = k.min(n);
     (0..k).map(|j| j * n / k).collect()
 }
+
+/// Writes `features/<model>.json` (the 2-D penultimate features of up to 1,000 test images) for
+/// every `feat2d` model, for the report's feature plots.
+pub fn write_features(
+    models: &[PreparedModel],
+    data: &Dataset,
+    out: &Path,
+    batch: usize,
+) -> Result<()> {
+    let n = data.test.len().min(1000);
+    for m in models
+        .iter()
+        .filter(|m| m.net.config().arch == crate::models::Arch::Feat2d)
+    {
+        let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut first = 0;
+        while first < n {
+            let end = (first + batch.max(1)).min(n);
+            let t = candle_core::Tensor::from_vec(
+                images_f32(data, &data.test, first..end),
+                (end - first, data.channels, data.height, data.width),
+                m.net.params().device(),
+            )?;
+            let f = m
+                .net
+                .features(&t, false)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec2::<f32>()?;
+            for row in f {
+                x.push(row.first().copied().unwrap_or(f32::NAN));
+                y.push(row.get(1).copied().unwrap_or(f32::NAN));
+            }
+            first = end;
+        }
+        let dir = out.join("features");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{}.json", m.name));
+        let f = dcrobust_reports::Features2d {
+            model: m.name.clone(),
+            classes: data.classes.clone(),
+            x,
+            y,
+            labels: data.test.labels[..n].to_vec(),
+        };
+        write_json_atomic(&path, &f).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

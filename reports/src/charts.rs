@@ -402,44 +402,6 @@ pub(crate) fn grouped_bars(
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Oracle: plotters-svg escapes the text it writes (a title built from an attack name), and
-    /// the HTML legend escapes names, so a hostile name never appears as markup.
-    #[test]
-    fn line_chart_and_legend_escape_text() {
-        let legend = html_legend(["<script>alert(1)</script>"]);
-        assert!(legend.contains("&lt;script&gt;") && !legend.contains("<script"));
-        let svg = line_chart(
-            &LineSpec {
-                title: "<script>alert(1)</script>",
-                x_desc: "x",
-                y_desc: "y",
-                integer_x: true,
-                y_range: None,
-                size: (300, 200),
-            },
-            &[Series {
-                points: vec![(1.0, 0.5), (2.0, 0.25)],
-            }],
-        );
-        assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.contains("&lt;script&gt;"));
-        assert!(!svg.contains("<script"));
-    }
-
-    /// Oracle: the ramp's end stops by construction, and the range helper's documented padding.
-    #[test]
-    fn ramp_and_range_ends() {
-        assert_eq!(ramp(0.0), (68, 1, 84));
-        assert_eq!(ramp(1.0), (253, 231, 37));
-        assert_eq!(auto_range([0.2, 0.4], true), (0.0, 0.4 + 0.4 * 0.05));
-        assert_eq!(auto_range(std::iter::empty(), false), (0.0, 1.0));
-    }
-}
-
 /// A scatter plot of `(x[i], y[i])` coloured by `class[i]` (palette order), as hand-written SVG
 /// with a title and the data range on both axes.
 pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> String {
@@ -486,4 +448,42 @@ pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> Strin
         y1
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: plotters-svg escapes the text it writes (a title built from an attack name), and
+    /// the HTML legend escapes names, so a hostile name never appears as markup.
+    #[test]
+    fn line_chart_and_legend_escape_text() {
+        let legend = html_legend(["<script>alert(1)</script>"]);
+        assert!(legend.contains("&lt;script&gt;") && !legend.contains("<script"));
+        let svg = line_chart(
+            &LineSpec {
+                title: "<script>alert(1)</script>",
+                x_desc: "x",
+                y_desc: "y",
+                integer_x: true,
+                y_range: None,
+                size: (300, 200),
+            },
+            &[Series {
+                points: vec![(1.0, 0.5), (2.0, 0.25)],
+            }],
+        );
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"));
+        assert!(!svg.contains("<script"));
+    }
+
+    /// Oracle: the ramp's end stops by construction, and the range helper's documented padding.
+    #[test]
+    fn ramp_and_range_ends() {
+        assert_eq!(ramp(0.0), (68, 1, 84));
+        assert_eq!(ramp(1.0), (253, 231, 37));
+        assert_eq!(auto_range([0.2, 0.4], true), (0.0, 0.4 + 0.4 * 0.05));
+        assert_eq!(auto_range(std::iter::empty(), false), (0.0, 1.0));
+    }
 }

@@ -191,7 +191,10 @@ fn bad_input_gets_clear_errors() {
             &["train", "--resume", "--out", "/nonexistent/dcrobust-out"],
             "no training run to resume",
         ),
-        (&["run", "--suite", "adversarial"], "not available"),
+        (
+            &["run", "--suite", "adversarial", "--linf-eps", "0,2"],
+            "eps 2 is out of range",
+        ),
     ];
     for (args, needle) in cases {
         let o = dcrobust(args);

@@ -73,7 +73,13 @@ pub(crate) fn auto_range(values: impl IntoIterator<Item = f64>, from_zero: bool)
     if from_zero {
         lo = lo.min(0.0);
     }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
+    // A single value gets room of half its size (at least 1) on each side, so that a chart
+    // with one point has readable ticks.
+    let pad = if hi - lo < 1e-9 {
+        (hi.abs() * 0.5).max(1.0)
+    } else {
+        ((hi - lo) * 0.05).max(1e-3)
+    };
     let lo = if from_zero && lo >= 0.0 {
         0.0
     } else {
@@ -485,5 +491,7 @@ mod tests {
         assert_eq!(ramp(1.0), (253, 231, 37));
         assert_eq!(auto_range([0.2, 0.4], true), (0.0, 0.4 + 0.4 * 0.05));
         assert_eq!(auto_range(std::iter::empty(), false), (0.0, 1.0));
+        // One value: half its size of room on each side.
+        assert_eq!(auto_range([8.0], false), (4.0, 12.0));
     }
 }

@@ -35,6 +35,7 @@ fn headless(browser: &Path, profile: &Path) -> Command {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--disable-quic",
         "--no-first-run",
         "--disable-background-networking",

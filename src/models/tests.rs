@@ -446,7 +446,7 @@ fn architectures_have_the_papers_layers() {
         Angular::Cosine,
         Radius::default(),
     ));
-    let x = Tensor::rand(0f32, 1f32, (2, 3, 32, 32), &Device::Cpu).unwrap();
+    let x = seeded_images((2, 3, 32, 32), 232);
     let net = Network::new(
         ModelConfig::new(Arch::Cnn9, tanh, 0.0625),
         &Device::Cpu,
@@ -495,7 +495,7 @@ fn architectures_have_the_papers_layers() {
     grey.in_channels = 1;
     grey.image_size = [28, 28];
     let g = Network::new(grey, &Device::Cpu, DType::F32, 0).unwrap();
-    let xg = Tensor::rand(0f32, 1f32, (3, 1, 28, 28), &Device::Cpu).unwrap();
+    let xg = seeded_images((3, 1, 28, 28), 328);
     assert_eq!(g.forward_t(&xg, false).unwrap().dims(), &[3, 10]);
 }
 
@@ -503,19 +503,8 @@ fn architectures_have_the_papers_layers() {
 /// bit-identical before and after an inference pass, and a training pass changes them.
 #[test]
 fn inference_leaves_buffers_alone() {
-    let tanh = Some(op(
-        Magnitude::Tanh { alpha: 1.0 },
-        Angular::Cosine,
-        Radius::default(),
-    ));
-    let net = Network::new(
-        ModelConfig::new(Arch::Cnn9, tanh, 0.0625),
-        &Device::Cpu,
-        DType::F32,
-        0,
-    )
-    .unwrap();
-    let x = Tensor::rand(0f32, 1f32, (4, 3, 32, 32), &Device::Cpu).unwrap();
+    let net = tanh_cnn9(0);
+    let x = seeded_images((4, 3, 32, 32), 432);
     let snapshot = || -> Vec<Vec<f32>> {
         net.params()
             .all()
@@ -580,28 +569,47 @@ fn bad_configurations_are_refused() {
 
 /// A small trained-for-one-step decoupled CNN-9 (running statistics away from their start).
 fn stepped_network() -> Network {
+    let net = tanh_cnn9(3);
+    let x = seeded_images((8, 3, 32, 32), 832);
+    net.forward_t(&x, true).unwrap();
+    net
+}
+
+/// Uniform [0, 1) images from a seeded generator (candle's own cannot be seeded), so every test
+/// input is the same on every run.
+fn seeded_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..len).map(|_| r.random_range(0.0..1.0)).collect()
+}
+
+/// [`seeded_values`] as an image batch.
+///
+/// # Shapes
+/// Returns `shape` = `(N, C, H, W)`.
+fn seeded_images(shape: (usize, usize, usize, usize), seed: u64) -> Tensor {
+    let len = shape.0 * shape.1 * shape.2 * shape.3;
+    Tensor::from_vec(seeded_values(len, seed), shape, &Device::Cpu).unwrap()
+}
+
+/// A width-1/16 TanhConv + cosine CNN-9 initialised from `seed`.
+fn tanh_cnn9(seed: u64) -> Network {
     let tanh = Some(op(
         Magnitude::Tanh { alpha: 1.0 },
         Angular::Cosine,
         Radius::default(),
     ));
-    let net = Network::new(
+    Network::new(
         ModelConfig::new(Arch::Cnn9, tanh, 0.0625),
         &Device::Cpu,
         DType::F32,
-        3,
+        seed,
     )
-    .unwrap();
-    let x = Tensor::rand(0f32, 1f32, (8, 3, 32, 32), &Device::Cpu).unwrap();
-    net.forward_t(&x, true).unwrap();
-    net
+    .unwrap()
 }
 
 fn attack_batch(n: usize, seed: u64) -> dcrobust_attacks::Batch {
-    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let x: Vec<f32> = (0..n * 3 * 32 * 32)
-        .map(|_| r.random_range(0.0..1.0))
-        .collect();
+    let x = seeded_values(n * 3 * 32 * 32, seed);
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xFF);
     let labels = (0..n).map(|_| r.random_range(0..10u32)).collect();
     dcrobust_attacks::Batch::new(x, [n, 3, 32, 32], labels, (0..n as u64).collect(), seed).unwrap()
 }
@@ -649,10 +657,7 @@ fn attacks_leave_every_tensor_bit_identical() {
 #[test]
 fn frozen_mode_computes_input_gradient_only() {
     let net = stepped_network();
-    let x = candle_core::Var::from_tensor(
-        &Tensor::rand(0f32, 1f32, (2, 3, 32, 32), &Device::Cpu).unwrap(),
-    )
-    .unwrap();
+    let x = candle_core::Var::from_tensor(&seeded_images((2, 3, 32, 32), 232)).unwrap();
     let grads_of = |mode: Mode| {
         net.forward_mode(x.as_tensor(), mode)
             .unwrap()

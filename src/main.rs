@@ -13,7 +13,7 @@ fn main() -> std::process::ExitCode {
     match dcrobust::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", dcrobust::util::error_message(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::data::{self, Cifar100Labels, DataFormat, Dataset};
 use crate::models::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
+use crate::suite::cells::Shard;
 use crate::suite::corruption::{parse_severity, CorruptionConfig};
 use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat};
 use crate::train::optim::OptimizerConfig;
@@ -39,6 +40,8 @@ pub enum Command {
     Corrupt(CorruptArgs),
     /// Render the HTML report of one or more finished runs (their results files only).
     Report(ReportArgs),
+    /// Combine the shards of a run started with `--shard K/N` into one results set and report.
+    Merge(MergeArgs),
 }
 
 /// Options every command that computes shares.
@@ -261,6 +264,29 @@ pub struct RunArgs {
     /// Open the report in the system browser when the run ends.
     #[arg(long)]
     pub open: bool,
+    /// Evaluate only shard K of N (e.g. 2/8: every 8th evaluation unit from the 2nd), as one
+    /// task of a job array; each shard needs its own --out, and `dcrobust merge` combines them.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `dcrobust merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output directories (all N shards of one run, any order).
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Directory of the merged results and report.
+    #[arg(long, required = true)]
+    pub out: PathBuf,
+    /// Open the report in the system browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
+/// Parses `--shard K/N`.
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(s)
 }
 
 /// Options of the adversarial suite.
@@ -470,7 +496,9 @@ pub fn parse_device(s: &str) -> Result<Device> {
     if !candle_core::utils::cuda_is_available() {
         bail!("device `{s}` needs a dcrobust built with the `cuda` feature (cargo build --release --features cuda)");
     }
-    Device::new_cuda(ordinal).with_context(|| format!("opening CUDA device {ordinal}"))
+    Device::new_cuda(ordinal).with_context(|| {
+        format!("opening CUDA device {ordinal} (is an NVIDIA driver loaded and a GPU visible?)")
+    })
 }
 
 /// Loads the data set the options name, or the embedded one.
@@ -807,6 +835,8 @@ struct SuiteRecord<'a> {
     surrogate: bool,
     adversarial: Option<&'a AdversarialConfig>,
     corruption: Option<&'a CorruptionConfig>,
+    /// `--shard`, if any; `dcrobust merge` requires everything else to be equal.
+    shard: Option<Shard>,
 }
 
 /// Renders the report of `dirs` into `out` (default `dirs[0]/report.html`), with its CSV tables
@@ -836,6 +866,7 @@ pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<P
         crate::util::write_atomic(&p, csv.as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;
     }
+    crate::suite::cells::fault_point("report");
     crate::util::write_atomic(&page, html.as_bytes())
         .with_context(|| format!("writing {}", page.display()))?;
     eprintln!(
@@ -1003,6 +1034,7 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             surrogate: adv.is_some() && r.adversarial.surrogate,
             adversarial: adv.as_ref(),
             corruption: corr.as_ref(),
+            shard: r.shard,
         },
     )?;
     let t0 = std::time::Instant::now();
@@ -1041,11 +1073,24 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    let train_seconds = t0.elapsed().as_secs_f64();
+    // Training time over every start of the run: the models' histories sum it across resumes.
+    let train_seconds = if r.checkpoint.is_empty() {
+        prepared
+            .iter()
+            .chain(&surrogates)
+            .filter_map(|m| m.history.as_ref()?.epochs.last().map(|e| e.wall_time_s))
+            .sum()
+    } else {
+        t0.elapsed().as_secs_f64()
+    };
+    let shard = r.shard;
+    if shard.is_some() {
+        suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
+    }
     if let Some(adv) = &adv {
         let mut eval_data = data.clone();
         eval_data.truncate(None, adv.eval_images);
-        let summary = suite::adversarial::run(
+        let Some(summary) = suite::adversarial::run(
             &prepared,
             &surrogates,
             &eval_data,
@@ -1056,7 +1101,11 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             threads,
             train_seconds,
             !r.quiet,
-        )?;
+            shard,
+        )?
+        else {
+            return shard_done(&out, shard.expect("a shard returns no summary"));
+        };
         suite::adversarial::print_table(&summary);
         println!(
             "results in {} (summary.json, records.{}); training {:.0} s, evaluation {:.0} s",
@@ -1070,7 +1119,7 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
         );
     }
     if let Some(corr) = &corr {
-        let summary = suite::corruption::run(
+        let Some(summary) = suite::corruption::run(
             &prepared,
             &data,
             corr,
@@ -1080,7 +1129,11 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             threads,
             train_seconds,
             !r.quiet,
-        )?;
+            shard,
+        )?
+        else {
+            return shard_done(&out, shard.expect("a shard returns no summary"));
+        };
         suite::corruption::print_table(&summary);
         println!(
             "results in {} (summary.json, cells.csv); training {:.0} s, corrupting {:.0} s, evaluation {:.0} s",
@@ -1094,6 +1147,174 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
     let page = write_report(std::slice::from_ref(&out), None)?;
     println!("report: {}", page.display());
     if r.open {
+        open_in_browser(&page);
+    }
+    Ok(())
+}
+
+/// Says that a shard finished and how to merge.
+fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
+    println!(
+        "shard {shard} finished: its units are in {}; when every shard has finished, combine them with `dcrobust merge --out DIR SHARD_DIRS...`",
+        out.join("cells").display()
+    );
+    Ok(())
+}
+
+fn read_json_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a valid dcrobust file", path.display()))
+}
+
+/// Copies the files under `src` into `dst` (atomically each), creating folders; `None` when `src`
+/// does not exist.
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
+    if !src.is_dir() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dst).with_context(|| format!("creating {}", dst.display()))?;
+    let mut n = 0;
+    for e in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let e = e.with_context(|| format!("reading {}", src.display()))?;
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let (from, to) = (e.path(), dst.join(&name));
+        if from.is_dir() {
+            n += copy_tree(&from, &to)?.unwrap_or(0);
+        } else {
+            let bytes =
+                std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+            crate::util::write_atomic(&to, &bytes)
+                .with_context(|| format!("writing {}", to.display()))?;
+            n += 1;
+        }
+    }
+    Ok(Some(n))
+}
+
+/// `dcrobust merge`: checks that the shards are the N shards of one configuration, copies their
+/// units, models and examples into `--out`, assembles the results and renders the report.
+fn cmd_merge(a: &MergeArgs) -> Result<()> {
+    let mut configs = Vec::new();
+    let mut shards: Vec<(Shard, &PathBuf)> = Vec::new();
+    for dir in &a.shards {
+        let suite_path = dir.join("suite.json");
+        if !suite_path.exists() {
+            bail!(
+                "{} has no suite.json: not the output directory of `dcrobust run`",
+                dir.display()
+            );
+        }
+        let mut cfg: serde_json::Value = read_json_file(&suite_path)?;
+        let shard_path = dir.join("shard.json");
+        if !shard_path.exists() {
+            bail!(
+                "{} has no shard.json: it is not a finished shard (rerun its `dcrobust run --shard K/N` command to finish it)",
+                dir.display()
+            );
+        }
+        let record: suite::cells::ShardRecord = read_json_file(&shard_path)?;
+        let declared = cfg
+            .get("shard")
+            .and_then(|s| serde_json::from_value::<Shard>(s.clone()).ok());
+        if declared != Some(record.shard) {
+            bail!(
+                "{}: shard.json says shard {} but suite.json says {}",
+                dir.display(),
+                record.shard,
+                declared.map_or("none".to_string(), |s| s.to_string())
+            );
+        }
+        if let Some(o) = cfg.as_object_mut() {
+            o.remove("shard");
+        }
+        configs.push(cfg);
+        shards.push((record.shard, dir));
+    }
+    for (i, cfg) in configs.iter().enumerate().skip(1) {
+        if cfg != &configs[0] {
+            let diff = crate::train::json_diff("", &configs[0], cfg);
+            bail!(
+                "{} and {} come from different configurations ({}); only shards of one run can be merged",
+                a.shards[0].display(),
+                a.shards[i].display(),
+                diff.join(", ")
+            );
+        }
+    }
+    let count = shards[0].0.count;
+    if let Some((s, d)) = shards.iter().find(|(s, _)| s.count != count) {
+        bail!(
+            "{} is shard {s} but {} is shard {}: the shard counts differ",
+            d.display(),
+            shards[0].1.display(),
+            shards[0].0
+        );
+    }
+    for k in 1..=count {
+        let with_k: Vec<&PathBuf> = shards
+            .iter()
+            .filter(|(s, _)| s.index == k)
+            .map(|(_, d)| *d)
+            .collect();
+        match with_k.len() {
+            1 => {}
+            0 => bail!(
+                "shard {k}/{count} is missing; pass the output directories of all {count} shards"
+            ),
+            _ => bail!(
+                "shard {k}/{count} is given twice ({} and {})",
+                with_k[0].display(),
+                with_k[1].display()
+            ),
+        }
+    }
+    let mut merged_cfg = configs[0].clone();
+    if let Some(o) = merged_cfg.as_object_mut() {
+        o.insert("shard".into(), serde_json::Value::Null);
+    }
+    suite::record_config(&a.out, &merged_cfg)?;
+    let store = suite::cells::CellStore::open(&a.out)?;
+    let mut units = 0;
+    let mut by_index: Vec<&(Shard, &PathBuf)> = shards.iter().collect();
+    by_index.sort_by_key(|(s, _)| s.index);
+    for (_, dir) in &by_index {
+        units += store.copy_from(&suite::cells::CellStore::existing(dir)?)?;
+        copy_tree(&dir.join("examples"), &a.out.join("examples"))?;
+    }
+    let first = by_index[0].1;
+    for sub in ["models", "surrogate", "features"] {
+        copy_tree(&first.join(sub), &a.out.join(sub))?;
+    }
+    let suite_name = configs[0]
+        .get("suite")
+        .and_then(|s| s.as_str())
+        .unwrap_or("");
+    match suite_name {
+        "adversarial" => {
+            let cfg: AdversarialConfig = serde_json::from_value(configs[0]["adversarial"].clone())
+                .with_context(|| {
+                    format!("{}: no adversarial configuration", a.shards[0].display())
+                })?;
+            let summary = suite::adversarial::finish(&a.out, &cfg)?;
+            suite::adversarial::print_table(&summary);
+        }
+        "corruption" => {
+            let summary = suite::corruption::finish(&a.out)?;
+            suite::corruption::print_table(&summary);
+        }
+        other => bail!("{}: unknown suite `{other}`", a.shards[0].display()),
+    }
+    println!(
+        "merged {count} shards ({units} unit files) into {}",
+        a.out.display()
+    );
+    let page = write_report(std::slice::from_ref(&a.out), None)?;
+    println!("report: {}", page.display());
+    if a.open {
         open_in_browser(&page);
     }
     Ok(())
@@ -1132,6 +1353,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Corrupt(a) => cmd_corrupt(a),
+        Command::Merge(a) => cmd_merge(a),
         Command::Report(a) => {
             let page = write_report(&a.dirs, a.out.as_deref())?;
             println!("report: {}", page.display());

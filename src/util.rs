@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to `path` so that a reader never sees a partial file: the bytes go to a
-/// temporary file in the same directory, which is flushed to disk and then renamed over `path`.
+/// temporary file in the same directory, which is flushed to disk and then renamed over `path`;
+/// the directory is flushed too, so the rename itself survives a crash of the machine.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -19,7 +20,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // Not every file system can sync a directory; the rename is done either way.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -69,6 +75,18 @@ pub fn progress_bar(show: bool, total: u64, prefix: &str, unit: &str) -> indicat
     bar
 }
 
+/// The one-line message of an error and its causes, joined by `: ` (anyhow's `{:#}`), with the
+/// backtraces candle attaches to its errors (when `RUST_BACKTRACE` is set) left out.
+pub fn error_message(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| match cause.downcast_ref::<candle_core::Error>() {
+            Some(candle_core::Error::WithBacktrace { inner, .. }) => inner.to_string(),
+            _ => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +111,19 @@ mod tests {
         write_atomic(&p, b"second").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Oracle: the message is exactly the context then the inner candle error, while anyhow's own
+    /// `{:#}` of the same error is longer (it carries the backtrace text).
+    #[test]
+    fn error_message_drops_candle_backtraces() {
+        let inner = candle_core::Error::Msg("device went away".into());
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let e = anyhow::Error::new(e).context("opening CUDA device 0");
+        assert_eq!(error_message(&e), "opening CUDA device 0: device went away");
+        assert!(format!("{e:#}").len() > error_message(&e).len());
     }
 }

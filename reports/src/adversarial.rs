@@ -182,6 +182,6 @@ pub struct AdversarialSummary {
     pub examples: Vec<ExampleImage>,
     /// Seconds spent training (or loading) models.
     pub train_seconds: f64,
-    /// Seconds spent evaluating.
+    /// Seconds spent evaluating: the sum over evaluation units, across resumes and shards.
     pub eval_seconds: f64,
 }

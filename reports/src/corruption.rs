@@ -105,8 +105,8 @@ pub struct CorruptionSummary {
     pub examples: Vec<CorruptionExample>,
     /// Seconds spent training (or loading) models.
     pub train_seconds: f64,
-    /// Seconds spent corrupting images.
+    /// Seconds spent corrupting images, summed over units (across resumes and shards).
     pub corrupt_seconds: f64,
-    /// Seconds spent evaluating.
+    /// Seconds spent evaluating the models, summed over units (across resumes and shards).
     pub eval_seconds: f64,
 }

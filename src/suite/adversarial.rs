@@ -5,12 +5,15 @@
 //! - `summary.json`: [`AdversarialSummary`] (per model: clean accuracy, one cell per attack and
 //!   ε, the checks; transfer cells; example index; timings);
 //! - `records.jsonl` or `records.csv`: one [`SampleRecord`] per sample, attack and ε;
-//! - `examples/`: PNGs of a few clean and adversarial images for the report.
+//! - `examples/`: PNGs of a few clean and adversarial images for the report;
+//! - `cells/`: one file per finished unit (see [`super::cells`]), from which the summary and the
+//!   records are assembled; a rerun skips the units found there.
 //!
 //! Every random draw of an attack is seeded by (run seed, attack, ε, sample index), and every
 //! per-sample computation is independent of the other samples of its batch (inference mode), so
 //! the numbers depend neither on `--eval-batch-size` nor on the thread count.
 
+use super::cells::{fault_point, owned, unit_id, CellStore, Shard, ShardRecord};
 use super::{images_f32, PreparedModel};
 use crate::data::Dataset;
 use crate::util::{derive_seed, progress_bar, write_atomic, write_json_atomic};
@@ -528,11 +531,152 @@ fn save_png(path: &Path, x: &[f32], c: usize, h: usize, w: usize) -> Result<()> 
     super::save_png(path, &bytes, c, h, w)
 }
 
+/// Unit of work: one attack at one ε on one model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CellUnit {
+    cell: AttackCell,
+    records: Vec<SampleRecord>,
+    examples: Vec<ExampleImage>,
+    seconds: f64,
+}
+
+/// Unit of work: the extra PGD cells of one model's checks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ChecksUnit {
+    check_cells: Vec<AttackCell>,
+    seconds: f64,
+}
+
+/// Unit of work: one transfer attack crafted on one source and evaluated on every other model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TransferUnit {
+    cells: Vec<TransferCell>,
+    records: Vec<SampleRecord>,
+    seconds: f64,
+}
+
+/// What every shard computes about a model: clean accuracy and the zero-gradient count.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ModelUnit {
+    parameters: usize,
+    adversarial_training: Option<String>,
+    clean_accuracy: f64,
+    zero_gradient_samples: usize,
+    seconds: f64,
+}
+
+/// A model's units, in the suite's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PlanModel {
+    name: String,
+    /// Its [`ModelUnit`] (computed by every shard).
+    info: String,
+    /// One per attack and ε.
+    cells: Vec<(AttackKind, f64, String)>,
+    /// The checks' extra cells, when PGD runs.
+    checks: Option<String>,
+}
+
+/// Every unit of a run, in order: per model its cells then its checks, then the transfers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Plan {
+    models: Vec<PlanModel>,
+    /// (source name, attack, unit id); the source is a model or a surrogate.
+    transfers: Vec<(String, AttackKind, String)>,
+}
+
+impl Plan {
+    fn new(
+        models: &[PreparedModel],
+        surrogates: &[PreparedModel],
+        cfg: &AdversarialConfig,
+    ) -> Plan {
+        let pgd = cfg.attacks.contains(&AttackKind::Pgd);
+        let models_plan = models
+            .iter()
+            .map(|m| PlanModel {
+                name: m.name.clone(),
+                info: unit_id(&["model", &m.name]),
+                cells: cfg
+                    .attacks
+                    .iter()
+                    .flat_map(|&k| cfg.sweep(k).into_iter().map(move |e| (k, e)))
+                    .map(|(k, e)| {
+                        (
+                            k,
+                            e,
+                            unit_id(&["adv", &m.name, k.name(), &format!("{e:?}")]),
+                        )
+                    })
+                    .collect(),
+                checks: pgd.then(|| unit_id(&["checks", &m.name])),
+            })
+            .collect();
+        let mut transfers = Vec::new();
+        if (models.len() > 1 || !surrogates.is_empty()) && !cfg.transfer_attacks.is_empty() {
+            let sources = models
+                .iter()
+                .filter(|m| is_transfer_source(cfg, models, &m.name))
+                .chain(surrogates);
+            for s in sources {
+                for &k in &cfg.transfer_attacks {
+                    transfers.push((s.name.clone(), k, unit_id(&["transfer", &s.name, k.name()])));
+                }
+            }
+        }
+        Plan {
+            models: models_plan,
+            transfers,
+        }
+    }
+
+    /// Units that shards split, in order (the model units are computed by every shard).
+    fn sharded_units(&self) -> Vec<&str> {
+        let mut v = Vec::new();
+        for m in &self.models {
+            v.extend(m.cells.iter().map(|c| c.2.as_str()));
+            v.extend(m.checks.as_deref());
+        }
+        v.extend(self.transfers.iter().map(|t| t.2.as_str()));
+        v
+    }
+}
+
+/// The run's plan and what the summary needs besides the units: `cells/meta.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    plan: Plan,
+    seed: u64,
+    data: String,
+    images: usize,
+    classes: Vec<String>,
+    device: String,
+    threads: usize,
+    train_seconds: f64,
+}
+
+/// Clean logits of model `i`, computed on first use.
+fn clean_of<'a>(
+    cache: &'a mut [Option<CleanLogits>],
+    i: usize,
+    models: &[PreparedModel],
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<&'a CleanLogits> {
+    if cache[i].is_none() {
+        cache[i] = Some(CleanLogits::compute(&models[i], data, batch_size)?);
+    }
+    Ok(cache[i].as_ref().expect("computed above"))
+}
+
 /// Runs the suite on prepared models and writes its results into `out`.
-#[allow(clippy::too_many_arguments)]
 ///
 /// `surrogates` are models trained only to craft transfer attacks: they are transfer sources and
-/// are not evaluated themselves.
+/// are not evaluated themselves. Every finished unit is recorded in `out/cells/`, and units found
+/// there are not computed again. With a shard only that shard's units
+/// are evaluated, `shard.json` is written and `None` is returned; `dcrobust merge` assembles the
+/// shards.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     models: &[PreparedModel],
     surrogates: &[PreparedModel],
@@ -544,8 +688,8 @@ pub fn run(
     threads: usize,
     train_seconds: f64,
     progress: bool,
-) -> Result<AdversarialSummary> {
-    let start = Instant::now();
+    shard: Option<Shard>,
+) -> Result<Option<AdversarialSummary>> {
     if let Some(from) = &cfg.transfer_from {
         for f in from.iter().filter(|f| *f != "baseline") {
             if !models.iter().any(|m| &m.name == f) {
@@ -559,11 +703,21 @@ pub fn run(
     }
     let n = data.test.len();
     let (c, h, w) = (data.channels, data.height, data.width);
-    let d = data.image_len();
-    let mut records = Vec::new();
-    let mut results = Vec::new();
-    let mut examples = Vec::new();
-    let mut cleans = Vec::new();
+    let store = CellStore::open(out)?;
+    let plan = Plan::new(models, surrogates, cfg);
+    store.save(
+        "meta",
+        &Meta {
+            plan: plan.clone(),
+            seed,
+            data: format!("{} ({})", data.name, data.source),
+            images: n,
+            classes: data.classes.clone(),
+            device: device.to_string(),
+            threads,
+            train_seconds,
+        },
+    )?;
     let ex_dir = out.join("examples");
     let ex_idx = super::example_indices(n, cfg.examples);
     if !ex_idx.is_empty() {
@@ -579,87 +733,80 @@ pub fn run(
             )?;
         }
     }
-    let class = |k: u32| {
-        data.classes
-            .get(k as usize)
-            .cloned()
-            .unwrap_or_else(|| k.to_string())
+    let order = plan.sharded_units();
+    let todo = |id: &str| {
+        let i = order.iter().position(|u| *u == id).expect("planned unit");
+        owned(shard, i) && !store.path(id).exists()
     };
-    for model in models {
-        let total: usize = cfg
-            .attacks
-            .iter()
-            .map(|&k| cfg.sweep(k).len())
-            .sum::<usize>()
-            * n
-            + if cfg.attacks.contains(&AttackKind::Pgd) {
-                2 * n
-            } else {
-                0
+    let mut cleans: Vec<Option<CleanLogits>> = models.iter().map(|_| None).collect();
+    for (mi, (model, pm)) in models.iter().zip(&plan.models).enumerate() {
+        if store.load::<ModelUnit>(&pm.info).is_none() {
+            let t = Instant::now();
+            let clean = clean_of(&mut cleans, mi, models, data, cfg.eval_batch_size)?;
+            let unit = ModelUnit {
+                parameters: model.net.num_parameters(),
+                adversarial_training: model.adversarial_training.clone(),
+                clean_accuracy: clean.accuracy(&data.test.labels),
+                zero_gradient_samples: zero_gradients(model, data, cfg.eval_batch_size)?,
+                seconds: t.elapsed().as_secs_f64(),
             };
-        let pb = progress_bar(progress, total as u64, &model.name, "images");
-        let clean = CleanLogits::compute(model, data, cfg.eval_batch_size)?;
-        let zero = zero_gradients(model, data, cfg.eval_batch_size)?;
-        let mut cells = Vec::new();
-        for &kind in &cfg.attacks {
-            for eps in cfg.sweep(kind) {
-                pb.set_message(format!("{kind} eps {eps:.4}"));
-                let (cell, outcomes) = attack_cell(
-                    model,
-                    data,
-                    kind,
-                    eps,
-                    &cfg.attack,
-                    seed,
-                    true,
-                    cfg.eval_batch_size,
-                    &clean,
-                    &pb,
-                )?;
-                records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
-                let headline = match kind.norm() {
-                    Norm::Linf => cfg.headline_linf,
-                    Norm::L2 => cfg.headline_l2,
-                };
-                if eps == headline && !ex_idx.is_empty() {
-                    let dir = ex_dir.join(&model.name);
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                    for &index in &ex_idx {
-                        // The batch holding image `index`, and its place there.
-                        let (mut o, mut i) = (&outcomes[0], index);
-                        for b in &outcomes {
-                            o = b;
-                            if i < b.adv_pred.len() {
-                                break;
-                            }
-                            i -= b.adv_pred.len();
-                        }
-                        let rel = format!("examples/{}/{}-{index}.png", model.name, kind.name());
-                        save_png(&out.join(&rel), &o.adv[i * d..(i + 1) * d], c, h, w)?;
-                        examples.push(ExampleImage {
-                            model: model.name.clone(),
-                            attack: kind.name().to_string(),
-                            eps,
-                            index,
-                            label: class(data.test.labels[index]),
-                            clean_pred: class(o.clean_pred[i]),
-                            adv_pred: class(o.adv_pred[i]),
-                            clean_png: format!("examples/clean-{index}.png"),
-                            adv_png: rel,
-                        });
-                    }
-                }
-                cells.push(cell);
-            }
+            store.save(&pm.info, &unit)?;
         }
-        let mut check_cells = Vec::new();
-        if cfg.attacks.contains(&AttackKind::Pgd) {
+        let cells_todo: Vec<_> = pm.cells.iter().filter(|c| todo(&c.2)).collect();
+        let checks_todo = pm.checks.as_deref().filter(|id| todo(id));
+        if cells_todo.is_empty() && checks_todo.is_none() {
+            continue;
+        }
+        let total = (cells_todo.len() + 2 * usize::from(checks_todo.is_some())) * n;
+        let pb = progress_bar(progress, total as u64, &model.name, "images");
+        for (kind, eps, id) in cells_todo {
+            let (kind, eps) = (*kind, *eps);
+            pb.set_message(format!("{kind} eps {eps:.4}"));
+            let clean = clean_of(&mut cleans, mi, models, data, cfg.eval_batch_size)?;
+            let t = Instant::now();
+            let (cell, outcomes) = attack_cell(
+                model,
+                data,
+                kind,
+                eps,
+                &cfg.attack,
+                seed,
+                true,
+                cfg.eval_batch_size,
+                clean,
+                &pb,
+            )?;
+            let mut records = Vec::new();
+            records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
+            let headline = match kind.norm() {
+                Norm::Linf => cfg.headline_linf,
+                Norm::L2 => cfg.headline_l2,
+            };
+            let examples = if eps == headline {
+                cell_examples(out, model, kind, eps, data, &ex_idx, &outcomes)?
+            } else {
+                Vec::new()
+            };
+            store.save(
+                id,
+                &CellUnit {
+                    cell,
+                    records,
+                    examples,
+                    seconds: t.elapsed().as_secs_f64(),
+                },
+            )?;
+            fault_point("cell");
+        }
+        if let Some(id) = checks_todo {
+            pb.set_message("checks");
+            let clean = clean_of(&mut cleans, mi, models, data, cfg.eval_batch_size)?;
+            let t = Instant::now();
             let few = AttackConfig {
                 steps: (cfg.attack.steps / 4).max(1),
                 ..cfg.attack.clone()
             };
-            pb.set_message("checks");
+            let mut check_cells = Vec::new();
             if few.steps != cfg.attack.steps {
                 check_cells.push(
                     attack_cell(
@@ -671,7 +818,7 @@ pub fn run(
                         seed,
                         true,
                         cfg.eval_batch_size,
-                        &clean,
+                        clean,
                         &pb,
                     )?
                     .0,
@@ -689,76 +836,237 @@ pub fn run(
                     seed,
                     true,
                     cfg.eval_batch_size,
-                    &clean,
+                    clean,
                     &pb,
                 )?
                 .0,
             );
+            store.save(
+                id,
+                &ChecksUnit {
+                    check_cells,
+                    seconds: t.elapsed().as_secs_f64(),
+                },
+            )?;
+            fault_point("cell");
         }
         pb.finish_and_clear();
+    }
+    for (source_name, kind, id) in &plan.transfers {
+        if !todo(id) {
+            continue;
+        }
+        let t = Instant::now();
+        let (source, own_clean) = match models.iter().position(|m| &m.name == source_name) {
+            Some(i) => (&models[i], None),
+            None => {
+                let s = surrogates
+                    .iter()
+                    .find(|m| &m.name == source_name)
+                    .expect("planned source");
+                (s, Some(CleanLogits::compute(s, data, cfg.eval_batch_size)?))
+            }
+        };
+        let source_clean = match own_clean {
+            Some(c) => c,
+            None => {
+                let i = models
+                    .iter()
+                    .position(|m| &m.name == source_name)
+                    .unwrap_or(0);
+                clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?;
+                cleans[i].take().expect("computed above")
+            }
+        };
+        let mut targets = Vec::new();
+        for (i, m) in models.iter().enumerate() {
+            if m.name != source.name {
+                let c = clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?;
+                targets.push((m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)));
+            }
+        }
+        let (cells, records) = transfer(
+            source,
+            &source_clean,
+            &targets,
+            *kind,
+            data,
+            cfg,
+            seed,
+            progress,
+        )?;
+        if let Some(i) = models.iter().position(|m| &m.name == source_name) {
+            cleans[i] = Some(source_clean);
+        }
+        store.save(
+            id,
+            &TransferUnit {
+                cells,
+                records,
+                seconds: t.elapsed().as_secs_f64(),
+            },
+        )?;
+        fault_point("cell");
+    }
+    if let Some(shard) = shard {
+        let path = out.join("shard.json");
+        let record = ShardRecord {
+            shard,
+            units: order.len(),
+            owned: (0..order.len()).filter(|&i| shard.owns(i)).count(),
+        };
+        write_json_atomic(&path, &record).with_context(|| format!("writing {}", path.display()))?;
+        return Ok(None);
+    }
+    finish(out, cfg).map(Some)
+}
+
+/// Assembles the summary and the per-sample records of run directory `out` from its unit files,
+/// writes `summary.json` and the records file, and prints one line per model.
+pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
+    let store = CellStore::existing(out)?;
+    let meta: Meta = need(&store, "meta")?;
+    let n = meta.images;
+    let mut records = Vec::new();
+    let mut examples = Vec::new();
+    let mut eval_seconds = 0.0;
+    let mut results = Vec::new();
+    for pm in &meta.plan.models {
+        let info: ModelUnit = need(&store, &pm.info)?;
+        eval_seconds += info.seconds;
+        let mut cells = Vec::new();
+        for (_, _, id) in &pm.cells {
+            let u: CellUnit = need(&store, id)?;
+            eval_seconds += u.seconds;
+            cells.push(u.cell);
+            records.extend(u.records);
+            examples.extend(u.examples);
+        }
+        let check_cells = match &pm.checks {
+            Some(id) => {
+                let u: ChecksUnit = need(&store, id)?;
+                eval_seconds += u.seconds;
+                u.check_cells
+            }
+            None => Vec::new(),
+        };
         let mut m = ModelAdversarial {
-            model: model.name.clone(),
-            parameters: model.net.num_parameters(),
-            adversarial_training: model.adversarial_training.clone(),
-            clean_accuracy: clean.accuracy(&data.test.labels),
-            zero_gradient_samples: zero,
+            model: pm.name.clone(),
+            parameters: info.parameters,
+            adversarial_training: info.adversarial_training,
+            clean_accuracy: info.clean_accuracy,
+            zero_gradient_samples: info.zero_gradient_samples,
             cells,
             check_cells,
             checks: Vec::new(),
         };
-        m.checks = checks(&m, cfg, n, data.classes.len());
+        m.checks = checks(&m, cfg, n, meta.classes.len());
         eprintln!("{}", model_line(&m, cfg));
         results.push(m);
-        cleans.push(clean);
     }
-    let transfer =
-        if (models.len() > 1 || !surrogates.is_empty()) && !cfg.transfer_attacks.is_empty() {
-            transfer(
-                models,
-                surrogates,
-                &cleans,
-                data,
-                cfg,
-                seed,
-                progress,
-                &mut records,
-            )?
-        } else {
-            Vec::new()
-        };
+    let mut transfer = Vec::new();
+    for (_, _, id) in &meta.plan.transfers {
+        let u: TransferUnit = need(&store, id)?;
+        eval_seconds += u.seconds;
+        transfer.extend(u.cells);
+        records.extend(u.records);
+    }
     write_records(out, cfg.records, &records)?;
     let summary = AdversarialSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        seed,
-        data: format!("{} ({})", data.name, data.source),
+        seed: meta.seed,
+        data: meta.data,
         images: n,
-        classes: data.classes.clone(),
-        device: device.to_string(),
-        threads,
+        classes: meta.classes,
+        device: meta.device,
+        threads: meta.threads,
         headline_linf: cfg.headline_linf,
         headline_l2: cfg.headline_l2,
         models: results,
         transfer,
         examples,
-        train_seconds,
-        eval_seconds: start.elapsed().as_secs_f64(),
+        train_seconds: meta.train_seconds,
+        eval_seconds,
     };
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
     Ok(summary)
 }
 
+/// Unit `id` of `store`, which must be there.
+pub(crate) fn need<T: serde::de::DeserializeOwned>(store: &CellStore, id: &str) -> Result<T> {
+    store.load(id).with_context(|| {
+        format!(
+            "{} is missing: the run or one of its shards did not finish",
+            store.path(id).display()
+        )
+    })
+}
+
+/// Saves the examples of one cell (adversarial image PNGs) and describes them.
+fn cell_examples(
+    out: &Path,
+    model: &PreparedModel,
+    kind: AttackKind,
+    eps: f64,
+    data: &Dataset,
+    ex_idx: &[usize],
+    outcomes: &[AttackOutcome],
+) -> Result<Vec<ExampleImage>> {
+    let (c, h, w) = (data.channels, data.height, data.width);
+    let d = data.image_len();
+    let class = |k: u32| {
+        data.classes
+            .get(k as usize)
+            .cloned()
+            .unwrap_or_else(|| k.to_string())
+    };
+    let mut examples = Vec::new();
+    if ex_idx.is_empty() {
+        return Ok(examples);
+    }
+    let dir = out.join("examples").join(&model.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for &index in ex_idx {
+        // The batch holding image `index`, and its place there.
+        let (mut o, mut i) = (&outcomes[0], index);
+        for b in outcomes {
+            o = b;
+            if i < b.adv_pred.len() {
+                break;
+            }
+            i -= b.adv_pred.len();
+        }
+        let rel = format!("examples/{}/{}-{index}.png", model.name, kind.name());
+        save_png(&out.join(&rel), &o.adv[i * d..(i + 1) * d], c, h, w)?;
+        examples.push(ExampleImage {
+            model: model.name.clone(),
+            attack: kind.name().to_string(),
+            eps,
+            index,
+            label: class(data.test.labels[index]),
+            clean_pred: class(o.clean_pred[i]),
+            adv_pred: class(o.adv_pred[i]),
+            clean_png: format!("examples/clean-{index}.png"),
+            adv_png: rel,
+        });
+    }
+    Ok(examples)
+}
+
+/// One transfer attack crafted on `source` at the headline ε and evaluated on each target
+/// (with its clean predictions); returns the cells and the per-sample records.
 #[allow(clippy::too_many_arguments)]
 fn transfer(
-    models: &[PreparedModel],
-    surrogates: &[PreparedModel],
-    cleans: &[CleanLogits],
+    source: &PreparedModel,
+    source_clean: &CleanLogits,
+    targets: &[(&PreparedModel, Vec<u32>)],
+    kind: AttackKind,
     data: &Dataset,
     cfg: &AdversarialConfig,
     seed: u64,
     progress: bool,
-    records: &mut Vec<SampleRecord>,
-) -> Result<Vec<TransferCell>> {
+) -> Result<(Vec<TransferCell>, Vec<SampleRecord>)> {
     let n = data.test.len();
     let eps = cfg.headline_linf;
     // Transfer examples are crafted on every sample and without early stopping: a point just
@@ -768,101 +1076,73 @@ fn transfer(
         ..cfg.attack.clone()
     };
     let mut cells = Vec::new();
-    // Sources: the run's models chosen by `--transfer-from` (their clean logits are known), then
-    // every surrogate.
-    let mut sources: Vec<(&PreparedModel, Option<usize>)> = models
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| is_transfer_source(cfg, models, &m.name))
-        .map(|(i, m)| (m, Some(i)))
-        .collect();
-    sources.extend(surrogates.iter().map(|m| (m, None)));
-    for (source, s_idx) in sources {
-        let own;
-        let source_clean = match s_idx {
-            Some(i) => &cleans[i],
-            None => {
-                own = CleanLogits::compute(source, data, cfg.eval_batch_size)?;
-                &own
-            }
-        };
-        let pb = progress_bar(
-            progress,
-            (cfg.transfer_attacks.len() * n * models.len()) as u64,
-            &format!("transfer from {}", source.name),
-            "images",
-        );
-        for &kind in &cfg.transfer_attacks {
-            pb.set_message(format!("{kind} eps {eps:.4}"));
-            let (src_cell, outcomes) = attack_cell(
-                source,
-                data,
-                kind,
-                eps,
-                &params,
-                derive_seed(seed, &[SEED_TRANSFER]),
-                false,
-                cfg.eval_batch_size,
-                source_clean,
-                &pb,
+    let mut records = Vec::new();
+    let pb = progress_bar(
+        progress,
+        (n * (targets.len() + 1)) as u64,
+        &format!("transfer from {}", source.name),
+        "images",
+    );
+    pb.set_message(format!("{kind} eps {eps:.4}"));
+    let (src_cell, outcomes) = attack_cell(
+        source,
+        data,
+        kind,
+        eps,
+        &params,
+        derive_seed(seed, &[SEED_TRANSFER]),
+        false,
+        cfg.eval_batch_size,
+        source_clean,
+        &pb,
+    )?;
+    for (target, clean_pred) in targets {
+        let oracle = Oracle::new(&target.net);
+        let mut correct = 0;
+        let mut index = 0;
+        for o in &outcomes {
+            let k = o.adv_pred.len();
+            let batch = Batch::new(
+                images_f32(data, &data.test, index..index + k),
+                [k, data.channels, data.height, data.width],
+                data.test.labels[index..index + k].to_vec(),
+                (index as u64..(index + k) as u64).collect(),
+                0,
             )?;
-            for (t_idx, target) in models
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.name != source.name)
-            {
-                let oracle = Oracle::new(&target.net);
-                let clean_pred = dcrobust_attacks::ops::predictions(
-                    &cleans[t_idx].logits,
-                    cleans[t_idx].classes,
-                );
-                let mut correct = 0;
-                let mut index = 0;
-                for o in &outcomes {
-                    let k = o.adv_pred.len();
-                    let batch = Batch::new(
-                        images_f32(data, &data.test, index..index + k),
-                        [k, data.channels, data.height, data.width],
-                        data.test.labels[index..index + k].to_vec(),
-                        (index as u64..(index + k) as u64).collect(),
-                        0,
-                    )?;
-                    let (pred, loss) = dcrobust_attacks::run::predict(&oracle, &o.adv, &batch)?;
-                    for i in 0..k {
-                        let label = batch.labels[i];
-                        correct += usize::from(pred[i] == label);
-                        records.push(SampleRecord {
-                            model: target.name.clone(),
-                            attack: kind.name().to_string(),
-                            source: Some(source.name.clone()),
-                            eps,
-                            index: index + i,
-                            label,
-                            target: None,
-                            clean_pred: clean_pred[index + i],
-                            adv_pred: pred[i],
-                            success: pred[i] != label,
-                            linf: o.linf[i],
-                            l2: o.l2[i],
-                            loss: loss[i],
-                        });
-                    }
-                    index += k;
-                    pb.inc(k as u64);
-                }
-                cells.push(TransferCell {
-                    source: source.name.clone(),
-                    target: target.name.clone(),
+            let (pred, loss) = dcrobust_attacks::run::predict(&oracle, &o.adv, &batch)?;
+            for i in 0..k {
+                let label = batch.labels[i];
+                correct += usize::from(pred[i] == label);
+                records.push(SampleRecord {
+                    model: target.name.clone(),
                     attack: kind.name().to_string(),
+                    source: Some(source.name.clone()),
                     eps,
-                    accuracy: correct as f64 / n.max(1) as f64,
-                    source_accuracy: src_cell.accuracy,
+                    index: index + i,
+                    label,
+                    target: None,
+                    clean_pred: clean_pred[index + i],
+                    adv_pred: pred[i],
+                    success: pred[i] != label,
+                    linf: o.linf[i],
+                    l2: o.l2[i],
+                    loss: loss[i],
                 });
             }
+            index += k;
+            pb.inc(k as u64);
         }
-        pb.finish_and_clear();
+        cells.push(TransferCell {
+            source: source.name.clone(),
+            target: target.name.clone(),
+            attack: kind.name().to_string(),
+            eps,
+            accuracy: correct as f64 / n.max(1) as f64,
+            source_accuracy: src_cell.accuracy,
+        });
     }
-    Ok(cells)
+    pb.finish_and_clear();
+    Ok((cells, records))
 }
 
 /// Whether `name` is a source of transfer attacks: named in `--transfer-from`, or a baseline

@@ -6,12 +6,15 @@
 //!   severity, means per severity, corruption and category, CE, mCE and relative mCE with the
 //!   baseline model at 100 %);
 //! - `cells.csv`: the cells as a table;
-//! - `examples/`: PNGs of a few test images at every corruption and severity.
+//! - `examples/`: PNGs of a few test images at every corruption and severity;
+//! - `cells/`: one file per finished unit (the clean pass, each corruption × severity), from
+//!   which the summary is assembled; a rerun skips the units found there.
 //!
 //! Image `i` under corruption `c` at severity `s` is corrupted with the seed
 //! `image_seed(run seed, c, s, i)`, so the corrupted set, and every number, is the same whatever
 //! the thread count or evaluation batch size.
 
+use super::cells::{fault_point, owned, unit_id, CellStore, Shard, ShardRecord};
 use super::PreparedModel;
 use crate::data::{npy, Dataset, Split};
 use crate::util::{write_atomic, write_json_atomic};
@@ -330,7 +333,47 @@ pub fn model_metrics(
 
 use super::save_png;
 
+/// Unit of work: every model on the clean test images (accuracy, example predictions).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CleanUnit {
+    accuracy: Vec<f64>,
+    examples: Vec<CorruptionExample>,
+    seconds: f64,
+}
+
+/// Unit of work: one corruption at one severity, every model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CellUnit {
+    /// One cell per model, in the run's model order.
+    cells: Vec<CorruptionCell>,
+    examples: Vec<CorruptionExample>,
+    corrupt_seconds: f64,
+    seconds: f64,
+}
+
+/// The run's units and what the summary needs besides them: `cells/meta.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Meta {
+    models: Vec<String>,
+    baseline: Option<String>,
+    /// Unit ids: the clean unit, then one per corruption and severity.
+    clean: String,
+    cells: Vec<String>,
+    seed: u64,
+    data: String,
+    images: usize,
+    classes: Vec<String>,
+    device: String,
+    threads: usize,
+    source: String,
+    train_seconds: f64,
+}
+
 /// Runs the suite on prepared models and writes its results into `out`.
+///
+/// Every finished unit (the clean pass, each corruption × severity) is recorded in `out/cells/`
+/// and not computed again by a rerun. With a shard only that shard's
+/// units are evaluated, `shard.json` is written and `None` is returned.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     models: &[PreparedModel],
@@ -342,9 +385,9 @@ pub fn run(
     threads: usize,
     train_seconds: f64,
     progress: bool,
-) -> Result<CorruptionSummary> {
+    shard: Option<Shard>,
+) -> Result<Option<CorruptionSummary>> {
     let (corruptions, severities, table) = cfg.parsed()?;
-    let start = Instant::now();
     let (c, h, w) = (data.channels, data.height, data.width);
     let len = data.image_len();
     // The evaluated images and labels: the test split, or the released files' first blocks.
@@ -394,145 +437,20 @@ pub fn run(
             .cloned()
             .unwrap_or_else(|| k.to_string())
     };
-    let ex_dir = out.join("examples");
-    let ex_idx = super::example_indices(n, cfg.examples);
-    let mut examples: Vec<CorruptionExample> = Vec::new();
-    if !ex_idx.is_empty() {
-        std::fs::create_dir_all(&ex_dir)
-            .with_context(|| format!("creating {}", ex_dir.display()))?;
-    }
-    // Clean accuracy and predictions.
-    let mut clean = Vec::new();
-    for m in models {
-        let (acc, preds) = accuracy(
-            m,
-            data,
-            data.test.images[..n * len].to_vec(),
-            data.test.labels[..n].to_vec(),
-            cfg.eval_batch_size,
-        )?;
-        clean.push(acc);
-        for (j, &i) in ex_idx.iter().enumerate() {
-            if examples.len() < ex_idx.len() {
-                let rel = format!("examples/clean-{i}.png");
-                save_png(
-                    &out.join(&rel),
-                    &data.test.images[i * len..(i + 1) * len],
-                    c,
-                    h,
-                    w,
-                )?;
-                examples.push(CorruptionExample {
-                    corruption: "clean".into(),
-                    severity: 0,
-                    index: i,
-                    label: class(data.test.labels[i]),
-                    png: rel,
-                    predictions: Vec::new(),
-                });
-            }
-            examples[j]
-                .predictions
-                .push((m.name.clone(), class(preds[i])));
-        }
-    }
-    let total = (corruptions.len() * severities.len()) as u64;
-    let pb = crate::util::progress_bar(progress, total, "corruptions", "cells");
-    let mut cells: Vec<Vec<CorruptionCell>> = vec![Vec::new(); models.len()];
-    let mut corrupt_seconds = 0.0;
-    for &corr in &corruptions {
-        let released = match &released_dir {
-            Some(dir) => Some(read_released(dir, corr, data, &labels)?),
-            None => None,
-        };
-        for &sev in &severities {
-            pb.set_message(format!("{} severity {sev}", corr.name()));
-            let t = Instant::now();
-            let (images, cell_labels) = match &released {
-                Some(r) => {
-                    let first = sev.index() * r.per_severity;
-                    (
-                        r.images[first * len..(first + n) * len].to_vec(),
-                        labels[first..first + n].to_vec(),
-                    )
-                }
-                None => (
-                    corrupt_batch(
-                        &data.test.images[..n * len],
-                        n,
-                        c,
-                        h,
-                        w,
-                        corr,
-                        sev,
-                        table,
-                        seed,
-                        0,
-                    )
-                    .with_context(|| {
-                        format!("corrupting with {} at severity {sev}", corr.name())
-                    })?,
-                    data.test.labels[..n].to_vec(),
-                ),
-            };
-            corrupt_seconds += t.elapsed().as_secs_f64();
-            let mut preds_per_model = Vec::new();
-            for (k, m) in models.iter().enumerate() {
-                let (acc, preds) = accuracy(
-                    m,
-                    data,
-                    images.clone(),
-                    cell_labels.clone(),
-                    cfg.eval_batch_size,
-                )?;
-                cells[k].push(CorruptionCell {
-                    corruption: corr.name().to_string(),
-                    category: corr.category().name().to_string(),
-                    severity: sev.get(),
-                    accuracy: acc,
-                });
-                preds_per_model.push(preds);
-            }
-            for &i in &ex_idx {
-                let rel = format!("examples/{}-s{}-{i}.png", corr.name(), sev.get());
-                save_png(&out.join(&rel), &images[i * len..(i + 1) * len], c, h, w)?;
-                examples.push(CorruptionExample {
-                    corruption: corr.name().to_string(),
-                    severity: sev.get(),
-                    index: i,
-                    label: class(cell_labels[i]),
-                    png: rel,
-                    predictions: models
-                        .iter()
-                        .zip(&preds_per_model)
-                        .map(|(m, p)| (m.name.clone(), class(p[i])))
-                        .collect(),
-                });
-            }
-            pb.inc(1);
-        }
-    }
-    pb.finish_and_clear();
-    let base_idx = baseline_name
-        .as_ref()
-        .and_then(|b| models.iter().position(|m| &m.name == b));
-    let base_cells = base_idx.map(|i| (clean[i], cells[i].clone()));
-    let results: Vec<ModelCorruption> = models
+    let store = CellStore::open(out)?;
+    let units: Vec<(Corruption, Severity, String)> = corruptions
         .iter()
-        .zip(cells)
-        .zip(&clean)
-        .map(|((m, cs), &cl)| {
-            model_metrics(
-                &m.name,
-                cl,
-                cs,
-                base_cells.as_ref().map(|(c, v)| (*c, v.as_slice())),
-            )
+        .flat_map(|&corr| severities.iter().map(move |&sev| (corr, sev)))
+        .map(|(corr, sev)| {
+            let id = unit_id(&["corruption", corr.name(), &sev.get().to_string()]);
+            (corr, sev, id)
         })
         .collect();
-    write_cells_csv(out, &results)?;
-    let summary = CorruptionSummary {
-        version: env!("CARGO_PKG_VERSION").to_string(),
+    let meta = Meta {
+        models: models.iter().map(|m| m.name.clone()).collect(),
+        baseline: baseline_name,
+        clean: "clean".into(),
+        cells: units.iter().map(|u| u.2.clone()).collect(),
         seed,
         data: format!("{} ({})", data.name, data.source),
         images: n,
@@ -543,12 +461,235 @@ pub fn run(
             Some(d) => d.display().to_string(),
             None => cfg.table.clone(),
         },
-        baseline: baseline_name,
+        train_seconds,
+    };
+    store.save("meta", &meta)?;
+    let ex_dir = out.join("examples");
+    let ex_idx = super::example_indices(n, cfg.examples);
+    if !ex_idx.is_empty() {
+        std::fs::create_dir_all(&ex_dir)
+            .with_context(|| format!("creating {}", ex_dir.display()))?;
+    }
+    // The clean pass is unit 0, corruption × severity unit i is unit i + 1.
+    let todo = |unit: usize, id: &str| owned(shard, unit) && !store.path(id).exists();
+    if todo(0, &meta.clean) {
+        let t = Instant::now();
+        let mut accuracy_all = Vec::new();
+        let mut examples: Vec<CorruptionExample> = Vec::new();
+        for m in models {
+            let (acc, preds) = accuracy(
+                m,
+                data,
+                data.test.images[..n * len].to_vec(),
+                data.test.labels[..n].to_vec(),
+                cfg.eval_batch_size,
+            )?;
+            accuracy_all.push(acc);
+            for (j, &i) in ex_idx.iter().enumerate() {
+                if examples.len() < ex_idx.len() {
+                    let rel = format!("examples/clean-{i}.png");
+                    save_png(
+                        &out.join(&rel),
+                        &data.test.images[i * len..(i + 1) * len],
+                        c,
+                        h,
+                        w,
+                    )?;
+                    examples.push(CorruptionExample {
+                        corruption: "clean".into(),
+                        severity: 0,
+                        index: i,
+                        label: class(data.test.labels[i]),
+                        png: rel,
+                        predictions: Vec::new(),
+                    });
+                }
+                examples[j]
+                    .predictions
+                    .push((m.name.clone(), class(preds[i])));
+            }
+        }
+        store.save(
+            &meta.clean,
+            &CleanUnit {
+                accuracy: accuracy_all,
+                examples,
+                seconds: t.elapsed().as_secs_f64(),
+            },
+        )?;
+        fault_point("cell");
+    }
+    let pending: Vec<usize> = (0..units.len())
+        .filter(|&i| todo(i + 1, &units[i].2))
+        .collect();
+    let pb = crate::util::progress_bar(
+        progress && !pending.is_empty(),
+        pending.len() as u64,
+        "corruptions",
+        "cells",
+    );
+    let mut released: Option<(Corruption, Released)> = None;
+    for i in pending {
+        let (corr, sev, id) = &units[i];
+        let (corr, sev) = (*corr, *sev);
+        pb.set_message(format!("{} severity {sev}", corr.name()));
+        let t_unit = Instant::now();
+        if let Some(dir) = &released_dir {
+            if released.as_ref().map(|r| r.0) != Some(corr) {
+                released = Some((corr, read_released(dir, corr, data, &labels)?));
+            }
+        }
+        let t = Instant::now();
+        let (images, cell_labels) = match &released {
+            Some((_, r)) => {
+                let first = sev.index() * r.per_severity;
+                (
+                    r.images[first * len..(first + n) * len].to_vec(),
+                    labels[first..first + n].to_vec(),
+                )
+            }
+            None => (
+                corrupt_batch(
+                    &data.test.images[..n * len],
+                    n,
+                    c,
+                    h,
+                    w,
+                    corr,
+                    sev,
+                    table,
+                    seed,
+                    0,
+                )
+                .with_context(|| format!("corrupting with {} at severity {sev}", corr.name()))?,
+                data.test.labels[..n].to_vec(),
+            ),
+        };
+        let corrupt_seconds = t.elapsed().as_secs_f64();
+        let mut cells = Vec::new();
+        let mut preds_per_model = Vec::new();
+        for m in models {
+            let (acc, preds) = accuracy(
+                m,
+                data,
+                images.clone(),
+                cell_labels.clone(),
+                cfg.eval_batch_size,
+            )?;
+            cells.push(CorruptionCell {
+                corruption: corr.name().to_string(),
+                category: corr.category().name().to_string(),
+                severity: sev.get(),
+                accuracy: acc,
+            });
+            preds_per_model.push(preds);
+        }
+        let mut examples = Vec::new();
+        for &i in &ex_idx {
+            let rel = format!("examples/{}-s{}-{i}.png", corr.name(), sev.get());
+            save_png(&out.join(&rel), &images[i * len..(i + 1) * len], c, h, w)?;
+            examples.push(CorruptionExample {
+                corruption: corr.name().to_string(),
+                severity: sev.get(),
+                index: i,
+                label: class(cell_labels[i]),
+                png: rel,
+                predictions: models
+                    .iter()
+                    .zip(&preds_per_model)
+                    .map(|(m, p)| (m.name.clone(), class(p[i])))
+                    .collect(),
+            });
+        }
+        store.save(
+            id,
+            &CellUnit {
+                cells,
+                examples,
+                corrupt_seconds,
+                seconds: t_unit.elapsed().as_secs_f64(),
+            },
+        )?;
+        fault_point("cell");
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Some(shard) = shard {
+        let path = out.join("shard.json");
+        let record = ShardRecord {
+            shard,
+            units: units.len() + 1,
+            owned: (0..=units.len()).filter(|&i| shard.owns(i)).count(),
+        };
+        write_json_atomic(&path, &record).with_context(|| format!("writing {}", path.display()))?;
+        return Ok(None);
+    }
+    finish(out).map(Some)
+}
+
+/// Assembles the summary of run directory `out` from its unit files and writes `summary.json`
+/// and `cells.csv`.
+pub fn finish(out: &Path) -> Result<CorruptionSummary> {
+    use super::adversarial::need;
+    let store = CellStore::existing(out)?;
+    let meta: Meta = need(&store, "meta")?;
+    let clean: CleanUnit = need(&store, &meta.clean)?;
+    let mut eval_seconds = clean.seconds;
+    let mut corrupt_seconds = 0.0;
+    let mut examples = clean.examples;
+    let mut cells: Vec<Vec<CorruptionCell>> = vec![Vec::new(); meta.models.len()];
+    for id in &meta.cells {
+        let u: CellUnit = need(&store, id)?;
+        if u.cells.len() != meta.models.len() {
+            bail!(
+                "{} holds {} models, the run has {}",
+                store.path(id).display(),
+                u.cells.len(),
+                meta.models.len()
+            );
+        }
+        eval_seconds += u.seconds - u.corrupt_seconds;
+        corrupt_seconds += u.corrupt_seconds;
+        for (k, cell) in u.cells.into_iter().enumerate() {
+            cells[k].push(cell);
+        }
+        examples.extend(u.examples);
+    }
+    let base_idx = meta
+        .baseline
+        .as_ref()
+        .and_then(|b| meta.models.iter().position(|m| m == b));
+    let base_cells = base_idx.map(|i| (clean.accuracy[i], cells[i].clone()));
+    let results: Vec<ModelCorruption> = meta
+        .models
+        .iter()
+        .zip(cells)
+        .zip(&clean.accuracy)
+        .map(|((m, cs), &cl)| {
+            model_metrics(
+                m,
+                cl,
+                cs,
+                base_cells.as_ref().map(|(c, v)| (*c, v.as_slice())),
+            )
+        })
+        .collect();
+    write_cells_csv(out, &results)?;
+    let summary = CorruptionSummary {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        seed: meta.seed,
+        data: meta.data,
+        images: meta.images,
+        classes: meta.classes,
+        device: meta.device,
+        threads: meta.threads,
+        source: meta.source,
+        baseline: meta.baseline,
         models: results,
         examples,
-        train_seconds,
+        train_seconds: meta.train_seconds,
         corrupt_seconds,
-        eval_seconds: start.elapsed().as_secs_f64(),
+        eval_seconds,
     };
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;

@@ -4,9 +4,12 @@
 //!   the same directory is refused;
 //! - `models/<name>/`: one training run per model (see [`crate::train`]); a rerun resumes or
 //!   reuses them;
-//! - the suite's results (see [`adversarial`]).
+//! - `cells/`: one file per finished unit of evaluation work, which a rerun reuses (see
+//!   [`cells`]); `shard.json` in a run started with `--shard K/N`;
+//! - the suite's results (see [`adversarial`] and [`corruption`]).
 
 pub mod adversarial;
+pub mod cells;
 pub mod corruption;
 
 use crate::data::Dataset;
@@ -138,7 +141,9 @@ fn describe_adv(cfg: &TrainConfig) -> Option<String> {
 /// directory must use the same configuration, so that resumed results stay consistent.
 pub fn record_config<T: serde::Serialize>(out: &Path, config: &T) -> Result<()> {
     let path = out.join("suite.json");
-    let new = serde_json::to_value(config)?;
+    // Compared as read back from text, as the file is: an f32 option turned into a JSON value
+    // directly would differ from its own printed form (0.1f32 → 0.10000000149011612).
+    let new: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(config)?)?;
     if path.exists() {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let old: serde_json::Value = serde_json::from_slice(&bytes)

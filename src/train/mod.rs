@@ -329,12 +329,47 @@ pub fn load_network(dir: &Path, device: &Device) -> Result<(RunConfig, Network)>
 fn load_checkpoint(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
-    candle_core::safetensors::load_buffer(&bytes, device).with_context(|| {
+    checkpoint_tensors(&bytes, path, device)
+}
+
+fn checkpoint_tensors(
+    bytes: &[u8],
+    path: &Path,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load_buffer(bytes, device).with_context(|| {
         format!(
             "{} is not a valid safetensors checkpoint (truncated or corrupt?)",
             path.display()
         )
     })
+}
+
+/// Metadata key of the training progress saved inside each checkpoint.
+const META_PROGRESS: &str = "dcrobust.progress";
+
+/// How far training had gone when a checkpoint was written (no timings, so that the checkpoint's
+/// bytes depend only on the computation).
+#[derive(Debug, Serialize, Deserialize)]
+struct Progress {
+    epochs_done: usize,
+    iteration: usize,
+    finished: bool,
+}
+
+/// The progress stored in a checkpoint's metadata (`None` for checkpoints written without it).
+fn checkpoint_progress(bytes: &[u8], path: &Path) -> Result<Option<Progress>> {
+    let bad = || {
+        format!(
+            "{} is not a valid safetensors checkpoint (truncated or corrupt?)",
+            path.display()
+        )
+    };
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).with_context(bad)?;
+    match meta.metadata().as_ref().and_then(|m| m.get(META_PROGRESS)) {
+        Some(p) => Ok(Some(serde_json::from_str(p).with_context(bad)?)),
+        None => Ok(None),
+    }
 }
 
 /// Builds a batch: images `(B, C, H, W)` f32 in [0, 1] and labels `(B,)` u32.
@@ -454,9 +489,27 @@ pub fn train(
                 diff.join(", ")
             );
         }
+        // The checkpoint carries the state and history it was saved with: a run killed between
+        // writing the checkpoint and state.json resumes from the checkpoint's own epoch.
+        let bytes = std::fs::read(rd.checkpoint())
+            .with_context(|| format!("reading checkpoint {}", rd.checkpoint().display()))?;
         state = read_json(&rd.state())?;
         history = read_json(&rd.history())?;
-        let tensors = load_checkpoint(&rd.checkpoint(), &device)?;
+        if let Some(p) = checkpoint_progress(&bytes, &rd.checkpoint())? {
+            if p.epochs_done != state.epochs_done {
+                // Killed after the checkpoint and before state.json: the history, written
+                // first, holds the checkpoint's epoch and its cumulative training time.
+                state.wall_time_s = history
+                    .epochs
+                    .iter()
+                    .find(|e| e.epoch == p.epochs_done)
+                    .map_or(state.wall_time_s, |e| e.wall_time_s);
+                state.epochs_done = p.epochs_done;
+                state.iteration = p.iteration;
+                state.finished = p.finished;
+            }
+        }
+        let tensors = checkpoint_tensors(&bytes, &rd.checkpoint(), &device)?;
         net.params()
             .load(&tensors)
             .map_err(|e| anyhow::anyhow!("{}: {e}", rd.checkpoint().display()))?;
@@ -547,6 +600,7 @@ pub fn train(
             let grads = total_loss.backward()?;
             opt.step(&grads, lr)?;
             drop(grads);
+            crate::suite::cells::fault_point("batch");
             state.iteration += 1;
             if cfg.projection_every > 0 && state.iteration % cfg.projection_every == 0 {
                 net.project_weights()?;
@@ -608,6 +662,7 @@ pub fn train(
             seen as f64 / train_time.max(1e-9)
         ));
         save_checkpoint(&rd, net, &opt, &state, &history)?;
+        crate::suite::cells::fault_point("epoch");
         if opts.stop_after_epochs == Some(epoch) && epoch < cfg.epochs {
             bar.abandon_with_message(format!("stopped after epoch {epoch}; resume with --resume"));
             return Ok(history);
@@ -643,8 +698,10 @@ fn craft(
     Ok(Tensor::from_vec(adv, dims, x.device())?)
 }
 
-/// Writes checkpoint, history and state, each atomically, state last: a reader that finds a
-/// state always finds the checkpoint it describes.
+/// Writes history, checkpoint and state, in this order, each atomically. The checkpoint carries
+/// its epoch and iteration (safetensors metadata) and a resume trusts it over `state.json`; the
+/// history is written first, so it always holds the checkpoint's epoch. A kill between the three
+/// writes loses nothing.
 fn save_checkpoint(
     rd: &RunDir,
     net: &Network,
@@ -654,20 +711,30 @@ fn save_checkpoint(
 ) -> Result<()> {
     let mut tensors = net.params().tensors();
     tensors.extend(opt.state_tensors());
-    let bytes = safetensors_bytes(&tensors)?;
-    write_atomic(&rd.checkpoint(), &bytes)
-        .with_context(|| format!("writing {}", rd.checkpoint().display()))?;
+    let progress = Progress {
+        epochs_done: state.epochs_done,
+        iteration: state.iteration,
+        finished: state.finished,
+    };
+    let meta = HashMap::from([(META_PROGRESS.to_string(), serde_json::to_string(&progress)?)]);
+    let bytes = safetensors_bytes(&tensors, Some(meta))?;
     write_json_atomic(&rd.history(), history)
         .with_context(|| format!("writing {}", rd.history().display()))?;
+    write_atomic(&rd.checkpoint(), &bytes)
+        .with_context(|| format!("writing {}", rd.checkpoint().display()))?;
+    crate::suite::cells::fault_point("checkpoint");
     write_json_atomic(&rd.state(), state)
         .with_context(|| format!("writing {}", rd.state().display()))?;
     Ok(())
 }
 
-fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+fn safetensors_bytes(
+    tensors: &HashMap<String, Tensor>,
+    meta: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
     let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    Ok(safetensors::serialize(sorted, None)?)
+    Ok(safetensors::serialize(sorted, meta)?)
 }
 
 pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {

@@ -1,0 +1,218 @@
+//! Units of evaluation work, recorded one file each, so that a killed run resumes where it
+//! stopped and a run split with `--shard K/N` can be merged.
+//!
+//! A suite enumerates its units (one attack at one ε on one model, one corruption at one
+//! severity on every model, ...) in a fixed order. Each finished unit is written atomically to
+//! `<out>/cells/<id>.json`; a rerun loads the units found there instead of computing them again.
+//! Every unit is a pure function of the configuration and the seed, so the results assembled from
+//! the files equal those of an uninterrupted run, whatever the stops and the shards.
+
+use crate::util::write_json_atomic;
+use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Which part of the units one process evaluates: unit `i` (counted from 0 in the suite's order)
+/// belongs to shard `(i mod count) + 1`, so each shard gets every `count`-th unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, counted from 1.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N` with `1 ≤ K ≤ N`.
+    pub fn parse(s: &str) -> std::result::Result<Shard, String> {
+        let bad = || format!("invalid shard `{s}`; expected K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether unit `unit` (its place in the suite's order) belongs to this shard.
+    pub fn owns(&self, unit: usize) -> bool {
+        unit % self.count == self.index - 1
+    }
+}
+
+/// Whether unit `unit` belongs to the process: every unit without a shard.
+pub fn owned(shard: Option<Shard>, unit: usize) -> bool {
+    shard.is_none_or(|s| s.owns(unit))
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The folder of unit files of one run directory.
+pub struct CellStore {
+    dir: PathBuf,
+}
+
+impl CellStore {
+    /// The store of run directory `out` (`<out>/cells`), created if missing.
+    pub fn open(out: &Path) -> Result<CellStore> {
+        let dir = out.join("cells");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(CellStore { dir })
+    }
+
+    /// The store of run directory `out`, which must exist (for merging).
+    pub fn existing(out: &Path) -> Result<CellStore> {
+        let dir = out.join("cells");
+        if !dir.is_dir() {
+            bail!(
+                "{} has no cells/ folder: not the output of `dcrobust run`",
+                out.display()
+            );
+        }
+        Ok(CellStore { dir })
+    }
+
+    /// The file of unit `id`.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Unit `id` if it was finished, else `None`. Files are written atomically, so an unreadable
+    /// one was damaged from outside: it is reported and computed again.
+    pub fn load<T: DeserializeOwned>(&self, id: &str) -> Option<T> {
+        let path = self.path(id);
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!(
+                    "warning: {} is unreadable ({e}); computing it again",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Records unit `id` as finished.
+    pub fn save<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
+        let path = self.path(id);
+        write_json_atomic(&path, value).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Copies every unit file of `other` into this store (for merging shards).
+    pub fn copy_from(&self, other: &CellStore) -> Result<usize> {
+        let mut n = 0;
+        let entries = std::fs::read_dir(&other.dir)
+            .with_context(|| format!("reading {}", other.dir.display()))?;
+        for e in entries {
+            let e = e.with_context(|| format!("reading {}", other.dir.display()))?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            let bytes = std::fs::read(e.path())
+                .with_context(|| format!("reading {}", e.path().display()))?;
+            let dest = self.dir.join(&*name);
+            crate::util::write_atomic(&dest, &bytes)
+                .with_context(|| format!("writing {}", dest.display()))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// A file-name-safe id from parts: letters, digits, `.` and `-` kept, anything else `_`.
+pub fn unit_id(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            p.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("--")
+}
+
+/// `shard.json` of a sharded run: which shard it is and whether it finished.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// The shard.
+    pub shard: Shard,
+    /// Units of the whole run.
+    pub units: usize,
+    /// Units this shard evaluated (or found finished).
+    pub owned: usize,
+}
+
+/// Test hook standing in for a kill: when `DCROBUST_FAULT` is `POINT:N`, the `N`-th arrival
+/// (counted from 1) at `point` aborts the process at once, as SIGKILL would: no destructor runs
+/// and nothing is flushed. Points: `batch` (after an optimiser step), `checkpoint` (between an
+/// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `cell` (after a
+/// unit's file), `report` (before the report page is written).
+pub fn fault_point(point: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Ok(spec) = std::env::var("DCROBUST_FAULT") else {
+        return;
+    };
+    let Some((p, n)) = spec.split_once(':') else {
+        return;
+    };
+    if p != point {
+        return;
+    }
+    let n: usize = n.parse().unwrap_or(1);
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
+        eprintln!("DCROBUST_FAULT: aborting at {point} #{n}");
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the grammar K/N with 1 ≤ K ≤ N, and round-robin ownership — every unit has exactly
+    /// one owner among the N shards.
+    #[test]
+    fn shards_parse_and_partition() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/2/3", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        for n in 1..5 {
+            for unit in 0..20 {
+                let owners = (1..=n)
+                    .filter(|&k| Shard { index: k, count: n }.owns(unit))
+                    .count();
+                assert_eq!(owners, 1, "unit {unit} of {n} shards");
+            }
+        }
+    }
+
+    /// Oracle: ids keep safe characters and replace the rest, so distinct names stay distinct
+    /// when they differ in safe characters.
+    #[test]
+    fn unit_ids_are_file_names() {
+        assert_eq!(
+            unit_id(&["adv", "cnn9-tanh-cosine", "pgd", "0.0314"]),
+            "adv--cnn9-tanh-cosine--pgd--0.0314"
+        );
+        assert_eq!(unit_id(&["a/b c"]), "a_b_c");
+    }
+}

@@ -42,6 +42,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Combine the shards of a run started with `--shard K/N` into one results set and report.
     Merge(MergeArgs),
+    /// Time training, inference and attack steps of CNN-9 models on the CPU, with dcrobust's
+    /// kernels and with candle's own operations.
+    Bench(BenchArgs),
 }
 
 /// Options every command that computes shares.
@@ -282,6 +285,95 @@ pub struct MergeArgs {
     /// Open the report in the system browser.
     #[arg(long)]
     pub open: bool,
+}
+
+/// `dcrobust bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    /// Models (CNN-9 only; default baseline,tanh).
+    pub model: ModelArgs,
+    /// Images per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed steps per measurement.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed steps before each measurement.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seed of the weights and the random images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write the measurements to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// The machine's measured peak FLOP/s (cpu-performance.md), for the share-of-peak column.
+const PEAK_GFLOPS: f64 = 231.0;
+
+fn cmd_bench(a: &BenchArgs) -> Result<()> {
+    apply_threads(a.threads)?;
+    let data = data::embedded()?;
+    let models = model_configs(&a.model, &data, &["baseline", "tanh"])?;
+    if let Some(m) = models.iter().find(|m| m.arch != Arch::Cnn9) {
+        bail!(
+            "dcrobust bench times CNN-9 models; `{}` is not one",
+            m.name()
+        );
+    }
+    let cfg = crate::bench::BenchConfig {
+        models,
+        batch: a.batch,
+        steps: a.steps,
+        warmup: a.warmup,
+        seed: a.seed,
+    };
+    println!(
+        "CPU, {} threads, batch {}, {} timed steps after {} warm-up; GFLOP/s count convolutions (share of the {PEAK_GFLOPS} GFLOP/s peak)",
+        a.threads.unwrap_or_else(rayon::current_num_threads),
+        a.batch,
+        a.steps,
+        a.warmup
+    );
+    println!(
+        "{:<20} {:<7} {:<9} {:>10} {:>9} {:>7}",
+        "model", "mode", "kernels", "images/s", "GFLOP/s", "peak"
+    );
+    let rows = crate::bench::run(&cfg, |r| {
+        println!(
+            "{:<20} {:<7} {:<9} {:>10.1} {:>9.1} {:>6.1}%",
+            r.model,
+            r.mode,
+            r.kernels,
+            r.images_per_s,
+            r.gflops,
+            100.0 * r.gflops / PEAK_GFLOPS
+        );
+    })?;
+    println!("\nspeed-up of dcrobust's kernels over candle's operations:");
+    for r in rows.iter().filter(|r| r.kernels == "dcrobust") {
+        if let Some(c) = rows
+            .iter()
+            .find(|c| c.kernels == "candle" && c.model == r.model && c.mode == r.mode)
+        {
+            println!(
+                "  {:<20} {:<7} {:.2}x",
+                r.model,
+                r.mode,
+                r.images_per_s / c.images_per_s
+            );
+        }
+    }
+    if let Some(path) = &a.json {
+        crate::util::write_json_atomic(path, &rows)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Parses `--shard K/N`.
@@ -1354,6 +1446,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Corrupt(a) => cmd_corrupt(a),
         Command::Merge(a) => cmd_merge(a),
+        Command::Bench(a) => cmd_bench(a),
         Command::Report(a) => {
             let page = write_report(&a.dirs, a.out.as_deref())?;
             println!("report: {}", page.display());

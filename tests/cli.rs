@@ -329,3 +329,53 @@ fn short_training_learns_well_above_chance() {
         "{s}"
     );
 }
+
+/// Oracle: the bench's contract — one row per model × mode × kernel set with a positive rate,
+/// the JSON file holding the same rows, and the GFLOP/s column equal to images/s times the
+/// closed-form FLOPs of the architecture (`bench::cnn9_flops`) times 3, 1 and 2 for training,
+/// inference and attack steps. A non-CNN-9 model is refused.
+#[test]
+fn bench_times_both_kernel_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let o = dcrobust(&[
+        "bench",
+        "--width",
+        "0.0625",
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(rows.len(), 2 * 3 * 2);
+    let cfg = dcrobust::models::ModelConfig::new(dcrobust::models::Arch::Cnn9, None, 0.0625);
+    let flops = dcrobust::bench::cnn9_flops(&cfg);
+    for r in &rows {
+        let ips = r["images_per_s"].as_f64().unwrap();
+        assert!(ips > 0.0 && ips.is_finite(), "{r}");
+        let factor = match r["mode"].as_str().unwrap() {
+            "train" => 3.0,
+            "infer" => 1.0,
+            "attack" => 2.0,
+            m => panic!("unknown mode {m}"),
+        };
+        let g = r["gflops"].as_f64().unwrap();
+        assert!(
+            (g - ips * flops * factor / 1e9).abs() <= 1e-9 * g.max(1.0),
+            "{r}"
+        );
+    }
+    for k in ["dcrobust", "candle"] {
+        assert_eq!(rows.iter().filter(|r| r["kernels"] == k).count(), 6);
+    }
+    let o = dcrobust(&["bench", "--arch", "resnet32", "--steps", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("CNN-9"), "{}", stderr(&o));
+}

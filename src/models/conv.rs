@@ -9,7 +9,7 @@
 //! fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).
@@ -408,8 +408,7 @@ impl CustomOp2 for GradWeight {
 /// # Shapes
 /// `x`: `(N, C_in, H, W)`, `w`: `(C_out, C_in, k, k)` → `(N, C_out, (H+2p−k)/s+1, (W+2p−k)/s+1)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    let cpu_float = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
-    if !cpu_float {
+    if !super::own_kernels(x) {
         return x.conv2d(w, padding, stride, 1, 1);
     }
     x.contiguous()?.apply_op2(

@@ -139,9 +139,7 @@ impl BatchNorm {
         let (mean, var) = if mode.is_train() {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
-            let (y, mean, var) = if x.device().is_cpu()
-                && matches!(x.dtype(), DType::F32 | DType::F64)
-            {
+            let (y, mean, var) = if super::own_kernels(x) {
                 let (y, stats) =
                     batch_norm_train(x, self.gamma.as_tensor(), self.beta.as_tensor(), self.eps)?;
                 let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();

@@ -22,5 +22,23 @@ pub use config::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
 pub use layers::Mode;
 pub use network::Network;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every layer use candle's own operations instead of dcrobust's CPU kernels (convolution,
+/// BatchNorm training, `acos`), for the whole process; `dcrobust bench` uses it as the reference.
+pub fn use_candle_kernels(on: bool) {
+    CANDLE_KERNELS.store(on, Ordering::SeqCst);
+}
+
+/// Whether dcrobust's CPU kernels apply to `t`: an f32 or f64 tensor on the CPU, unless
+/// [`use_candle_kernels`] turned them off.
+pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
+    t.device().is_cpu()
+        && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+        && !CANDLE_KERNELS.load(Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests;

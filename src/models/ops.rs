@@ -1,7 +1,7 @@
 //! Element-wise operations the decoupled operators need beyond candle's own.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 /// The part of a CPU buffer that a contiguous layout covers; `op` names the caller in the error.
 pub(crate) fn contiguous_slice<'a, T>(v: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
@@ -82,7 +82,7 @@ impl CustomOp1 for Acos {
 /// # Shapes
 /// Any shape; the result has the input's shape.
 pub fn acos(c: &Tensor) -> Result<Tensor> {
-    if c.device().is_cpu() && matches!(c.dtype(), DType::F32 | DType::F64) {
+    if super::own_kernels(c) {
         c.contiguous()?.apply_op1(Acos)
     } else {
         acos_composite(c)

@@ -2,9 +2,11 @@
 //! tests of hostile inputs.
 //!
 //! Each function is the code the path-based loaders run on a file's bytes once they have read
-//! it; `path` only names the file in error messages. None of them panics or allocates more than
-//! the input can justify: bad bytes give a [`DataError`] (an [`anyhow::Error`] for `.npy`)
+//! it; `path` only names the file in error messages. None of them panics, and declared sizes are
+//! checked against the input's length (for images, against fixed decoder limits) before anything
+//! is allocated from them: bad bytes give a [`DataError`] (an [`anyhow::Error`] for `.npy`)
 //! naming `path`, what was wrong and what was expected.
+#![warn(missing_docs)]
 
 use std::path::Path;
 

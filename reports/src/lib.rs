@@ -45,7 +45,7 @@ pub use corruption::{
 pub use csv::tables_csv;
 pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
-pub use load::load_run;
+pub use load::{load_run, parse_features, parse_history, parse_suite, parse_summary, Summary};
 pub use render::render;
 
 use std::collections::BTreeMap;

@@ -29,8 +29,46 @@ fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, Repor
     })
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
-    parse_json(path, &read_bytes(path)?)
+/// A parsed `summary.json`, of the suite that wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Summary {
+    /// An adversarial-suite summary.
+    Adversarial(AdversarialSummary),
+    /// A corruption-suite summary.
+    Corruption(CorruptionSummary),
+}
+
+/// Parses the bytes of a `summary.json` (`path` names it in errors). The suite is the one named
+/// by `suite_config`'s `"suite"` (the run's parsed `suite.json`, if any), else the one whose
+/// summary fields are present.
+pub fn parse_summary(
+    path: &Path,
+    bytes: &[u8],
+    suite_config: Option<&serde_json::Value>,
+) -> Result<Summary, ReportError> {
+    let value: serde_json::Value = parse_json(path, bytes)?;
+    match suite_kind(suite_config, &value) {
+        Some(SuiteKind::Adversarial) => Ok(Summary::Adversarial(parse_json(path, bytes)?)),
+        Some(SuiteKind::Corruption) => Ok(Summary::Corruption(parse_json(path, bytes)?)),
+        None => Err(ReportError::UnknownSuite {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Parses the bytes of a `suite.json` (the resolved suite configuration; any JSON value).
+pub fn parse_suite(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, ReportError> {
+    parse_json(path, bytes)
+}
+
+/// Parses the bytes of a `models/<name>/history.json`.
+pub fn parse_history(path: &Path, bytes: &[u8]) -> Result<TrainingHistory, ReportError> {
+    parse_json(path, bytes)
+}
+
+/// Parses the bytes of a `features/<name>.json`.
+pub fn parse_features(path: &Path, bytes: &[u8]) -> Result<crate::Features2d, ReportError> {
+    parse_json(path, bytes)
 }
 
 /// The suite named by `suite.json`'s `"suite"` field, else the one whose summary fields are
@@ -67,11 +105,12 @@ fn is_inside(rel: &str) -> bool {
 pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
     let summary_path = dir.join("summary.json");
     let summary_bytes = read_bytes(&summary_path)?;
-    let summary_value: serde_json::Value = parse_json(&summary_path, &summary_bytes)?;
+    // Invalid JSON in the summary is reported before anything else is read.
+    let _: serde_json::Value = parse_json(&summary_path, &summary_bytes)?;
 
     let suite_path = dir.join("suite.json");
     let suite_config: Option<serde_json::Value> = if suite_path.is_file() {
-        Some(read_json(&suite_path)?)
+        Some(parse_suite(&suite_path, &read_bytes(&suite_path)?)?)
     } else {
         None
     };
@@ -82,21 +121,18 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
         ..RunResults::default()
     };
     let mut pngs: Vec<String> = Vec::new();
-    match suite_kind(run.suite_config.as_ref(), &summary_value) {
-        Some(SuiteKind::Adversarial) => {
-            let s: AdversarialSummary = parse_json(&summary_path, &summary_bytes)?;
+    match parse_summary(&summary_path, &summary_bytes, run.suite_config.as_ref())? {
+        Summary::Adversarial(s) => {
             for e in &s.examples {
                 pngs.push(e.clean_png.clone());
                 pngs.push(e.adv_png.clone());
             }
             run.adversarial = Some(s);
         }
-        Some(SuiteKind::Corruption) => {
-            let s: CorruptionSummary = parse_json(&summary_path, &summary_bytes)?;
+        Summary::Corruption(s) => {
             pngs.extend(s.examples.iter().map(|e| e.png.clone()));
             run.corruption = Some(s);
         }
-        None => return Err(ReportError::UnknownSuite { path: summary_path }),
     }
 
     let models = dir.join("models");
@@ -112,7 +148,7 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
             .collect();
         files.sort();
         for f in files {
-            run.histories.push(read_json::<TrainingHistory>(&f)?);
+            run.histories.push(parse_history(&f, &read_bytes(&f)?)?);
         }
     }
 
@@ -129,7 +165,7 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
             .collect();
         files.sort();
         for f in files {
-            run.features.push(read_json::<crate::Features2d>(&f)?);
+            run.features.push(parse_features(&f, &read_bytes(&f)?)?);
         }
     }
 

@@ -57,7 +57,7 @@ fn resolve(dir: &Path, markers: &[&str], subdir: &str) -> PathBuf {
     }
 }
 
-/// Reads a whole file of fixed-size records, checking that it is non-empty and a whole number of records.
+/// Reads a whole file of fixed-size records (see [`check_records`]).
 fn read_records(
     path: &Path,
     what: &str,
@@ -74,6 +74,17 @@ fn read_records(
         }
         Err(e) => return Err(DataError::io(path, e)),
     };
+    check_records(path, &bytes, format, record)?;
+    Ok(bytes)
+}
+
+/// Checks that the bytes of the file at `path` are non-empty and a whole number of records.
+fn check_records(
+    path: &Path,
+    bytes: &[u8],
+    format: &'static str,
+    record: usize,
+) -> Result<(), DataError> {
     if bytes.is_empty() {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
@@ -88,7 +99,48 @@ fn read_records(
             record,
         });
     }
-    Ok(bytes)
+    Ok(())
+}
+
+/// Checks the bytes of one CIFAR-10 binary file (`path` names it in errors) and appends its
+/// records to `split`.
+pub(crate) fn cifar10_records(
+    split: &mut Split,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), DataError> {
+    check_records(path, bytes, "CIFAR-10 binary", 1 + PIXELS)?;
+    append_records(split, path, bytes, 1, 0, "label", 9)
+}
+
+/// Checks the bytes of one CIFAR-100 binary file (`path` names it in errors), range-checks
+/// both labels of every record, and appends its records to `split` with the chosen label.
+pub(crate) fn cifar100_records(
+    split: &mut Split,
+    path: &Path,
+    bytes: &[u8],
+    labels: Cifar100Labels,
+) -> Result<(), DataError> {
+    let record = 2 + PIXELS;
+    check_records(path, bytes, "CIFAR-100 binary", record)?;
+    let (label_offset, kind, max, other_offset, other_kind, other_max) = match labels {
+        Cifar100Labels::Coarse => (0, "coarse label", 19, 1, "fine label", 99),
+        Cifar100Labels::Fine => (1, "fine label", 99, 0, "coarse label", 19),
+    };
+    // Both labels are range-checked whichever is used: a bad one means a corrupt file.
+    for (index, rec) in bytes.chunks_exact(record).enumerate() {
+        let label = u32::from(rec[other_offset]);
+        if label > other_max {
+            return Err(DataError::LabelOutOfRange {
+                path: path.to_path_buf(),
+                kind: other_kind,
+                index,
+                label,
+                max: other_max,
+            });
+        }
+    }
+    append_records(split, path, bytes, 2, label_offset, kind, max)
 }
 
 /// Appends the records of one file to `split`, taking the label at `label_offset` of
@@ -157,12 +209,12 @@ pub(crate) fn load_cifar10(dir: &Path) -> Result<Dataset, DataError> {
     for k in 1..=5 {
         let path = root.join(format!("data_batch_{k}.bin"));
         let bytes = read_records(&path, "CIFAR-10 train batch", FORMAT, record)?;
-        append_records(&mut train, &path, &bytes, 1, 0, "label", 9)?;
+        cifar10_records(&mut train, &path, &bytes)?;
     }
     let mut test = Split::default();
     let path = root.join("test_batch.bin");
     let bytes = read_records(&path, "CIFAR-10 test batch", FORMAT, record)?;
-    append_records(&mut test, &path, &bytes, 1, 0, "label", 9)?;
+    cifar10_records(&mut test, &path, &bytes)?;
 
     let classes = read_class_names(&root.join("batches.meta.txt"), 10)?
         .unwrap_or_else(|| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
@@ -184,11 +236,10 @@ pub(crate) fn load_cifar100(dir: &Path, labels: Cifar100Labels) -> Result<Datase
     const FORMAT: &str = "CIFAR-100 binary";
     let record = 2 + PIXELS;
     let root = resolve(dir, &["train.bin", "test.bin"], CIFAR100_SUBDIR);
-    let (label_offset, kind, n_classes, names_file) = match labels {
-        Cifar100Labels::Coarse => (0, "coarse label", 20usize, "coarse_label_names.txt"),
-        Cifar100Labels::Fine => (1, "fine label", 100usize, "fine_label_names.txt"),
+    let (n_classes, names_file) = match labels {
+        Cifar100Labels::Coarse => (20usize, "coarse_label_names.txt"),
+        Cifar100Labels::Fine => (100usize, "fine_label_names.txt"),
     };
-    // Both labels are range-checked whichever is used: a bad one means a corrupt file.
     let mut splits = Vec::with_capacity(2);
     for (file, what) in [
         ("train.bin", "CIFAR-100 train file"),
@@ -196,34 +247,9 @@ pub(crate) fn load_cifar100(dir: &Path, labels: Cifar100Labels) -> Result<Datase
     ] {
         let path = root.join(file);
         let bytes = read_records(&path, what, FORMAT, record)?;
-        let mut scratch = Split::default();
-        // Validate the label not used, then load the one used.
-        let (other_offset, other_kind, other_max) = match labels {
-            Cifar100Labels::Coarse => (1, "fine label", 99),
-            Cifar100Labels::Fine => (0, "coarse label", 19),
-        };
-        for (index, rec) in bytes.chunks_exact(record).enumerate() {
-            let label = u32::from(rec[other_offset]);
-            if label > other_max {
-                return Err(DataError::LabelOutOfRange {
-                    path,
-                    kind: other_kind,
-                    index,
-                    label,
-                    max: other_max,
-                });
-            }
-        }
-        append_records(
-            &mut scratch,
-            &path,
-            &bytes,
-            2,
-            label_offset,
-            kind,
-            (n_classes - 1) as u32,
-        )?;
-        splits.push(scratch);
+        let mut split = Split::default();
+        cifar100_records(&mut split, &path, &bytes, labels)?;
+        splits.push(split);
     }
     let test = splits.pop().unwrap_or_default();
     let train = splits.pop().unwrap_or_default();

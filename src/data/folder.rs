@@ -118,28 +118,53 @@ pub(crate) fn load_image_folder(dir: &Path) -> Result<Dataset, DataError> {
     assemble(tree, "imagefolder", &dir.display().to_string())
 }
 
+/// Largest width or height accepted for one image, in pixels.
+const MAX_SIDE: u32 = 16_384;
+/// Largest buffer one image's decoder may allocate, in bytes.
+const MAX_DECODE_ALLOC: u64 = 256 << 20;
+
 /// One decoded image, pixels planar (CHW) with 1 or 3 channels.
-struct Decoded {
-    width: usize,
-    height: usize,
-    colour: bool,
-    pixels: Vec<u8>,
+pub(crate) struct Decoded {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Whether the image has colour (3 channels) or is grey (1 channel).
+    pub colour: bool,
+    /// Pixels, `(C, H, W)` planar, C = 3 if `colour` else 1.
+    pub pixels: Vec<u8>,
 }
 
 /// Reads (if needed) and decodes one image into planar form.
 fn decode(item: &Item) -> Result<Decoded, DataError> {
-    let read;
-    let bytes: &[u8] = match &item.source {
-        Source::Bytes(b) => b,
+    match &item.source {
+        Source::Bytes(b) => decode_bytes(&item.display, b),
         Source::File(path) => {
-            read = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-            &read
+            let read = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            decode_bytes(&item.display, &read)
         }
+    }
+}
+
+/// Decodes the bytes of one PNG or JPEG image (format detected from its content; `path` names
+/// it in errors) into planar form. The declared size is limited to [`MAX_SIDE`] pixels per side
+/// and [`MAX_DECODE_ALLOC`] bytes before the decoder allocates.
+pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<Decoded, DataError> {
+    let decode_error = |message: String| DataError::Decode {
+        path: path.to_path_buf(),
+        message,
     };
-    let img = image::load_from_memory(bytes).map_err(|e| DataError::Decode {
-        path: item.display.clone(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_error(e.to_string()))?;
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| decode_error(e.to_string().trim_end().to_string()))?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     let colour = img.color().has_color();
     let pixels = if colour {

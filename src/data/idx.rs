@@ -69,8 +69,10 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 
 /// One parsed IDX file: its dimensions and data bytes.
 struct IdxFile {
-    dims: Vec<u32>,
-    data: Vec<u8>,
+    /// The declared dimensions, outermost first.
+    pub dims: Vec<u32>,
+    /// The data bytes, exactly the product of `dims`.
+    pub data: Vec<u8>,
 }
 
 /// Formats dimensions as "60000x28x28".
@@ -81,19 +83,23 @@ fn dims_string(dims: &[u32]) -> String {
         .join("x")
 }
 
-/// Reads an IDX file with the given magic number, raw or gzipped (detected by the
-/// gzip magic bytes 1f 8b, whatever the name). The declared size is checked against
-/// what the file can hold before anything is allocated from it.
-fn read_idx(path: &Path, magic: u32, what: &'static str) -> Result<IdxFile, DataError> {
-    let file = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+/// Parses the bytes of an IDX file with the given magic number, raw or gzipped (detected by
+/// the gzip magic bytes 1f 8b, whatever the name); `path` names it in errors. The declared
+/// size is checked against what the file can hold before anything is allocated from it.
+fn parse_idx(
+    path: &Path,
+    file: &[u8],
+    magic: u32,
+    what: &'static str,
+) -> Result<IdxFile, DataError> {
     let gzipped = file.starts_with(&[0x1f, 0x8b]);
     // The magic number's last byte is the number of dimensions, each a u32.
     let ndims = (magic & 0xff) as usize;
     let header_len = 4 + 4 * ndims;
     let mut reader: Box<dyn Read + '_> = if gzipped {
-        Box::new(MultiGzDecoder::new(&file[..]))
+        Box::new(MultiGzDecoder::new(file))
     } else {
-        Box::new(&file[..])
+        Box::new(file)
     };
     let corrupt = |e: std::io::Error| DataError::Invalid {
         path: path.to_path_buf(),
@@ -211,16 +217,33 @@ fn read_split(
 ) -> Result<(Split, PathBuf, usize, usize), DataError> {
     let images_path = find(dir, images_name)?;
     let labels_path = find(dir, labels_name)?;
-    let images = read_idx(
-        &images_path,
+    let images = std::fs::read(&images_path).map_err(|e| DataError::io(&images_path, e))?;
+    let labels = std::fs::read(&labels_path).map_err(|e| DataError::io(&labels_path, e))?;
+    let (split, rows, cols) = parse_split(&images_path, &images, &labels_path, &labels)?;
+    Ok((split, images_path, rows, cols))
+}
+
+/// Parses one split from the bytes of an image file and a label file (the paths name them in
+/// errors), checked against each other; returns the split and the image rows and columns.
+pub(crate) fn parse_split(
+    images_path: &Path,
+    images: &[u8],
+    labels_path: &Path,
+    labels: &[u8],
+) -> Result<(Split, usize, usize), DataError> {
+    let images = parse_idx(
+        images_path,
+        images,
         IMAGES_MAGIC,
         "IDX image file: unsigned bytes, 3 dimensions",
     )?;
-    let labels = read_idx(
-        &labels_path,
+    let labels = parse_idx(
+        labels_path,
+        labels,
         LABELS_MAGIC,
         "IDX label file: unsigned bytes, 1 dimension",
     )?;
+    let (images_path, labels_path) = (images_path.to_path_buf(), labels_path.to_path_buf());
     // The magic numbers fix the number of dimensions: 3 and 1.
     let (&[n, rows, cols], &[n_labels]) = (images.dims.as_slice(), labels.dims.as_slice()) else {
         return Err(DataError::Invalid {
@@ -262,7 +285,7 @@ fn read_split(
         images: images.data,
         labels: labels.data.iter().map(|&l| u32::from(l)).collect(),
     };
-    Ok((split, images_path, rows, cols))
+    Ok((split, rows, cols))
 }
 
 /// Whether the data-set directory is Fashion-MNIST, judged by its name (as given, or

@@ -9,6 +9,7 @@ mod cifar;
 mod embedded;
 mod error;
 mod folder;
+pub mod fuzz_entry;
 mod idx;
 pub mod npy;
 

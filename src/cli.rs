@@ -1113,6 +1113,20 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
         data.classes.len()
     );
     let threads = r.common.threads.unwrap_or_else(rayon::current_num_threads);
+    // Checkpoints are loaded (and checked) before anything is written, so that a refused one
+    // leaves no output directory behind.
+    let t0 = std::time::Instant::now();
+    let loaded = if r.checkpoint.is_empty() {
+        None
+    } else {
+        Some(suite::prepare_models(
+            suite::ModelSource::Load(&r.checkpoint),
+            &data,
+            &out,
+            &device,
+            !r.quiet,
+        )?)
+    };
     suite::record_config(
         &out,
         &SuiteRecord {
@@ -1129,16 +1143,19 @@ fn cmd_run(r: &RunArgs) -> Result<()> {
             shard: r.shard,
         },
     )?;
-    let t0 = std::time::Instant::now();
-    let source = if r.checkpoint.is_empty() {
-        suite::ModelSource::Train {
-            models: &models,
-            recipe: &recipe,
-        }
-    } else {
-        suite::ModelSource::Load(&r.checkpoint)
+    let prepared = match loaded {
+        Some(p) => p,
+        None => suite::prepare_models(
+            suite::ModelSource::Train {
+                models: &models,
+                recipe: &recipe,
+            },
+            &data,
+            &out,
+            &device,
+            !r.quiet,
+        )?,
     };
-    let prepared = suite::prepare_models(source, &data, &out, &device, !r.quiet)?;
     let surrogates = if adv.is_some() && r.adversarial.surrogate {
         let mut cfg = ModelConfig::new(r.model.arch, None, r.model.width);
         cfg.batch_norm = !r.model.no_bn;

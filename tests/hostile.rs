@@ -263,13 +263,13 @@ fn copy_run(from: &Path, to: &Path) {
 }
 
 /// Evaluates the run directory `ckpt` with the adversarial suite (fast options), writing into
-/// `ckpt`'s sibling `<name>-out`.
+/// `ckpt`'s sibling `<name>-out`; a refused checkpoint must leave that directory uncreated.
 fn evaluate(ckpt: &Path) -> Output {
     let out = ckpt.with_file_name(format!(
         "{}-out",
         ckpt.file_name().unwrap().to_string_lossy()
     ));
-    dcrobust(&[
+    let o = dcrobust(&[
         "run",
         "--suite",
         "adversarial",
@@ -284,7 +284,11 @@ fn evaluate(ckpt: &Path) -> Output {
         "--quiet",
         "--out",
         out.to_str().unwrap(),
-    ])
+    ]);
+    if !o.status.success() {
+        assert!(!out.exists(), "a refused checkpoint left {}", out.display());
+    }
+    o
 }
 
 fn load_tensors(path: &Path) -> HashMap<String, Tensor> {

@@ -13,7 +13,7 @@
 //! per-sample computation is independent of the other samples of its batch (inference mode), so
 //! the numbers depend neither on `--eval-batch-size` nor on the thread count.
 
-use super::cells::{fault_point, owned, unit_id, CellStore, Shard, ShardRecord};
+use super::cells::{owned, unit_id, write_shard_record, CellStore, RunInfo, Shard};
 use super::{images_f32, PreparedModel};
 use crate::data::Dataset;
 use crate::util::{derive_seed, progress_bar, write_atomic, write_json_atomic};
@@ -644,15 +644,10 @@ impl Plan {
 
 /// The run's plan and what the summary needs besides the units: `cells/meta.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Meta {
+struct Meta {
     plan: Plan,
-    seed: u64,
-    data: String,
-    images: usize,
-    classes: Vec<String>,
-    device: String,
-    threads: usize,
-    train_seconds: f64,
+    #[serde(flatten)]
+    run: RunInfo,
 }
 
 /// Clean logits of model `i`, computed on first use.
@@ -709,13 +704,15 @@ pub fn run(
         "meta",
         &Meta {
             plan: plan.clone(),
-            seed,
-            data: format!("{} ({})", data.name, data.source),
-            images: n,
-            classes: data.classes.clone(),
-            device: device.to_string(),
-            threads,
-            train_seconds,
+            run: RunInfo {
+                seed,
+                data: format!("{} ({})", data.name, data.source),
+                images: n,
+                classes: data.classes.clone(),
+                device: device.to_string(),
+                threads,
+                train_seconds,
+            },
         },
     )?;
     let ex_dir = out.join("examples");
@@ -787,7 +784,7 @@ pub fn run(
             } else {
                 Vec::new()
             };
-            store.save(
+            store.finish(
                 id,
                 &CellUnit {
                     cell,
@@ -796,7 +793,6 @@ pub fn run(
                     seconds: t.elapsed().as_secs_f64(),
                 },
             )?;
-            fault_point("cell");
         }
         if let Some(id) = checks_todo {
             pb.set_message("checks");
@@ -841,14 +837,13 @@ pub fn run(
                 )?
                 .0,
             );
-            store.save(
+            store.finish(
                 id,
                 &ChecksUnit {
                     check_cells,
                     seconds: t.elapsed().as_secs_f64(),
                 },
             )?;
-            fault_point("cell");
         }
         pb.finish_and_clear();
     }
@@ -898,7 +893,7 @@ pub fn run(
         if let Some(i) = models.iter().position(|m| &m.name == source_name) {
             cleans[i] = Some(source_clean);
         }
-        store.save(
+        store.finish(
             id,
             &TransferUnit {
                 cells,
@@ -906,16 +901,9 @@ pub fn run(
                 seconds: t.elapsed().as_secs_f64(),
             },
         )?;
-        fault_point("cell");
     }
     if let Some(shard) = shard {
-        let path = out.join("shard.json");
-        let record = ShardRecord {
-            shard,
-            units: order.len(),
-            owned: (0..order.len()).filter(|&i| shard.owns(i)).count(),
-        };
-        write_json_atomic(&path, &record).with_context(|| format!("writing {}", path.display()))?;
+        write_shard_record(out, shard, order.len())?;
         return Ok(None);
     }
     finish(out, cfg).map(Some)
@@ -926,7 +914,7 @@ pub fn run(
 pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
     let store = CellStore::existing(out)?;
     let meta: Meta = need(&store, "meta")?;
-    let n = meta.images;
+    let n = meta.run.images;
     let mut records = Vec::new();
     let mut examples = Vec::new();
     let mut eval_seconds = 0.0;
@@ -960,7 +948,7 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
             check_cells,
             checks: Vec::new(),
         };
-        m.checks = checks(&m, cfg, n, meta.classes.len());
+        m.checks = checks(&m, cfg, n, meta.run.classes.len());
         eprintln!("{}", model_line(&m, cfg));
         results.push(m);
     }
@@ -974,18 +962,18 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
     write_records(out, cfg.records, &records)?;
     let summary = AdversarialSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: meta.seed,
-        data: meta.data,
+        seed: meta.run.seed,
+        data: meta.run.data,
         images: n,
-        classes: meta.classes,
-        device: meta.device,
-        threads: meta.threads,
+        classes: meta.run.classes,
+        device: meta.run.device,
+        threads: meta.run.threads,
         headline_linf: cfg.headline_linf,
         headline_l2: cfg.headline_l2,
         models: results,
         transfer,
         examples,
-        train_seconds: meta.train_seconds,
+        train_seconds: meta.run.train_seconds,
         eval_seconds,
     };
     let path = out.join("summary.json");

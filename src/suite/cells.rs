@@ -106,6 +106,13 @@ impl CellStore {
         write_json_atomic(&path, value).with_context(|| format!("writing {}", path.display()))
     }
 
+    /// Records unit `id` as finished: [`CellStore::save`], then the `cell` fault point.
+    pub fn finish<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
+        self.save(id, value)?;
+        fault_point("cell");
+        Ok(())
+    }
+
     /// Copies every unit file of `other` into this store (for merging shards).
     pub fn copy_from(&self, other: &CellStore) -> Result<usize> {
         let mut n = 0;
@@ -146,6 +153,36 @@ pub fn unit_id(parts: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join("--")
+}
+
+/// What a summary says about the run itself, besides its units (part of `cells/meta.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Run seed.
+    pub seed: u64,
+    /// Data set, described.
+    pub data: String,
+    /// Test images evaluated.
+    pub images: usize,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Device of the last process that ran.
+    pub device: String,
+    /// Its thread count.
+    pub threads: usize,
+    /// Training seconds, over every start of the run.
+    pub train_seconds: f64,
+}
+
+/// Writes `shard.json` for `shard` of a run of `units` units: the shard's end.
+pub fn write_shard_record(out: &Path, shard: Shard, units: usize) -> Result<()> {
+    let path = out.join("shard.json");
+    let record = ShardRecord {
+        shard,
+        units,
+        owned: (0..units).filter(|&i| shard.owns(i)).count(),
+    };
+    write_json_atomic(&path, &record).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `shard.json` of a sharded run: which shard it is and whether it finished.

@@ -14,7 +14,7 @@
 //! `image_seed(run seed, c, s, i)`, so the corrupted set, and every number, is the same whatever
 //! the thread count or evaluation batch size.
 
-use super::cells::{fault_point, owned, unit_id, CellStore, Shard, ShardRecord};
+use super::cells::{owned, unit_id, write_shard_record, CellStore, RunInfo, Shard};
 use super::PreparedModel;
 use crate::data::{npy, Dataset, Split};
 use crate::util::{write_atomic, write_json_atomic};
@@ -359,14 +359,9 @@ struct Meta {
     /// Unit ids: the clean unit, then one per corruption and severity.
     clean: String,
     cells: Vec<String>,
-    seed: u64,
-    data: String,
-    images: usize,
-    classes: Vec<String>,
-    device: String,
-    threads: usize,
     source: String,
-    train_seconds: f64,
+    #[serde(flatten)]
+    run: RunInfo,
 }
 
 /// Runs the suite on prepared models and writes its results into `out`.
@@ -451,17 +446,19 @@ pub fn run(
         baseline: baseline_name,
         clean: "clean".into(),
         cells: units.iter().map(|u| u.2.clone()).collect(),
-        seed,
-        data: format!("{} ({})", data.name, data.source),
-        images: n,
-        classes: data.classes.clone(),
-        device: device.to_string(),
-        threads,
         source: match &released_dir {
             Some(d) => d.display().to_string(),
             None => cfg.table.clone(),
         },
-        train_seconds,
+        run: RunInfo {
+            seed,
+            data: format!("{} ({})", data.name, data.source),
+            images: n,
+            classes: data.classes.clone(),
+            device: device.to_string(),
+            threads,
+            train_seconds,
+        },
     };
     store.save("meta", &meta)?;
     let ex_dir = out.join("examples");
@@ -509,7 +506,7 @@ pub fn run(
                     .push((m.name.clone(), class(preds[i])));
             }
         }
-        store.save(
+        store.finish(
             &meta.clean,
             &CleanUnit {
                 accuracy: accuracy_all,
@@ -517,7 +514,6 @@ pub fn run(
                 seconds: t.elapsed().as_secs_f64(),
             },
         )?;
-        fault_point("cell");
     }
     let pending: Vec<usize> = (0..units.len())
         .filter(|&i| todo(i + 1, &units[i].2))
@@ -601,7 +597,7 @@ pub fn run(
                     .collect(),
             });
         }
-        store.save(
+        store.finish(
             id,
             &CellUnit {
                 cells,
@@ -610,18 +606,11 @@ pub fn run(
                 seconds: t_unit.elapsed().as_secs_f64(),
             },
         )?;
-        fault_point("cell");
         pb.inc(1);
     }
     pb.finish_and_clear();
     if let Some(shard) = shard {
-        let path = out.join("shard.json");
-        let record = ShardRecord {
-            shard,
-            units: units.len() + 1,
-            owned: (0..=units.len()).filter(|&i| shard.owns(i)).count(),
-        };
-        write_json_atomic(&path, &record).with_context(|| format!("writing {}", path.display()))?;
+        write_shard_record(out, shard, units.len() + 1)?;
         return Ok(None);
     }
     finish(out).map(Some)
@@ -677,17 +666,17 @@ pub fn finish(out: &Path) -> Result<CorruptionSummary> {
     write_cells_csv(out, &results)?;
     let summary = CorruptionSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: meta.seed,
-        data: meta.data,
-        images: meta.images,
-        classes: meta.classes,
-        device: meta.device,
-        threads: meta.threads,
+        seed: meta.run.seed,
+        data: meta.run.data,
+        images: meta.run.images,
+        classes: meta.run.classes,
+        device: meta.run.device,
+        threads: meta.run.threads,
         source: meta.source,
         baseline: meta.baseline,
         models: results,
         examples,
-        train_seconds: meta.train_seconds,
+        train_seconds: meta.run.train_seconds,
         corrupt_seconds,
         eval_seconds,
     };

@@ -1,4 +1,4 @@
-//! Truncated, corrupted and hostile inputs (issue 7): every loader answers with a clear error
+//! Truncated, corrupted and hostile inputs: every loader answers with a clear error
 //! naming the file and what was expected — exit code 1 and one `error:` line from the binary —
 //! never a panic and never an allocation sized by a declared header the file cannot back.
 //!

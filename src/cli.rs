@@ -927,7 +927,9 @@ struct SuiteRecord<'a> {
     surrogate: bool,
     adversarial: Option<&'a AdversarialConfig>,
     corruption: Option<&'a CorruptionConfig>,
-    /// `--shard`, if any; `dcrobust merge` requires everything else to be equal.
+    /// `--shard`, if any (absent otherwise); `dcrobust merge` requires everything else to be
+    /// equal.
+    #[serde(skip_serializing_if = "Option::is_none")]
     shard: Option<Shard>,
 }
 
@@ -1381,11 +1383,8 @@ fn cmd_merge(a: &MergeArgs) -> Result<()> {
             ),
         }
     }
-    let mut merged_cfg = configs[0].clone();
-    if let Some(o) = merged_cfg.as_object_mut() {
-        o.insert("shard".into(), serde_json::Value::Null);
-    }
-    suite::record_config(&a.out, &merged_cfg)?;
+    // The merged run's configuration is an unsharded run's: the shards' without `shard`.
+    suite::record_config(&a.out, &configs[0])?;
     let store = suite::cells::CellStore::open(&a.out)?;
     let mut units = 0;
     let mut by_index: Vec<&(Shard, &PathBuf)> = shards.iter().collect();

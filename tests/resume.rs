@@ -218,7 +218,8 @@ fn sigkill_during_evaluation_resumes_and_finished_runs_are_reused() {
 
 /// Oracle: the reference run's results. Its trained models are evaluated in N = 1, 2 and 3 shards
 /// (`--checkpoint`, so shards differ only in which units they evaluate); each set of shards,
-/// merged in a scrambled order, gives the reference summary and records. Merging refuses a
+/// merged in a scrambled order, gives the reference summary and records, and the merged directory
+/// accepts the unsharded command as a finished run. Merging refuses a
 /// missing shard, a duplicated shard, and shards of different configurations.
 #[test]
 fn shards_merge_to_the_unsharded_results() {
@@ -256,6 +257,14 @@ fn shards_merge_to_the_unsharded_results() {
             std::fs::read(merged.join("records.jsonl")).unwrap()
         );
         assert!(merged.join("report.html").exists());
+        // The merged directory is an unsharded run's: the same command without --shard finds
+        // every unit finished there and gives the same results again.
+        let o = dcrobust(&adv_run(&merged, &["--checkpoint", &ckpt]), None);
+        assert!(o.status.success(), "rerun in merged-{n}: {}", stderr(&o));
+        assert_eq!(
+            results(&a.join("summary.json")),
+            results(&merged.join("summary.json"))
+        );
     }
     let merge = |dirs: &[PathBuf]| {
         let mut m = s(&["merge", "--out"]);

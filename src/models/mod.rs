@@ -8,6 +8,7 @@
 //! - [`ops`]: differentiable `acos`.
 //! - [`bn`]: BatchNorm training kernel.
 //! - [`conv`]: 2-D convolution with dcrobust's CPU kernels.
+//! - [`pool`]: 2×2 max-pooling that records its winners for the backward pass.
 
 pub mod bn;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod layers;
 pub mod network;
 pub mod ops;
 pub mod params;
+pub mod pool;
 
 pub use config::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
 pub use layers::Mode;
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every layer use candle's own operations instead of dcrobust's CPU kernels (convolution,
-/// BatchNorm training, `acos`), for the whole process; `dcrobust bench` uses it as the reference.
+/// BatchNorm training, `acos`, max-pooling), for the whole process; `dcrobust bench` uses it as the reference.
 pub fn use_candle_kernels(on: bool) {
     CANDLE_KERNELS.store(on, Ordering::SeqCst);
 }

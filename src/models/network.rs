@@ -52,7 +52,7 @@ impl Layer {
         match self {
             Layer::Block(b) => b.forward(x, mode),
             Layer::Residual(r) => r.forward(x, mode),
-            Layer::MaxPool2 => x.max_pool2d(2),
+            Layer::MaxPool2 => super::pool::max_pool2(x),
             Layer::GlobalAvgPool => x.mean_keepdim((2, 3)),
         }
     }

@@ -1272,12 +1272,6 @@ fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
     Ok(())
 }
 
-fn read_json_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a valid dcrobust file", path.display()))
-}
-
 /// Copies the files under `src` into `dst` (atomically each), creating folders; `None` when `src`
 /// does not exist.
 fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
@@ -1319,7 +1313,7 @@ fn cmd_merge(a: &MergeArgs) -> Result<()> {
                 dir.display()
             );
         }
-        let mut cfg: serde_json::Value = read_json_file(&suite_path)?;
+        let mut cfg: serde_json::Value = crate::util::read_json(&suite_path)?;
         let shard_path = dir.join("shard.json");
         if !shard_path.exists() {
             bail!(
@@ -1327,7 +1321,7 @@ fn cmd_merge(a: &MergeArgs) -> Result<()> {
                 dir.display()
             );
         }
-        let record: suite::cells::ShardRecord = read_json_file(&shard_path)?;
+        let record: suite::cells::ShardRecord = crate::util::read_json(&shard_path)?;
         let declared = cfg
             .get("shard")
             .and_then(|s| serde_json::from_value::<Shard>(s.clone()).ok());

@@ -16,7 +16,7 @@ pub mod optim;
 
 use crate::data::{Dataset, Split};
 use crate::models::{ModelConfig, Network};
-use crate::util::{derive_seed, write_atomic, write_json_atomic};
+use crate::util::{derive_seed, read_json, write_atomic, write_json_atomic};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use dcrobust_reports::{EpochRecord, IterationRecord, TrainingHistory};
@@ -304,12 +304,6 @@ impl RunDir {
     pub fn history(&self) -> PathBuf {
         self.dir.join("history.json")
     }
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("{} is not a valid dcrobust file", path.display()))
 }
 
 /// Loads a trained network from a run directory (its `config.json` and checkpoint).

@@ -704,15 +704,7 @@ pub fn run(
         "meta",
         &Meta {
             plan: plan.clone(),
-            run: RunInfo {
-                seed,
-                data: format!("{} ({})", data.name, data.source),
-                images: n,
-                classes: data.classes.clone(),
-                device: device.to_string(),
-                threads,
-                train_seconds,
-            },
+            run: RunInfo::new(data, n, seed, device, threads, train_seconds),
         },
     )?;
     let ex_dir = out.join("examples");
@@ -852,37 +844,32 @@ pub fn run(
             continue;
         }
         let t = Instant::now();
-        let (source, own_clean) = match models.iter().position(|m| &m.name == source_name) {
-            Some(i) => (&models[i], None),
+        let mut targets = Vec::new();
+        for (i, m) in models.iter().enumerate() {
+            if &m.name != source_name {
+                let c = clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?;
+                targets.push((m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)));
+            }
+        }
+        // A source is a model of the run (its clean logits are cached) or a surrogate.
+        let own;
+        let (source, source_clean) = match models.iter().position(|m| &m.name == source_name) {
+            Some(i) => (
+                &models[i],
+                clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?,
+            ),
             None => {
                 let s = surrogates
                     .iter()
                     .find(|m| &m.name == source_name)
                     .expect("planned source");
-                (s, Some(CleanLogits::compute(s, data, cfg.eval_batch_size)?))
+                own = CleanLogits::compute(s, data, cfg.eval_batch_size)?;
+                (s, &own)
             }
         };
-        let source_clean = match own_clean {
-            Some(c) => c,
-            None => {
-                let i = models
-                    .iter()
-                    .position(|m| &m.name == source_name)
-                    .unwrap_or(0);
-                clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?;
-                cleans[i].take().expect("computed above")
-            }
-        };
-        let mut targets = Vec::new();
-        for (i, m) in models.iter().enumerate() {
-            if m.name != source.name {
-                let c = clean_of(&mut cleans, i, models, data, cfg.eval_batch_size)?;
-                targets.push((m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)));
-            }
-        }
         let (cells, records) = transfer(
             source,
-            &source_clean,
+            source_clean,
             &targets,
             *kind,
             data,
@@ -890,9 +877,6 @@ pub fn run(
             seed,
             progress,
         )?;
-        if let Some(i) = models.iter().position(|m| &m.name == source_name) {
-            cleans[i] = Some(source_clean);
-        }
         store.finish(
             id,
             &TransferUnit {

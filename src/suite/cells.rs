@@ -174,6 +174,28 @@ pub struct RunInfo {
     pub train_seconds: f64,
 }
 
+impl RunInfo {
+    /// The description of a run evaluating `images` test images of `data`.
+    pub fn new(
+        data: &crate::data::Dataset,
+        images: usize,
+        seed: u64,
+        device: &str,
+        threads: usize,
+        train_seconds: f64,
+    ) -> RunInfo {
+        RunInfo {
+            seed,
+            data: format!("{} ({})", data.name, data.source),
+            images,
+            classes: data.classes.clone(),
+            device: device.to_string(),
+            threads,
+            train_seconds,
+        }
+    }
+}
+
 /// Writes `shard.json` for `shard` of a run of `units` units: the shard's end.
 pub fn write_shard_record(out: &Path, shard: Shard, units: usize) -> Result<()> {
     let path = out.join("shard.json");

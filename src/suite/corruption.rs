@@ -450,15 +450,7 @@ pub fn run(
             Some(d) => d.display().to_string(),
             None => cfg.table.clone(),
         },
-        run: RunInfo {
-            seed,
-            data: format!("{} ({})", data.name, data.source),
-            images: n,
-            classes: data.classes.clone(),
-            device: device.to_string(),
-            threads,
-            train_seconds,
-        },
+        run: RunInfo::new(data, n, seed, device, threads, train_seconds),
     };
     store.save("meta", &meta)?;
     let ex_dir = out.join("examples");

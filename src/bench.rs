@@ -27,7 +27,16 @@ pub struct BenchConfig {
     pub warmup: usize,
     /// Seed of the weights and the random images.
     pub seed: u64,
+    /// Kernel sets to time: `dcrobust` (own CPU kernels) and/or `candle` (candle's operations).
+    pub kernels: Vec<&'static str>,
+    /// Modes to time: `train`, `infer` and/or `attack`.
+    pub modes: Vec<&'static str>,
 }
+
+/// Kernel sets `dcrobust bench` knows.
+pub const KERNELS: [&str; 2] = ["dcrobust", "candle"];
+/// Modes `dcrobust bench` knows.
+pub const MODES: [&str; 3] = ["train", "infer", "attack"];
 
 /// One measurement.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -67,6 +76,101 @@ pub fn cnn9_flops(cfg: &ModelConfig) -> f64 {
     flops + 2.0 * (fc6 * cfg.num_classes) as f64
 }
 
+/// The machine's peak f32 rate in GFLOP/s, measured: every worker thread runs at once a loop of
+/// 12 independent chains of fused multiply-adds (AVX-512 where the CPU has it, else AVX2+FMA)
+/// for about `seconds`. `None` on CPUs with neither.
+pub fn measured_peak_gflops(seconds: f64) -> Option<f64> {
+    let per_iter = fma_flops_per_iter()?;
+    // Calibrate the iteration count on one thread, then run it on all of them together.
+    let mut iters = 1usize << 16;
+    loop {
+        let t = Instant::now();
+        std::hint::black_box(fma_loop(iters));
+        let s = t.elapsed().as_secs_f64();
+        if s > 0.02 {
+            iters = ((iters as f64) * seconds / s).max(1.0) as usize;
+            break;
+        }
+        iters *= 4;
+    }
+    let threads = rayon::current_num_threads();
+    let t = Instant::now();
+    rayon::broadcast(|_| std::hint::black_box(fma_loop(iters)));
+    let s = t.elapsed().as_secs_f64();
+    Some(per_iter * (iters * threads) as f64 / s / 1e9)
+}
+
+/// FLOPs of one iteration of [`fma_loop`] on this CPU: 12 chains × lanes × 2.
+fn fma_flops_per_iter() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Some(12.0 * 16.0 * 2.0);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(12.0 * 8.0 * 2.0);
+        }
+    }
+    None
+}
+
+fn fma_loop(iters: usize) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { fma_loop_avx512(iters) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { fma_loop_avx2(iters) };
+        }
+    }
+    let _ = iters;
+    0.0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn fma_loop_avx512(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    let mut acc = [_mm512_setzero_ps(); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm512_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = _mm512_setzero_ps();
+    for r in acc {
+        s = _mm512_add_ps(s, r);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop_avx2(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    let mut acc = [_mm256_setzero_ps(); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm256_fmadd_ps(*r, a, b);
+        }
+    }
+    let mut s = _mm256_setzero_ps();
+    for r in acc {
+        s = _mm256_add_ps(s, r);
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` holds 8 f32s, the width of the store.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
+    lanes.iter().sum()
+}
+
 /// Times every model in every mode, with dcrobust's kernels then candle's.
 pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
     if cfg.batch == 0 || cfg.steps == 0 {
@@ -85,8 +189,8 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
             .map(|_| rng.random_range(0..m.num_classes as u32))
             .collect();
         let flops = cnn9_flops(m);
-        for (kernels, candle) in [("dcrobust", false), ("candle", true)] {
-            crate::models::use_candle_kernels(candle);
+        for &kernels in &cfg.kernels {
+            crate::models::use_candle_kernels(kernels == "candle");
             let net = build_network(m, cfg.seed, &device)?;
             let timed = time_modes(&net, cfg, &x, &labels, shape);
             crate::models::use_candle_kernels(false);
@@ -129,6 +233,7 @@ fn time_modes(
         net.params().all().iter(),
     );
     let mut out = Vec::new();
+    let want = |mode: &str| cfg.modes.contains(&mode);
     let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         for _ in 0..cfg.warmup {
             f()?;
@@ -139,24 +244,31 @@ fn time_modes(
         }
         Ok((cfg.steps * cfg.batch) as f64 / t.elapsed().as_secs_f64())
     };
-    out.push((
-        "train",
-        time(&mut || {
-            let logits = net.forward_t(&xt, true)?;
-            let ce = loss::cross_entropy(&logits, &yt, 0.01)?;
-            let grads = ce.backward()?;
-            opt.step(&grads, 1e-3)?;
-            Ok(())
-        })?,
-    ));
-    out.push((
-        "infer",
-        time(&mut || {
-            let z = net.forward_t(&xt, false)?;
-            z.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            Ok(())
-        })?,
-    ));
+    if want("train") {
+        out.push((
+            "train",
+            time(&mut || {
+                let logits = net.forward_t(&xt, true)?;
+                let ce = loss::cross_entropy(&logits, &yt, 0.01)?;
+                let grads = ce.backward()?;
+                opt.step(&grads, 1e-3)?;
+                Ok(())
+            })?,
+        ));
+    }
+    if want("infer") {
+        out.push((
+            "infer",
+            time(&mut || {
+                let z = net.forward_t(&xt, false)?;
+                z.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Ok(())
+            })?,
+        ));
+    }
+    if !want("attack") {
+        return Ok(out);
+    }
     let batch = Batch::new(
         x.to_vec(),
         shape,

@@ -308,13 +308,34 @@ pub struct BenchArgs {
     /// Seed of the weights and the random images.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Kernel sets to time, comma-separated: dcrobust (own CPU kernels), candle (candle's
+    /// operations).
+    #[arg(long, value_delimiter = ',', default_value = "dcrobust,candle", value_parser = parse_bench_kernels)]
+    pub kernels: Vec<&'static str>,
+    /// Modes to time, comma-separated: train (forward, backward, optimiser step), infer
+    /// (forward), attack (input gradient, weights frozen).
+    #[arg(long, value_delimiter = ',', default_value = "train,infer,attack", value_parser = parse_bench_mode)]
+    pub modes: Vec<&'static str>,
     /// Also write the measurements to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
-/// The machine's measured peak FLOP/s (cpu-performance.md), for the share-of-peak column.
-const PEAK_GFLOPS: f64 = 231.0;
+fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
+    one_of(s, &crate::bench::KERNELS)
+}
+
+fn parse_bench_mode(s: &str) -> std::result::Result<&'static str, String> {
+    one_of(s, &crate::bench::MODES)
+}
+
+fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'static str, String> {
+    names
+        .iter()
+        .find(|n| **n == s)
+        .copied()
+        .ok_or_else(|| format!("expected one of {}", names.join(", ")))
+}
 
 fn cmd_bench(a: &BenchArgs) -> Result<()> {
     apply_threads(a.threads)?;
@@ -332,14 +353,23 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
         steps: a.steps,
         warmup: a.warmup,
         seed: a.seed,
+        kernels: a.kernels.clone(),
+        modes: a.modes.clone(),
     };
+    let peak = crate::bench::measured_peak_gflops(0.5);
     println!(
-        "CPU, {} threads, batch {}, {} timed steps after {} warm-up; GFLOP/s count convolutions (share of the {PEAK_GFLOPS} GFLOP/s peak)",
+        "CPU, {} threads, batch {}, {} timed steps after {} warm-up; GFLOP/s count convolutions",
         a.threads.unwrap_or_else(rayon::current_num_threads),
         a.batch,
         a.steps,
         a.warmup
     );
+    match peak {
+        Some(p) => {
+            println!("measured peak (fused multiply-add loop on every thread): {p:.1} GFLOP/s")
+        }
+        None => println!("measured peak: unknown on this CPU (no AVX2/AVX-512)"),
+    }
     println!(
         "{:<20} {:<7} {:<9} {:>10} {:>9} {:>7}",
         "model", "mode", "kernels", "images/s", "GFLOP/s", "peak"
@@ -352,10 +382,12 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
             r.kernels,
             r.images_per_s,
             r.gflops,
-            100.0 * r.gflops / PEAK_GFLOPS
+            peak.map_or(f64::NAN, |p| 100.0 * r.gflops / p)
         );
     })?;
-    println!("\nspeed-up of dcrobust's kernels over candle's operations:");
+    if a.kernels.len() > 1 {
+        println!("\nspeed-up of dcrobust's kernels over candle's operations:");
+    }
     for r in rows.iter().filter(|r| r.kernels == "dcrobust") {
         if let Some(c) = rows
             .iter()
@@ -370,7 +402,13 @@ fn cmd_bench(a: &BenchArgs) -> Result<()> {
         }
     }
     if let Some(path) = &a.json {
-        crate::util::write_json_atomic(path, &rows)
+        let doc = serde_json::json!({
+            "threads": rayon::current_num_threads(),
+            "batch": a.batch,
+            "peak_gflops": peak,
+            "rows": rows,
+        });
+        crate::util::write_json_atomic(path, &doc)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

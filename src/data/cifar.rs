@@ -91,7 +91,7 @@ fn check_records(
             expected: format!("{format} records of {record} bytes"),
         });
     }
-    if bytes.len() % record != 0 {
+    if !bytes.len().is_multiple_of(record) {
         return Err(DataError::BadRecordSize {
             path: path.to_path_buf(),
             format,

@@ -14,6 +14,7 @@ pub type BatchStats = Arc<Mutex<Vec<(f64, f64)>>>;
 
 struct BnTrain {
     eps: f64,
+    relu: bool,
     stats: BatchStats,
 }
 
@@ -49,6 +50,7 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn forward<T: WithDType>(
     x: &[T],
     g: &[T],
@@ -57,6 +59,7 @@ fn forward<T: WithDType>(
     c: usize,
     hw: usize,
     eps: f64,
+    relu: bool,
 ) -> (Vec<T>, Vec<(f64, f64)>) {
     let stats = channel_stats(x, n, c, hw);
     let mut y = vec![T::zero(); x.len()];
@@ -65,24 +68,38 @@ fn forward<T: WithDType>(
         let (mean, var) = stats[ch];
         let scale = g[ch].to_f64() / (var + eps).sqrt();
         let shift = b[ch].to_f64() - mean * scale;
+        let floor = if relu { 0.0 } else { f64::NEG_INFINITY };
         for (o, v) in out.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
-            *o = T::from_f64(v.to_f64() * scale + shift);
+            *o = T::from_f64((v.to_f64() * scale + shift).max(floor));
         }
     });
     (y, stats)
 }
 
-/// dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
+/// dx = γ/σ · (d − mean(d) − x̂·mean(d·x̂)), dγ = Σ d·x̂, dβ = Σ d, where `d = dy`, or with the
+/// ReLU `d = dy·[γ·x̂ + β > 0]`. `stats` are the forward pass's batch statistics. Returns one
+/// buffer `[dx | dγ | dβ]`.
+#[allow(clippy::too_many_arguments)]
 fn backward<T: WithDType>(
     x: &[T],
-    g: &[T],
     dy: &[T],
-    n: usize,
-    c: usize,
-    hw: usize,
+    g: &[T],
+    b: &[T],
+    stats: &[(f64, f64)],
+    (n, c, hw): (usize, usize, usize),
     eps: f64,
-) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let stats = channel_stats(x, n, c, hw);
+    relu: bool,
+) -> Vec<T> {
+    // The forward pass's per-channel scale and shift: the ReLU passes the gradient where
+    // `x·scale + shift > 0`, computed exactly as there.
+    let affine: Vec<(f64, f64)> = (0..c)
+        .map(|ch| {
+            let (mean, var) = stats[ch];
+            let scale = g[ch].to_f64() / (var + eps).sqrt();
+            (scale, b[ch].to_f64() - mean * scale)
+        })
+        .collect();
+    let live = |ch: usize, v: f64| !relu || v * affine[ch].0 + affine[ch].1 > 0.0;
     let sums: Vec<(f64, f64)> = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -92,35 +109,46 @@ fn backward<T: WithDType>(
             for i in 0..n {
                 let off = (i * c + ch) * hw;
                 for (d, v) in dy[off..off + hw].iter().zip(&x[off..off + hw]) {
-                    let d = d.to_f64();
-                    s_dy += d;
-                    s_dyx += d * (v.to_f64() - mean) * inv;
+                    let xhat = (v.to_f64() - mean) * inv;
+                    if live(ch, v.to_f64()) {
+                        let d = d.to_f64();
+                        s_dy += d;
+                        s_dyx += d * xhat;
+                    }
                 }
             }
             (s_dy, s_dyx)
         })
         .collect();
     let count = (n * hw) as f64;
-    let mut dx = vec![T::zero(); x.len()];
-    dx.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
-        let ch = k % c;
-        let (mean, var) = stats[ch];
-        let inv = 1.0 / (var + eps).sqrt();
-        let (s_dy, s_dyx) = sums[ch];
-        let a = g[ch].to_f64() * inv;
-        let off = k * hw;
-        for ((o, d), v) in out
-            .iter_mut()
-            .zip(&dy[off..off + hw])
-            .zip(&x[off..off + hw])
-        {
-            let xhat = (v.to_f64() - mean) * inv;
-            *o = T::from_f64(a * (d.to_f64() - s_dy / count - xhat * s_dyx / count));
-        }
-    });
-    let dg = sums.iter().map(|s| T::from_f64(s.1)).collect();
-    let db = sums.iter().map(|s| T::from_f64(s.0)).collect();
-    (dx, dg, db)
+    let len = x.len();
+    let mut out = vec![T::zero(); len + 2 * c];
+    out[..len]
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(k, o)| {
+            let ch = k % c;
+            let (mean, var) = stats[ch];
+            let inv = 1.0 / (var + eps).sqrt();
+            let (s_dy, s_dyx) = sums[ch];
+            let a = g[ch].to_f64() * inv;
+            let (m_dy, m_dyx) = (s_dy / count, s_dyx / count);
+            let off = k * hw;
+            for ((o, d), v) in o.iter_mut().zip(&dy[off..off + hw]).zip(&x[off..off + hw]) {
+                let xhat = (v.to_f64() - mean) * inv;
+                let d = if live(ch, v.to_f64()) {
+                    d.to_f64()
+                } else {
+                    0.0
+                };
+                *o = T::from_f64(a * (d - m_dy - xhat * m_dyx));
+            }
+        });
+    for (ch, (s_dy, s_dyx)) in sums.iter().enumerate() {
+        out[len + ch] = T::from_f64(*s_dyx);
+        out[len + c + ch] = T::from_f64(*s_dy);
+    }
+    out
 }
 
 impl CustomOp3 for BnTrain {
@@ -148,6 +176,7 @@ impl CustomOp3 for BnTrain {
                     c,
                     hw,
                     self.eps,
+                    self.relu,
                 );
                 (CpuStorage::F32(y), s)
             }
@@ -160,6 +189,7 @@ impl CustomOp3 for BnTrain {
                     c,
                     hw,
                     self.eps,
+                    self.relu,
                 );
                 (CpuStorage::F64(y), s)
             }
@@ -185,32 +215,21 @@ impl CustomOp3 for BnTrain {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
-        let (n, c, h, w) = x.dims4()?;
-        let hw = h * w;
-        let dev = x.device();
-        macro_rules! run {
-            ($t:ty) => {{
-                let xs = x.flatten_all()?.to_vec1::<$t>()?;
-                let gs = g.to_vec1::<$t>()?;
-                let ds = dy.flatten_all()?.to_vec1::<$t>()?;
-                let (dx, dg, db) = backward(&xs, &gs, &ds, n, c, hw, self.eps);
-                (
-                    Tensor::from_vec(dx, x.shape(), dev)?,
-                    Tensor::from_vec(dg, c, dev)?,
-                    Tensor::from_vec(db, c, dev)?,
-                )
-            }};
-        }
-        let (dx, dg, db) = match x.dtype() {
-            candle_core::DType::F32 => run!(f32),
-            candle_core::DType::F64 => run!(f64),
-            d => {
-                return Err(candle_core::Error::UnsupportedDTypeForOp(
-                    d,
-                    "batch_norm backward",
-                ))
-            }
-        };
+        let (_, c, _, _) = x.dims4()?;
+        let len = x.elem_count();
+        let stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        let flat = x.apply_op3_no_bwd(
+            &dy,
+            &Tensor::cat(&[g, b], 0)?,
+            &BnGrad {
+                eps: self.eps,
+                relu: self.relu,
+                stats,
+            },
+        )?;
+        let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
+        let dg = flat.narrow(0, len, c)?;
+        let db = flat.narrow(0, len + c, c)?;
         Ok((
             x.track_op().then_some(dx),
             g.track_op().then_some(dg),
@@ -219,9 +238,68 @@ impl CustomOp3 for BnTrain {
     }
 }
 
-/// BatchNorm with batch statistics: `γ·(x − μ_c)/sqrt(σ²_c + eps) + β`, differentiable in all
-/// three arguments. Returns the output and, for the running averages, each channel's batch
-/// mean and biased variance.
+/// The backward kernel of [`BnTrain`], on `(x, dy, [γ | β])`; returns `[dx | dγ | dβ]`.
+struct BnGrad {
+    eps: f64,
+    relu: bool,
+    stats: Vec<(f64, f64)>,
+}
+
+impl CustomOp3 for BnGrad {
+    fn name(&self) -> &'static str {
+        "dcrobust-batch-norm-train-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c, hw) = dims(l1)?;
+        if l2.dims() != l1.dims() || l3.dims() != [2 * c] || self.stats.len() != c {
+            candle_core::bail!("batch_norm backward: inconsistent shapes or statistics");
+        }
+        let name = "batch_norm backward";
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(dy), CpuStorage::F32(gb)) => {
+                let gb = contiguous_slice(gb, l3, name)?;
+                CpuStorage::F32(backward(
+                    contiguous_slice(x, l1, name)?,
+                    contiguous_slice(dy, l2, name)?,
+                    &gb[..c],
+                    &gb[c..],
+                    &self.stats,
+                    (n, c, hw),
+                    self.eps,
+                    self.relu,
+                ))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(dy), CpuStorage::F64(gb)) => {
+                let gb = contiguous_slice(gb, l3, name)?;
+                CpuStorage::F64(backward(
+                    contiguous_slice(x, l1, name)?,
+                    contiguous_slice(dy, l2, name)?,
+                    &gb[..c],
+                    &gb[c..],
+                    &self.stats,
+                    (n, c, hw),
+                    self.eps,
+                    self.relu,
+                ))
+            }
+            _ => return Err(candle_core::Error::UnsupportedDTypeForOp(s1.dtype(), name)),
+        };
+        Ok((out, Shape::from(n * c * hw + 2 * c)))
+    }
+}
+
+/// BatchNorm with batch statistics: `γ·(x − μ_c)/sqrt(σ²_c + eps) + β`, followed by a ReLU when
+/// `relu` is set, differentiable in all three arguments. Returns the output and, for the
+/// running averages, each channel's batch mean and biased variance.
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` contiguous f32/f64 on the CPU; `gamma`, `beta`: `(C,)` → `(N, C, H, W)`.
@@ -230,6 +308,7 @@ pub fn batch_norm_train(
     gamma: &Tensor,
     beta: &Tensor,
     eps: f64,
+    relu: bool,
 ) -> Result<(Tensor, Vec<(f64, f64)>)> {
     let stats: BatchStats = Arc::new(Mutex::new(Vec::new()));
     let y = x.contiguous()?.apply_op3(
@@ -237,9 +316,165 @@ pub fn batch_norm_train(
         beta,
         BnTrain {
             eps,
+            relu,
             stats: stats.clone(),
         },
     )?;
     let s = stats.lock().map(|g| g.clone()).unwrap_or_default();
     Ok((y, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use rand::{Rng, SeedableRng};
+
+    fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let d: Vec<f64> = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        d.into_iter().fold(0.0, f64::max)
+    }
+
+    /// BatchNorm from candle's operations: batch mean and biased variance per channel, then
+    /// `γ·(x − μ)/sqrt(σ² + eps) + β` and, if `relu`, a ReLU.
+    fn composite(x: &Tensor, g: &Tensor, b: &Tensor, eps: f64, relu: bool) -> Tensor {
+        let (n, c, h, w) = x.dims4().unwrap();
+        let count = (n * h * w) as f64;
+        let mean = x
+            .sum_keepdim((0, 2, 3))
+            .unwrap()
+            .affine(1.0 / count, 0.0)
+            .unwrap();
+        let centered = x.broadcast_sub(&mean).unwrap();
+        let var = centered
+            .sqr()
+            .unwrap()
+            .sum_keepdim((0, 2, 3))
+            .unwrap()
+            .affine(1.0 / count, 0.0)
+            .unwrap();
+        let y = centered
+            .broadcast_div(&var.affine(1.0, eps).unwrap().sqrt().unwrap())
+            .unwrap()
+            .broadcast_mul(&g.reshape((1, c, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&b.reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
+        if relu {
+            y.relu().unwrap()
+        } else {
+            y
+        }
+    }
+
+    /// Oracles: the composite of candle's operations (values, batch statistics and the gradients
+    /// with respect to x, γ and β, f64), and central finite differences (step 1e-6) at a few
+    /// entries, with and without the fused ReLU; 5 channels, batch 3, 3×2 maps, β of both signs
+    /// so that the ReLU cuts part of every channel.
+    #[test]
+    fn batch_norm_train_matches_composite_and_finite_differences() {
+        let x0 = uniform(&[3, 5, 3, 2], -2.0, 2.0, 1);
+        let g0 = uniform(&[5], 0.5, 1.5, 2);
+        let b0 = uniform(&[5], -0.5, 0.5, 3);
+        let r = uniform(&[3, 5, 3, 2], -1.0, 1.0, 4);
+        let eps = 1e-5;
+        for relu in [false, true] {
+            let (x, g, b) = (
+                Var::from_tensor(&x0).unwrap(),
+                Var::from_tensor(&g0).unwrap(),
+                Var::from_tensor(&b0).unwrap(),
+            );
+            let (ours, stats) =
+                batch_norm_train(x.as_tensor(), g.as_tensor(), b.as_tensor(), eps, relu).unwrap();
+            let theirs = composite(x.as_tensor(), g.as_tensor(), b.as_tensor(), eps, relu);
+            assert!(max_diff(&ours, &theirs) < 1e-12, "relu {relu}: value");
+            let mean: Vec<f64> = x0
+                .sum_keepdim((0, 2, 3))
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for (ch, (m, _)) in stats.iter().enumerate() {
+                assert!(
+                    (m - mean[ch] / 18.0).abs() < 1e-12,
+                    "relu {relu}: mean of channel {ch}"
+                );
+            }
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("x", &x), ("gamma", &g), ("beta", &b)] {
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-11, "relu {relu}: gradient of {name} differs by {d}");
+            }
+            let loss = |x: &Tensor, g: &Tensor, b: &Tensor| {
+                let (y, _) = batch_norm_train(x, g, b, eps, relu).unwrap();
+                (y * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+            };
+            let bump = |t: &Tensor, i: usize, d: f64| {
+                let mut v: Vec<f64> = t.flatten_all().unwrap().to_vec1().unwrap();
+                v[i] += d;
+                Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+            };
+            let h = 1e-6;
+            let gx: Vec<f64> = g1
+                .get(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for i in [0, 41, 89] {
+                let fd = (loss(&bump(&x0, i, h), &g0, &b0) - loss(&bump(&x0, i, -h), &g0, &b0))
+                    / (2.0 * h);
+                assert!(
+                    (fd - gx[i]).abs() < 1e-6,
+                    "relu {relu}: dx[{i}] {fd} vs {}",
+                    gx[i]
+                );
+            }
+            let gg: Vec<f64> = g1.get(&g).unwrap().to_vec1().unwrap();
+            let gb: Vec<f64> = g1.get(&b).unwrap().to_vec1().unwrap();
+            for i in [0, 4] {
+                let fd = (loss(&x0, &bump(&g0, i, h), &b0) - loss(&x0, &bump(&g0, i, -h), &b0))
+                    / (2.0 * h);
+                assert!(
+                    (fd - gg[i]).abs() < 1e-6,
+                    "relu {relu}: dgamma[{i}] {fd} vs {}",
+                    gg[i]
+                );
+                let fd = (loss(&x0, &g0, &bump(&b0, i, h)) - loss(&x0, &g0, &bump(&b0, i, -h)))
+                    / (2.0 * h);
+                assert!(
+                    (fd - gb[i]).abs() < 1e-6,
+                    "relu {relu}: dbeta[{i}] {fd} vs {}",
+                    gb[i]
+                );
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).
 const WGRAD_CHUNK: usize = 8;
@@ -64,28 +65,49 @@ fn geom(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Geom> {
     })
 }
 
+/// The output columns `[lo, hi)` whose input column `ox·stride + kx − pad` lies inside the
+/// image (those outside read the zero padding).
+fn valid_cols(g: &Geom, kx: usize) -> (usize, usize) {
+    // ox·s + kx ≥ pad  ⇔  ox ≥ ceil((pad − kx) / s);  ox·s + kx − pad ≤ w − 1.
+    let lo = g.pad.saturating_sub(kx).div_ceil(g.stride).min(g.wo);
+    let hi = if g.w + g.pad < kx + 1 {
+        0
+    } else {
+        ((g.w + g.pad - kx - 1) / g.stride + 1).min(g.wo)
+    };
+    (lo, hi.max(lo))
+}
+
 /// `col[(c·k + ky)·k + kx][oy·wo + ox] = x[c, oy·s + ky − pad, ox·s + kx − pad]` (0 outside).
+/// Every entry of `col` is written.
 fn im2col<T: WithDType>(g: &Geom, x: &[T], col: &mut [T]) {
     let p = g.p();
     for c in 0..g.cin {
+        let xc = &x[c * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &mut col[((c * g.k + ky) * g.k + kx) * p..][..p];
+                let (lo, hi) = valid_cols(g, kx);
                 for oy in 0..g.ho {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
-                    if iy < 0 || iy >= g.h as isize {
+                    if iy < 0 || iy >= g.h as isize || lo == hi {
                         dst.fill(T::zero());
                         continue;
                     }
-                    let src = &x[(c * g.h + iy as usize) * g.w..][..g.w];
-                    for (ox, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        *d = if ix < 0 || ix >= g.w as isize {
-                            T::zero()
-                        } else {
-                            src[ix as usize]
-                        };
+                    let src = &xc[iy as usize * g.w..][..g.w];
+                    dst[..lo].fill(T::zero());
+                    dst[hi..].fill(T::zero());
+                    let first = lo * g.stride + kx - g.pad;
+                    if g.stride == 1 {
+                        dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                    } else {
+                        for (d, s) in dst[lo..hi]
+                            .iter_mut()
+                            .zip(src[first..].iter().step_by(g.stride))
+                        {
+                            *d = *s;
+                        }
                     }
                 }
             }
@@ -97,19 +119,29 @@ fn im2col<T: WithDType>(g: &Geom, x: &[T], col: &mut [T]) {
 fn col2im<T: WithDType>(g: &Geom, col: &[T], dx: &mut [T]) {
     let p = g.p();
     for c in 0..g.cin {
+        let dc = &mut dx[c * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = &col[((c * g.k + ky) * g.k + kx) * p..][..p];
+                let (lo, hi) = valid_cols(g, kx);
+                if lo == hi {
+                    continue;
+                }
+                let first = lo * g.stride + kx - g.pad;
                 for oy in 0..g.ho {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
-                    let dst = &mut dx[(c * g.h + iy as usize) * g.w..][..g.w];
-                    for ox in 0..g.wo {
-                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] += row[oy * g.wo + ox];
+                    let dst = &mut dc[iy as usize * g.w..][..g.w];
+                    let src = &row[oy * g.wo + lo..oy * g.wo + hi];
+                    if g.stride == 1 {
+                        for (d, s) in dst[first..first + hi - lo].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in dst[first..].iter_mut().step_by(g.stride).zip(src) {
+                            *d += *s;
                         }
                     }
                 }
@@ -143,24 +175,28 @@ fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
 }
 
 /// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, single-threaded.
-fn matmul<T: WithDType>(
+///
+/// # Safety
+/// `dst` must be valid for writes of `m·n` elements (and initialised if `accumulate`), must not
+/// alias the views, and each view must address memory inside the slice it was made from.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul<T: WithDType>(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [T],
+    dst: *mut T,
     accumulate: bool,
     lhs: Mat<T>,
     rhs: Mat<T>,
 ) {
-    debug_assert!(dst.len() >= m * n);
-    // SAFETY: every view addresses memory inside the slices it was made from, with the
-    // dimensions passed here (checked by the callers' geometry), and `dst` does not alias them.
+    // SAFETY: the caller's contract; gemm writes (and with `accumulate` reads) exactly m·n
+    // elements of `dst` and reads the views within their dimensions.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -180,62 +216,76 @@ fn matmul<T: WithDType>(
     }
 }
 
+/// A vector of `len` values that `fill` writes, every one of them, without zeroing it first.
+fn filled<T: WithDType>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { v.set_len(len) };
+    fill(&mut v);
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `fill` wrote every element (the callers' gemm calls cover the whole buffer), and
+    // `MaybeUninit<T>` has the layout of `T`.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
+}
+
+/// Scratch for one image's columns (none for 1×1 stride-1 convolutions, which use the input).
+fn scratch<T: WithDType>(g: &Geom) -> Vec<T> {
+    if g.direct() {
+        Vec::new()
+    } else {
+        vec![T::zero(); g.kdim() * g.p()]
+    }
+}
+
 fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
-    let mut out = vec![T::zero(); g.n * g.cout * p];
-    out.par_chunks_mut(g.cout * p)
-        .enumerate()
-        .for_each(|(i, o)| {
-            let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
-            if g.direct() {
-                matmul(g.cout, p, kd, o, false, row_major(w, kd), row_major(xi, p));
-            } else {
-                let mut col = vec![T::zero(); kd * p];
-                im2col(g, xi, &mut col);
-                matmul(
-                    g.cout,
-                    p,
-                    kd,
-                    o,
-                    false,
-                    row_major(w, kd),
-                    row_major(&col, p),
-                );
-            }
-        });
-    out
+    filled(g.n * g.cout * p, |out| {
+        out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
+            || scratch(g),
+            |col, (i, o)| {
+                let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+                let rhs = if g.direct() {
+                    row_major(xi, p)
+                } else {
+                    im2col(g, xi, col);
+                    row_major(col, p)
+                };
+                // SAFETY: `o` holds cout·p elements, all written (no accumulation).
+                unsafe {
+                    matmul(
+                        g.cout,
+                        p,
+                        kd,
+                        o.as_mut_ptr().cast(),
+                        false,
+                        row_major(w, kd),
+                        rhs,
+                    )
+                }
+            },
+        );
+    })
 }
 
 fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
     let img = g.cin * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * img];
-    dx.par_chunks_mut(img).enumerate().for_each(|(i, d)| {
-        let dyi = &dy[i * g.cout * p..][..g.cout * p];
-        if g.direct() {
-            matmul(
-                kd,
-                p,
-                g.cout,
-                d,
-                false,
-                transposed(w, kd),
-                row_major(dyi, p),
-            );
-        } else {
-            let mut col = vec![T::zero(); kd * p];
-            matmul(
-                kd,
-                p,
-                g.cout,
-                &mut col,
-                false,
-                transposed(w, kd),
-                row_major(dyi, p),
-            );
-            col2im(g, &col, d);
-        }
-    });
+    dx.par_chunks_mut(img).enumerate().for_each_init(
+        || scratch(g),
+        |col, (i, d)| {
+            let dyi = &dy[i * g.cout * p..][..g.cout * p];
+            let (lhs, rhs) = (transposed(w, kd), row_major(dyi, p));
+            if g.direct() {
+                // SAFETY: `d` holds kd·p = C_in·H·W elements.
+                unsafe { matmul(kd, p, g.cout, d.as_mut_ptr(), false, lhs, rhs) };
+            } else {
+                // SAFETY: `col` holds kd·p elements.
+                unsafe { matmul(kd, p, g.cout, col.as_mut_ptr(), false, lhs, rhs) };
+                col2im(g, col, d);
+            }
+        },
+    );
     dx
 }
 
@@ -245,34 +295,35 @@ fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let chunks: Vec<usize> = (0..g.n.div_ceil(WGRAD_CHUNK)).collect();
     let partials: Vec<Vec<T>> = chunks
         .par_iter()
-        .map(|&c| {
-            let mut acc = vec![T::zero(); g.cout * kd];
-            let mut col = if g.direct() {
-                Vec::new()
-            } else {
-                vec![T::zero(); kd * p]
-            };
-            for i in c * WGRAD_CHUNK..((c + 1) * WGRAD_CHUNK).min(g.n) {
-                let xi = &x[i * img..][..img];
-                let dyi = &dy[i * g.cout * p..][..g.cout * p];
-                let rhs = if g.direct() {
-                    transposed(xi, p)
-                } else {
-                    im2col(g, xi, &mut col);
-                    transposed(&col, p)
-                };
-                matmul(
-                    g.cout,
-                    kd,
-                    p,
-                    &mut acc,
-                    i > c * WGRAD_CHUNK,
-                    row_major(dyi, p),
-                    rhs,
-                );
-            }
-            acc
-        })
+        .map_init(
+            || scratch(g),
+            |col, &c| {
+                let mut acc = vec![T::zero(); g.cout * kd];
+                for i in c * WGRAD_CHUNK..((c + 1) * WGRAD_CHUNK).min(g.n) {
+                    let xi = &x[i * img..][..img];
+                    let dyi = &dy[i * g.cout * p..][..g.cout * p];
+                    let rhs = if g.direct() {
+                        transposed(xi, p)
+                    } else {
+                        im2col(g, xi, col);
+                        transposed(col, p)
+                    };
+                    // SAFETY: `acc` holds cout·kd initialised elements.
+                    unsafe {
+                        matmul(
+                            g.cout,
+                            kd,
+                            p,
+                            acc.as_mut_ptr(),
+                            i > c * WGRAD_CHUNK,
+                            row_major(dyi, p),
+                            rhs,
+                        )
+                    }
+                }
+                acc
+            },
+        )
         .collect();
     let mut out = vec![T::zero(); g.cout * kd];
     for part in &partials {

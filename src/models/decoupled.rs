@@ -2,6 +2,7 @@
 
 use super::config::{Angular, Magnitude, OperatorConfig, Radius};
 use super::conv::conv2d;
+use super::fused::{channel_sumsq, decoupled_tail, FusedAngular, FusedMagnitude};
 use super::layers::Mode;
 use super::ops::acos;
 use super::params::{Group, ParamStore};
@@ -106,7 +107,7 @@ impl DecoupledConv {
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, 1, H', W')`.
     pub fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
-        let sq = x.sqr()?.sum_keepdim(1)?;
+        let sq = channel_sumsq(x)?;
         conv2d(&sq, &self.ones, self.stride, self.padding)?
             .affine(1.0, NORM_EPS)?
             .sqrt()
@@ -128,10 +129,42 @@ impl DecoupledConv {
             return y.affine(alpha, 0.0);
         }
         let n = self.patch_norm(x)?;
+        if let (Some((mag, ang)), true) = (self.fused(), super::own_kernels(&y)) {
+            let c = y.dim(1)?;
+            let rho = if mag.uses_radius() {
+                self.radius_tensor(&n, mode)?
+                    .flatten_all()?
+                    .broadcast_as(c)?
+                    .contiguous()?
+            } else {
+                Tensor::ones(c, y.dtype(), y.device())?
+            };
+            return decoupled_tail(&y, &n, &rho, mag, ang);
+        }
         let cos = y.broadcast_div(&n)?;
         let g = self.angular(&cos, mode)?;
         let h = self.magnitude(&n, mode)?;
         h.broadcast_mul(&g)
+    }
+
+    /// The operator as the fused CPU kernel knows it, if it does: the magnitudes without the
+    /// filter norm and the angular activations without a learned parameter.
+    fn fused(&self) -> Option<(FusedMagnitude, FusedAngular)> {
+        let mag = match self.op.magnitude {
+            Magnitude::Sphere { alpha } => FusedMagnitude::Sphere(alpha),
+            Magnitude::Ball { alpha } => FusedMagnitude::Ball(alpha),
+            Magnitude::Tanh { alpha } => FusedMagnitude::Tanh(alpha),
+            Magnitude::Linear { alpha } => FusedMagnitude::Linear(alpha),
+            _ => return None,
+        };
+        let ang = match self.op.angular {
+            Angular::Cosine => FusedAngular::Cosine,
+            Angular::Linear => FusedAngular::Linear,
+            Angular::SquareCosine => FusedAngular::SquareCosine,
+            Angular::Sigmoid { k } => FusedAngular::Sigmoid(k),
+            Angular::LearnableSigmoid { .. } => return None,
+        };
+        Some((mag, ang))
     }
 
     fn channel_shape(&self, t: &Tensor) -> Result<Tensor> {

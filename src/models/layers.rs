@@ -4,6 +4,7 @@ use super::bn::batch_norm_train;
 use super::config::OperatorConfig;
 use super::conv::conv2d;
 use super::decoupled::DecoupledConv;
+use super::fused::channel_affine;
 use super::params::{Group, ParamStore};
 use candle_core::{DType, Result, Tensor, Var};
 
@@ -135,13 +136,27 @@ impl BatchNorm {
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        self.forward_act(x, mode, false)
+    }
+
+    /// BatchNorm, then a ReLU if `relu`; on the CPU the two are one kernel.
+    ///
+    /// # Shapes
+    /// `x`: `(N, C, H, W)` → same.
+    pub fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
         let shape4 = |t: &Tensor| t.reshape((1, (), 1, 1));
+        let act = |y: Tensor| if relu { y.relu() } else { Ok(y) };
         let (mean, var) = if mode.is_train() {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
             let (y, mean, var) = if super::own_kernels(x) {
-                let (y, stats) =
-                    batch_norm_train(x, self.gamma.as_tensor(), self.beta.as_tensor(), self.eps)?;
+                let (y, stats) = batch_norm_train(
+                    x,
+                    self.gamma.as_tensor(),
+                    self.beta.as_tensor(),
+                    self.eps,
+                    relu,
+                )?;
                 let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
                 let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
                 let dev = x.device();
@@ -162,7 +177,11 @@ impl BatchNorm {
                     .broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?
                     .broadcast_mul(&shape4(self.gamma.as_tensor())?)?
                     .broadcast_add(&shape4(self.beta.as_tensor())?)?;
-                (y, mean.detach().flatten_all()?, var.detach().flatten_all()?)
+                (
+                    act(y)?,
+                    mean.detach().flatten_all()?,
+                    var.detach().flatten_all()?,
+                )
             };
             let dtype = self.running_mean.dtype();
             let (mean, var) = (mean.to_dtype(dtype)?, var.to_dtype(dtype)?);
@@ -192,7 +211,10 @@ impl BatchNorm {
         let scale =
             shape4(&mode.param(&self.gamma))?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
         let shift = shape4(&mode.param(&self.beta))?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
-        x.broadcast_mul(&scale)?.broadcast_add(&shift)
+        if super::own_kernels(x) {
+            return channel_affine(x, &scale.flatten_all()?, &shift.flatten_all()?, relu);
+        }
+        act(x.broadcast_mul(&scale)?.broadcast_add(&shift)?)
     }
 }
 
@@ -269,13 +291,11 @@ impl ConvBlock {
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        let mut y = self.conv.forward(x, mode)?;
-        if let Some(bn) = &self.bn {
-            y = bn.forward(&y, mode)?;
+        let y = self.conv.forward(x, mode)?;
+        match &self.bn {
+            Some(bn) => bn.forward_act(&y, mode, self.relu),
+            None if self.relu => y.relu(),
+            None => Ok(y),
         }
-        if self.relu {
-            y = y.relu()?;
-        }
-        Ok(y)
     }
 }

@@ -8,12 +8,14 @@
 //! - [`ops`]: differentiable `acos`.
 //! - [`bn`]: BatchNorm training kernel.
 //! - [`conv`]: 2-D convolution with dcrobust's CPU kernels.
+//! - [`fused`]: the decoupled convolution's element-wise tail and patch-norm sum, fused.
 //! - [`pool`]: 2×2 max-pooling that records its winners for the backward pass.
 
 pub mod bn;
 pub mod config;
 pub mod conv;
 pub mod decoupled;
+pub mod fused;
 pub mod layers;
 pub mod network;
 pub mod ops;

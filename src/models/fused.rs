@@ -1,0 +1,887 @@
+//! Fused CPU kernels of the decoupled convolution (paper.md §1): everything after the
+//! convolution with unit filters, in one pass forward and one pass backward.
+//!
+//! A decoupled layer computes `out = h(n, ρ) · g(y / n)` where `y = conv(x, ŵ)`, `n` is the patch
+//! norm and `ρ` the radius. Written with candle's operations this is five to eight full-size
+//! tensors forward (`y/n`, `n/ρ`, `tanh`, the product, …) and as many again backward, each a
+//! separate pass over memory. Here:
+//!
+//! - [`channel_sumsq`] computes `Σ_c x²` (the patch norm's first step) without the full-size
+//!   `x²` tensor;
+//! - [`decoupled_tail`] computes `h(n, ρ) · g(y / n)` and, backward, the gradients with respect
+//!   to `y`, `n` and `ρ` in one pass.
+//!
+//! Both are deterministic whatever the thread count: each image is computed by one thread, and
+//! the radius gradient is summed image by image in a fixed order.
+
+use super::ops::contiguous_slice;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+use std::f64::consts::PI;
+
+/// The float operations the kernels need, for `f32` and `f64`.
+pub(crate) trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::AddAssign
+    + std::ops::Neg<Output = Self>
+{
+    fn of(v: f64) -> Self;
+    fn tanh(self) -> Self;
+    fn acos(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+}
+
+macro_rules! real {
+    ($t:ty) => {
+        impl Real for $t {
+            fn of(v: f64) -> Self {
+                v as $t
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn acos(self) -> Self {
+                <$t>::acos(self.clamp(-1.0, 1.0))
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+        }
+    };
+}
+real!(f32);
+real!(f64);
+
+/// The magnitude functions the fused kernel knows (paper.md §1.3), with their factor α.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FusedMagnitude {
+    /// `h = α`.
+    Sphere(f64),
+    /// `h = α · min(n, ρ) / ρ`.
+    Ball(f64),
+    /// `h = α · tanh(n / ρ)`.
+    Tanh(f64),
+    /// `h = α · n`.
+    Linear(f64),
+}
+
+/// The angular activations the fused kernel knows (paper.md §1.4), of `c = cos θ`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FusedAngular {
+    /// `g = c`.
+    Cosine,
+    /// `g = 1 − 2θ/π`.
+    Linear,
+    /// `g = c·|c|`.
+    SquareCosine,
+    /// `g = tanh(π/(4k) − θ/(2k)) / tanh(π/(4k))`.
+    Sigmoid(f64),
+}
+
+impl FusedMagnitude {
+    /// `(h, ∂h/∂n, ∂h/∂ρ)` at `(n, ρ)`.
+    #[inline(always)]
+    fn eval<F: Real>(self, alpha: F, n: F, rho: F) -> (F, F, F) {
+        let zero = F::of(0.0);
+        match self {
+            FusedMagnitude::Sphere(_) => (alpha, zero, zero),
+            FusedMagnitude::Linear(_) => (alpha * n, alpha, zero),
+            FusedMagnitude::Ball(_) => {
+                if n < rho {
+                    (alpha * n / rho, alpha / rho, -(alpha * n) / (rho * rho))
+                } else {
+                    (alpha, zero, zero)
+                }
+            }
+            FusedMagnitude::Tanh(_) => {
+                let t = (n / rho).tanh();
+                let s = alpha * (F::of(1.0) - t * t) / rho;
+                (alpha * t, s, -(s * n) / rho)
+            }
+        }
+    }
+
+    fn alpha(self) -> f64 {
+        match self {
+            FusedMagnitude::Sphere(a)
+            | FusedMagnitude::Ball(a)
+            | FusedMagnitude::Tanh(a)
+            | FusedMagnitude::Linear(a) => a,
+        }
+    }
+
+    /// Whether `h` depends on ρ.
+    pub fn uses_radius(self) -> bool {
+        matches!(self, FusedMagnitude::Ball(_) | FusedMagnitude::Tanh(_))
+    }
+}
+
+impl FusedAngular {
+    /// `(g, dg/dc)` at `c`. The derivative of `acos` is floored as in [`super::ops::acos`]:
+    /// `1 / sqrt(max(1 − c², 1e-12))`.
+    #[inline(always)]
+    fn eval<F: Real>(self, c: F) -> (F, F) {
+        let one = F::of(1.0);
+        let dacos = || {
+            let m = one - c * c;
+            let floor = F::of(1e-12);
+            one / (if m > floor { m } else { floor }).sqrt()
+        };
+        match self {
+            FusedAngular::Cosine => (c, one),
+            FusedAngular::SquareCosine => (c * c.abs(), F::of(2.0) * c.abs()),
+            FusedAngular::Linear => (one - F::of(2.0 / PI) * c.acos(), F::of(2.0 / PI) * dacos()),
+            FusedAngular::Sigmoid(k) => {
+                let norm = F::of(1.0 / (PI / (4.0 * k)).tanh());
+                let u = (F::of(PI / (4.0 * k)) - c.acos() * F::of(1.0 / (2.0 * k))).tanh();
+                (
+                    u * norm,
+                    (one - u * u) * F::of(1.0 / (2.0 * k)) * dacos() * norm,
+                )
+            }
+        }
+    }
+}
+
+/// `h(n, ρ) · g(y/n)`, differentiable in `y`, `n` and `ρ`.
+#[derive(Clone, Copy, Debug)]
+struct Tail {
+    mag: FusedMagnitude,
+    ang: FusedAngular,
+}
+
+/// `(N, C, P)` of `y` and checks `n: (N, 1, …)` and `ρ: (C,)`.
+fn tail_dims(y: &[usize], n: &[usize], rho: &[usize]) -> Result<(usize, usize, usize)> {
+    let (&[b, c, ..], &[b2, 1, ..]) = (y, n) else {
+        candle_core::bail!("decoupled tail: expected (N, C, …) and (N, 1, …), got {y:?} and {n:?}")
+    };
+    let p: usize = y[2..].iter().product();
+    if b2 != b || n[2..] != y[2..] || rho != [c] {
+        candle_core::bail!(
+            "decoupled tail: incompatible shapes {y:?} (output), {n:?} (norm), {rho:?} (radius)"
+        );
+    }
+    Ok((b, c, p))
+}
+
+fn tail_fwd<F: Real>(
+    t: Tail,
+    (b, c, p): (usize, usize, usize),
+    y: &[F],
+    n: &[F],
+    rho: &[F],
+) -> Vec<F> {
+    let alpha = F::of(t.mag.alpha());
+    let mut out = vec![F::of(0.0); b * c * p];
+    out.par_chunks_mut(c * p).enumerate().for_each(|(i, o)| {
+        let ni = &n[i * p..][..p];
+        for ch in 0..c {
+            let yc = &y[(i * c + ch) * p..][..p];
+            let oc = &mut o[ch * p..][..p];
+            let r = rho[ch];
+            match (t.mag, t.ang) {
+                // The common case, written out so that it vectorises but for `tanh`.
+                (FusedMagnitude::Tanh(_), FusedAngular::Cosine) => {
+                    for ((o, &y), &n) in oc.iter_mut().zip(yc).zip(ni) {
+                        *o = alpha * (n / r).tanh() * y / n;
+                    }
+                }
+                _ => {
+                    for ((o, &y), &n) in oc.iter_mut().zip(yc).zip(ni) {
+                        let (h, _, _) = t.mag.eval(alpha, n, r);
+                        *o = h * t.ang.eval(y / n).0;
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Gradients of [`Tail`]: one flat buffer `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`.
+fn tail_bwd<F: Real>(
+    t: Tail,
+    (b, c, p): (usize, usize, usize),
+    y: &[F],
+    n: &[F],
+    rho: &[F],
+    g: &[F],
+) -> Vec<F> {
+    let alpha = F::of(t.mag.alpha());
+    let zero = F::of(0.0);
+    let mut out = vec![zero; b * c * p + b * p + c];
+    let (dy, rest) = out.split_at_mut(b * c * p);
+    let (dn, drho) = rest.split_at_mut(b * p);
+    // Per image: ∂y, ∂n and that image's share of ∂ρ, summed below in image order.
+    let parts: Vec<Vec<F>> = dy
+        .par_chunks_mut(c * p)
+        .zip(dn.par_chunks_mut(p))
+        .enumerate()
+        .map(|(i, (dyi, dni))| {
+            let ni = &n[i * p..][..p];
+            let mut dr = vec![zero; c];
+            for ch in 0..c {
+                let yc = &y[(i * c + ch) * p..][..p];
+                let gc = &g[(i * c + ch) * p..][..p];
+                let dyc = &mut dyi[ch * p..][..p];
+                let r = rho[ch];
+                let mut acc = zero;
+                for (((dy, dn), (&y, &gr)), &n) in dyc
+                    .iter_mut()
+                    .zip(dni.iter_mut())
+                    .zip(yc.iter().zip(gc))
+                    .zip(ni)
+                {
+                    let inv = F::of(1.0) / n;
+                    let cos = y * inv;
+                    let (h, dh_dn, dh_dr) = t.mag.eval(alpha, n, r);
+                    let (ga, dga) = t.ang.eval(cos);
+                    // out = h·g(y/n): ∂/∂y = h·g'/n, ∂/∂n = h'·g − h·g'·y/n², ∂/∂ρ = ∂h/∂ρ·g.
+                    let hg = gr * h * dga * inv;
+                    *dy = hg;
+                    *dn += gr * dh_dn * ga - hg * cos;
+                    acc += gr * dh_dr * ga;
+                }
+                dr[ch] = acc;
+            }
+            dr
+        })
+        .collect();
+    for part in &parts {
+        for (d, v) in drho.iter_mut().zip(part) {
+            *d += *v;
+        }
+    }
+    out
+}
+
+macro_rules! float_dispatch {
+    ($name:expr, [$(($s:expr, $l:expr)),+], |$($v:ident),+| $body:expr) => {{
+        match ($($s,)+) {
+            ($(CpuStorage::F32($v),)+) => {
+                $(let $v = contiguous_slice($v, $l, $name)?;)+
+                CpuStorage::F32($body)
+            }
+            ($(CpuStorage::F64($v),)+) => {
+                $(let $v = contiguous_slice($v, $l, $name)?;)+
+                CpuStorage::F64($body)
+            }
+            _ => candle_core::bail!("{}: expected f32 or f64 arguments of one dtype", $name),
+        }
+    }};
+}
+
+impl CustomOp3 for Tail {
+    fn name(&self) -> &'static str {
+        "dcrobust-decoupled-tail"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = tail_dims(l1.dims(), l2.dims(), l3.dims())?;
+        let t = *self;
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, r| {
+            tail_fwd(t, dims, y, n, r)
+        });
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        y: &Tensor,
+        n: &Tensor,
+        rho: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, c, p) = tail_dims(y.dims(), n.dims(), rho.dims())?;
+        let grad = grad.contiguous()?;
+        let flat = y.apply_op3_no_bwd(
+            n,
+            &Tensor::cat(&[&grad.flatten_all()?, rho], 0)?,
+            &TailGrad { t: *self },
+        )?;
+        let dy = flat.narrow(0, 0, b * c * p)?.reshape(y.shape())?;
+        let dn = flat.narrow(0, b * c * p, b * p)?.reshape(n.shape())?;
+        let dr = flat.narrow(0, b * c * p + b * p, c)?;
+        Ok((
+            y.track_op().then_some(dy),
+            n.track_op().then_some(dn),
+            rho.track_op().then_some(dr),
+        ))
+    }
+}
+
+/// The backward kernel of [`Tail`], on `(y, n, [grad | ρ])`.
+struct TailGrad {
+    t: Tail,
+}
+
+impl CustomOp3 for TailGrad {
+    fn name(&self) -> &'static str {
+        "dcrobust-decoupled-tail-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y_dims = l1.dims();
+        let c = y_dims.get(1).copied().unwrap_or(0);
+        let dims = tail_dims(y_dims, l2.dims(), &[c])?;
+        let (b, _, p) = dims;
+        if l3.dims() != [b * c * p + c] {
+            candle_core::bail!(
+                "decoupled tail gradient: unexpected packed shape {:?}",
+                l3.dims()
+            );
+        }
+        let t = self.t;
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, gr| {
+            let (g, rho) = gr.split_at(b * c * p);
+            tail_bwd(t, dims, y, n, rho, g)
+        });
+        Ok((out, Shape::from(b * c * p + b * p + c)))
+    }
+}
+
+/// `h(n, ρ) · g(y / n)` in one pass, differentiable in all three arguments (CPU, f32 or f64).
+///
+/// # Shapes
+/// `y`: `(N, C, H, W)`, `n`: `(N, 1, H, W)`, `rho`: `(C,)` → `(N, C, H, W)`.
+pub fn decoupled_tail(
+    y: &Tensor,
+    n: &Tensor,
+    rho: &Tensor,
+    mag: FusedMagnitude,
+    ang: FusedAngular,
+) -> Result<Tensor> {
+    y.contiguous()?
+        .apply_op3(&n.contiguous()?, &rho.contiguous()?, Tail { mag, ang })
+}
+
+/// `Σ_c x²` over the channel dimension.
+struct ChannelSumSq;
+
+fn sumsq_fwd<F: Real>(x: &[F], (b, c, p): (usize, usize, usize)) -> Vec<F> {
+    let mut out = vec![F::of(0.0); b * p];
+    out.par_chunks_mut(p).enumerate().for_each(|(i, o)| {
+        for ch in 0..c {
+            for (o, &v) in o.iter_mut().zip(&x[(i * c + ch) * p..][..p]) {
+                *o += v * v;
+            }
+        }
+    });
+    out
+}
+
+fn sumsq_bwd<F: Real>(x: &[F], g: &[F], (b, c, p): (usize, usize, usize)) -> Vec<F> {
+    let mut out = vec![F::of(0.0); b * c * p];
+    out.par_chunks_mut(c * p).enumerate().for_each(|(i, o)| {
+        let gi = &g[i * p..][..p];
+        for ch in 0..c {
+            let k = (i * c + ch) * p;
+            for ((o, &v), &g) in o[ch * p..][..p].iter_mut().zip(&x[k..][..p]).zip(gi) {
+                *o = F::of(2.0) * v * g;
+            }
+        }
+    });
+    out
+}
+
+fn nc_rest(d: &[usize]) -> Result<(usize, usize, usize)> {
+    match d {
+        [b, c, rest @ ..] => Ok((*b, *c, rest.iter().product())),
+        _ => candle_core::bail!("channel sum of squares: expected (N, C, …), got {d:?}"),
+    }
+}
+
+impl candle_core::CustomOp1 for ChannelSumSq {
+    fn name(&self) -> &'static str {
+        "dcrobust-channel-sumsq"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = nc_rest(l.dims())?;
+        let out = float_dispatch!(self.name(), [(s, l)], |x| sumsq_fwd(x, dims));
+        let mut shape = l.dims().to_vec();
+        shape[1] = 1;
+        Ok((out, Shape::from(shape)))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(
+            &grad.contiguous()?,
+            &ChannelSumSqGrad,
+        )?))
+    }
+}
+
+/// `∂/∂x Σ_c x² · g = 2·x·g`, on `(x, g)`.
+struct ChannelSumSqGrad;
+
+impl CustomOp2 for ChannelSumSqGrad {
+    fn name(&self) -> &'static str {
+        "dcrobust-channel-sumsq-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = nc_rest(l1.dims())?;
+        if l2.dims().iter().product::<usize>() != dims.0 * dims.2 {
+            candle_core::bail!("channel sum of squares gradient: bad shape {:?}", l2.dims());
+        }
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2)], |x, g| sumsq_bwd(
+            x, g, dims
+        ));
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// `Σ_c x²`, differentiable.
+///
+/// On the CPU with f32 or f64 it is one pass of dcrobust's own kernel; elsewhere candle's
+/// `sqr` and `sum_keepdim`.
+///
+/// # Shapes
+/// `x`: `(N, C, …)` → `(N, 1, …)`.
+pub fn channel_sumsq(x: &Tensor) -> Result<Tensor> {
+    if !super::own_kernels(x) {
+        return x.sqr()?.sum_keepdim(1);
+    }
+    x.contiguous()?.apply_op1(ChannelSumSq)
+}
+
+/// `max(x·scale_c + shift_c, 0)` (or without the ReLU) per channel.
+struct ChannelAffine {
+    relu: bool,
+}
+
+fn affine_fwd<F: Real>(
+    x: &[F],
+    s: &[F],
+    t: &[F],
+    (b, c, p): (usize, usize, usize),
+    relu: bool,
+) -> Vec<F> {
+    let zero = F::of(0.0);
+    let mut out = vec![zero; b * c * p];
+    out.par_chunks_mut(p).enumerate().for_each(|(k, o)| {
+        let (sc, sh) = (s[k % c], t[k % c]);
+        for (o, &v) in o.iter_mut().zip(&x[k * p..][..p]) {
+            let y = v * sc + sh;
+            // NaN counts as not positive, as in candle's `relu`.
+            let keep = !relu || y > zero;
+            *o = if keep { y } else { zero };
+        }
+    });
+    out
+}
+
+/// `[dx | dscale | dshift]` of [`ChannelAffine`]; the ReLU's mask is recomputed as forward.
+fn affine_bwd<F: Real>(
+    x: &[F],
+    g: &[F],
+    s: &[F],
+    t: &[F],
+    (b, c, p): (usize, usize, usize),
+    relu: bool,
+) -> Vec<F> {
+    let zero = F::of(0.0);
+    let len = b * c * p;
+    let mut out = vec![zero; len + 2 * c];
+    // Per (image, channel) block: dx, and that block's sums for dscale and dshift.
+    let sums: Vec<(F, F)> = out[..len]
+        .par_chunks_mut(p)
+        .enumerate()
+        .map(|(k, o)| {
+            let (sc, sh) = (s[k % c], t[k % c]);
+            let (mut ds, mut dt) = (zero, zero);
+            for ((o, &v), &gr) in o.iter_mut().zip(&x[k * p..][..p]).zip(&g[k * p..][..p]) {
+                let keep = !relu || v * sc + sh > zero;
+                let gr = if keep { gr } else { zero };
+                *o = gr * sc;
+                ds += gr * v;
+                dt += gr;
+            }
+            (ds, dt)
+        })
+        .collect();
+    for (k, (ds, dt)) in sums.into_iter().enumerate() {
+        out[len + k % c] += ds;
+        out[len + c + k % c] += dt;
+    }
+    out
+}
+
+fn affine_dims(x: &[usize], s: &[usize]) -> Result<(usize, usize, usize)> {
+    let dims = nc_rest(x)?;
+    if s != [2 * dims.1] {
+        candle_core::bail!(
+            "channel affine: expected {} scale and shift values, got {s:?}",
+            dims.1
+        );
+    }
+    Ok(dims)
+}
+
+impl CustomOp2 for ChannelAffine {
+    fn name(&self) -> &'static str {
+        "dcrobust-channel-affine"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = affine_dims(l1.dims(), l2.dims())?;
+        let relu = self.relu;
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2)], |x, st| {
+            let (s, t) = st.split_at(dims.1);
+            affine_fwd(x, s, t, dims, relu)
+        });
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        st: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (b, c, p) = affine_dims(x.dims(), st.dims())?;
+        let len = b * c * p;
+        let flat = x.apply_op3_no_bwd(
+            &grad.contiguous()?,
+            st,
+            &ChannelAffineGrad { relu: self.relu },
+        )?;
+        let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
+        let dst = flat.narrow(0, len, 2 * c)?;
+        Ok((x.track_op().then_some(dx), st.track_op().then_some(dst)))
+    }
+}
+
+/// The backward kernel of [`ChannelAffine`], on `(x, grad, [scale | shift])`.
+struct ChannelAffineGrad {
+    relu: bool,
+}
+
+impl CustomOp3 for ChannelAffineGrad {
+    fn name(&self) -> &'static str {
+        "dcrobust-channel-affine-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = affine_dims(l1.dims(), l3.dims())?;
+        if l2.dims() != l1.dims() {
+            candle_core::bail!("channel affine gradient: bad shape {:?}", l2.dims());
+        }
+        let relu = self.relu;
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |x, g, st| {
+            let (s, t) = st.split_at(dims.1);
+            affine_bwd(x, g, s, t, dims, relu)
+        });
+        Ok((out, Shape::from(dims.0 * dims.1 * dims.2 + 2 * dims.1)))
+    }
+}
+
+/// `x·scale_c + shift_c` per channel, then a ReLU if `relu`: BatchNorm in inference, in one
+/// pass. Differentiable in `x`, `scale` and `shift`.
+///
+/// On the CPU with f32 or f64 it is dcrobust's kernel; elsewhere candle's broadcast operations.
+///
+/// # Shapes
+/// `x`: `(N, C, …)`, `scale`, `shift`: `(C,)` → same as `x`.
+pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<Tensor> {
+    if !super::own_kernels(x) {
+        let shape: Vec<usize> = (0..x.rank())
+            .map(|d| if d == 1 { scale.elem_count() } else { 1 })
+            .collect();
+        let y = x
+            .broadcast_mul(&scale.reshape(shape.as_slice())?)?
+            .broadcast_add(&shift.reshape(shape.as_slice())?)?;
+        return if relu { y.relu() } else { Ok(y) };
+    }
+    x.contiguous()?
+        .apply_op2(&Tensor::cat(&[scale, shift], 0)?, ChannelAffine { relu })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use rand::{Rng, SeedableRng};
+
+    /// Uniform values in `[lo, hi)`, f64, from a seeded generator.
+    fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let d: Vec<f64> = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        d.into_iter().fold(0.0, f64::max)
+    }
+
+    fn entries(t: &Tensor) -> Vec<f64> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    fn bumped(t: &Tensor, idx: usize, d: f64) -> Tensor {
+        let mut v = entries(t);
+        v[idx] += d;
+        Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+    }
+
+    /// `Σ r ⊙ f` and its gradients with respect to `args`, for comparing two implementations.
+    fn value_and_grads(
+        f: impl Fn(&[Tensor]) -> Tensor,
+        args: &[Tensor],
+        r: &Tensor,
+    ) -> (Tensor, Vec<Tensor>) {
+        let vars: Vec<Var> = args.iter().map(|a| Var::from_tensor(a).unwrap()).collect();
+        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let out = f(&ts);
+        let g = (&out * r).unwrap().sum_all().unwrap().backward().unwrap();
+        // An argument the function does not depend on has no gradient: zero.
+        let grads = vars
+            .iter()
+            .map(|v| match g.get(v) {
+                Some(t) => t.clone(),
+                None => v.as_tensor().zeros_like().unwrap(),
+            })
+            .collect();
+        (out, grads)
+    }
+
+    /// Central finite differences (step 1e-6) of `Σ r ⊙ f` at a few entries of every argument,
+    /// against the analytic gradients.
+    fn check_finite_differences(
+        f: &dyn Fn(&[Tensor]) -> Tensor,
+        args: &[Tensor],
+        grads: &[Tensor],
+        r: &Tensor,
+        what: &str,
+    ) {
+        let loss = |a: &[Tensor]| {
+            (f(a) * r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let h = 1e-6;
+        for (k, (a, g)) in args.iter().zip(grads).enumerate() {
+            let n = a.elem_count();
+            for idx in [0, n / 3, n - 1] {
+                let mut plus = args.to_vec();
+                plus[k] = bumped(a, idx, h);
+                let mut minus = args.to_vec();
+                minus[k] = bumped(a, idx, -h);
+                let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
+                let an = entries(g)[idx];
+                assert!(
+                    (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                    "{what}: argument {k} entry {idx}: finite difference {fd} vs {an}"
+                );
+            }
+        }
+    }
+
+    /// The composite reference: `h(n, ρ) · g(y/n)` from candle's own operations, as the
+    /// decoupled layer computed it before the fused kernel (decoupled.rs `magnitude`,
+    /// `angular`), with `acos` from [`super::super::ops::acos_composite`]'s sibling on the CPU.
+    fn composite(
+        y: &Tensor,
+        n: &Tensor,
+        rho: &Tensor,
+        mag: FusedMagnitude,
+        ang: FusedAngular,
+    ) -> Tensor {
+        let rho = rho.reshape((1, (), 1, 1)).unwrap();
+        let c = y.broadcast_div(n).unwrap();
+        let acos = || super::super::ops::acos(&c).unwrap();
+        let g = match ang {
+            FusedAngular::Cosine => c.clone(),
+            FusedAngular::SquareCosine => c.mul(&c.abs().unwrap()).unwrap(),
+            FusedAngular::Linear => acos().affine(-2.0 / PI, 1.0).unwrap(),
+            FusedAngular::Sigmoid(k) => acos()
+                .affine(-1.0 / (2.0 * k), PI / (4.0 * k))
+                .unwrap()
+                .tanh()
+                .unwrap()
+                .affine(1.0 / (PI / (4.0 * k)).tanh(), 0.0)
+                .unwrap(),
+        };
+        let h = match mag {
+            FusedMagnitude::Sphere(a) => n.ones_like().unwrap().affine(a, 0.0).unwrap(),
+            FusedMagnitude::Linear(a) => n.affine(a, 0.0).unwrap(),
+            FusedMagnitude::Ball(a) => n
+                .broadcast_minimum(&rho)
+                .unwrap()
+                .broadcast_div(&rho)
+                .unwrap()
+                .affine(a, 0.0)
+                .unwrap(),
+            FusedMagnitude::Tanh(a) => n
+                .broadcast_div(&rho)
+                .unwrap()
+                .tanh()
+                .unwrap()
+                .affine(a, 0.0)
+                .unwrap(),
+        };
+        h.broadcast_mul(&g).unwrap()
+    }
+
+    /// Oracles: the composite of candle's operations (values and the gradients with respect to
+    /// `y`, `n` and `ρ`, in f64) and central finite differences, for every fused magnitude ×
+    /// angular activation, on a batch of 2 with 3 channels (not a multiple of the vector width)
+    /// and 4×5 maps; the radii put some norms below and some above ρ (both branches of Ball).
+    #[test]
+    fn tail_matches_composite_and_finite_differences() {
+        let (y, n, rho) = (
+            uniform(&[2, 3, 4, 5], -1.0, 1.0, 1),
+            uniform(&[2, 1, 4, 5], 1.2, 2.4, 2),
+            uniform(&[3], 1.0, 3.0, 3),
+        );
+        let r = uniform(&[2, 3, 4, 5], -1.0, 1.0, 4);
+        let mags = [
+            FusedMagnitude::Sphere(1.0),
+            FusedMagnitude::Ball(1.5),
+            FusedMagnitude::Tanh(0.7),
+            FusedMagnitude::Linear(1.0),
+        ];
+        let angs = [
+            FusedAngular::Cosine,
+            FusedAngular::Linear,
+            FusedAngular::SquareCosine,
+            FusedAngular::Sigmoid(0.3),
+        ];
+        let args = [y, n, rho];
+        for mag in mags {
+            for ang in angs {
+                let what = format!("{mag:?} {ang:?}");
+                let fused = |a: &[Tensor]| decoupled_tail(&a[0], &a[1], &a[2], mag, ang).unwrap();
+                let reference = |a: &[Tensor]| composite(&a[0], &a[1], &a[2], mag, ang);
+                let (v1, g1) = value_and_grads(fused, &args, &r);
+                let (v2, g2) = value_and_grads(reference, &args, &r);
+                assert!(max_diff(&v1, &v2) < 1e-12, "{what}: value");
+                for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
+                    assert!(max_diff(a, b) < 1e-10, "{what}: gradient {k}");
+                }
+                check_finite_differences(&fused, &args, &g1, &r, &what);
+            }
+        }
+    }
+
+    /// Oracle: `sqr().sum_keepdim(1)` and its gradient `2·x·g`, and finite differences, on a
+    /// batch of 3 with 5 channels.
+    #[test]
+    fn channel_sumsq_matches_composite() {
+        let x = uniform(&[3, 5, 2, 3], -1.0, 1.0, 5);
+        let r = uniform(&[3, 1, 2, 3], -1.0, 1.0, 6);
+        let fused = |a: &[Tensor]| channel_sumsq(&a[0]).unwrap();
+        let reference = |a: &[Tensor]| a[0].sqr().unwrap().sum_keepdim(1).unwrap();
+        let args = [x];
+        let (v1, g1) = value_and_grads(fused, &args, &r);
+        let (v2, g2) = value_and_grads(reference, &args, &r);
+        assert_eq!(v1.dims(), [3, 1, 2, 3]);
+        assert!(max_diff(&v1, &v2) < 1e-13);
+        assert!(max_diff(&g1[0], &g2[0]) < 1e-13);
+        check_finite_differences(&fused, &args, &g1, &r, "channel sumsq");
+    }
+
+    /// Oracle: `x·scale + shift` from candle's broadcast operations, then `relu`, in values and
+    /// the gradients with respect to all three arguments, and finite differences; inputs of both
+    /// signs so that the ReLU cuts about half of them; batch 1, 7 channels.
+    #[test]
+    fn channel_affine_matches_composite() {
+        let (x, s, t) = (
+            uniform(&[1, 7, 3, 3], -1.0, 1.0, 7),
+            uniform(&[7], 0.5, 2.0, 8),
+            uniform(&[7], -0.5, 0.5, 9),
+        );
+        let r = uniform(&[1, 7, 3, 3], -1.0, 1.0, 10);
+        for relu in [false, true] {
+            let fused = |a: &[Tensor]| channel_affine(&a[0], &a[1], &a[2], relu).unwrap();
+            let reference = |a: &[Tensor]| {
+                let y = a[0]
+                    .broadcast_mul(&a[1].reshape((1, 7, 1, 1)).unwrap())
+                    .unwrap()
+                    .broadcast_add(&a[2].reshape((1, 7, 1, 1)).unwrap())
+                    .unwrap();
+                if relu {
+                    y.relu().unwrap()
+                } else {
+                    y
+                }
+            };
+            let args = [x.clone(), s.clone(), t.clone()];
+            let (v1, g1) = value_and_grads(fused, &args, &r);
+            let (v2, g2) = value_and_grads(reference, &args, &r);
+            assert!(max_diff(&v1, &v2) < 1e-13, "relu {relu}: value");
+            for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
+                assert!(max_diff(a, b) < 1e-12, "relu {relu}: gradient {k}");
+            }
+            check_finite_differences(
+                &fused,
+                &args,
+                &g1,
+                &r,
+                &format!("channel affine relu {relu}"),
+            );
+        }
+    }
+}

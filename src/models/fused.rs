@@ -39,14 +39,40 @@ pub(crate) trait Real:
     fn abs(self) -> Self;
 }
 
+/// `tanh` in f32 as a rational function that vectorises (libm's `tanhf` is a call per element
+/// and was a tenth of a decoupled training step): `x·P(x²)/Q(x²)` with the coefficients of
+/// Eigen's `generic_fast_tanh_float`, clamped to ±7.905 where it reaches ±1 in f32. Largest
+/// error against f64 `tanh` over [−10, 10]: 3.97e-7 (`fast_tanh_is_accurate`).
+#[inline(always)]
+pub(crate) fn fast_tanh(x: f32) -> f32 {
+    const A: [f32; 7] = [
+        4.893_524_6e-3,
+        6.372_619_3e-4,
+        1.485_722_4e-5,
+        5.122_297e-8,
+        -8.604_671_5e-11,
+        2.000_187_9e-13,
+        -2.760_768_5e-16,
+    ];
+    const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347_1e-4, 1.198_258_4e-6];
+    let x = x.clamp(-7.905_311, 7.905_311);
+    let x2 = x * x;
+    let mut p = A[6];
+    for a in A[..6].iter().rev() {
+        p = p * x2 + a;
+    }
+    let q = ((B[3] * x2 + B[2]) * x2 + B[1]) * x2 + B[0];
+    x * p / q
+}
+
 macro_rules! real {
-    ($t:ty) => {
+    ($t:ty, $tanh:expr) => {
         impl Real for $t {
             fn of(v: f64) -> Self {
                 v as $t
             }
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             fn acos(self) -> Self {
                 <$t>::acos(self.clamp(-1.0, 1.0))
@@ -60,8 +86,8 @@ macro_rules! real {
         }
     };
 }
-real!(f32);
-real!(f64);
+real!(f32, fast_tanh);
+real!(f64, f64::tanh);
 
 /// The magnitude functions the fused kernel knows (paper.md §1.3), with their factor α.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -824,6 +850,21 @@ mod tests {
                 check_finite_differences(&fused, &args, &g1, &r, &what);
             }
         }
+    }
+
+    /// Oracle: f64 `tanh` on a grid of 200,001 points over [−10, 10] and at ±0, ±∞.
+    #[test]
+    fn fast_tanh_is_accurate() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -10.0 + 20.0 * i as f64 / 200_000.0;
+            worst = worst.max((fast_tanh(x as f32) as f64 - (x as f32 as f64).tanh()).abs());
+        }
+        assert!(worst < 5e-7, "largest error {worst}");
+        assert_eq!(fast_tanh(0.0), 0.0);
+        assert_eq!(fast_tanh(f32::INFINITY), 1.0);
+        assert_eq!(fast_tanh(f32::NEG_INFINITY), -1.0);
+        assert!(fast_tanh(f32::NAN).is_nan());
     }
 
     /// Oracle: `sqr().sum_keepdim(1)` and its gradient `2·x·g`, and finite differences, on a

@@ -3,7 +3,7 @@
 //!
 //! Sums are taken per channel in f64, in a fixed order, so results do not depend on threads.
 
-use super::ops::contiguous_slice;
+use super::ops::{contiguous_slice, filled};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -25,6 +25,25 @@ fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
     }
 }
 
+/// `Σ f(v)` in f64 over a block, with eight interleaved partial sums added in a fixed order:
+/// the same result whatever the threads, and a loop that vectorises.
+#[inline(always)]
+fn sum8<T: WithDType>(v: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += f(c[k].to_f64());
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for r in rest {
+        s += f(r.to_f64());
+    }
+    s
+}
+
 /// Mean and biased variance of every channel (two passes, f64).
 fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
     let count = (n * hw) as f64;
@@ -32,20 +51,24 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
         .into_par_iter()
         .map(|ch| {
             let block = |i: usize| &x[(i * c + ch) * hw..][..hw];
-            let mean = (0..n)
-                .map(|i| block(i).iter().map(|v| v.to_f64()).sum::<f64>())
-                .sum::<f64>()
-                / count;
+            let mean = (0..n).map(|i| sum8(block(i), |v| v)).sum::<f64>() / count;
             let var = (0..n)
-                .map(|i| {
-                    block(i)
-                        .iter()
-                        .map(|v| (v.to_f64() - mean).powi(2))
-                        .sum::<f64>()
-                })
+                .map(|i| sum8(block(i), |v| (v - mean) * (v - mean)))
                 .sum::<f64>()
                 / count;
             (mean, var)
+        })
+        .collect()
+}
+
+/// Each channel's `(scale, shift)` with `y = x·scale + shift` the BatchNorm output.
+fn channel_affine<T: WithDType>(g: &[T], b: &[T], stats: &[(f64, f64)], eps: f64) -> Vec<(f64, f64)> {
+    stats
+        .iter()
+        .enumerate()
+        .map(|(ch, &(mean, var))| {
+            let scale = g[ch].to_f64() / (var + eps).sqrt();
+            (scale, b[ch].to_f64() - mean * scale)
         })
         .collect()
 }
@@ -62,23 +85,25 @@ fn forward<T: WithDType>(
     relu: bool,
 ) -> (Vec<T>, Vec<(f64, f64)>) {
     let stats = channel_stats(x, n, c, hw);
-    let mut y = vec![T::zero(); x.len()];
-    y.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
-        let ch = k % c;
-        let (mean, var) = stats[ch];
-        let scale = g[ch].to_f64() / (var + eps).sqrt();
-        let shift = b[ch].to_f64() - mean * scale;
-        let floor = if relu { 0.0 } else { f64::NEG_INFINITY };
-        for (o, v) in out.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
-            *o = T::from_f64((v.to_f64() * scale + shift).max(floor));
-        }
+    let affine = channel_affine(g, b, &stats, eps);
+    let y = filled(x.len(), |y| {
+        y.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
+            let (scale, shift) = affine[k % c];
+            let (scale, shift) = (T::from_f64(scale), T::from_f64(shift));
+            for (o, &v) in out.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
+                let y = v * scale + shift;
+                // NaN counts as not positive, as in candle's `relu`.
+                let keep = !relu || y > T::zero();
+                o.write(if keep { y } else { T::zero() });
+            }
+        })
     });
     (y, stats)
 }
 
 /// dx = γ/σ · (d − mean(d) − x̂·mean(d·x̂)), dγ = Σ d·x̂, dβ = Σ d, where `d = dy`, or with the
-/// ReLU `d = dy·[γ·x̂ + β > 0]`. `stats` are the forward pass's batch statistics. Returns one
-/// buffer `[dx | dγ | dβ]`.
+/// ReLU `d = dy·[x·scale + shift > 0]` (the forward pass's test, in the same precision).
+/// `stats` are the forward pass's batch statistics. Returns one buffer `[dx | dγ | dβ]`.
 #[allow(clippy::too_many_arguments)]
 fn backward<T: WithDType>(
     x: &[T],
@@ -90,65 +115,74 @@ fn backward<T: WithDType>(
     eps: f64,
     relu: bool,
 ) -> Vec<T> {
-    // The forward pass's per-channel scale and shift: the ReLU passes the gradient where
-    // `x·scale + shift > 0`, computed exactly as there.
-    let affine: Vec<(f64, f64)> = (0..c)
-        .map(|ch| {
-            let (mean, var) = stats[ch];
-            let scale = g[ch].to_f64() / (var + eps).sqrt();
-            (scale, b[ch].to_f64() - mean * scale)
-        })
+    let affine: Vec<(T, T)> = channel_affine(g, b, stats, eps)
+        .into_iter()
+        .map(|(s, t)| (T::from_f64(s), T::from_f64(t)))
         .collect();
-    let live = |ch: usize, v: f64| !relu || v * affine[ch].0 + affine[ch].1 > 0.0;
-    let sums: Vec<(f64, f64)> = (0..c)
+    let live = |ch: usize, v: T| !relu || v * affine[ch].0 + affine[ch].1 > T::zero();
+    // Per (image, channel) block: Σ d and Σ d·(x − mean), then per channel in image order.
+    let blocks: Vec<(f64, f64)> = (0..n * c)
         .into_par_iter()
-        .map(|ch| {
-            let (mean, var) = stats[ch];
-            let inv = 1.0 / (var + eps).sqrt();
-            let (mut s_dy, mut s_dyx) = (0f64, 0f64);
-            for i in 0..n {
-                let off = (i * c + ch) * hw;
-                for (d, v) in dy[off..off + hw].iter().zip(&x[off..off + hw]) {
-                    let xhat = (v.to_f64() - mean) * inv;
-                    if live(ch, v.to_f64()) {
-                        let d = d.to_f64();
-                        s_dy += d;
-                        s_dyx += d * xhat;
-                    }
+        .map(|k| {
+            let ch = k % c;
+            let mean = stats[ch].0;
+            let (xs, ds) = (&x[k * hw..][..hw], &dy[k * hw..][..hw]);
+            let (mut s_d, mut s_dx) = ([0f64; 8], [0f64; 8]);
+            let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
+            let (xr, dr) = (xc.remainder(), dc.remainder());
+            for (xv, dv) in xc.zip(dc) {
+                for j in 0..8 {
+                    let d = if live(ch, xv[j]) { dv[j].to_f64() } else { 0.0 };
+                    s_d[j] += d;
+                    s_dx[j] += d * (xv[j].to_f64() - mean);
                 }
             }
-            (s_dy, s_dyx)
+            let fold = |a: [f64; 8]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            let (mut sd, mut sdx) = (fold(s_d), fold(s_dx));
+            for (&xv, &dv) in xr.iter().zip(dr) {
+                let d = if live(ch, xv) { dv.to_f64() } else { 0.0 };
+                sd += d;
+                sdx += d * (xv.to_f64() - mean);
+            }
+            (sd, sdx)
+        })
+        .collect();
+    let sums: Vec<(f64, f64)> = (0..c)
+        .map(|ch| {
+            let inv = 1.0 / (stats[ch].1 + eps).sqrt();
+            let (sd, sdx) = (0..n).fold((0.0, 0.0), |(a, b), i| {
+                let (d, dx) = blocks[i * c + ch];
+                (a + d, b + dx)
+            });
+            (sd, sdx * inv)
         })
         .collect();
     let count = (n * hw) as f64;
     let len = x.len();
-    let mut out = vec![T::zero(); len + 2 * c];
-    out[..len]
-        .par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(k, o)| {
+    filled(len + 2 * c, |out| {
+        let (dx, tail) = out.split_at_mut(len);
+        dx.par_chunks_mut(hw).enumerate().for_each(|(k, o)| {
             let ch = k % c;
             let (mean, var) = stats[ch];
             let inv = 1.0 / (var + eps).sqrt();
             let (s_dy, s_dyx) = sums[ch];
             let a = g[ch].to_f64() * inv;
-            let (m_dy, m_dyx) = (s_dy / count, s_dyx / count);
+            // dx = a·d − a·mean(d) − a·x̂·mean(d·x̂), with x̂ = (x − mean)·inv, as one affine
+            // map of (d, x) per channel.
+            let k_d = T::from_f64(a);
+            let k_x = T::from_f64(a * inv * s_dyx / count);
+            let k_0 = T::from_f64(a * inv * s_dyx / count * mean - a * s_dy / count);
             let off = k * hw;
-            for ((o, d), v) in o.iter_mut().zip(&dy[off..off + hw]).zip(&x[off..off + hw]) {
-                let xhat = (v.to_f64() - mean) * inv;
-                let d = if live(ch, v.to_f64()) {
-                    d.to_f64()
-                } else {
-                    0.0
-                };
-                *o = T::from_f64(a * (d - m_dy - xhat * m_dyx));
+            for ((o, &d), &v) in o.iter_mut().zip(&dy[off..off + hw]).zip(&x[off..off + hw]) {
+                let d = if live(ch, v) { d } else { T::zero() };
+                o.write(k_d * d - k_x * v + k_0);
             }
         });
-    for (ch, (s_dy, s_dyx)) in sums.iter().enumerate() {
-        out[len + ch] = T::from_f64(*s_dyx);
-        out[len + c + ch] = T::from_f64(*s_dy);
-    }
-    out
+        for (ch, (s_dy, s_dyx)) in sums.iter().enumerate() {
+            tail[ch].write(T::from_f64(*s_dyx));
+            tail[c + ch].write(T::from_f64(*s_dy));
+        }
+    })
 }
 
 impl CustomOp3 for BnTrain {

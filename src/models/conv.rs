@@ -10,8 +10,8 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use super::ops::filled;
 use rayon::prelude::*;
-use std::mem::MaybeUninit;
 
 /// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).
 const WGRAD_CHUNK: usize = 8;
@@ -214,18 +214,6 @@ unsafe fn matmul<T: WithDType>(
             gemm::Parallelism::None,
         )
     }
-}
-
-/// A vector of `len` values that `fill` writes, every one of them, without zeroing it first.
-fn filled<T: WithDType>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
-    let mut v: Vec<MaybeUninit<T>> = Vec::with_capacity(len);
-    // SAFETY: `MaybeUninit` values need no initialisation.
-    unsafe { v.set_len(len) };
-    fill(&mut v);
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: `fill` wrote every element (the callers' gemm calls cover the whole buffer), and
-    // `MaybeUninit<T>` has the layout of `T`.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }
 
 /// Scratch for one image's columns (none for 1×1 stride-1 convolutions, which use the input).

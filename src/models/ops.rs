@@ -11,6 +11,22 @@ pub(crate) fn contiguous_slice<'a, T>(v: &'a [T], l: &Layout, op: &str) -> Resul
     Ok(&v[a..b])
 }
 
+/// A vector of `len` values that `fill` writes, every one of them, without zeroing it first
+/// (a full-size `memset` per operation otherwise).
+pub(crate) fn filled<T: Copy>(
+    len: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<T>]),
+) -> Vec<T> {
+    let mut v: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(len);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { v.set_len(len) };
+    fill(&mut v);
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: every caller's `fill` writes every element, and `MaybeUninit<T>` has the layout
+    // of `T`.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
+}
+
 /// `acos` as a candle operation with a backward pass, on the CPU.
 ///
 /// Forward: `acos(clamp(c, -1, 1))`. Backward: `-1 / sqrt(max(1 - c^2, 1e-12))`, the closed-form

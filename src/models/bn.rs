@@ -62,7 +62,12 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
 }
 
 /// Each channel's `(scale, shift)` with `y = x·scale + shift` the BatchNorm output.
-fn channel_affine<T: WithDType>(g: &[T], b: &[T], stats: &[(f64, f64)], eps: f64) -> Vec<(f64, f64)> {
+fn channel_affine<T: WithDType>(
+    g: &[T],
+    b: &[T],
+    stats: &[(f64, f64)],
+    eps: f64,
+) -> Vec<(f64, f64)> {
     stats
         .iter()
         .enumerate()
@@ -137,7 +142,8 @@ fn backward<T: WithDType>(
                     s_dx[j] += d * (xv[j].to_f64() - mean);
                 }
             }
-            let fold = |a: [f64; 8]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+            let fold =
+                |a: [f64; 8]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
             let (mut sd, mut sdx) = (fold(s_d), fold(s_dx));
             for (&xv, &dv) in xr.iter().zip(dr) {
                 let d = if live(ch, xv) { dv.to_f64() } else { 0.0 };

@@ -8,9 +8,9 @@
 //! thread count: each image is computed by one thread, and the weight gradient is summed over
 //! fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
 
+use super::ops::filled;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
-use super::ops::filled;
 use rayon::prelude::*;
 
 /// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).

@@ -235,7 +235,28 @@ fn tail_fwd<F: Real>(
     out
 }
 
-/// Gradients of [`Tail`]: one flat buffer `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`.
+/// `Σ v` with eight interleaved partial sums in a fixed order (vectorises; thread-independent).
+#[inline(always)]
+fn sum8<F: Real>(v: &[F]) -> F {
+    let zero = F::of(0.0);
+    let mut acc = [zero; 8];
+    let chunks = v.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] += c[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for &r in rest {
+        s += r;
+    }
+    s
+}
+
+/// Gradients of [`Tail`]: one flat buffer `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`; `∂ρ` is left at
+/// zero unless `need_rho`.
+#[allow(clippy::too_many_arguments)]
 fn tail_bwd<F: Real>(
     t: Tail,
     (b, c, p): (usize, usize, usize),
@@ -243,13 +264,15 @@ fn tail_bwd<F: Real>(
     n: &[F],
     rho: &[F],
     g: &[F],
+    need_rho: bool,
 ) -> Vec<F> {
     let alpha = F::of(t.mag.alpha());
     let zero = F::of(0.0);
     let mut out = vec![zero; b * c * p + b * p + c];
     let (dy, rest) = out.split_at_mut(b * c * p);
     let (dn, drho) = rest.split_at_mut(b * p);
-    // Per image: ∂y, ∂n and that image's share of ∂ρ, summed below in image order.
+    // Per image: ∂y, ∂n and that image's share of ∂ρ, summed below in image order. The ∂ρ
+    // terms go through a per-pixel buffer so that the main loop has no reduction and vectorises.
     let parts: Vec<Vec<F>> = dy
         .par_chunks_mut(c * p)
         .zip(dn.par_chunks_mut(p))
@@ -257,29 +280,50 @@ fn tail_bwd<F: Real>(
         .map(|(i, (dyi, dni))| {
             let ni = &n[i * p..][..p];
             let mut dr = vec![zero; c];
+            let mut terms = vec![zero; if need_rho { p } else { 0 }];
             for ch in 0..c {
                 let yc = &y[(i * c + ch) * p..][..p];
                 let gc = &g[(i * c + ch) * p..][..p];
                 let dyc = &mut dyi[ch * p..][..p];
                 let r = rho[ch];
-                let mut acc = zero;
-                for (((dy, dn), (&y, &gr)), &n) in dyc
-                    .iter_mut()
-                    .zip(dni.iter_mut())
-                    .zip(yc.iter().zip(gc))
-                    .zip(ni)
-                {
+                // out = h·g(y/n): ∂/∂y = h·g'/n, ∂/∂n = h'·g − h·g'·y/n², ∂/∂ρ = ∂h/∂ρ·g.
+                let each = |gr: F, y: F, n: F| {
                     let inv = F::of(1.0) / n;
                     let cos = y * inv;
                     let (h, dh_dn, dh_dr) = t.mag.eval(alpha, n, r);
                     let (ga, dga) = t.ang.eval(cos);
-                    // out = h·g(y/n): ∂/∂y = h·g'/n, ∂/∂n = h'·g − h·g'·y/n², ∂/∂ρ = ∂h/∂ρ·g.
                     let hg = gr * h * dga * inv;
-                    *dy = hg;
-                    *dn += gr * dh_dn * ga - hg * cos;
-                    acc += gr * dh_dr * ga;
+                    (hg, gr * dh_dn * ga - hg * cos, gr * dh_dr * ga)
+                };
+                let body = |dy: &mut F, dn: &mut F, gr: F, y: F, n: F| {
+                    let (a, b, _) = each(gr, y, n);
+                    *dy = a;
+                    *dn += b;
+                };
+                if need_rho {
+                    for ((((dy, dn), tm), (&y, &gr)), &n) in dyc
+                        .iter_mut()
+                        .zip(dni.iter_mut())
+                        .zip(terms.iter_mut())
+                        .zip(yc.iter().zip(gc))
+                        .zip(ni)
+                    {
+                        let (a, b, d) = each(gr, y, n);
+                        *dy = a;
+                        *dn += b;
+                        *tm = d;
+                    }
+                    dr[ch] = sum8(&terms);
+                } else {
+                    for (((dy, dn), (&y, &gr)), &n) in dyc
+                        .iter_mut()
+                        .zip(dni.iter_mut())
+                        .zip(yc.iter().zip(gc))
+                        .zip(ni)
+                    {
+                        body(dy, dn, gr, y, n);
+                    }
                 }
-                dr[ch] = acc;
             }
             dr
         })
@@ -343,7 +387,10 @@ impl CustomOp3 for Tail {
         let flat = y.apply_op3_no_bwd(
             n,
             &Tensor::cat(&[&grad.flatten_all()?, rho], 0)?,
-            &TailGrad { t: *self },
+            &TailGrad {
+                t: *self,
+                need_rho: rho.track_op(),
+            },
         )?;
         let dy = flat.narrow(0, 0, b * c * p)?.reshape(y.shape())?;
         let dn = flat.narrow(0, b * c * p, b * p)?.reshape(n.shape())?;
@@ -359,6 +406,7 @@ impl CustomOp3 for Tail {
 /// The backward kernel of [`Tail`], on `(y, n, [grad | ρ])`.
 struct TailGrad {
     t: Tail,
+    need_rho: bool,
 }
 
 impl CustomOp3 for TailGrad {
@@ -385,10 +433,10 @@ impl CustomOp3 for TailGrad {
                 l3.dims()
             );
         }
-        let t = self.t;
+        let (t, need_rho) = (self.t, self.need_rho);
         let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, gr| {
             let (g, rho) = gr.split_at(b * c * p);
-            tail_bwd(t, dims, y, n, rho, g)
+            tail_bwd(t, dims, y, n, rho, g, need_rho)
         });
         Ok((out, Shape::from(b * c * p + b * p + c)))
     }
@@ -540,25 +588,32 @@ fn affine_bwd<F: Real>(
     t: &[F],
     (b, c, p): (usize, usize, usize),
     relu: bool,
+    need_params: bool,
 ) -> Vec<F> {
     let zero = F::of(0.0);
     let len = b * c * p;
     let mut out = vec![zero; len + 2 * c];
-    // Per (image, channel) block: dx, and that block's sums for dscale and dshift.
+    // Per (image, channel) block: the masked gradient, its sums for dscale and dshift when
+    // they are wanted, then dx = masked gradient · scale. Every loop vectorises.
     let sums: Vec<(F, F)> = out[..len]
         .par_chunks_mut(p)
         .enumerate()
         .map(|(k, o)| {
             let (sc, sh) = (s[k % c], t[k % c]);
-            let (mut ds, mut dt) = (zero, zero);
-            for ((o, &v), &gr) in o.iter_mut().zip(&x[k * p..][..p]).zip(&g[k * p..][..p]) {
+            let xs = &x[k * p..][..p];
+            for ((o, &v), &gr) in o.iter_mut().zip(xs).zip(&g[k * p..][..p]) {
                 let keep = !relu || v * sc + sh > zero;
-                let gr = if keep { gr } else { zero };
-                *o = gr * sc;
-                ds += gr * v;
-                dt += gr;
+                *o = if keep { gr } else { zero };
             }
-            (ds, dt)
+            let sums = if need_params {
+                (dot8(o, xs), sum8(o))
+            } else {
+                (zero, zero)
+            };
+            for o in o.iter_mut() {
+                *o = *o * sc;
+            }
+            sums
         })
         .collect();
     for (k, (ds, dt)) in sums.into_iter().enumerate() {
@@ -566,6 +621,25 @@ fn affine_bwd<F: Real>(
         out[len + c + k % c] += dt;
     }
     out
+}
+
+/// `Σ a·b` with eight interleaved partial sums in a fixed order.
+#[inline(always)]
+fn dot8<F: Real>(a: &[F], b: &[F]) -> F {
+    let zero = F::of(0.0);
+    let mut acc = [zero; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (&x, &y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
 }
 
 fn affine_dims(x: &[usize], s: &[usize]) -> Result<(usize, usize, usize)> {
@@ -612,7 +686,10 @@ impl CustomOp2 for ChannelAffine {
         let flat = x.apply_op3_no_bwd(
             &grad.contiguous()?,
             st,
-            &ChannelAffineGrad { relu: self.relu },
+            &ChannelAffineGrad {
+                relu: self.relu,
+                need_params: st.track_op(),
+            },
         )?;
         let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
         let dst = flat.narrow(0, len, 2 * c)?;
@@ -620,9 +697,11 @@ impl CustomOp2 for ChannelAffine {
     }
 }
 
-/// The backward kernel of [`ChannelAffine`], on `(x, grad, [scale | shift])`.
+/// The backward kernel of [`ChannelAffine`], on `(x, grad, [scale | shift])`; the scale and
+/// shift gradients are left at zero unless `need_params`.
 struct ChannelAffineGrad {
     relu: bool,
+    need_params: bool,
 }
 
 impl CustomOp3 for ChannelAffineGrad {
@@ -643,10 +722,10 @@ impl CustomOp3 for ChannelAffineGrad {
         if l2.dims() != l1.dims() {
             candle_core::bail!("channel affine gradient: bad shape {:?}", l2.dims());
         }
-        let relu = self.relu;
+        let (relu, need) = (self.relu, self.need_params);
         let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |x, g, st| {
             let (s, t) = st.split_at(dims.1);
-            affine_bwd(x, g, s, t, dims, relu)
+            affine_bwd(x, g, s, t, dims, relu, need)
         });
         Ok((out, Shape::from(dims.0 * dims.1 * dims.2 + 2 * dims.1)))
     }

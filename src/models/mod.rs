@@ -31,7 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every layer use candle's own operations instead of dcrobust's CPU kernels (convolution,
-/// BatchNorm training, `acos`, max-pooling), for the whole process; `dcrobust bench` uses it as the reference.
+/// BatchNorm, `acos`, max-pooling, the fused decoupled tail), for the whole process; `dcrobust
+/// bench` uses it as the reference.
 pub fn use_candle_kernels(on: bool) {
     CANDLE_KERNELS.store(on, Ordering::SeqCst);
 }

@@ -3,7 +3,7 @@
 //!
 //! Sums are taken per channel in f64, in a fixed order, so results do not depend on threads.
 
-use super::ops::{contiguous_slice, filled};
+use super::ops::{contiguous_slice, filled, float_dispatch, unpack};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -255,8 +255,7 @@ impl CustomOp3 for BnTrain {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
-        let (_, c, _, _) = x.dims4()?;
-        let len = x.elem_count();
+        x.dims4()?;
         let stats = self.stats.lock().map(|s| s.clone()).unwrap_or_default();
         let flat = x.apply_op3_no_bwd(
             &dy,
@@ -267,9 +266,7 @@ impl CustomOp3 for BnTrain {
                 stats,
             },
         )?;
-        let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
-        let dg = flat.narrow(0, len, c)?;
-        let db = flat.narrow(0, len + c, c)?;
+        let [dx, dg, db] = unpack(&flat, [x.dims(), g.dims(), b.dims()])?;
         Ok((
             x.track_op().then_some(dx),
             g.track_op().then_some(dg),
@@ -303,36 +300,12 @@ impl CustomOp3 for BnGrad {
         if l2.dims() != l1.dims() || l3.dims() != [2 * c] || self.stats.len() != c {
             candle_core::bail!("batch_norm backward: inconsistent shapes or statistics");
         }
-        let name = "batch_norm backward";
-        let out = match (s1, s2, s3) {
-            (CpuStorage::F32(x), CpuStorage::F32(dy), CpuStorage::F32(gb)) => {
-                let gb = contiguous_slice(gb, l3, name)?;
-                CpuStorage::F32(backward(
-                    contiguous_slice(x, l1, name)?,
-                    contiguous_slice(dy, l2, name)?,
-                    &gb[..c],
-                    &gb[c..],
-                    &self.stats,
-                    (n, c, hw),
-                    self.eps,
-                    self.relu,
-                ))
-            }
-            (CpuStorage::F64(x), CpuStorage::F64(dy), CpuStorage::F64(gb)) => {
-                let gb = contiguous_slice(gb, l3, name)?;
-                CpuStorage::F64(backward(
-                    contiguous_slice(x, l1, name)?,
-                    contiguous_slice(dy, l2, name)?,
-                    &gb[..c],
-                    &gb[c..],
-                    &self.stats,
-                    (n, c, hw),
-                    self.eps,
-                    self.relu,
-                ))
-            }
-            _ => return Err(candle_core::Error::UnsupportedDTypeForOp(s1.dtype(), name)),
-        };
+        let (eps, relu, stats) = (self.eps, self.relu, &self.stats);
+        let out = float_dispatch!(
+            "batch_norm backward",
+            [(s1, l1), (s2, l2), (s3, l3)],
+            |x, dy, gb| backward(x, dy, &gb[..c], &gb[c..], stats, (n, c, hw), eps, relu)
+        );
         Ok((out, Shape::from(n * c * hw + 2 * c)))
     }
 }
@@ -367,27 +340,8 @@ pub fn batch_norm_train(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::{max_diff, uniform};
     use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng};
-
-    fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
-        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        let d: Vec<f64> = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        d.into_iter().fold(0.0, f64::max)
-    }
 
     /// BatchNorm from candle's operations: batch mean and biased variance per channel, then
     /// `γ·(x − μ)/sqrt(σ² + eps) + β` and, if `relu`, a ReLU.

@@ -14,7 +14,7 @@
 //! Both are deterministic whatever the thread count: each image is computed by one thread, and
 //! the radius gradient is summed image by image in a fixed order.
 
-use super::ops::contiguous_slice;
+use super::ops::{float_dispatch, unpack};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -336,22 +336,6 @@ fn tail_bwd<F: Real>(
     out
 }
 
-macro_rules! float_dispatch {
-    ($name:expr, [$(($s:expr, $l:expr)),+], |$($v:ident),+| $body:expr) => {{
-        match ($($s,)+) {
-            ($(CpuStorage::F32($v),)+) => {
-                $(let $v = contiguous_slice($v, $l, $name)?;)+
-                CpuStorage::F32($body)
-            }
-            ($(CpuStorage::F64($v),)+) => {
-                $(let $v = contiguous_slice($v, $l, $name)?;)+
-                CpuStorage::F64($body)
-            }
-            _ => candle_core::bail!("{}: expected f32 or f64 arguments of one dtype", $name),
-        }
-    }};
-}
-
 impl CustomOp3 for Tail {
     fn name(&self) -> &'static str {
         "dcrobust-decoupled-tail"
@@ -382,7 +366,7 @@ impl CustomOp3 for Tail {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, c, p) = tail_dims(y.dims(), n.dims(), rho.dims())?;
+        tail_dims(y.dims(), n.dims(), rho.dims())?;
         let grad = grad.contiguous()?;
         let flat = y.apply_op3_no_bwd(
             n,
@@ -392,9 +376,7 @@ impl CustomOp3 for Tail {
                 need_rho: rho.track_op(),
             },
         )?;
-        let dy = flat.narrow(0, 0, b * c * p)?.reshape(y.shape())?;
-        let dn = flat.narrow(0, b * c * p, b * p)?.reshape(n.shape())?;
-        let dr = flat.narrow(0, b * c * p + b * p, c)?;
+        let [dy, dn, dr] = unpack(&flat, [y.dims(), n.dims(), rho.dims()])?;
         Ok((
             y.track_op().then_some(dy),
             n.track_op().then_some(dn),
@@ -681,8 +663,7 @@ impl CustomOp2 for ChannelAffine {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (b, c, p) = affine_dims(x.dims(), st.dims())?;
-        let len = b * c * p;
+        affine_dims(x.dims(), st.dims())?;
         let flat = x.apply_op3_no_bwd(
             &grad.contiguous()?,
             st,
@@ -691,8 +672,7 @@ impl CustomOp2 for ChannelAffine {
                 need_params: st.track_op(),
             },
         )?;
-        let dx = flat.narrow(0, 0, len)?.reshape(x.shape())?;
-        let dst = flat.narrow(0, len, 2 * c)?;
+        let [dx, dst] = unpack(&flat, [x.dims(), st.dims()])?;
         Ok((x.track_op().then_some(dx), st.track_op().then_some(dst)))
     }
 }
@@ -755,28 +735,8 @@ pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::{max_diff, uniform};
     use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng};
-
-    /// Uniform values in `[lo, hi)`, f64, from a seeded generator.
-    fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
-        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        let d: Vec<f64> = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        d.into_iter().fold(0.0, f64::max)
-    }
 
     fn entries(t: &Tensor) -> Vec<f64> {
         t.flatten_all().unwrap().to_vec1().unwrap()

@@ -367,13 +367,15 @@ impl CustomOp3 for Tail {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         tail_dims(y.dims(), n.dims(), rho.dims())?;
-        let grad = grad.contiguous()?;
+        // ρ has one value per channel: it travels in the operation, not packed with the
+        // full-size gradient (which would copy that gradient).
         let flat = y.apply_op3_no_bwd(
             n,
-            &Tensor::cat(&[&grad.flatten_all()?, rho], 0)?,
+            &grad.contiguous()?,
             &TailGrad {
                 t: *self,
                 need_rho: rho.track_op(),
+                rho: rho.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?,
             },
         )?;
         let [dy, dn, dr] = unpack(&flat, [y.dims(), n.dims(), rho.dims()])?;
@@ -385,10 +387,11 @@ impl CustomOp3 for Tail {
     }
 }
 
-/// The backward kernel of [`Tail`], on `(y, n, [grad | ρ])`.
+/// The backward kernel of [`Tail`], on `(y, n, grad)`, with the radii `rho`.
 struct TailGrad {
     t: Tail,
     need_rho: bool,
+    rho: Vec<f64>,
 }
 
 impl CustomOp3 for TailGrad {
@@ -405,20 +408,15 @@ impl CustomOp3 for TailGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let y_dims = l1.dims();
-        let c = y_dims.get(1).copied().unwrap_or(0);
-        let dims = tail_dims(y_dims, l2.dims(), &[c])?;
-        let (b, _, p) = dims;
-        if l3.dims() != [b * c * p + c] {
-            candle_core::bail!(
-                "decoupled tail gradient: unexpected packed shape {:?}",
-                l3.dims()
-            );
+        let dims = tail_dims(l1.dims(), l2.dims(), &[self.rho.len()])?;
+        let (b, c, p) = dims;
+        if l3.dims() != l1.dims() {
+            candle_core::bail!("decoupled tail gradient: bad shape {:?}", l3.dims());
         }
         let (t, need_rho) = (self.t, self.need_rho);
-        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, gr| {
-            let (g, rho) = gr.split_at(b * c * p);
-            tail_bwd(t, dims, y, n, rho, g, need_rho)
+        let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, g| {
+            let rho: Vec<_> = self.rho.iter().map(|&r| Real::of(r)).collect();
+            tail_bwd(t, dims, y, n, &rho, g, need_rho)
         });
         Ok((out, Shape::from(b * c * p + b * p + c)))
     }

@@ -6,7 +6,8 @@ The same network as `dcrobust train --arch cnn9` (src/models/network.rs): three 
 max-pool after each stage, an `fc6` convolution covering the final 4x4 map (256 x width channels,
 with bias, no BatchNorm or ReLU) and a 1x1 `score` convolution without bias. `--op tanh` swaps every
 convolution but `score` for TanhConv with the cosine angular activation and the learnable radius
-(paper.md §1: out = tanh(|x| / rho) * cos(theta), rho = (r^2 + 1e-4) * mean patch norm).
+(docs/model.md#operator-radius: out = tanh(|x| / rho) * cos(theta),
+rho = (r^2 + 1e-4) * mean patch norm).
 
 Modes, each timed over `--steps` batches after `--warmup` untimed ones, printed as images/s:
   train   forward in training mode, cross-entropy, backward, Adam step;

@@ -190,10 +190,10 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
             .collect();
         let flops = cnn9_flops(m);
         for &kernels in &cfg.kernels {
-            crate::models::use_candle_kernels(kernels == "candle");
+            crate::kernels::use_candle_kernels(kernels == "candle");
             let net = build_network(m, cfg.seed, &device)?;
             let timed = time_modes(&net, cfg, &x, &labels, shape);
-            crate::models::use_candle_kernels(false);
+            crate::kernels::use_candle_kernels(false);
             for (mode, per_s) in timed? {
                 let factor = match mode {
                     "train" => 3.0,

@@ -8,6 +8,8 @@
 //! Modules:
 //! - [`data`]: CIFAR-10/100 binary, MNIST-style IDX and ImageFolder loaders, and the embedded
 //!   CIFAR-10 subset used when no data set is given.
+//! - [`kernels`]: dcrobust's CPU kernels (convolution, BatchNorm, max-pooling, the fused
+//!   decoupled tail, `acos`) as candle custom operations.
 //! - [`models`]: the decoupled operator and the CNN-9, ResNet-32 and 2-D-feature networks.
 //! - [`train`]: optimisers, the training loop, checkpoints and convergence curves.
 //! - [`suite`]: the adversarial and corruption suites, their resumable units and shards.
@@ -18,6 +20,7 @@
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod kernels;
 pub mod models;
 pub mod suite;
 pub mod train;

@@ -4,7 +4,7 @@
 use clap::Parser;
 
 // candle allocates a fresh buffer per operation; mimalloc avoids glibc's mmap/munmap churn
-// (cpu-performance.md, pitfall P5).
+// (docs/performance.md#pitfall-p5).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -59,11 +59,11 @@ pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
     h
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// SplitMix64's first output from state `z` (add the golden gamma, then the finaliser): the seed
+/// mixer every dcrobust crate uses.
+fn splitmix(z: u64) -> u64 {
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    rand_xoshiro::SplitMix64::seed_from_u64(z).next_u64()
 }
 
 /// A progress bar on standard error counting `unit`s (hidden when `show` is false).
@@ -93,6 +93,30 @@ pub fn error_message(e: &anyhow::Error) -> String {
         })
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// Test hook standing in for a kill: when `DCROBUST_FAULT` is `POINT:N`, the `N`-th arrival
+/// (counted from 1) at `point` aborts the process at once, as SIGKILL would: no destructor runs
+/// and nothing is flushed. Points: `batch` (after an optimiser step), `checkpoint` (between an
+/// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `cell` (after a
+/// unit's file), `report` (before the report page is written).
+pub fn fault_point(point: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Ok(spec) = std::env::var("DCROBUST_FAULT") else {
+        return;
+    };
+    let Some((p, n)) = spec.split_once(':') else {
+        return;
+    };
+    if p != point {
+        return;
+    }
+    let n: usize = n.parse().unwrap_or(1);
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
+        eprintln!("DCROBUST_FAULT: aborting at {point} #{n}");
+        std::process::abort();
+    }
 }
 
 #[cfg(test)]

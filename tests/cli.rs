@@ -78,7 +78,7 @@ fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
     let mut resume = base(&b);
     resume.push("--resume".to_string());
     run(resume);
-    let ckpt = |d: &Path| std::fs::read(d.join("cnn9-tanh-cosine/checkpoint.safetensors")).unwrap();
+    let ckpt = |d: &Path| std::fs::read(d.join("cnn9-tanh-cosine/model.safetensors")).unwrap();
     assert_eq!(
         ckpt(&a),
         ckpt(&b),
@@ -126,8 +126,8 @@ fn training_does_not_depend_on_thread_count() {
         let o = dcrobust(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         ckpts.push((
-            std::fs::read(out.join("cnn9-baseline/checkpoint.safetensors")).unwrap(),
-            std::fs::read(out.join("cnn9-ball-cosine/checkpoint.safetensors")).unwrap(),
+            std::fs::read(out.join("cnn9-baseline/model.safetensors")).unwrap(),
+            std::fs::read(out.join("cnn9-ball-cosine/model.safetensors")).unwrap(),
         ));
     }
     assert!(
@@ -236,18 +236,14 @@ fn damaged_checkpoint_is_refused() {
     ];
     args.extend(TINY);
     assert!(dcrobust(&args).status.success());
-    let ckpt = dir.path().join("cnn9-baseline/checkpoint.safetensors");
+    let ckpt = dir.path().join("cnn9-baseline/model.safetensors");
     let bytes = std::fs::read(&ckpt).unwrap();
     std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
     let mut resume = args.clone();
     resume.push("--resume");
     let o = dcrobust(&resume);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("checkpoint.safetensors"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("model.safetensors"), "{}", stderr(&o));
 }
 
 /// Oracle: `dcrobust models` lists every architecture, magnitude and angular activation.

@@ -254,12 +254,15 @@ fn tiny_checkpoint(dir: &Path) -> PathBuf {
     dir.join("cnn9-baseline")
 }
 
-/// Copies a training run directory's config and checkpoint to `to`.
+/// Copies a training run directory's config and weights to `to`, without the weights' SHA-256
+/// in the config (so that each damage below meets its own check, not the hash check).
 fn copy_run(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for f in ["config.json", "checkpoint.safetensors"] {
-        std::fs::copy(from.join(f), to.join(f)).unwrap();
-    }
+    std::fs::copy(from.join("model.safetensors"), to.join("model.safetensors")).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from.join("config.json")).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("weights_sha256");
+    std::fs::write(to.join("config.json"), cfg.to_string()).unwrap();
 }
 
 /// Evaluates the run directory `ckpt` with the adversarial suite (fast options), writing into
@@ -308,7 +311,7 @@ fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) {
 fn damaged_checkpoints_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let good = tiny_checkpoint(&tmp.path().join("train"));
-    let ckpt_file = |dir: &Path| dir.join("checkpoint.safetensors");
+    let ckpt_file = |dir: &Path| dir.join("model.safetensors");
     let tensors = load_tensors(&ckpt_file(&good));
 
     // Control: the intact run directory loads.
@@ -404,6 +407,85 @@ fn damaged_checkpoints_are_refused() {
         .collect();
     save_tensors(&t, &ckpt_file(&f64_dir));
     dcrobust::train::load_network(&f64_dir, &Device::Cpu).unwrap();
+}
+
+/// Oracle: `config.json` records the SHA-256 of `model.safetensors` (the library's digest, which
+/// `sha256_of_abc` checks against FIPS 180-2's test vector); 2,000 flipped bytes in
+/// the middle of the weights, which would otherwise load and evaluate at chance, are refused
+/// with the file named and the mismatch stated.
+#[test]
+fn flipped_weight_bytes_fail_the_checksum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tiny_checkpoint(&tmp.path().join("train"));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
+    let bytes = std::fs::read(good.join("model.safetensors")).unwrap();
+    assert_eq!(
+        cfg["weights_sha256"].as_str().unwrap(),
+        dcrobust::train::sha256_hex(&bytes)
+    );
+    let bad = tmp.path().join("flipped");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(good.join("config.json"), bad.join("config.json")).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    for b in &mut flipped[mid - 1000..mid + 1000] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(bad.join("model.safetensors"), &flipped).unwrap();
+    let o = evaluate(&bad);
+    assert_clear_error(
+        &o,
+        &[
+            &bad.join("model.safetensors").display().to_string(),
+            "does not match",
+            "SHA-256",
+        ],
+    );
+}
+
+/// Oracle: a run directory in dcrobust 0.1's single-file layout (`checkpoint.safetensors` with
+/// weights and optimiser state, BatchNorm's `gamma`/`beta`/`updates`) loads with the same
+/// weights as the two-file layout it is converted from, so evaluation of old runs keeps working.
+#[test]
+fn single_file_checkpoints_still_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tiny_checkpoint(&tmp.path().join("train"));
+    let legacy = tmp.path().join("legacy");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::copy(good.join("config.json"), legacy.join("config.json")).unwrap();
+    let mut t = HashMap::new();
+    for (k, v) in load_tensors(&good.join("model.safetensors")) {
+        let (k, v) = match k.rsplit_once(".bn.") {
+            Some((stem, "weight")) => (format!("{stem}.bn.gamma"), v),
+            Some((stem, "bias")) => (format!("{stem}.bn.beta"), v),
+            Some((stem, "num_batches_tracked")) => (
+                format!("{stem}.bn.updates"),
+                v.to_dtype(DType::F32).unwrap().reshape(1).unwrap(),
+            ),
+            _ => (k, v),
+        };
+        t.insert(k, v);
+    }
+    for (k, v) in load_tensors(&good.join("optimizer.safetensors")) {
+        t.insert(k, v);
+    }
+    save_tensors(&t, &legacy.join("checkpoint.safetensors"));
+    let (_, a) = dcrobust::train::load_network(&good, &Device::Cpu).unwrap();
+    let (_, b) = dcrobust::train::load_network(&legacy, &Device::Cpu).unwrap();
+    let (ta, tb) = (a.params().tensors(), b.params().tensors());
+    assert_eq!(ta.len(), tb.len());
+    for (k, v) in &ta {
+        let d = (v - &tb[k]).unwrap().abs().unwrap().flatten_all().unwrap();
+        let d = d
+            .max(0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert_eq!(d, 0.0, "{k} differs");
+    }
 }
 
 /// Oracle: the seed summaries of the `results_json` fuzz target (real files of a tiny run, with

@@ -77,7 +77,7 @@ fn adversarial_suite_end_to_end_and_reproducible() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s: dcrobust_reports::AdversarialSummary = read(&a.join("summary.json"));
     assert_eq!(s.models.len(), 2);
-    assert_eq!(s.images, 60);
+    assert_eq!(s.run.images, 60);
     for m in &s.models {
         let cell = |attack: &str, eps: f64| {
             m.cells
@@ -389,7 +389,7 @@ fn adversarial_training_is_recorded_and_changes_training() {
     assert_eq!(a["attack"], "pgd");
     assert_eq!(a["steps"], 2);
     assert!((a["eps"].as_f64().unwrap() - 4.0 / 255.0).abs() < 1e-12);
-    let w = |d: &Path| std::fs::read(d.join("cnn9-baseline/checkpoint.safetensors")).unwrap();
+    let w = |d: &Path| std::fs::read(d.join("cnn9-baseline/model.safetensors")).unwrap();
     assert!(
         w(&plain) != w(&adv),
         "adversarial training left the weights as standard training"
@@ -436,7 +436,7 @@ fn surrogate_is_a_transfer_source_only() {
     let o = dcrobust(&cmd);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out
-        .join("surrogate/models/cnn9-baseline/checkpoint.safetensors")
+        .join("surrogate/models/cnn9-baseline/model.safetensors")
         .is_file());
     let s: dcrobust_reports::AdversarialSummary = read(&out.join("summary.json"));
     assert_eq!(s.models.len(), 1);

@@ -127,9 +127,7 @@ pub fn random_offset(norm: Norm, eps: f32, dim: usize, rng: &mut impl Rng) -> Ve
     }
 }
 
-/// A standard normal draw (Box–Muller).
+/// A standard normal draw (`rand_distr`'s ziggurat sampler, in f64, rounded to f32).
 pub fn gaussian(rng: &mut impl Rng) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    rng.sample::<f64, _>(rand_distr::StandardNormal) as f32
 }

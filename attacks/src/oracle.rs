@@ -118,15 +118,14 @@ use crate::ops;
 /// Generator stream used to draw random targets.
 const STREAM_TARGET: u64 = u64::MAX;
 
-/// SplitMix64 mixing of a seed and a value.
+/// Mixes a seed and a value: SplitMix64's first output from the state
+/// `seed ^ (v·0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)`.
 pub(crate) fn mix(seed: u64, v: u64) -> u64 {
-    let mut z = seed
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    let z = seed
         ^ v.wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .wrapping_add(0x632B_E59B_D9B4_E019);
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    rand_xoshiro::SplitMix64::seed_from_u64(z).next_u64()
 }
 
 /// The per-sample quantity an attack maximises.

@@ -140,7 +140,7 @@ pub enum ConfigError {
 }
 
 /// Parameters of every attack; the defaults follow the usual CIFAR-10 protocols
-/// (robustness-anchors §3.3): PGD-20 with α = ε/4 (2/255 at ε = 8/255) and a random start.
+/// (docs/attacks.md#pgd-settings): PGD-20 with α = ε/4 (2/255 at ε = 8/255) and a random start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AttackConfig {

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use dcrobust_corruptions::{corrupt_batch, Corruption, Severity, Table};
+use dcrobust_corruptions::{
+    corrupt_images, Corruption, CorruptionSpec, ImageShape, Severity, Table,
+};
 use rand::{Rng, SeedableRng};
 
 fn main() {
@@ -15,16 +17,22 @@ fn main() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
     let images: Vec<u8> = (0..n * c * h * w).map(|_| rng.random()).collect();
     let severity = Severity::try_from(3).expect("3 is a severity");
+    let shape = ImageShape {
+        channels: c,
+        height: h,
+        width: w,
+    };
+    let spec = |corruption| CorruptionSpec {
+        corruption,
+        severity,
+        table: Table::Cifar10C,
+    };
     // Warm-up (frost texture decoding, page faults).
-    corrupt_batch(
+    corrupt_images(
         &images[..c * h * w],
         1,
-        c,
-        h,
-        w,
-        Corruption::Frost,
-        severity,
-        Table::Cifar10C,
+        shape,
+        spec(Corruption::Frost),
         0,
         0,
     )
@@ -38,20 +46,7 @@ fn main() {
         let mut total = 0.0f64;
         for corruption in Corruption::MAIN {
             let t = Instant::now();
-            let out = pool.install(|| {
-                corrupt_batch(
-                    &images,
-                    n,
-                    c,
-                    h,
-                    w,
-                    corruption,
-                    severity,
-                    Table::Cifar10C,
-                    1,
-                    0,
-                )
-            });
+            let out = pool.install(|| corrupt_images(&images, n, shape, spec(corruption), 1, 0));
             let secs = t.elapsed().as_secs_f64();
             assert_eq!(out.expect("valid batch").len(), images.len());
             total += secs;

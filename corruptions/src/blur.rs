@@ -3,7 +3,8 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{self, Border};
+use crate::ops::filters::{self, Border};
+use crate::ops::{imagemagick, resample};
 use crate::tables::zoom_factors;
 use crate::{Ctx, Output};
 
@@ -13,7 +14,7 @@ pub(crate) fn gaussian_blur(ctx: &Ctx) -> Output {
     let sigma = ctx.table.gaussian_blur[ctx.s()];
     let mut p = ctx.unit();
     for ch in 0..p.c {
-        let out = ops::gaussian_filter(p.plane(ch), p.h, p.w, sigma, 4.0, Border::Nearest);
+        let out = filters::gaussian_filter(p.plane(ch), p.h, p.w, sigma, 4.0, Border::Nearest);
         p.plane_mut(ch).copy_from_slice(&out);
     }
     Output::Unit(p.data)
@@ -30,7 +31,7 @@ pub(crate) fn glass_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let unit = ctx.unit();
     let mut q = vec![0u8; c * n];
     for ch in 0..c {
-        let b = ops::gaussian_filter(unit.plane(ch), h, w, p.sigma, 4.0, Border::Nearest);
+        let b = filters::gaussian_filter(unit.plane(ch), h, w, p.sigma, 4.0, Border::Nearest);
         for (d, v) in q[ch * n..(ch + 1) * n].iter_mut().zip(&b) {
             *d = (v.clamp(0.0, 1.0) * 255.0) as u8;
         }
@@ -60,7 +61,7 @@ pub(crate) fn glass_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
             .iter()
             .map(|&v| f32::from(v) / 255.0)
             .collect();
-        let b = ops::gaussian_filter(&plane, h, w, p.sigma, 4.0, Border::Nearest);
+        let b = filters::gaussian_filter(&plane, h, w, p.sigma, 4.0, Border::Nearest);
         out[ch * n..(ch + 1) * n].copy_from_slice(&b);
     }
     Output::Unit(out)
@@ -88,16 +89,16 @@ pub(crate) fn disk_kernel(radius: f64, alias_blur: f64) -> (Vec<f32>, usize) {
     let total: f64 = disk.iter().sum();
     disk.iter_mut()
         .for_each(|v| *v = (*v / total) as f32 as f64);
-    let g = ops::cv_gaussian_kernel(ksize, alias_blur);
+    let g = filters::cv_gaussian_kernel(ksize, alias_blur);
     let r = (ksize / 2) as isize;
     let mut k = vec![0f64; side * side];
     for y in 0..side as isize {
         for x in 0..side as isize {
             let mut acc = 0.0;
             for (j, gy) in g.iter().enumerate() {
-                let sy = ops::border_index(y + j as isize - r, side, Border::Reflect101);
+                let sy = filters::border_index(y + j as isize - r, side, Border::Reflect101);
                 for (i, gx) in g.iter().enumerate() {
-                    let sx = ops::border_index(x + i as isize - r, side, Border::Reflect101);
+                    let sx = filters::border_index(x + i as isize - r, side, Border::Reflect101);
                     acc += gy * gx * disk[sy * side + sx];
                 }
             }
@@ -131,7 +132,7 @@ pub(crate) fn defocus_blur(ctx: &Ctx) -> Output {
     let p = ctx.unit();
     let mut out = Vec::with_capacity(p.data.len());
     for ch in 0..p.c {
-        out.extend(ops::filter2d(p.plane(ch), p.h, p.w, &k, side, side));
+        out.extend(filters::filter2d(p.plane(ch), p.h, p.w, &k, side, side));
     }
     Output::Unit64(out)
 }
@@ -144,7 +145,7 @@ pub(crate) fn motion_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let n = ctx.h * ctx.w;
     let mut out = Vec::with_capacity(ctx.c * n);
     for ch in 0..ctx.c {
-        out.extend(ops::im_motion_blur(
+        out.extend(imagemagick::im_motion_blur(
             &ctx.src[ch * n..(ch + 1) * n],
             ctx.h,
             ctx.w,
@@ -163,7 +164,7 @@ pub(crate) fn zoom_blur(ctx: &Ctx) -> Output {
     let mut p = ctx.unit();
     let maps: Vec<_> = factors
         .iter()
-        .map(|&z| ops::clipped_zoom_maps(p.h, p.w, z))
+        .map(|&z| resample::clipped_zoom_maps(p.h, p.w, z))
         .collect();
     let count = factors.len() as f32 + 1.0;
     let mut acc = vec![0f32; p.h * p.w];
@@ -171,7 +172,7 @@ pub(crate) fn zoom_blur(ctx: &Ctx) -> Output {
     for ch in 0..p.c {
         acc.iter_mut().for_each(|a| *a = 0.0);
         for (rows, cols) in &maps {
-            ops::accumulate_maps(p.plane(ch), p.w, rows, cols, &mut acc, &mut tmp);
+            resample::accumulate_maps(p.plane(ch), p.w, rows, cols, &mut acc, &mut tmp);
         }
         for (d, a) in p.plane_mut(ch).iter_mut().zip(&acc) {
             *d = (*d + a) / count;

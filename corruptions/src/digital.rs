@@ -5,7 +5,8 @@ use image::{ExtendedColorType, ImageFormat};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ops::{self, Border};
+use crate::ops::filters::{self, Border};
+use crate::ops::{resample, warp};
 use crate::{CorruptionError, Ctx, Output};
 
 /// `(x - mean_c) · factor + mean_c` per channel, in `f64`.
@@ -39,8 +40,8 @@ pub(crate) fn pixelate(ctx: &Ctx) -> Output {
     let sh = ((h as f64 * c) as usize).max(1);
     let sw = ((w as f64 * c) as usize).max(1);
     let n = h * w;
-    let down = ops::PilBoxResize::new(h, w, sh, sw);
-    let up = ops::PilBoxResize::new(sh, sw, h, w);
+    let down = resample::PilBoxResize::new(h, w, sh, sw);
+    let up = resample::PilBoxResize::new(sh, sw, h, w);
     let mut out = Vec::with_capacity(ctx.c * n);
     for ch in 0..ctx.c {
         out.extend(up.apply(&down.apply(&ctx.src[ch * n..(ch + 1) * n])));
@@ -120,18 +121,18 @@ pub(crate) fn elastic_transform(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
             *v = f64::from((*v + u) as f32);
         }
     }
-    let m = ops::affine_from_points(pts1, pts2).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    let m = warp::affine_from_points(pts1, pts2).unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
     let n = h * w;
-    let taps = ops::warp_affine_taps(h, w, m);
+    let taps = warp::warp_affine_taps(h, w, m);
     let mut warped = Vec::with_capacity(ctx.c * n);
     for ch in 0..ctx.c {
-        warped.extend(ops::sample_taps(img.plane(ch), &taps));
+        warped.extend(warp::sample_taps(img.plane(ch), &taps));
     }
     let field = |rng: &mut ChaCha8Rng| -> Vec<f32> {
         let u: Vec<f32> = (0..n)
             .map(|_| rng.random_range(-1.0f64..1.0) as f32)
             .collect();
-        ops::gaussian_filter(&u, h, w, sigma, 3.0, Border::Reflect)
+        filters::gaussian_filter(&u, h, w, sigma, 3.0, Border::Reflect)
             .into_iter()
             .map(|v| (f64::from(v) * alpha) as f32)
             .collect()
@@ -145,7 +146,7 @@ pub(crate) fn elastic_transform(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            taps.push(ops::reflect_tap(
+            taps.push(warp::reflect_tap(
                 h,
                 w,
                 y as f64 + f64::from(dy[i]),
@@ -155,7 +156,7 @@ pub(crate) fn elastic_transform(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     }
     let mut out = Vec::with_capacity(ctx.c * n);
     for ch in 0..ctx.c {
-        out.extend(ops::sample_taps(&warped[ch * n..(ch + 1) * n], &taps));
+        out.extend(warp::sample_taps(&warped[ch * n..(ch + 1) * n], &taps));
     }
     Output::Unit(out)
 }

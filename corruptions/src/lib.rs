@@ -13,7 +13,7 @@
 //!   ImageNet-C's (`make_imagenet_c.py`, the one `imagecorruptions` uses). See [`tables`].
 //! - Randomness comes only from a caller-provided seed (a [`rand_chacha::ChaCha8Rng`] per
 //!   image), so results do not depend on threads or on how a set is split into batches
-//!   ([`corrupt_batch`], [`image_seed`]).
+//!   ([`corrupt_images`], [`image_seed`]).
 //!
 //! Grey images: every corruption that only needs per-channel arithmetic (noise, blurs, fog,
 //! snow, contrast, elastic, pixelate, JPEG) runs on the single channel. The colour ones
@@ -30,7 +30,8 @@
 //!   stochastic corruptions match the reference in distribution only (Poisson from
 //!   `rand_distr`; salt-and-pepper from one uniform draw per value with the same
 //!   probabilities as scikit-image's two `choice` arrays).
-//! - Severity 0 does not silently mean 5 (quirk 3): [`Severity`] accepts 1 to 5 only.
+//! - Severity 0 does not silently mean 5 (docs/corruptions.md, quirk 3): [`Severity`] accepts 1
+//!   to 5 only.
 //! - JPEG uses the `image` crate's encoder and decoder, not libjpeg through Pillow, so the
 //!   bytes differ; the quality setting is the table's.
 //! - Spatter: OpenCV's Canny, chamfer distance transform, `equalizeHist`, emboss and box
@@ -49,9 +50,10 @@
 //!   `assets/README.md`).
 //!
 //! Files: `lib.rs` (this overview, the public API), `severity.rs` ([`Severity`]), `tables.rs`
-//! (the severity tables), `ops.rs` (filters, resampling, colour conversion, ImageMagick motion
-//! blur, OpenCV-style helpers), `noise.rs`, `blur.rs`, `weather.rs`, `digital.rs` (the 19
-//! corruptions), `assets/` (the frost textures, embedded).
+//! (the severity tables), `ops/` (the ported library operations: `filters.rs`, `colour.rs`,
+//! `resample.rs`, `warp.rs`, `imagemagick.rs` for the motion blur, `edges.rs` for spatter),
+//! `noise.rs`, `blur.rs`, `weather.rs`, `digital.rs` (the 19 corruptions), `assets/` (the frost
+//! textures, embedded).
 #![warn(missing_docs)]
 
 mod blur;
@@ -94,8 +96,12 @@ impl Category {
     }
 }
 
-/// The 19 corruptions of CIFAR-10-C, in the order of the generation scripts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The 19 corruptions of CIFAR-10-C, in the order of the generation scripts; written in results
+/// files by their CIFAR-10-C file names (`gaussian_noise`, …).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum Corruption {
     /// Additive Gaussian noise.
     GaussianNoise,
@@ -273,6 +279,20 @@ impl std::fmt::Display for Corruption {
     }
 }
 
+impl From<Corruption> for &'static str {
+    fn from(c: Corruption) -> &'static str {
+        c.name()
+    }
+}
+
+impl TryFrom<String> for Corruption {
+    type Error = UnknownCorruption;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 impl std::str::FromStr for Corruption {
     type Err = UnknownCorruption;
 
@@ -288,17 +308,44 @@ impl std::str::FromStr for Corruption {
     }
 }
 
-/// Which severity table to use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Which severity table to use; written in results files as `cifar10-c` or `imagenet-c`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Table {
     /// CIFAR-10-C (`make_cifar_c.py`, made for 32x32 images).
     #[default]
+    #[serde(rename = "cifar10-c")]
     Cifar10C,
     /// ImageNet-C (`make_imagenet_c.py`, made for 224x224 images; far harsher on small images).
+    #[serde(rename = "imagenet-c")]
     ImageNetC,
 }
 
+impl std::str::FromStr for Table {
+    type Err = String;
+
+    /// Parses `cifar10-c` or `imagenet-c`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cifar10-c" => Ok(Table::Cifar10C),
+            "imagenet-c" => Ok(Table::ImageNetC),
+            t => Err(format!(
+                "table `{t}` is unknown; expected cifar10-c or imagenet-c"
+            )),
+        }
+    }
+}
+
 impl Table {
+    /// The name used on the command line and in results files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Cifar10C => "cifar10-c",
+            Table::ImageNetC => "imagenet-c",
+        }
+    }
+
     /// The table's parameters.
     pub fn params(self) -> &'static SeverityTable {
         match self {
@@ -319,6 +366,36 @@ pub struct Image {
     pub width: usize,
     /// `channels * height * width` bytes, channel-major.
     pub data: Vec<u8>,
+}
+
+/// The shape of one planar (CHW) 8-bit image, without its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ImageShape {
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Bytes of one image: `channels * height * width`.
+    pub fn byte_count(self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// What to apply to an image: a corruption at a severity, with the table its parameters
+/// come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CorruptionSpec {
+    /// Which of the 19 corruptions.
+    pub corruption: Corruption,
+    /// How strong, 1 to 5.
+    pub severity: Severity,
+    /// Which severity table gives the parameters.
+    pub table: Table,
 }
 
 /// Smallest accepted height and width.
@@ -372,6 +449,15 @@ impl Image {
         Ok(image)
     }
 
+    /// Its channels, height and width.
+    pub fn shape(&self) -> ImageShape {
+        ImageShape {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+        }
+    }
+
     /// Checks channels (1 or 3), size (`MIN_SIDE..=MAX_SIDE`) and data length.
     pub fn validate(&self) -> Result<(), CorruptionError> {
         check_shape(self.channels, self.height, self.width)?;
@@ -399,15 +485,13 @@ fn check_shape(c: usize, h: usize, w: usize) -> Result<(), CorruptionError> {
     Ok(())
 }
 
-/// SplitMix64's output function applied to `z + golden gamma`.
+/// SplitMix64's first output from state `z` (add the golden gamma, then the finaliser).
 fn splitmix64(z: u64) -> u64 {
-    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+    rand_xoshiro::SplitMix64::seed_from_u64(z).next_u64()
 }
 
-/// The seed [`corrupt_batch`] gives image number `index` (its global index in the set):
+/// The seed [`corrupt_images`] gives image number `index` (its global index in the set):
 /// a SplitMix64 chain `s0 = sm(run_seed)`, `s1 = sm(s0 ^ corruption.index())`,
 /// `s2 = sm(s1 ^ severity)`, `seed = sm(s2 ^ index)`, where `sm` is SplitMix64
 /// mixing (add the golden gamma 0x9E3779B97F4A7C15, then the SplitMix64 finaliser).
@@ -429,16 +513,12 @@ pub fn corrupt(
     seed: u64,
 ) -> Result<Image, CorruptionError> {
     image.validate()?;
-    let data = corrupt_planes(
-        &image.data,
-        image.channels,
-        image.height,
-        image.width,
+    let spec = CorruptionSpec {
         corruption,
         severity,
         table,
-        seed,
-    )?;
+    };
+    let data = corrupt_planes(&image.data, image.shape(), spec, seed)?;
     Ok(Image {
         channels: image.channels,
         height: image.height,
@@ -447,25 +527,20 @@ pub fn corrupt(
     })
 }
 
-/// Corrupts `n` images stored back to back (`n * c * h * w` bytes, each image CHW), in
-/// parallel on the current rayon pool. Image `i` uses the seed
-/// `image_seed(run_seed, corruption, severity, first_index + i)`, so the output does not
-/// depend on the thread count or on how a set is split into calls.
-#[allow(clippy::too_many_arguments)]
-pub fn corrupt_batch(
+/// Corrupts `n` images of `shape` stored back to back (`n * shape.byte_count()` bytes, each
+/// image CHW), in parallel on the current rayon pool. Image `i` uses the seed
+/// `image_seed(run_seed, spec.corruption, spec.severity, first_index + i)`, so the output does
+/// not depend on the thread count or on how a set is split into calls.
+pub fn corrupt_images(
     images: &[u8],
     n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    corruption: Corruption,
-    severity: Severity,
-    table: Table,
+    shape: ImageShape,
+    spec: CorruptionSpec,
     run_seed: u64,
     first_index: usize,
 ) -> Result<Vec<u8>, CorruptionError> {
-    check_shape(c, h, w)?;
-    let per = c * h * w;
+    check_shape(shape.channels, shape.height, shape.width)?;
+    let per = shape.byte_count();
     let expected = n * per;
     if images.len() != expected {
         return Err(CorruptionError::DataLength {
@@ -478,8 +553,9 @@ pub fn corrupt_batch(
         .zip(images.par_chunks(per))
         .enumerate()
         .try_for_each(|(i, (dst, src))| {
-            let seed = image_seed(run_seed, corruption, severity, (first_index + i) as u64);
-            let res = corrupt_planes(src, c, h, w, corruption, severity, table, seed)?;
+            let index = (first_index + i) as u64;
+            let seed = image_seed(run_seed, spec.corruption, spec.severity, index);
+            let res = corrupt_planes(src, shape, spec, seed)?;
             dst.copy_from_slice(&res);
             Ok(())
         })?;
@@ -546,24 +622,31 @@ impl Ctx<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Corrupts one image of `shape` (its bytes `src`, CHW, already checked) with the random
+/// stream `ChaCha8Rng::seed_from_u64(seed)`; a grey image goes through RGB for the colour
+/// corruptions (see the crate docs). Returns the output bytes, CHW, of the same shape.
 fn corrupt_planes(
     src: &[u8],
-    c: usize,
-    h: usize,
-    w: usize,
-    corruption: Corruption,
-    severity: Severity,
-    table: Table,
+    shape: ImageShape,
+    spec: CorruptionSpec,
     seed: u64,
 ) -> Result<Vec<u8>, CorruptionError> {
-    if c == 1 && corruption.needs_rgb() {
+    let ImageShape {
+        channels: c,
+        height: h,
+        width: w,
+    } = shape;
+    if c == 1 && spec.corruption.needs_rgb() {
         let n = h * w;
         let mut rgb = Vec::with_capacity(3 * n);
         for _ in 0..3 {
             rgb.extend_from_slice(src);
         }
-        let out = run(&rgb, 3, h, w, corruption, severity, table, seed)?;
+        let rgb_shape = ImageShape {
+            channels: 3,
+            ..shape
+        };
+        let out = run(&rgb, rgb_shape, spec, seed)?;
         let (scale, vals) = match out {
             Output::Unit(v) => (1.0f32, v),
             Output::Unit64(v) => (1.0f32, v.into_iter().map(|x| x as f32).collect()),
@@ -580,28 +663,28 @@ fn corrupt_planes(
             .collect();
         return Ok(finish(Output::Unit(grey)));
     }
-    Ok(finish(run(
-        src, c, h, w, corruption, severity, table, seed,
-    )?))
+    Ok(finish(run(src, shape, spec, seed)?))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs one corruption on `src` (CHW bytes of `shape`) with the random stream
+/// `ChaCha8Rng::seed_from_u64(seed)`, before clipping and the cast to bytes.
 fn run(
     src: &[u8],
-    c: usize,
-    h: usize,
-    w: usize,
-    corruption: Corruption,
-    severity: Severity,
-    table: Table,
+    shape: ImageShape,
+    spec: CorruptionSpec,
     seed: u64,
 ) -> Result<Output, CorruptionError> {
+    let CorruptionSpec {
+        corruption,
+        severity,
+        table,
+    } = spec;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let ctx = Ctx {
         src,
-        c,
-        h,
-        w,
+        c: shape.channels,
+        h: shape.height,
+        w: shape.width,
         severity,
         table: table.params(),
     };

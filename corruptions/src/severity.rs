@@ -1,7 +1,11 @@
 //! The severity level of a corruption.
 
-/// A corruption severity, 1 (mildest) to 5 (strongest), as in CIFAR-10-C.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A corruption severity, 1 (mildest) to 5 (strongest), as in CIFAR-10-C; written in results
+/// files as the number.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "i64", into = "u8")]
 pub struct Severity(u8);
 
 /// A severity outside 1..=5.
@@ -38,6 +42,25 @@ impl TryFrom<i64> for Severity {
             Ok(s @ 1..=5) => Ok(Severity(s)),
             _ => Err(SeverityError(v)),
         }
+    }
+}
+
+impl From<Severity> for u8 {
+    fn from(s: Severity) -> u8 {
+        s.0
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    /// Parses `1` to `5`; the error names the value and the range.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let v: i64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("severity `{s}` is not a whole number: expected 1 to 5"))?;
+        Severity::try_from(v).map_err(|e| e.to_string())
     }
 }
 

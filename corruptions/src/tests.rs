@@ -1,7 +1,7 @@
 //! Crate tests. Every numeric test names its oracle.
 
 use super::*;
-use crate::ops;
+use crate::ops::{edges, imagemagick, resample};
 
 /// The test image shared with the Python reference script (HWC there, CHW here):
 /// `v(c, y, x) = (37x + 23y + 91c + ((x·y·(c+1)) mod 29)·3 + (x xor y)·11) mod 256`.
@@ -55,7 +55,8 @@ fn mean_abs_change(a: &Image, b: &Image) -> f64 {
 // ---------------------------------------------------------------------------------------
 // Names, order, parsing.
 
-/// Oracle: robustness-anchors §2.1 (CIFAR-10-C file names, order, categories, main 15).
+/// Oracle: docs/corruptions.md#the-19-corruptions (CIFAR-10-C file names, order, categories,
+/// main 15).
 #[test]
 fn names_order_and_categories() {
     let names: Vec<&str> = Corruption::ALL.iter().map(|c| c.name()).collect();
@@ -116,9 +117,10 @@ fn names_order_and_categories() {
 // ---------------------------------------------------------------------------------------
 // Tables.
 
-/// Oracle: robustness-anchors §2.2 (CIFAR-10-C) and §2.3 (ImageNet-C) tables, typed in
-/// from the document, and NumPy `arange` lengths (quirk 1): `np.arange(1, 1.06, 0.01).size`
-/// is 7, ... , `np.arange(1, 1.26, 0.01).size` is 26; ImageNet 12, 16, 11, 13, 11.
+/// Oracle: the CIFAR-10-C and ImageNet-C tables of docs/corruptions.md#severity-tables, typed
+/// in from the document, and NumPy `arange` lengths (docs/corruptions.md, quirk 1):
+/// `np.arange(1, 1.06, 0.01).size` is 7, ... , `np.arange(1, 1.26, 0.01).size` is 26; ImageNet
+/// 12, 16, 11, 13, 11.
 #[test]
 fn tables_match_the_documents() {
     let c = &tables::CIFAR10C;
@@ -629,7 +631,7 @@ fn motion_blur_matches_imagemagick_exactly() {
     for (r, s, a, (sum, samples)) in cases {
         let mut data = Vec::new();
         for ch in 0..3 {
-            data.extend(ops::im_motion_blur(
+            data.extend(imagemagick::im_motion_blur(
                 &img.data[ch * 1024..(ch + 1) * 1024],
                 32,
                 32,
@@ -658,10 +660,10 @@ fn motion_blur_matches_imagemagick_exactly() {
 /// non-zero, i.e. the spread is one-sided (towards smaller x: output x reads x + i).
 #[test]
 fn motion_blur_kernel_is_imagemagicks() {
-    assert_eq!(ops::im_optimal_kernel_width(6.0, 2.0), 13);
-    assert_eq!(ops::im_optimal_kernel_width(9.0, 2.5), 19);
-    assert_eq!(ops::im_optimal_kernel_width(0.5, 1.0), 3);
-    let k = ops::im_motion_kernel(13, 2.0);
+    assert_eq!(imagemagick::im_optimal_kernel_width(6.0, 2.0), 13);
+    assert_eq!(imagemagick::im_optimal_kernel_width(9.0, 2.5), 19);
+    assert_eq!(imagemagick::im_optimal_kernel_width(0.5, 1.0), 3);
+    let k = imagemagick::im_motion_kernel(13, 2.0);
     let raw: Vec<f64> = (0..13).map(|i| (-(i * i) as f64 / 8.0).exp()).collect();
     let total: f64 = raw.iter().sum();
     assert!((total - 3.0066).abs() < 1e-3, "{total}");
@@ -671,16 +673,16 @@ fn motion_blur_kernel_is_imagemagicks() {
     assert!((k[1] / k[0] - 0.882_496_9).abs() < 1e-6);
     assert!((k[3] / k[0] - 0.324_652_5).abs() < 1e-6);
     assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-    let o0 = ops::im_motion_offsets(5, 0.0);
+    let o0 = imagemagick::im_motion_offsets(5, 0.0);
     assert_eq!(o0, [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0)]);
-    let o90 = ops::im_motion_offsets(4, 90.0);
+    let o90 = imagemagick::im_motion_offsets(4, 90.0);
     assert_eq!(o90, [(0, 0), (0, 1), (0, 2), (0, 3)]);
-    let o45 = ops::im_motion_offsets(5, 45.0);
+    let o45 = imagemagick::im_motion_offsets(5, 45.0);
     assert_eq!(o45, [(0, 0), (1, 1), (1, 1), (2, 2), (3, 3)]);
 
     let mut dot = vec![0u8; 256];
     dot[8 * 16 + 8] = 255;
-    let out = ops::im_motion_blur(&dot, 16, 16, 6.0, 2.0, 0.0);
+    let out = imagemagick::im_motion_blur(&dot, 16, 16, 6.0, 2.0, 0.0);
     assert_eq!(
         &out[8 * 16..9 * 16],
         &[0, 0, 0, 3, 11, 27, 51, 74, 84, 0, 0, 0, 0, 0, 0, 0]
@@ -843,8 +845,8 @@ fn every_corruption_keeps_the_shape() {
 /// 1/c, blur σ and radius, zoom range, brightness, contrast factor down, pixelate scale down,
 /// JPEG quality down, frost weight up, fog strength up), the mean absolute change on a
 /// natural-ish image does not decrease from s1 to s5 and strictly grows overall. Stochastic
-/// ones average 4 seeds. Not asserted: saturate (quirk 4), glass/motion/snow/spatter/elastic
-/// (mixed parameters).
+/// ones average 4 seeds. Not asserted: saturate (docs/corruptions.md, quirk 4),
+/// glass/motion/snow/spatter/elastic (mixed parameters).
 #[test]
 fn change_grows_with_severity() {
     let img = test_image(32, 32);
@@ -903,6 +905,16 @@ fn seeds_are_respected() {
 fn batches_do_not_depend_on_threads_or_splits() {
     let (n, c, h, w) = (6usize, 3usize, 32usize, 32usize);
     let per = c * h * w;
+    let shape = ImageShape {
+        channels: c,
+        height: h,
+        width: w,
+    };
+    let spec = |corruption| CorruptionSpec {
+        corruption,
+        severity: sev(4),
+        table: Table::Cifar10C,
+    };
     let set: Vec<u8> = (0..n)
         .flat_map(|i| noise_image(c, h, w, i as u64).data)
         .collect();
@@ -916,39 +928,13 @@ fn batches_do_not_depend_on_threads_or_splits() {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| {
-                    corrupt_batch(&set, n, c, h, w, corr, sev(4), Table::Cifar10C, 42, 0).unwrap()
-                })
+                .install(|| corrupt_images(&set, n, shape, spec(corr), 42, 0).unwrap())
         };
         let one = run(1);
         let two = run(2);
         assert_eq!(one, two, "{corr}");
-        let head = corrupt_batch(
-            &set[..2 * per],
-            2,
-            c,
-            h,
-            w,
-            corr,
-            sev(4),
-            Table::Cifar10C,
-            42,
-            0,
-        )
-        .unwrap();
-        let tail = corrupt_batch(
-            &set[2 * per..],
-            4,
-            c,
-            h,
-            w,
-            corr,
-            sev(4),
-            Table::Cifar10C,
-            42,
-            2,
-        )
-        .unwrap();
+        let head = corrupt_images(&set[..2 * per], 2, shape, spec(corr), 42, 0).unwrap();
+        let tail = corrupt_images(&set[2 * per..], 4, shape, spec(corr), 42, 2).unwrap();
         assert_eq!([head, tail].concat(), one, "{corr}");
         let img3 = Image::new(c, h, w, set[3 * per..4 * per].to_vec()).unwrap();
         let single = corrupt(
@@ -992,19 +978,17 @@ fn bad_input_is_an_error() {
         data: vec![0; 5],
     };
     assert!(corrupt(&bad, Corruption::Fog, sev(1), Table::Cifar10C, 0).is_err());
-    let e = corrupt_batch(
-        &[0; 3071],
-        1,
-        3,
-        32,
-        32,
-        Corruption::Fog,
-        sev(1),
-        Table::Cifar10C,
-        0,
-        0,
-    )
-    .unwrap_err();
+    let shape = ImageShape {
+        channels: 3,
+        height: 32,
+        width: 32,
+    };
+    let spec = CorruptionSpec {
+        corruption: Corruption::Fog,
+        severity: sev(1),
+        table: Table::Cifar10C,
+    };
+    let e = corrupt_images(&[0; 3071], 1, shape, spec, 0, 0).unwrap_err();
     assert_eq!(
         e,
         CorruptionError::DataLength {
@@ -1021,7 +1005,7 @@ fn bad_input_is_an_error() {
 /// outputs, output o reads o·30/32; `clipped_zoom` at z = 1 is the identity.
 #[test]
 fn zoom_maps_follow_scipy() {
-    let m = ops::zoom_axis(31, 1.06, 0, 32);
+    let m = resample::zoom_axis(31, 1.06, 0, 32);
     assert_eq!(m[0], (0, 1, 0.0));
     let (i0, i1, f) = m[16];
     assert_eq!((i0, i1), (15, 16));
@@ -1029,7 +1013,7 @@ fn zoom_maps_follow_scipy() {
     let (i0, _, f) = m[5];
     assert_eq!(i0, 4);
     assert!((f - (5.0 * 30.0 / 32.0 - 4.0)).abs() < 1e-12);
-    let (rows, cols) = ops::clipped_zoom_maps(32, 32, 1.0);
+    let (rows, cols) = resample::clipped_zoom_maps(32, 32, 1.0);
     assert!(rows
         .iter()
         .enumerate()
@@ -1042,8 +1026,8 @@ fn zoom_maps_follow_scipy() {
 /// lut[30] = 255; a constant image is returned unchanged.
 #[test]
 fn equalize_hist_is_opencvs() {
-    assert_eq!(ops::equalize_hist(&[10, 10, 20, 30]), [0, 0, 128, 255]);
-    assert_eq!(ops::equalize_hist(&[7; 9]), [7; 9]);
+    assert_eq!(edges::equalize_hist(&[10, 10, 20, 30]), [0, 0, 128, 255]);
+    assert_eq!(edges::equalize_hist(&[7; 9]), [7; 9]);
 }
 
 /// Oracle: the chamfer weights: one zero pixel in a 5x5 grid gives 1 at 4-neighbours,
@@ -1052,7 +1036,7 @@ fn equalize_hist_is_opencvs() {
 fn distance_transform_is_the_5x5_chamfer() {
     let mut p = vec![255u8; 25];
     p[12] = 0;
-    let d = ops::distance_transform_l2_5(&p, 5, 5);
+    let d = edges::distance_transform_l2_5(&p, 5, 5);
     assert_eq!(d[12], 0.0);
     assert!((d[13] - 1.0).abs() < 1e-6 && (d[18] - 1.4).abs() < 1e-6);
     assert!((d[19] - 2.1969).abs() < 1e-5 && (d[14] - 2.0).abs() < 1e-6);

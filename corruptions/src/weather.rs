@@ -6,7 +6,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::ops::{self, Border};
+use crate::ops::filters::{self, Border};
+use crate::ops::{colour, edges, imagemagick, resample};
 use crate::{Ctx, Output, Table};
 
 /// Luma of an RGB float image (OpenCV `RGB2GRAY`: 0.299 R + 0.587 G + 0.114 B); a grey
@@ -42,8 +43,8 @@ pub(crate) fn snow(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let mut x = ctx.unit();
     let (h, w) = (x.h, x.w);
     let layer = normal_layer(h * w, p.mean, p.std, rng);
-    let (rows, cols) = ops::clipped_zoom_maps(h, w, p.zoom);
-    let layer = ops::apply_maps(&layer, w, &rows, &cols);
+    let (rows, cols) = resample::clipped_zoom_maps(h, w, p.zoom);
+    let layer = resample::apply_maps(&layer, w, &rows, &cols);
     let layer_u8: Vec<u8> = layer
         .iter()
         .map(|&v| {
@@ -52,7 +53,7 @@ pub(crate) fn snow(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
         })
         .collect();
     let angle: f64 = rng.random_range(-135.0..-45.0);
-    let blurred = ops::im_motion_blur(&layer_u8, h, w, p.blur_radius, p.blur_sigma, angle);
+    let blurred = imagemagick::im_motion_blur(&layer_u8, h, w, p.blur_radius, p.blur_sigma, angle);
     let snow: Vec<f32> = blurred.iter().map(|&v| f32::from(v) / 255.0).collect();
     let grey = luma(&x);
     let blend = p.blend as f32;
@@ -143,7 +144,7 @@ pub(crate) fn frost(ctx: &Ctx, rng: &mut ChaCha8Rng, table: Table) -> Output {
         let f = ((h + 1) as f64 / tex.h as f64).max((w + 1) as f64 / tex.w as f64);
         let nh = ((tex.h as f64 * f).ceil() as usize).max(h + 1);
         let nw = ((tex.w as f64 * f).ceil() as usize).max(w + 1);
-        resized = ops::resize_bilinear_rgb(&tex.rgb, tex.h, tex.w, nh, nw);
+        resized = resample::resize_bilinear_rgb(&tex.rgb, tex.h, tex.w, nh, nw);
         (nh, nw, &resized)
     };
     let y0 = rng.random_range(0..th - h);
@@ -259,9 +260,9 @@ pub(crate) fn map_hsv(ctx: &Ctx, f: impl Fn(f64, f64, f64) -> (f64, f64, f64)) -
         let r = f64::from(ctx.src[i]) / 255.0;
         let g = f64::from(ctx.src[n + i]) / 255.0;
         let b = f64::from(ctx.src[2 * n + i]) / 255.0;
-        let (hh, s, v) = ops::rgb_to_hsv(r, g, b);
+        let (hh, s, v) = colour::rgb_to_hsv(r, g, b);
         let (hh, s, v) = f(hh, s, v);
-        let (r, g, b) = ops::hsv_to_rgb(hh, s, v);
+        let (r, g, b) = colour::hsv_to_rgb(hh, s, v);
         out[i] = r;
         out[n + i] = g;
         out[2 * n + i] = b;
@@ -282,7 +283,7 @@ pub(crate) fn map_hsv(ctx: &Ctx, f: impl Fn(f64, f64, f64) -> (f64, f64, f64)) -
 /// Mud (mode 1): `m = gaussian(layer > threshold, σ = k)`, values below 0.8 set to 0,
 /// `x·(1 - m) + brown·m` with mud brown (63, 42, 20)/255.
 ///
-/// The Canny port is OpenCV's algorithm (see `ops::canny`); the distance transform is
+/// The Canny port is OpenCV's algorithm (see `ops::edges::canny`); the distance transform is
 /// OpenCV's 5x5 chamfer approximation in `f32`.
 pub(crate) fn spatter(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let p = ctx.table.spatter[ctx.s()];
@@ -290,7 +291,7 @@ pub(crate) fn spatter(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let (h, w) = (x.h, x.w);
     let n = h * w;
     let layer = normal_layer(n, p.mean, p.std, rng);
-    let mut layer = ops::gaussian_filter(&layer, h, w, p.blur_sigma, 4.0, Border::Nearest);
+    let mut layer = filters::gaussian_filter(&layer, h, w, p.blur_sigma, 4.0, Border::Nearest);
     layer.iter_mut().for_each(|v| {
         if f64::from(*v) < p.threshold {
             *v = 0.0
@@ -301,33 +302,33 @@ pub(crate) fn spatter(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
             .iter()
             .map(|&v| (v * 255.0).clamp(0.0, 255.0) as u8)
             .collect();
-        let edges = ops::canny(&lu8, h, w, 50, 150);
+        let edges = edges::canny(&lu8, h, w, 50, 150);
         let inv: Vec<u8> = edges.iter().map(|&e| 255 - e).collect();
-        let dist: Vec<f32> = ops::distance_transform_l2_5(&inv, h, w)
+        let dist: Vec<f32> = edges::distance_transform_l2_5(&inv, h, w)
             .into_iter()
             .map(|d| d.min(20.0))
             .collect();
-        let dist: Vec<u8> = ops::box3(&dist, h, w)
+        let dist: Vec<u8> = filters::box3(&dist, h, w)
             .into_iter()
             .map(|v| v.clamp(0.0, 255.0) as u8)
             .collect();
-        let dist = ops::equalize_hist(&dist);
+        let dist = edges::equalize_hist(&dist);
         const KER: [[i32; 3]; 3] = [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]];
         let mut emb = vec![0u8; n];
         for y in 0..h as isize {
             for xx in 0..w as isize {
                 let mut s = 0i32;
                 for (dy, krow) in (-1..=1).zip(KER.iter()) {
-                    let sy = ops::border_index(y + dy, h, Border::Reflect101);
+                    let sy = filters::border_index(y + dy, h, Border::Reflect101);
                     for (dx, k) in (-1..=1).zip(krow.iter()) {
-                        let sx = ops::border_index(xx + dx, w, Border::Reflect101);
+                        let sx = filters::border_index(xx + dx, w, Border::Reflect101);
                         s += k * i32::from(dist[sy * w + sx]);
                     }
                 }
                 emb[y as usize * w + xx as usize] = s.clamp(0, 255) as u8;
             }
         }
-        let dist = ops::box3_u8(&emb, h, w);
+        let dist = filters::box3_u8(&emb, h, w);
         let mut m: Vec<f32> = lu8
             .iter()
             .zip(&dist)
@@ -351,7 +352,7 @@ pub(crate) fn spatter(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
             .iter()
             .map(|&v| if f64::from(v) > p.threshold { 1.0 } else { 0.0 })
             .collect();
-        let mut m = ops::gaussian_filter(&mask, h, w, p.k, 4.0, Border::Nearest);
+        let mut m = filters::gaussian_filter(&mask, h, w, p.k, 4.0, Border::Nearest);
         m.iter_mut().for_each(|v| {
             if *v < 0.8 {
                 *v = 0.0

@@ -158,18 +158,9 @@ pub struct ExampleImage {
 pub struct AdversarialSummary {
     /// dcrobust version.
     pub version: String,
-    /// Run seed.
-    pub seed: u64,
-    /// Data set name and source.
-    pub data: String,
-    /// Test images evaluated.
-    pub images: usize,
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Device.
-    pub device: String,
-    /// Worker threads.
-    pub threads: usize,
+    /// The run: seed, data, images, device, training time.
+    #[serde(flatten)]
+    pub run: crate::RunInfo,
     /// The L∞ budget the headline table uses.
     pub headline_linf: f64,
     /// The L2 budget the headline table uses.
@@ -180,8 +171,6 @@ pub struct AdversarialSummary {
     pub transfer: Vec<TransferCell>,
     /// Saved examples.
     pub examples: Vec<ExampleImage>,
-    /// Seconds spent training (or loading) models.
-    pub train_seconds: f64,
     /// Seconds spent evaluating: the sum over evaluation units, across resumes and shards.
     pub eval_seconds: f64,
 }

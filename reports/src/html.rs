@@ -1,4 +1,4 @@
-//! HTML escaping and the number formats the page and the CSV files share.
+//! HTML escaping, and the number formats and display names the page and the verdict share.
 
 /// Escapes `&`, `<`, `>`, `"` and `'`, so the text is safe in element content and in quoted
 /// attribute values.
@@ -44,6 +44,20 @@ pub(crate) fn eps(e: f64, norm: &str) -> String {
         let s = format!("{e:.4}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
         s.to_string()
+    }
+}
+
+/// An attack's display name, e.g. `pgd-l2` → `PGD-L2`.
+pub(crate) fn attack_name(a: &str) -> String {
+    a.to_uppercase()
+}
+
+/// A norm's display name: `linf` → `L∞`, `l2` → `L2`, anything else as it is.
+pub(crate) fn norm_name(norm: &str) -> &str {
+    match norm {
+        "linf" => "L∞",
+        "l2" => "L2",
+        other => other,
     }
 }
 

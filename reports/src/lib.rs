@@ -11,10 +11,13 @@
 //!
 //! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
 //! `adversarial.rs` (adversarial-suite summary and per-sample records), `corruption.rs`
-//! (corruption-suite summary), `load.rs` (reading a run directory into [`RunResults`]),
-//! `render.rs` (the HTML page), `charts.rs` (inline SVG charts), `images.rs` (PNG data URIs and
-//! magnified perturbations), `paper.rs` (the paper's published numbers), `csv.rs`
-//! (machine-readable tables), `html.rs` (escaping).
+//! (corruption-suite summary, and the arithmetic of its metrics: means, CE, mCE), `load.rs`
+//! (reading a run directory into [`RunResults`]), `verdict.rs` (the report's decisions: baseline,
+//! comparison sentences, the check tally behind the trust line), `headline.rs` (which attack
+//! cells the headline shows), `render/` (the HTML page, one file per section), `charts.rs`
+//! (inline SVG charts), `images.rs` (PNG data URIs and magnified perturbations), `paper.rs` (the
+//! paper's published numbers), `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs`
+//! (the report's tables as CSV), `html.rs` (escaping and display formats).
 //!
 //! Report contract:
 //! - [`render`] is pure: results in, one HTML string out. The page holds inline CSS and inline SVG
@@ -25,14 +28,18 @@
 pub mod adversarial;
 mod charts;
 pub mod corruption;
-mod csv;
+mod csv_writer;
 pub mod features;
+mod headline;
 pub mod history;
 mod html;
 mod images;
 mod load;
 pub mod paper;
 mod render;
+mod run_info;
+mod tables;
+mod verdict;
 
 pub use adversarial::{
     AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
@@ -42,11 +49,13 @@ pub use corruption::{
     CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary, ModelCorruption,
     NamedAccuracy,
 };
-pub use csv::tables_csv;
+pub use csv_writer::{write_csv, CsvError};
 pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
 pub use load::{load_run, parse_features, parse_history, parse_suite, parse_summary, Summary};
 pub use render::render;
+pub use run_info::RunInfo;
+pub use tables::tables_csv;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

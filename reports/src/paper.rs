@@ -76,8 +76,8 @@ pub fn lookup(
 mod tests {
     use super::*;
 
-    /// Oracle: paper.md §4.4, read by hand (TanhConv's FGSM white-box cell, Baseline's BIM
-    /// black-box cell).
+    /// Oracle: docs/model.md#tables-7-and-8, read by hand (TanhConv's FGSM white-box cell,
+    /// Baseline's BIM black-box cell).
     #[test]
     fn tables_match_the_paper() {
         let tanh = operator_column("cnn9-tanh-cosine").unwrap();

@@ -109,12 +109,15 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
     let e8 = 8.0 / 255.0;
     let summary = AdversarialSummary {
         version: "0.1.0".into(),
-        seed: 7,
-        data: "synthetic".into(),
-        images: 100,
-        classes: vec!["airplane".into(), class.into()],
-        device: "cpu".into(),
-        threads: 2,
+        run: dcrobust_reports::RunInfo {
+            seed: 7,
+            data: "synthetic".into(),
+            images: 100,
+            classes: vec!["airplane".into(), class.into()],
+            device: "cpu".into(),
+            threads: 2,
+            train_seconds: 12.5,
+        },
         headline_linf: e8,
         headline_l2: 0.5,
         models: vec![
@@ -140,7 +143,6 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             clean_png: "examples/clean-0.png".into(),
             adv_png: "examples/tanh/fgsm-0.png".into(),
         }],
-        train_seconds: 12.5,
         eval_seconds: 3.25,
     };
     let mut images = BTreeMap::new();
@@ -203,12 +205,15 @@ fn cor_model(model: &str, clean: f64, accs: [f64; 4], ce: f64) -> ModelCorruptio
 fn corruption_run() -> RunResults {
     let summary = CorruptionSummary {
         version: "0.1.0".into(),
-        seed: 3,
-        data: "synthetic".into(),
-        images: 50,
-        classes: vec!["a".into(), "b".into()],
-        device: "cpu".into(),
-        threads: 1,
+        run: dcrobust_reports::RunInfo {
+            seed: 3,
+            data: "synthetic".into(),
+            images: 50,
+            classes: vec!["a".into(), "b".into()],
+            device: "cpu".into(),
+            threads: 1,
+            train_seconds: 1.0,
+        },
         source: "cifar10-c".into(),
         baseline: Some(BASE.into()),
         models: vec![
@@ -223,7 +228,6 @@ fn corruption_run() -> RunResults {
             png: "examples/fog-s2-0.png".into(),
             predictions: vec![(BASE.into(), "a".into()), (TANH.into(), "b".into())],
         }],
-        train_seconds: 1.0,
         corrupt_seconds: 2.0,
         eval_seconds: 3.0,
     };
@@ -241,7 +245,7 @@ fn corruption_run() -> RunResults {
 }
 
 /// Oracle: the fixture's own numbers, formatted as the page prints them (`{:.1}%`), the chart
-/// count the fixture implies, and the paper's Table 7 as paper.md §4.4 prints it.
+/// count the fixture implies, and the paper's Table 7 as docs/model.md#tables-7-and-8 prints it.
 #[test]
 fn page_shows_every_section_with_the_fixture_numbers() {
     let page = render(&[adversarial_run(TANH, "bird"), corruption_run()]);

@@ -1,13 +1,14 @@
 //! Serde configuration of every model dcrobust builds: architecture, operator, switches.
 //!
-//! A decoupled operator is `f(w, x) = h(‖w‖, ‖x‖) · g(θ)` (paper.md §1.1): [`Magnitude`] is `h`,
-//! [`Angular`] is `g`, [`Radius`] is the operator radius ρ that several magnitudes use. The
-//! baseline of each architecture is the same network with ordinary convolutions
-//! (`operator: None`). Everything here is data, saved beside every checkpoint.
+//! A decoupled operator is `f(w, x) = h(‖w‖, ‖x‖) · g(θ)` (docs/model.md#decoupled-operator):
+//! [`Magnitude`] is `h`, [`Angular`] is `g`, [`Radius`] is the operator radius ρ that several
+//! magnitudes use. The baseline of each architecture is the same network with ordinary
+//! convolutions (`operator: None`). Everything here is data, saved beside every checkpoint.
 
 use serde::{Deserialize, Serialize};
 
-/// The magnitude function `h(‖w‖, ‖x‖)` of a decoupled operator (paper.md §1.3 and §1.6).
+/// The magnitude function `h(‖w‖, ‖x‖)` of a decoupled operator
+/// (docs/model.md#magnitude-functions and #weighted-operators).
 ///
 /// `n` below is the patch norm ‖x‖, `ρ` the operator radius, `‖w‖` the filter's own norm.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,15 +46,17 @@ pub enum Magnitude {
         /// Output scale α.
         alpha: f64,
     },
-    /// MixConv: `α·n + β·ln(1 + n)`. The paper does not give its formula (paper.md §1.3 marks it
-    /// unknown); this linear-plus-log mix is dcrobust's choice, with both weights configurable.
+    /// MixConv: `α·n + β·ln(1 + n)`. The paper does not give its formula
+    /// (docs/model.md#magnitude-functions marks it unknown); this linear-plus-log mix is
+    /// dcrobust's choice, with both weights configurable.
     Mix {
         /// Weight of the linear term.
         alpha: f64,
         /// Weight of the log term.
         beta: f64,
     },
-    /// Linearly weighted operator: `α · ‖w‖ · n` (paper.md §1.6; the ‖x‖ factor is kept).
+    /// Linearly weighted operator: `α · ‖w‖ · n` (docs/model.md#weighted-operators; the ‖x‖
+    /// factor is kept).
     WeightedLinear {
         /// Output scale α.
         alpha: f64,
@@ -187,7 +190,7 @@ impl Magnitude {
     }
 }
 
-/// The angular activation `g(θ)` of a decoupled operator (paper.md §1.4).
+/// The angular activation `g(θ)` of a decoupled operator (docs/model.md#angular-activations).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Angular {
@@ -273,7 +276,7 @@ pub enum Radius {
     },
     /// `ρ = (r² + 1e-4) · μ` with one learned `r` per output channel (initialised at `init`) and
     /// `μ` the mean patch norm: the batch mean while training (differentiable), its moving
-    /// average in inference (paper.md §1.5 step 5).
+    /// average in inference (docs/model.md#operator-radius).
     Learnable {
         /// Initial r.
         init: f64,
@@ -334,11 +337,11 @@ impl OperatorConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
-    /// Plain CNN-9 (paper.md §2.3): 3 stages of 3 conv 3x3 at 128/192/256 channels, 2x2
+    /// Plain CNN-9 (docs/model.md#cnn-9): 3 stages of 3 conv 3x3 at 128/192/256 channels, 2x2
     /// max-pool after each, an `fc6` conv covering the final map, a 1x1 score layer.
     Cnn9,
-    /// CIFAR ResNet-32 (paper.md §2.1): root conv + BN, 3 stages of 5 post-activation residual
-    /// units at 96/192/384 channels, global average pool, 1x1 score layer.
+    /// CIFAR ResNet-32 (docs/model.md#resnet-32): root conv + BN, 3 stages of 5 post-activation
+    /// residual units at 96/192/384 channels, global average pool, 1x1 score layer.
     Resnet32,
     /// CNN-9's body with a 2-channel `fc6`: 2-D features for the paper's Fig. 1/4 plots.
     Feat2d,

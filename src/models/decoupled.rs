@@ -1,11 +1,13 @@
-//! The decoupled convolution `f(w, x) = h(‖w‖, ‖x‖) · g(θ)` (paper.md §1), one layer.
+//! The decoupled convolution `f(w, x) = h(‖w‖, ‖x‖) · g(θ)` (docs/model.md#decoupled-operator),
+//! one layer.
 
 use super::config::{Angular, Magnitude, OperatorConfig, Radius};
-use super::conv::conv2d;
-use super::fused::{channel_sumsq, decoupled_tail, FusedAngular, FusedMagnitude};
-use super::layers::Mode;
-use super::ops::acos;
+use super::layers::ConvShape;
+use super::params::Mode;
 use super::params::{Group, ParamStore};
+use crate::kernels::acos::acos;
+use crate::kernels::conv::conv2d;
+use crate::kernels::fused::{channel_sumsq, decoupled_tail, FusedAngular, FusedMagnitude};
 use candle_core::{DType, Result, Tensor, Var};
 use std::f64::consts::PI;
 
@@ -33,23 +35,24 @@ pub struct DecoupledConv {
 
 impl DecoupledConv {
     /// Creates the layer's parameters under `name` in `store`, filters He-initialised
-    /// (std `sqrt(2 / (k² C_in))`), `r` at the configured init.
-    #[allow(clippy::too_many_arguments)]
+    /// (std `sqrt(2 / (k² C_in))`, [`ConvShape::he_std`]), `r` at the configured init.
     pub fn new(
         store: &mut ParamStore,
         name: &str,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
+        shape: ConvShape,
         op: OperatorConfig,
     ) -> Result<Self> {
-        let std = (2.0 / (kernel * kernel * c_in) as f64).sqrt();
+        let ConvShape {
+            c_out,
+            kernel,
+            stride,
+            padding,
+            ..
+        } = shape;
         let weight = store.normal(
             &format!("{name}.weight"),
-            &[c_out, c_in, kernel, kernel],
-            std,
+            &shape.weight_dims(),
+            shape.he_std(),
             Group::NoDecay,
         )?;
         let (radius, mu_ema) = match (op.magnitude.uses_radius(), op.radius) {
@@ -129,7 +132,7 @@ impl DecoupledConv {
             return y.affine(alpha, 0.0);
         }
         let n = self.patch_norm(x)?;
-        if let (Some((mag, ang)), true) = (self.fused(), super::own_kernels(&y)) {
+        if let (Some((mag, ang)), true) = (self.fused(), crate::kernels::own_kernels(&y)) {
             let c = y.dim(1)?;
             let rho = if mag.uses_radius() {
                 self.radius_tensor(&n, mode)?
@@ -278,7 +281,8 @@ impl DecoupledConv {
     }
 
     /// The orthogonality regulariser `½‖ŴŴᵀ − I‖²_F` with the filters as unit rows
-    /// (paper.md §1.8; multiply by the coefficient, 1e-5 in the official code).
+    /// (docs/model.md#orthogonality-regulariser; multiply by the coefficient, 1e-5 in the official
+    /// code).
     ///
     /// # Shapes
     /// Returns a scalar (rank 0).
@@ -290,9 +294,9 @@ impl DecoupledConv {
         (gram - eye)?.sqr()?.sum_all()?.affine(0.5, 0.0)
     }
 
-    /// Weight projection `w ← ŵ` (paper.md §1.8): the forward pass is unchanged, the filter
-    /// norms return to ~1 so that gradient steps keep their relative size. Skipped for the
-    /// weighted operators, whose output depends on ‖w‖.
+    /// Weight projection `w ← ŵ` (docs/model.md#weight-projection): the forward pass is
+    /// unchanged, the filter norms return to ~1 so that gradient steps keep their relative size.
+    /// Skipped for the weighted operators, whose output depends on ‖w‖.
     pub fn project(&self) -> Result<()> {
         if self.op.magnitude.uses_weight_norm() {
             return Ok(());

@@ -1,37 +1,76 @@
 //! Ordinary convolution, BatchNorm, and the conv → BN → ReLU block both kinds of network share.
 
-use super::bn::batch_norm_train;
 use super::config::OperatorConfig;
-use super::conv::conv2d;
 use super::decoupled::DecoupledConv;
-use super::fused::channel_affine;
-use super::params::{Group, ParamStore};
+use super::params::{Group, Mode, ParamStore};
+use crate::kernels::batch_norm::batch_norm_train;
+use crate::kernels::conv::conv2d;
+use crate::kernels::fused::channel_affine;
 use candle_core::{DType, Result, Tensor, Var};
 
-/// How a forward pass runs.
+/// The shape of a convolution layer: channels in and out, the side of its square kernel, its
+/// stride and its zero padding (the same along both axes).
+///
+/// # Shapes
+/// The layer maps `(N, c_in, H, W)` to `(N, c_out, (H + 2·padding − kernel) / stride + 1, …)`
+/// with filters `(c_out, c_in, kernel, kernel)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Batch statistics; running averages are updated; gradients reach every parameter.
-    Train,
-    /// Running averages; nothing changes.
-    Eval,
-    /// Like `Eval`, with every parameter detached from the graph: gradients reach the input
-    /// only, and no weight gradient is computed (attacks).
-    Frozen,
+pub struct ConvShape {
+    /// Input channels `C_in`.
+    pub c_in: usize,
+    /// Output channels `C_out`.
+    pub c_out: usize,
+    /// Side `k` of the square kernel.
+    pub kernel: usize,
+    /// Step between windows, along both axes.
+    pub stride: usize,
+    /// Zeros added on every side of the input.
+    pub padding: usize,
 }
 
-impl Mode {
-    /// Whether batch statistics are used and running averages updated.
-    pub fn is_train(self) -> bool {
-        self == Mode::Train
+impl ConvShape {
+    /// A 3×3 kernel with padding 1: the map keeps its size at stride 1 and halves at stride 2.
+    pub fn three_by_three(c_in: usize, c_out: usize, stride: usize) -> Self {
+        ConvShape {
+            c_in,
+            c_out,
+            kernel: 3,
+            stride,
+            padding: 1,
+        }
     }
 
-    /// The value of `v` as this mode uses it: detached when frozen.
-    pub fn param(self, v: &Var) -> Tensor {
-        match self {
-            Mode::Frozen => v.as_tensor().detach(),
-            _ => v.as_tensor().clone(),
+    /// A 1×1 kernel with no padding (a projection shortcut at stride 2).
+    pub fn pointwise(c_in: usize, c_out: usize, stride: usize) -> Self {
+        ConvShape {
+            c_in,
+            c_out,
+            kernel: 1,
+            stride,
+            padding: 0,
         }
+    }
+
+    /// A `kernel`×`kernel` window at stride 1 without padding: with the kernel as large as the
+    /// map, a fully-connected layer.
+    pub fn unpadded(c_in: usize, c_out: usize, kernel: usize) -> Self {
+        ConvShape {
+            c_in,
+            c_out,
+            kernel,
+            stride: 1,
+            padding: 0,
+        }
+    }
+
+    /// The filter tensor's shape `(C_out, C_in, k, k)`.
+    pub fn weight_dims(&self) -> [usize; 4] {
+        [self.c_out, self.c_in, self.kernel, self.kernel]
+    }
+
+    /// The He initialisation's standard deviation, `sqrt(2 / (k² C_in))`.
+    pub fn he_std(&self) -> f64 {
+        (2.0 / (self.kernel * self.kernel * self.c_in) as f64).sqrt()
     }
 }
 
@@ -46,36 +85,31 @@ pub struct PlainConv {
 }
 
 impl PlainConv {
-    /// He-initialised filters (std `sqrt(2 / (k² C_in))`) in `group`; a zero bias if asked.
-    #[allow(clippy::too_many_arguments)]
+    /// He-initialised filters (std `sqrt(2 / (k² C_in))`, [`ConvShape::he_std`]) in `group`;
+    /// a zero bias if asked.
     pub fn new(
         store: &mut ParamStore,
         name: &str,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
+        shape: ConvShape,
         bias: bool,
         group: Group,
     ) -> Result<Self> {
-        let std = (2.0 / (kernel * kernel * c_in) as f64).sqrt();
         let weight = store.normal(
             &format!("{name}.weight"),
-            &[c_out, c_in, kernel, kernel],
-            std,
+            &shape.weight_dims(),
+            shape.he_std(),
             group,
         )?;
         let bias = if bias {
-            Some(store.constant(&format!("{name}.bias"), &[c_out], 0.0, Group::NoDecay)?)
+            Some(store.constant(&format!("{name}.bias"), &[shape.c_out], 0.0, Group::NoDecay)?)
         } else {
             None
         };
         Ok(PlainConv {
             weight,
             bias,
-            stride,
-            padding,
+            stride: shape.stride,
+            padding: shape.padding,
         })
     }
 
@@ -91,7 +125,8 @@ impl PlainConv {
 }
 
 /// BatchNorm over channels: batch statistics while training (running averages updated with
-/// `decay`), running averages in inference. γ and β carry weight decay (paper.md §3.1).
+/// `decay`), running averages in inference. γ and β carry weight decay
+/// (docs/model.md#training-recipe).
 pub struct BatchNorm {
     /// Scale γ, shape `(C,)`.
     pub gamma: Var,
@@ -149,7 +184,7 @@ impl BatchNorm {
         let (mean, var) = if mode.is_train() {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
-            let (y, mean, var) = if super::own_kernels(x) {
+            let (y, mean, var) = if crate::kernels::own_kernels(x) {
                 let (y, stats) = batch_norm_train(
                     x,
                     self.gamma.as_tensor(),
@@ -211,7 +246,7 @@ impl BatchNorm {
         let scale =
             shape4(&mode.param(&self.gamma))?.broadcast_div(&var.affine(1.0, self.eps)?.sqrt()?)?;
         let shift = shape4(&mode.param(&self.beta))?.broadcast_sub(&mean.broadcast_mul(&scale)?)?;
-        if super::own_kernels(x) {
+        if crate::kernels::own_kernels(x) {
             return channel_affine(x, &scale.flatten_all()?, &shift.flatten_all()?, relu);
         }
         act(x.broadcast_mul(&scale)?.broadcast_add(&shift)?)
@@ -229,30 +264,19 @@ pub enum Conv {
 impl Conv {
     /// A decoupled layer when `op` is given, else an ordinary one whose filters take weight
     /// decay (the baseline's rule) and that has a bias only when no BatchNorm follows.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: &mut ParamStore,
         name: &str,
-        c_in: usize,
-        c_out: usize,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
+        shape: ConvShape,
         op: Option<&OperatorConfig>,
         bias_if_plain: bool,
     ) -> Result<Self> {
         Ok(match op {
-            Some(op) => Conv::Decoupled(DecoupledConv::new(
-                store, name, c_in, c_out, kernel, stride, padding, *op,
-            )?),
+            Some(op) => Conv::Decoupled(DecoupledConv::new(store, name, shape, *op)?),
             None => Conv::Plain(PlainConv::new(
                 store,
                 name,
-                c_in,
-                c_out,
-                kernel,
-                stride,
-                padding,
+                shape,
                 bias_if_plain,
                 Group::Decay,
             )?),

@@ -2,12 +2,13 @@
 
 use super::config::{Arch, ModelConfig};
 use super::decoupled::DecoupledConv;
-use super::layers::{BatchNorm, Conv, ConvBlock, Mode, PlainConv};
+use super::layers::{BatchNorm, Conv, ConvBlock, ConvShape, PlainConv};
+use super::params::Mode;
 use super::params::{Group, ParamStore};
 use candle_core::{DType, Device, Result, Tensor};
 
-/// A post-activation residual unit (paper.md §2.1): conv(stride) → BN → ReLU → conv → BN,
-/// plus an identity or 1x1-projection shortcut, then ReLU.
+/// A post-activation residual unit (docs/model.md#resnet-32): conv(stride) → BN → ReLU → conv
+/// → BN, plus an identity or 1x1-projection shortcut, then ReLU.
 pub struct ResidualUnit {
     first: ConvBlock,
     second: ConvBlock,
@@ -52,7 +53,7 @@ impl Layer {
         match self {
             Layer::Block(b) => b.forward(x, mode),
             Layer::Residual(r) => r.forward(x, mode),
-            Layer::MaxPool2 => super::pool::max_pool2(x),
+            Layer::MaxPool2 => crate::kernels::max_pool::max_pool2(x),
             Layer::GlobalAvgPool => x.mean_keepdim((2, 3)),
         }
     }
@@ -73,35 +74,16 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn block(
-        &mut self,
-        name: &str,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        bn: bool,
-        relu: bool,
-    ) -> Result<ConvBlock> {
+    /// A conv block of the configured kind (decoupled or plain) named `name`, followed by
+    /// BatchNorm when `bn` is set and the configuration has BatchNorm, then by a ReLU if `relu`.
+    fn block(&mut self, name: &str, shape: ConvShape, bn: bool, relu: bool) -> Result<ConvBlock> {
         let bn_on = bn && self.cfg.batch_norm;
-        let conv = Conv::new(
-            self.store,
-            name,
-            c_in,
-            c_out,
-            k,
-            stride,
-            pad,
-            self.cfg.operator.as_ref(),
-            !bn_on,
-        )?;
+        let conv = Conv::new(self.store, name, shape, self.cfg.operator.as_ref(), !bn_on)?;
         let bn = if bn_on {
             Some(BatchNorm::new(
                 self.store,
                 &format!("{name}.bn"),
-                c_out,
+                shape.c_out,
                 self.cfg.bn_decay,
                 self.cfg.bn_eps,
             )?)
@@ -116,11 +98,7 @@ impl Builder<'_> {
         let conv = PlainConv::new(
             self.store,
             "score",
-            c_in,
-            self.cfg.num_classes,
-            1,
-            1,
-            0,
+            ConvShape::pointwise(c_in, self.cfg.num_classes, 1),
             false,
             Group::Decay,
         )?;
@@ -141,11 +119,7 @@ impl Builder<'_> {
                 let relu = self.cfg.relu;
                 layers.push(Layer::Block(self.block(
                     &format!("stage{}.conv{}", s + 1, j + 1),
-                    c,
-                    w,
-                    3,
-                    1,
-                    1,
+                    ConvShape::three_by_three(c, w, 1),
                     true,
                     relu,
                 )?));
@@ -153,15 +127,18 @@ impl Builder<'_> {
             }
             layers.push(Layer::MaxPool2);
         }
-        // fc6 covers what is left of the image (4x4 for 32x32 inputs, as in paper.md §2.3),
+        // fc6 covers what is left of the image (4x4 for 32x32 inputs, as in docs/model.md#cnn-9),
         // without BN or ReLU.
         let [h, w] = self.cfg.image_size.map(|s| s / 8);
         if h != w {
             candle_core::bail!("CNN-9 needs square images, got {:?}", self.cfg.image_size);
         }
-        layers.push(Layer::Block(
-            self.block("fc6", c, fc6_out, h, 1, 0, false, false)?,
-        ));
+        layers.push(Layer::Block(self.block(
+            "fc6",
+            ConvShape::unpadded(c, fc6_out, h),
+            false,
+            false,
+        )?));
         Ok((layers, fc6_out))
     }
 
@@ -171,11 +148,7 @@ impl Builder<'_> {
         // Root: conv → BN, no ReLU (the official DCNet code).
         layers.push(Layer::Block(self.block(
             "root",
-            self.cfg.in_channels,
-            widths[0],
-            3,
-            1,
-            1,
+            ConvShape::three_by_three(self.cfg.in_channels, widths[0], 1),
             true,
             false,
         )?));
@@ -184,17 +157,23 @@ impl Builder<'_> {
             for u in 0..5 {
                 let stride = if s > 0 && u == 0 { 2 } else { 1 };
                 let name = format!("stage{}.unit{}", s + 1, u + 1);
-                let first = self.block(&format!("{name}.conv1"), c, w, 3, stride, 1, true, true)?;
-                let second = self.block(&format!("{name}.conv2"), w, w, 3, 1, 1, true, false)?;
+                let first = self.block(
+                    &format!("{name}.conv1"),
+                    ConvShape::three_by_three(c, w, stride),
+                    true,
+                    true,
+                )?;
+                let second = self.block(
+                    &format!("{name}.conv2"),
+                    ConvShape::three_by_three(w, w, 1),
+                    true,
+                    false,
+                )?;
                 let shortcut = if c != w || stride != 1 {
                     let conv = PlainConv::new(
                         self.store,
                         &format!("{name}.shortcut"),
-                        c,
-                        w,
-                        1,
-                        stride,
-                        0,
+                        ConvShape::pointwise(c, w, stride),
                         !self.cfg.batch_norm,
                         Group::Decay,
                     )?;

@@ -5,11 +5,38 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 
+/// How a forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics; running averages are updated; gradients reach every parameter.
+    Train,
+    /// Running averages; nothing changes.
+    Eval,
+    /// Like `Eval`, with every parameter detached from the graph: gradients reach the input
+    /// only, and no weight gradient is computed (attacks).
+    Frozen,
+}
+
+impl Mode {
+    /// Whether batch statistics are used and running averages updated.
+    pub fn is_train(self) -> bool {
+        self == Mode::Train
+    }
+
+    /// The value of `v` as this mode uses it: detached when frozen.
+    pub fn param(self, v: &Var) -> Tensor {
+        match self {
+            Mode::Frozen => v.as_tensor().detach(),
+            _ => v.as_tensor().clone(),
+        }
+    }
+}
+
 /// How the optimiser treats a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
-    /// Trained, with L2 weight decay (paper.md §3.1: BN γ/β, shortcut filters, score layer, and
-    /// every filter of a baseline network).
+    /// Trained, with L2 weight decay (docs/model.md#training-recipe: BN γ/β, shortcut filters,
+    /// score layer, and every filter of a baseline network).
     Decay,
     /// Trained, without weight decay (decoupled filters, radii, learnable k, biases).
     NoDecay,

@@ -2,8 +2,9 @@
 
 use super::config::*;
 use super::decoupled::{DecoupledConv, NORM_EPS};
-use super::layers::Mode;
+use super::layers::ConvShape;
 use super::network::Network;
+use super::params::Mode;
 use super::params::ParamStore;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -60,9 +61,13 @@ fn decoupled_gradients_match_finite_differences() {
     for m in Magnitude::ALL {
         for a in Angular::ALL {
             let mut store = ParamStore::new(&Device::Cpu, DType::F64, 3);
-            let layer =
-                DecoupledConv::new(&mut store, "l", 3, 4, 3, 2, 1, op(m, a, Radius::default()))
-                    .unwrap();
+            let layer = DecoupledConv::new(
+                &mut store,
+                "l",
+                ConvShape::three_by_three(3, 4, 2),
+                op(m, a, Radius::default()),
+            )
+            .unwrap();
             // Move r away from 1 so that channels differ, and k away from its init.
             if let Some(r) = &layer.radius {
                 r.set(&Tensor::new(&[0.7f64, 1.1, 0.9, 1.3], &Device::Cpu).unwrap())
@@ -129,8 +134,9 @@ fn decoupled_gradients_match_finite_differences() {
     }
 }
 
-/// Oracle: the closed forms of paper.md §1.3 and §1.6 evaluated in f64 at patch norms
-/// n ∈ {0.2, 1, 1.5, 3} with a fixed radius ρ = 1.5 and a filter of norm ‖w‖ = 2.
+/// Oracle: the closed forms of docs/model.md#magnitude-functions and #weighted-operators
+/// evaluated in f64 at patch norms n ∈ {0.2, 1, 1.5, 3} with a fixed radius ρ = 1.5 and a filter
+/// of norm ‖w‖ = 2.
 #[test]
 fn magnitudes_match_closed_forms() {
     let rho = 1.5;
@@ -141,11 +147,7 @@ fn magnitudes_match_closed_forms() {
         let layer = DecoupledConv::new(
             &mut store,
             "l",
-            1,
-            1,
-            1,
-            1,
-            0,
+            ConvShape::unpadded(1, 1, 1),
             op(m, Angular::Cosine, Radius::Fixed { rho }),
         )
         .unwrap();
@@ -184,14 +186,15 @@ fn magnitudes_match_closed_forms() {
             );
         }
     }
-    // Fig. 3's values at ρ = 1, n = 2 (paper.md §1.3): TanhConv ≈ 0.96, SegConv 1.5, LogConv ≈ 1.10.
+    // Fig. 3's values at ρ = 1, n = 2 (docs/model.md#magnitude-functions): TanhConv ≈ 0.96,
+    // SegConv 1.5, LogConv ≈ 1.10.
     assert!(((2.0f64).tanh() - 0.964).abs() < 1e-3);
     assert!(((3.0f64).ln() - 1.0986).abs() < 1e-4);
 }
 
-/// Oracle: the closed forms of paper.md §1.4 in f64 at θ ∈ {0.1, π/3, π/2, 2, 3}, including
-/// the sigmoid's anchor values g(0) = 1, g(π/2) = 0, g(π) = −1 and the learnable k's
-/// effective value |k| + 0.05.
+/// Oracle: the closed forms of docs/model.md#angular-activations in f64 at
+/// θ ∈ {0.1, π/3, π/2, 2, 3}, including the sigmoid's anchor values g(0) = 1, g(π/2) = 0,
+/// g(π) = −1 and the learnable k's effective value |k| + 0.05.
 #[test]
 fn angular_activations_match_closed_forms() {
     use std::f64::consts::PI;
@@ -211,11 +214,7 @@ fn angular_activations_match_closed_forms() {
         let layer = DecoupledConv::new(
             &mut store,
             "l",
-            1,
-            1,
-            1,
-            1,
-            0,
+            ConvShape::unpadded(1, 1, 1),
             op(
                 Magnitude::Sphere { alpha: 1.0 },
                 a,
@@ -271,11 +270,7 @@ fn sphere_cosine_is_cos_theta_by_hand() {
     let layer = DecoupledConv::new(
         &mut store,
         "l",
-        2,
-        1,
-        2,
-        1,
-        0,
+        ConvShape::unpadded(2, 1, 2),
         op(
             Magnitude::Sphere { alpha: 1.0 },
             Angular::Cosine,
@@ -296,11 +291,7 @@ fn sphere_cosine_is_cos_theta_by_hand() {
     let lin = DecoupledConv::new(
         &mut store,
         "l",
-        2,
-        1,
-        2,
-        1,
-        0,
+        ConvShape::unpadded(2, 1, 2),
         op(
             Magnitude::Linear { alpha: 1.0 },
             Angular::Cosine,
@@ -328,7 +319,7 @@ fn learnable_radius_uses_batch_mean_then_its_average() {
             ema_decay: 0.9,
         },
     );
-    let layer = DecoupledConv::new(&mut store, "l", 2, 1, 1, 1, 0, cfg).unwrap();
+    let layer = DecoupledConv::new(&mut store, "l", ConvShape::unpadded(2, 1, 1), cfg).unwrap();
     layer
         .weight
         .set(&Tensor::new(&[[[[1.0f64]], [[0.0]]]], &Device::Cpu).unwrap())
@@ -358,11 +349,7 @@ fn orthogonality_regulariser_by_hand() {
     let layer = DecoupledConv::new(
         &mut store,
         "l",
-        2,
-        2,
-        1,
-        1,
-        0,
+        ConvShape::unpadded(2, 2, 1),
         op(
             Magnitude::Sphere { alpha: 1.0 },
             Angular::Cosine,
@@ -394,11 +381,7 @@ fn projection_keeps_output_and_normalises() {
     let layer = DecoupledConv::new(
         &mut store,
         "l",
-        3,
-        4,
-        3,
-        1,
-        1,
+        ConvShape::three_by_three(3, 4, 1),
         op(
             Magnitude::Tanh { alpha: 1.0 },
             Angular::Cosine,
@@ -435,10 +418,11 @@ fn count(net: &Network, f: impl Fn(&str) -> bool) -> usize {
     net.params().all().iter().filter(|p| f(&p.name)).count()
 }
 
-/// Oracle: the layer counts of paper.md §2: CNN-9 has 9 conv layers, fc6 and a score layer;
-/// ResNet-32 has a root conv, 15 units of 2 convs, 2 projection shortcuts (at the two width
-/// changes) and a score layer (1 + 30 + 1 = 32 weighted layers on the main path). Feat2d's
-/// features are 2-D. Shapes (N, K) and the baseline twin's lack of decoupled layers follow.
+/// Oracle: the layer counts of docs/model.md#architectures: CNN-9 has 9 conv layers, fc6 and a
+/// score layer; ResNet-32 has a root conv, 15 units of 2 convs, 2 projection shortcuts (at the
+/// two width changes) and a score layer (1 + 30 + 1 = 32 weighted layers on the main path).
+/// Feat2d's features are 2-D. Shapes (N, K) and the baseline twin's lack of decoupled layers
+/// follow.
 #[test]
 fn architectures_have_the_papers_layers() {
     let tanh = Some(op(

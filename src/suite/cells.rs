@@ -109,7 +109,7 @@ impl CellStore {
     /// Records unit `id` as finished: [`CellStore::save`], then the `cell` fault point.
     pub fn finish<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
         self.save(id, value)?;
-        fault_point("cell");
+        crate::util::fault_point("cell");
         Ok(())
     }
 
@@ -155,44 +155,25 @@ pub fn unit_id(parts: &[&str]) -> String {
         .join("--")
 }
 
-/// What a summary says about the run itself, besides its units (part of `cells/meta.json`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunInfo {
-    /// Run seed.
-    pub seed: u64,
-    /// Data set, described.
-    pub data: String,
-    /// Test images evaluated.
-    pub images: usize,
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Device of the last process that ran.
-    pub device: String,
-    /// Its thread count.
-    pub threads: usize,
-    /// Training seconds, over every start of the run.
-    pub train_seconds: f64,
-}
+pub use dcrobust_reports::RunInfo;
 
-impl RunInfo {
-    /// The description of a run evaluating `images` test images of `data`.
-    pub fn new(
-        data: &crate::data::Dataset,
-        images: usize,
-        seed: u64,
-        device: &str,
-        threads: usize,
-        train_seconds: f64,
-    ) -> RunInfo {
-        RunInfo {
-            seed,
-            data: format!("{} ({})", data.name, data.source),
-            images,
-            classes: data.classes.clone(),
-            device: device.to_string(),
-            threads,
-            train_seconds,
-        }
+/// The description of a run evaluating `images` test images of `data`.
+pub fn run_info(
+    data: &crate::data::Dataset,
+    images: usize,
+    seed: u64,
+    device: &str,
+    threads: usize,
+    train_seconds: f64,
+) -> RunInfo {
+    RunInfo {
+        seed,
+        data: format!("{} ({})", data.name, data.source),
+        images,
+        classes: data.classes.clone(),
+        device: device.to_string(),
+        threads,
+        train_seconds,
     }
 }
 
@@ -216,30 +197,6 @@ pub struct ShardRecord {
     pub units: usize,
     /// Units this shard evaluated (or found finished).
     pub owned: usize,
-}
-
-/// Test hook standing in for a kill: when `DCROBUST_FAULT` is `POINT:N`, the `N`-th arrival
-/// (counted from 1) at `point` aborts the process at once, as SIGKILL would: no destructor runs
-/// and nothing is flushed. Points: `batch` (after an optimiser step), `checkpoint` (between an
-/// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `cell` (after a
-/// unit's file), `report` (before the report page is written).
-pub fn fault_point(point: &str) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let Ok(spec) = std::env::var("DCROBUST_FAULT") else {
-        return;
-    };
-    let Some((p, n)) = spec.split_once(':') else {
-        return;
-    };
-    if p != point {
-        return;
-    }
-    let n: usize = n.parse().unwrap_or(1);
-    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == n {
-        eprintln!("DCROBUST_FAULT: aborting at {point} #{n}");
-        std::process::abort();
-    }
 }
 
 #[cfg(test)]

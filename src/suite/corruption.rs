@@ -14,28 +14,30 @@
 //! `image_seed(run seed, c, s, i)`, so the corrupted set, and every number, is the same whatever
 //! the thread count or evaluation batch size.
 
-use super::cells::{owned, unit_id, write_shard_record, CellStore, RunInfo, Shard};
-use super::PreparedModel;
+use super::cells::{unit_id, CellStore, RunInfo};
+use super::{run_suite, PreparedModel, RunContext, Suite, Unit};
 use crate::data::{npy, Dataset, Split};
 use crate::util::{write_atomic, write_json_atomic};
 use anyhow::{bail, Context, Result};
-use dcrobust_corruptions::{corrupt_batch, Category, Corruption, Severity, Table};
-use dcrobust_reports::{
-    CorruptionCell, CorruptionExample, CorruptionSummary, ModelCorruption, NamedAccuracy,
+use dcrobust_corruptions::{
+    corrupt_images, Category, Corruption, CorruptionSpec, ImageShape, Severity, Table,
 };
+use dcrobust_reports::{CorruptionCell, CorruptionExample, CorruptionSummary, ModelCorruption};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// What the corruption suite evaluates.
+/// What the corruption suite evaluates. Written into `suite.json` with corruptions by name,
+/// severities as numbers and the table by name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CorruptionConfig {
-    /// Corruption names, in CIFAR-10-C order.
-    pub corruptions: Vec<String>,
-    /// Severities, 1 to 5.
-    pub severities: Vec<u8>,
-    /// `cifar10-c` or `imagenet-c` (ignored with `cifar10c`).
-    pub table: String,
+    /// Corruptions, in CIFAR-10-C order, each once.
+    pub corruptions: Vec<Corruption>,
+    /// Severities, ascending, each once.
+    pub severities: Vec<Severity>,
+    /// Severity table (ignored with `cifar10c`).
+    pub table: Table,
     /// Evaluate on released CIFAR-10-C files in this directory instead of corrupting in process.
     pub cifar10c: Option<PathBuf>,
     /// Model whose errors normalise CE; `None`: the first baseline model of the run.
@@ -48,54 +50,37 @@ pub struct CorruptionConfig {
 }
 
 impl CorruptionConfig {
-    /// The parsed corruptions, severities and table; errors name the bad value.
-    pub fn parsed(&self) -> Result<(Vec<Corruption>, Vec<Severity>, Table)> {
-        let mut cs = Vec::new();
-        for name in &self.corruptions {
-            let c: Corruption = name
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--corruptions: {e}"))?;
-            if !cs.contains(&c) {
-                cs.push(c);
-            }
-        }
-        if cs.is_empty() {
+    /// Puts corruptions in CIFAR-10-C order and severities in ascending order, each once, and
+    /// checks that neither list is empty and the batch size is positive.
+    pub fn normalized(mut self) -> Result<Self> {
+        self.corruptions.sort_by_key(|c| c.index());
+        self.corruptions.dedup();
+        self.severities.sort();
+        self.severities.dedup();
+        if self.corruptions.is_empty() {
             bail!("--corruptions is empty; name at least one corruption");
         }
-        cs.sort_by_key(|c| c.index());
-        let mut ss = Vec::new();
-        for &s in &self.severities {
-            let s = Severity::try_from(i64::from(s))
-                .map_err(|e| anyhow::anyhow!("--severities: {e}"))?;
-            if !ss.contains(&s) {
-                ss.push(s);
-            }
-        }
-        if ss.is_empty() {
+        if self.severities.is_empty() {
             bail!("--severities is empty; name at least one of 1 to 5");
         }
-        ss.sort();
-        let table = match self.table.as_str() {
-            "cifar10-c" => Table::Cifar10C,
-            "imagenet-c" => Table::ImageNetC,
-            t => bail!("--table `{t}` is unknown; expected cifar10-c or imagenet-c"),
-        };
         if self.eval_batch_size == 0 {
             bail!("--eval-batch-size must be at least 1");
         }
-        Ok((cs, ss, table))
+        Ok(self)
     }
-}
 
-/// Parses a severity list such as `1,2,3` (each 1 to 5).
-pub fn parse_severity(s: &str) -> std::result::Result<u8, String> {
-    let v: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("severity `{s}` is not a whole number"))?;
-    Severity::try_from(v)
-        .map(|s| s.get())
-        .map_err(|e| e.to_string())
+    /// Checks the options that name models (`--ce-baseline`) against the run's models.
+    pub fn check_models(&self, names: &[String]) -> Result<()> {
+        if let Some(b) = &self.ce_baseline {
+            if !names.iter().any(|m| m == b) {
+                bail!(
+                    "--ce-baseline `{b}` is not a model of this run ({})",
+                    names.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The released files of one corruption, in our NCHW layout, severity-major, with their labels.
@@ -157,7 +142,7 @@ fn read_released(dir: &Path, c: Corruption, data: &Dataset, labels: &[u32]) -> R
 
 /// Checks the released files a run will read (headers and lengths only), before any training:
 /// `labels.npy` and one uint8 `N x H x W x C` file per corruption, N = the label count.
-pub fn check_released(dir: &Path, corruptions: &[String], data: &Dataset) -> Result<()> {
+pub fn check_released(dir: &Path, corruptions: &[Corruption], data: &Dataset) -> Result<()> {
     let (lshape, _) = npy::check(&dir.join("labels.npy"))?;
     let n = lshape.iter().product::<usize>();
     if n == 0 || n % 5 != 0 {
@@ -200,7 +185,9 @@ fn accuracy(
     Ok((correct as f64 / split.len().max(1) as f64, preds))
 }
 
-/// The summary metrics of one model from its cells (pure; see [`CorruptionSummary`]).
+/// The summary metrics of one model from its cells (pure; see [`CorruptionSummary`]); the
+/// arithmetic is [`dcrobust_reports::corruption::model_corruption`]'s, with this crate's main
+/// corruptions and category order.
 ///
 /// `baseline`: the baseline model's clean accuracy and cells, for CE.
 pub fn model_metrics(
@@ -209,126 +196,15 @@ pub fn model_metrics(
     cells: Vec<CorruptionCell>,
     baseline: Option<(f64, &[CorruptionCell])>,
 ) -> ModelCorruption {
-    let main = |name: &str| {
-        name.parse::<Corruption>()
-            .map(|c| c.is_main())
-            .unwrap_or(false)
-    };
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            None
-        } else {
-            Some(v.iter().sum::<f64>() / v.len() as f64)
-        }
-    };
-    let per_severity = (1..=5u8)
-        .map(|s| {
-            let v: Vec<f64> = cells
-                .iter()
-                .filter(|c| c.severity == s && main(&c.corruption))
-                .map(|c| c.accuracy)
-                .collect();
-            mean(&v)
-        })
-        .collect();
-    let mut names: Vec<String> = Vec::new();
-    for c in &cells {
-        if !names.contains(&c.corruption) {
-            names.push(c.corruption.clone());
-        }
-    }
-    let per_corruption: Vec<NamedAccuracy> = names
-        .iter()
-        .filter_map(|n| {
-            let v: Vec<f64> = cells
-                .iter()
-                .filter(|c| &c.corruption == n)
-                .map(|c| c.accuracy)
-                .collect();
-            mean(&v).map(|a| NamedAccuracy {
-                name: n.clone(),
-                accuracy: a,
-            })
-        })
-        .collect();
-    let per_category = [
+    let main = |name: &str| Corruption::MAIN.iter().any(|c| c.name() == name);
+    let categories = [
         Category::Noise,
         Category::Blur,
         Category::Weather,
         Category::Digital,
     ]
-    .iter()
-    .filter_map(|cat| {
-        let v: Vec<f64> = cells
-            .iter()
-            .filter(|c| c.category == cat.name() && main(&c.corruption))
-            .map(|c| c.accuracy)
-            .collect();
-        mean(&v).map(|a| NamedAccuracy {
-            name: cat.name().to_string(),
-            accuracy: a,
-        })
-    })
-    .collect();
-    let all_main: Vec<f64> = cells
-        .iter()
-        .filter(|c| main(&c.corruption))
-        .map(|c| c.accuracy)
-        .collect();
-    let mut errors = Vec::new();
-    if let Some((b_clean, b_cells)) = baseline {
-        for n in names.iter().filter(|n| main(n)) {
-            let mine: Vec<&CorruptionCell> = cells.iter().filter(|c| &c.corruption == n).collect();
-            let theirs: Vec<&CorruptionCell> = mine
-                .iter()
-                .filter_map(|m| {
-                    b_cells
-                        .iter()
-                        .find(|b| b.corruption == m.corruption && b.severity == m.severity)
-                })
-                .collect();
-            if theirs.len() != mine.len() || mine.is_empty() {
-                continue;
-            }
-            let e_f: f64 = mine.iter().map(|c| 1.0 - c.accuracy).sum();
-            let e_b: f64 = theirs.iter().map(|c| 1.0 - c.accuracy).sum();
-            let s = mine.len() as f64;
-            let rel_b = e_b - s * (1.0 - b_clean);
-            errors.push(dcrobust_reports::corruption::CorruptionError {
-                corruption: n.clone(),
-                ce: if e_b > 0.0 {
-                    100.0 * e_f / e_b
-                } else {
-                    f64::NAN
-                },
-                relative_ce: (rel_b > 1e-12).then(|| 100.0 * (e_f - s * (1.0 - clean)) / rel_b),
-            });
-        }
-    }
-    let ces: Vec<f64> = errors
-        .iter()
-        .map(|e| e.ce)
-        .filter(|v| v.is_finite())
-        .collect();
-    let rels: Vec<f64> = errors.iter().filter_map(|e| e.relative_ce).collect();
-    ModelCorruption {
-        model: model.to_string(),
-        clean_accuracy: clean,
-        per_severity,
-        per_corruption,
-        per_category,
-        mean_corruption_accuracy: mean(&all_main),
-        mce: if ces.len() == errors.len() {
-            mean(&ces)
-        } else {
-            None
-        },
-        // Relative CE is undefined where the baseline does not degrade (its corrupted error is
-        // no higher than its clean error); the mean covers the corruptions where it is defined.
-        relative_mce: mean(&rels),
-        corruption_errors: errors,
-        cells,
-    }
+    .map(Category::name);
+    dcrobust_reports::corruption::model_corruption(model, clean, cells, baseline, main, &categories)
 }
 
 use super::save_png;
@@ -364,104 +240,51 @@ struct Meta {
     run: RunInfo,
 }
 
-/// Runs the suite on prepared models and writes its results into `out`.
-///
-/// Every finished unit (the clean pass, each corruption × severity) is recorded in `out/cells/`
-/// and not computed again by a rerun. With a shard only that shard's
-/// units are evaluated, `shard.json` is written and `None` is returned.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    models: &[PreparedModel],
-    data: &Dataset,
-    cfg: &CorruptionConfig,
-    seed: u64,
-    out: &Path,
-    device: &str,
-    threads: usize,
+/// What a unit of the plan computes.
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    /// Every model on the uncorrupted images.
+    Clean,
+    /// Every model under one corruption at one severity.
+    Cell(Corruption, Severity),
+}
+
+/// The corruption suite over prepared models, as a [`Suite`].
+struct CorruptionSuite<'a> {
+    models: &'a [PreparedModel],
+    data: &'a Dataset,
+    cfg: &'a CorruptionConfig,
+    ctx: &'a RunContext,
     train_seconds: f64,
-    progress: bool,
-    shard: Option<Shard>,
-) -> Result<Option<CorruptionSummary>> {
-    let (corruptions, severities, table) = cfg.parsed()?;
-    let (c, h, w) = (data.channels, data.height, data.width);
-    let len = data.image_len();
-    // The evaluated images and labels: the test split, or the released files' first blocks.
-    let (labels, released_dir) = match &cfg.cifar10c {
-        Some(dir) => {
-            let l = npy::read(&dir.join("labels.npy"))?
-                .to_u32(&dir.join("labels.npy").display().to_string())?;
-            if l.len() % 5 != 0 || l.is_empty() {
-                bail!(
-                    "{}: {} labels; expected five equal severity blocks",
-                    dir.join("labels.npy").display(),
-                    l.len()
-                );
-            }
-            (l, Some(dir.clone()))
-        }
-        None => (data.test.labels.clone(), None),
-    };
-    let per_block = if released_dir.is_some() {
-        labels.len() / 5
-    } else {
-        labels.len()
-    };
-    let n = match (released_dir.is_some(), cfg.cifar10c.as_ref()) {
-        (true, _) => per_block.min(data.test.len()),
-        _ => data.test.len(),
-    };
-    let baseline_name = match &cfg.ce_baseline {
-        Some(b) => {
-            if !models.iter().any(|m| &m.name == b) {
-                let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-                bail!(
-                    "--ce-baseline `{b}` is not a model of this run ({})",
-                    names.join(", ")
-                );
-            }
-            Some(b.clone())
-        }
-        None => models
-            .iter()
-            .find(|m| m.name.ends_with("-baseline"))
-            .map(|m| m.name.clone()),
-    };
-    let class = |k: u32| {
-        data.classes
+    /// Images evaluated per cell.
+    n: usize,
+    /// Their labels: the test split's, or the released files'.
+    labels: Vec<u32>,
+    /// The released CIFAR-10-C files, if evaluated instead of corrupting in process.
+    released_dir: Option<PathBuf>,
+    /// The released file read last.
+    released: Option<(Corruption, Released)>,
+    jobs: HashMap<String, Job>,
+    ex_idx: Vec<usize>,
+}
+
+impl CorruptionSuite<'_> {
+    /// Class name of label `k`.
+    fn class(&self, k: u32) -> String {
+        self.data
+            .classes
             .get(k as usize)
             .cloned()
             .unwrap_or_else(|| k.to_string())
-    };
-    let store = CellStore::open(out)?;
-    let units: Vec<(Corruption, Severity, String)> = corruptions
-        .iter()
-        .flat_map(|&corr| severities.iter().map(move |&sev| (corr, sev)))
-        .map(|(corr, sev)| {
-            let id = unit_id(&["corruption", corr.name(), &sev.get().to_string()]);
-            (corr, sev, id)
-        })
-        .collect();
-    let meta = Meta {
-        models: models.iter().map(|m| m.name.clone()).collect(),
-        baseline: baseline_name,
-        clean: "clean".into(),
-        cells: units.iter().map(|u| u.2.clone()).collect(),
-        source: match &released_dir {
-            Some(d) => d.display().to_string(),
-            None => cfg.table.clone(),
-        },
-        run: RunInfo::new(data, n, seed, device, threads, train_seconds),
-    };
-    store.save("meta", &meta)?;
-    let ex_dir = out.join("examples");
-    let ex_idx = super::example_indices(n, cfg.examples);
-    if !ex_idx.is_empty() {
-        std::fs::create_dir_all(&ex_dir)
-            .with_context(|| format!("creating {}", ex_dir.display()))?;
     }
-    // The clean pass is unit 0, corruption × severity unit i is unit i + 1.
-    let todo = |unit: usize, id: &str| owned(shard, unit) && !store.path(id).exists();
-    if todo(0, &meta.clean) {
+
+    fn run_clean(&self, store: &CellStore, unit: &Unit) -> Result<()> {
+        let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
+        let (c, h, w) = (data.channels, data.height, data.width);
+        let len = data.image_len();
+        let out = self.ctx.out.clone();
+        let ex_idx = self.ex_idx.clone();
+        let class = |k: u32| self.class(k);
         let t = Instant::now();
         let mut accuracy_all = Vec::new();
         let mut examples: Vec<CorruptionExample> = Vec::new();
@@ -499,36 +322,44 @@ pub fn run(
             }
         }
         store.finish(
-            &meta.clean,
+            &unit.id,
             &CleanUnit {
                 accuracy: accuracy_all,
                 examples,
                 seconds: t.elapsed().as_secs_f64(),
             },
         )?;
+        Ok(())
     }
-    let pending: Vec<usize> = (0..units.len())
-        .filter(|&i| todo(i + 1, &units[i].2))
-        .collect();
-    let pb = crate::util::progress_bar(
-        progress && !pending.is_empty(),
-        pending.len() as u64,
-        "corruptions",
-        "cells",
-    );
-    let mut released: Option<(Corruption, Released)> = None;
-    for i in pending {
-        let (corr, sev, id) = &units[i];
-        let (corr, sev) = (*corr, *sev);
+
+    fn run_cell(
+        &mut self,
+        store: &CellStore,
+        unit: &Unit,
+        (corr, sev): (Corruption, Severity),
+        pb: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
+        let (c, h, w) = (data.channels, data.height, data.width);
+        let shape = ImageShape {
+            channels: c,
+            height: h,
+            width: w,
+        };
+        let len = data.image_len();
+        let (seed, table) = (self.ctx.seed, cfg.table);
+        let out = self.ctx.out.clone();
+        let ex_idx = self.ex_idx.clone();
         pb.set_message(format!("{} severity {sev}", corr.name()));
         let t_unit = Instant::now();
-        if let Some(dir) = &released_dir {
-            if released.as_ref().map(|r| r.0) != Some(corr) {
-                released = Some((corr, read_released(dir, corr, data, &labels)?));
+        if let Some(dir) = &self.released_dir {
+            if self.released.as_ref().map(|r| r.0) != Some(corr) {
+                self.released = Some((corr, read_released(dir, corr, data, &self.labels)?));
             }
         }
         let t = Instant::now();
-        let (images, cell_labels) = match &released {
+        let labels = &self.labels;
+        let (images, cell_labels) = match &self.released {
             Some((_, r)) => {
                 let first = sev.index() * r.per_severity;
                 (
@@ -537,15 +368,15 @@ pub fn run(
                 )
             }
             None => (
-                corrupt_batch(
+                corrupt_images(
                     &data.test.images[..n * len],
                     n,
-                    c,
-                    h,
-                    w,
-                    corr,
-                    sev,
-                    table,
+                    shape,
+                    CorruptionSpec {
+                        corruption: corr,
+                        severity: sev,
+                        table,
+                    },
                     seed,
                     0,
                 )
@@ -580,17 +411,17 @@ pub fn run(
                 corruption: corr.name().to_string(),
                 severity: sev.get(),
                 index: i,
-                label: class(cell_labels[i]),
+                label: self.class(cell_labels[i]),
                 png: rel,
                 predictions: models
                     .iter()
                     .zip(&preds_per_model)
-                    .map(|(m, p)| (m.name.clone(), class(p[i])))
+                    .map(|(m, p)| (m.name.clone(), self.class(p[i])))
                     .collect(),
             });
         }
         store.finish(
-            id,
+            &unit.id,
             &CellUnit {
                 cells,
                 examples,
@@ -599,13 +430,138 @@ pub fn run(
             },
         )?;
         pb.inc(1);
+        Ok(())
     }
-    pb.finish_and_clear();
-    if let Some(shard) = shard {
-        write_shard_record(out, shard, units.len() + 1)?;
-        return Ok(None);
+}
+
+impl Suite for CorruptionSuite<'_> {
+    type Summary = CorruptionSummary;
+
+    fn plan(&mut self, store: &CellStore) -> Result<Vec<Unit>> {
+        let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
+        let baseline_name = match &cfg.ce_baseline {
+            Some(b) => Some(b.clone()),
+            None => models
+                .iter()
+                .find(|m| m.name.ends_with("-baseline"))
+                .map(|m| m.name.clone()),
+        };
+        let mut units = vec![Unit {
+            id: "clean".into(),
+            every_shard: false,
+        }];
+        self.jobs.insert("clean".into(), Job::Clean);
+        for &corr in &cfg.corruptions {
+            for &sev in &cfg.severities {
+                let id = unit_id(&["corruption", corr.name(), &sev.get().to_string()]);
+                self.jobs.insert(id.clone(), Job::Cell(corr, sev));
+                units.push(Unit {
+                    id,
+                    every_shard: false,
+                });
+            }
+        }
+        let meta = Meta {
+            models: models.iter().map(|m| m.name.clone()).collect(),
+            baseline: baseline_name,
+            clean: "clean".into(),
+            cells: units[1..].iter().map(|u| u.id.clone()).collect(),
+            source: match &self.released_dir {
+                Some(d) => d.display().to_string(),
+                None => cfg.table.name().to_string(),
+            },
+            run: super::cells::run_info(
+                data,
+                n,
+                self.ctx.seed,
+                &self.ctx.device,
+                self.ctx.threads,
+                self.train_seconds,
+            ),
+        };
+        store.save("meta", &meta)?;
+        let ex_dir = self.ctx.out.join("examples");
+        if !self.ex_idx.is_empty() {
+            std::fs::create_dir_all(&ex_dir)
+                .with_context(|| format!("creating {}", ex_dir.display()))?;
+        }
+        Ok(units)
     }
-    finish(out).map(Some)
+
+    fn work(&self, _unit: &Unit) -> u64 {
+        1
+    }
+
+    fn run_unit(
+        &mut self,
+        store: &CellStore,
+        unit: &Unit,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        match self.jobs[&unit.id] {
+            Job::Clean => {
+                bar.set_message("clean");
+                self.run_clean(store, unit)?;
+                bar.inc(1);
+                Ok(())
+            }
+            Job::Cell(corr, sev) => self.run_cell(store, unit, (corr, sev), bar),
+        }
+    }
+
+    fn assemble(&self, out: &Path) -> Result<CorruptionSummary> {
+        finish(out)
+    }
+}
+
+/// Runs the suite on prepared models and writes its results into `ctx.out`.
+///
+/// Every finished unit (the clean pass, each corruption × severity) is recorded in `out/cells/`
+/// and not computed again by a rerun. With a shard only that shard's units are evaluated,
+/// `shard.json` is written and `None` is returned.
+pub fn run(
+    models: &[PreparedModel],
+    data: &Dataset,
+    cfg: &CorruptionConfig,
+    ctx: &RunContext,
+    train_seconds: f64,
+) -> Result<Option<CorruptionSummary>> {
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    cfg.check_models(&names)?;
+    // The evaluated images and labels: the test split, or the released files' first blocks.
+    let (labels, released_dir) = match &cfg.cifar10c {
+        Some(dir) => {
+            let l = npy::read(&dir.join("labels.npy"))?
+                .to_u32(&dir.join("labels.npy").display().to_string())?;
+            if l.len() % 5 != 0 || l.is_empty() {
+                bail!(
+                    "{}: {} labels; expected five equal severity blocks",
+                    dir.join("labels.npy").display(),
+                    l.len()
+                );
+            }
+            (l, Some(dir.clone()))
+        }
+        None => (data.test.labels.clone(), None),
+    };
+    let n = match &released_dir {
+        Some(_) => (labels.len() / 5).min(data.test.len()),
+        None => data.test.len(),
+    };
+    let mut suite = CorruptionSuite {
+        models,
+        data,
+        cfg,
+        ctx,
+        train_seconds,
+        n,
+        labels,
+        released_dir,
+        released: None,
+        jobs: HashMap::new(),
+        ex_idx: super::example_indices(n, cfg.examples),
+    };
+    run_suite(&mut suite, ctx, "corruptions", "cells")
 }
 
 /// Assembles the summary of run directory `out` from its unit files and writes `summary.json`
@@ -658,17 +614,11 @@ pub fn finish(out: &Path) -> Result<CorruptionSummary> {
     write_cells_csv(out, &results)?;
     let summary = CorruptionSummary {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: meta.run.seed,
-        data: meta.run.data,
-        images: meta.run.images,
-        classes: meta.run.classes,
-        device: meta.run.device,
-        threads: meta.run.threads,
+        run: meta.run,
         source: meta.source,
         baseline: meta.baseline,
         models: results,
         examples,
-        train_seconds: meta.run.train_seconds,
         corrupt_seconds,
         eval_seconds,
     };
@@ -678,17 +628,27 @@ pub fn finish(out: &Path) -> Result<CorruptionSummary> {
 }
 
 fn write_cells_csv(out: &Path, results: &[ModelCorruption]) -> Result<()> {
-    let mut s = String::from("model,corruption,category,severity,accuracy\n");
-    for m in results {
-        for c in &m.cells {
-            s.push_str(&format!(
-                "{},{},{},{},{}\n",
-                m.model, c.corruption, c.category, c.severity, c.accuracy
-            ));
-        }
+    /// One line of `cells.csv`.
+    #[derive(Serialize)]
+    struct Row<'a> {
+        model: &'a str,
+        corruption: &'a str,
+        category: &'a str,
+        severity: u8,
+        accuracy: f64,
     }
+    let rows = results.iter().flat_map(|m| {
+        m.cells.iter().map(|c| Row {
+            model: &m.model,
+            corruption: &c.corruption,
+            category: &c.category,
+            severity: c.severity,
+            accuracy: c.accuracy,
+        })
+    });
+    let bytes = dcrobust_reports::write_csv(rows).context("writing the cells as CSV")?;
     let path = out.join("cells.csv");
-    write_atomic(&path, s.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The headline table: clean, mean corruption accuracy, per category, mCE.
@@ -724,13 +684,12 @@ pub fn print_table(s: &CorruptionSummary) {
     }
     println!(
         "{} test images per cell; corruption accuracy and categories average the 15 main corruptions; CE normalised by {}",
-        s.images,
+        s.run.images,
         s.baseline.as_deref().unwrap_or("(no baseline model: CE not computed)")
     );
 }
 
 /// `dcrobust corrupt`: writes the corrupted test split in the released CIFAR-10-C layout.
-#[allow(clippy::too_many_arguments)]
 pub fn write_corrupted_set(
     data: &Dataset,
     corruptions: &[Corruption],
@@ -741,6 +700,11 @@ pub fn write_corrupted_set(
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let (c, h, w) = (data.channels, data.height, data.width);
+    let shape = ImageShape {
+        channels: c,
+        height: h,
+        width: w,
+    };
     let n = data.test.len();
     let len = data.image_len();
     let pb =
@@ -749,7 +713,12 @@ pub fn write_corrupted_set(
         let mut hwc = Vec::with_capacity(5 * n * len);
         for sev in Severity::ALL {
             pb.set_message(format!("{} severity {sev}", corr.name()));
-            let chw = corrupt_batch(&data.test.images, n, c, h, w, corr, sev, table, seed, 0)?;
+            let spec = CorruptionSpec {
+                corruption: corr,
+                severity: sev,
+                table,
+            };
+            let chw = corrupt_images(&data.test.images, n, shape, spec, seed, 0)?;
             for img in chw.chunks(len) {
                 for y in 0..h {
                     for x in 0..w {
@@ -781,6 +750,7 @@ pub fn write_corrupted_set(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dcrobust_reports::NamedAccuracy;
 
     fn cell(c: &str, s: u8, a: f64) -> CorruptionCell {
         let cat = c
@@ -797,7 +767,8 @@ mod tests {
         }
     }
 
-    /// Oracle: CE and relative CE by hand (Hendrycks & Dietterich 2019, robustness-anchors §2.5).
+    /// Oracle: CE and relative CE by hand (Hendrycks & Dietterich 2019,
+    /// docs/corruptions.md#metrics).
     /// Baseline clean 0.9, gaussian_noise accuracies 0.8 and 0.6 → errors 0.2 + 0.4 = 0.6; model
     /// clean 0.95, accuracies 0.9 and 0.7 → errors 0.1 + 0.3 = 0.4. CE = 0.4 / 0.6 = 66.67 %;
     /// relative CE = (0.4 − 2·0.05) / (0.6 − 2·0.1) = 0.3 / 0.4 = 75 %. The baseline's own CE is
@@ -836,26 +807,60 @@ mod tests {
         assert!(none.mce.is_none() && none.corruption_errors.is_empty());
     }
 
-    /// Oracle: the option grammar — unknown names and severities 0 and 6 are refused by name.
+    /// Oracle: the option grammar — corruptions come out in CIFAR-10-C order and severities
+    /// ascending, each once; empty lists, and severities 0 and 6, are refused by name.
     #[test]
-    fn bad_options_are_named() {
-        let mut c = CorruptionConfig {
-            corruptions: vec!["fog".into(), "gaussian_noise".into()],
-            severities: vec![3, 1],
-            table: "cifar10-c".into(),
+    fn options_are_normalised_and_bad_ones_named() {
+        let c = CorruptionConfig {
+            corruptions: vec![Corruption::Fog, Corruption::GaussianNoise, Corruption::Fog],
+            severities: vec![Severity::ALL[2], Severity::ALL[0]],
+            table: Table::Cifar10C,
             cifar10c: None,
-            ce_baseline: None,
+            ce_baseline: Some("cnn9-baseline".into()),
             examples: 0,
             eval_batch_size: 10,
-        };
-        let (cs, ss, _) = c.parsed().unwrap();
-        assert_eq!(cs, vec![Corruption::GaussianNoise, Corruption::Fog]);
-        assert_eq!(ss.iter().map(|s| s.get()).collect::<Vec<_>>(), vec![1, 3]);
-        c.corruptions = vec!["fogg".into()];
-        assert!(c.parsed().unwrap_err().to_string().contains("fogg"));
-        assert!(parse_severity("0")
+        }
+        .normalized()
+        .unwrap();
+        assert_eq!(
+            c.corruptions,
+            vec![Corruption::GaussianNoise, Corruption::Fog]
+        );
+        assert_eq!(
+            c.severities.iter().map(|s| s.get()).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        let e = c.check_models(&["cnn9-tanh-cosine".into()]).unwrap_err();
+        assert!(
+            e.to_string().contains("--ce-baseline `cnn9-baseline`"),
+            "{e}"
+        );
+        let mut empty = c.clone();
+        empty.corruptions.clear();
+        assert!(empty
+            .normalized()
+            .unwrap_err()
+            .to_string()
+            .contains("--corruptions is empty"));
+        assert!("fogg"
+            .parse::<Corruption>()
+            .unwrap_err()
+            .to_string()
+            .contains("fogg"));
+        assert!("0"
+            .parse::<Severity>()
             .unwrap_err()
             .contains("severity 0 is out of range"));
-        assert!(parse_severity("6").unwrap_err().contains("severity 6"));
+        assert!("6".parse::<Severity>().unwrap_err().contains("severity 6"));
+        // suite.json keeps the names and numbers it had with untyped options.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["corruptions"],
+            serde_json::json!(["gaussian_noise", "fog"])
+        );
+        assert_eq!(json["severities"], serde_json::json!([1, 3]));
+        assert_eq!(json["table"], serde_json::json!("cifar10-c"));
+        let back: CorruptionConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back.corruptions, c.corruptions);
     }
 }

@@ -19,7 +19,153 @@ use crate::util::write_json_atomic;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use dcrobust_reports::TrainingHistory;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// The suites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SuiteKind {
+    /// Train, then attack (FGSM, PGD, ...) every model.
+    Adversarial,
+    /// Train, then evaluate every model on CIFAR-10-C style corruptions.
+    Corruption,
+}
+
+impl SuiteKind {
+    /// The name in `suite.json` and in default output paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            SuiteKind::Adversarial => "adversarial",
+            SuiteKind::Corruption => "corruption",
+        }
+    }
+}
+
+/// Everything a suite run was started with: `suite.json`, written and read back as this type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuiteRecord {
+    /// dcrobust version that started the run.
+    pub version: String,
+    /// Which suite.
+    pub suite: SuiteKind,
+    /// Run seed.
+    pub seed: u64,
+    /// The data.
+    pub data: train::DataInfo,
+    /// Models trained by the run (empty when they come from `checkpoints`).
+    pub models: Vec<ModelConfig>,
+    /// Training run directories evaluated instead of training.
+    pub checkpoints: Vec<PathBuf>,
+    /// The training recipe, when the run trains.
+    pub train: Option<TrainConfig>,
+    /// Whether a surrogate baseline is trained as a transfer source.
+    pub surrogate: bool,
+    /// The adversarial suite's options.
+    pub adversarial: Option<adversarial::AdversarialConfig>,
+    /// The corruption suite's options.
+    pub corruption: Option<corruption::CorruptionConfig>,
+    /// `--shard`, if any (absent otherwise); `dcrobust merge` requires everything else to be
+    /// equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<cells::Shard>,
+}
+
+/// What every suite run shares beyond its own configuration, passed as one value.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    /// Run seed: every random draw derives from it.
+    pub seed: u64,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Device name as given (`cpu`, `cuda:0`), recorded in the results.
+    pub device: String,
+    /// Worker threads (recorded; results do not depend on it).
+    pub threads: usize,
+    /// Show progress bars on standard error.
+    pub progress: bool,
+    /// Evaluate only this shard of the units.
+    pub shard: Option<cells::Shard>,
+}
+
+/// One unit of evaluation work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// Its id: the name of its file in `cells/`.
+    pub id: String,
+    /// Computed by every shard (cheap, and every shard's results need it) rather than by its
+    /// owner alone; such units do not count in the shards' round-robin order.
+    pub every_shard: bool,
+}
+
+/// An evaluation suite: a fixed plan of units, each computed once and recorded in `cells/`, and
+/// the results assembled from the unit files. [`run_suite`] drives one: it skips the units
+/// already recorded (a resume) and those of other shards.
+pub trait Suite {
+    /// The results [`Suite::assemble`] returns (and writes as `summary.json`).
+    type Summary;
+    /// Every unit of the run, in the suite's fixed order; also writes the run description
+    /// (`cells/meta.json`) and anything the units share.
+    fn plan(&mut self, store: &cells::CellStore) -> Result<Vec<Unit>>;
+    /// The amount of work of `unit` in the progress bar's steps (images, cells).
+    fn work(&self, unit: &Unit) -> u64;
+    /// Computes `unit` and records it in `store`, advancing `bar` by its work.
+    fn run_unit(
+        &mut self,
+        store: &cells::CellStore,
+        unit: &Unit,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<()>;
+    /// Assembles the results of the finished run in `out` from its unit files.
+    fn assemble(&self, out: &Path) -> Result<Self::Summary>;
+}
+
+/// Runs `suite` in `ctx`: computes every unit of the plan that this process owns and that has no
+/// readable file yet, then assembles the results, or, in a shard, writes `shard.json` and returns
+/// `None` (`dcrobust merge` assembles the shards).
+pub fn run_suite<S: Suite>(
+    suite: &mut S,
+    ctx: &RunContext,
+    name: &str,
+    unit_name: &str,
+) -> Result<Option<S::Summary>> {
+    let store = cells::CellStore::open(&ctx.out)?;
+    let units = suite.plan(&store)?;
+    let mut sharded = 0;
+    let mut todo = Vec::new();
+    for u in &units {
+        let mine = u.every_shard || {
+            sharded += 1;
+            cells::owned(ctx.shard, sharded - 1)
+        };
+        if mine && store.load::<serde_json::Value>(&u.id).is_none() {
+            todo.push(u);
+        }
+    }
+    let total = todo.iter().map(|u| suite.work(u)).sum::<u64>();
+    let bar = crate::util::progress_bar(ctx.progress && !todo.is_empty(), total, name, unit_name);
+    for u in todo {
+        suite.run_unit(&store, u, &bar)?;
+    }
+    bar.finish_and_clear();
+    if let Some(shard) = ctx.shard {
+        cells::write_shard_record(&ctx.out, shard, sharded)?;
+        return Ok(None);
+    }
+    suite.assemble(&ctx.out).map(Some)
+}
+
+/// The names of the models saved in training run directories (from each `config.json`), read
+/// without loading any weights, so that options naming models can be checked first.
+pub fn checkpoint_model_names(dirs: &[PathBuf]) -> Result<Vec<String>> {
+    dirs.iter()
+        .map(|d| {
+            let cfg: train::RunConfig = crate::util::read_json(&d.join("config.json"))
+                .with_context(|| format!("{} is not a training run directory", d.display()))?;
+            Ok(cfg.model.name())
+        })
+        .collect()
+}
 
 /// A model ready for evaluation.
 pub struct PreparedModel {
@@ -139,7 +285,7 @@ fn describe_adv(cfg: &TrainConfig) -> Option<String> {
 
 /// Writes `suite.json` into `out`, or checks that the one there matches: a rerun in the same
 /// directory must use the same configuration, so that resumed results stay consistent.
-pub fn record_config<T: serde::Serialize>(out: &Path, config: &T) -> Result<()> {
+pub fn record_config(out: &Path, config: &SuiteRecord) -> Result<()> {
     let path = out.join("suite.json");
     // Compared as read back from text, as the file is: an f32 option turned into a JSON value
     // directly would differ from its own printed form (0.1f32 → 0.10000000149011612).

@@ -1,4 +1,4 @@
-//! Training augmentation (paper.md §3.1): pad 4 pixels on each side by mirroring (TensorFlow's
+//! Training augmentation (docs/model.md#training-recipe): pad 4 pixels on each side by mirroring (TensorFlow's
 //! `SYMMETRIC` mode, which repeats the edge pixel), take a random crop of the original size, and
 //! flip horizontally with probability ½. Works on `u8` CHW images, no padded copy is made.
 

@@ -2,7 +2,7 @@
 //!
 //! Optimiser state is kept in detached tensors: gradients from `backward()` carry the step's
 //! whole graph, and a momentum buffer built from them would keep every step's activations alive
-//! (cpu-performance.md, pitfall P1).
+//! (docs/performance.md#pitfall-p1).
 
 use crate::models::params::{Group, Param};
 use candle_core::backprop::GradStore;
@@ -249,7 +249,7 @@ mod tests {
         assert!((got - 0.9).abs() < 1e-12, "{got}");
     }
 
-    /// Oracle: the state tensors hold no autograd graph (P1): they are detached values.
+    /// Oracle: the state tensors hold no autograd graph (docs/performance.md#pitfall-p1): they are detached values.
     #[test]
     fn state_is_detached_and_round_trips() {
         let mut s = ParamStore::new(&Device::Cpu, DType::F64, 0);

@@ -2,7 +2,7 @@
 //! pass records which of the four inputs won each window, and the backward pass scatters the
 //! gradient there, instead of candle's composite backward (upsample, compare, average, multiply).
 
-use super::ops::contiguous_slice;
+use super::support::contiguous_slice;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;

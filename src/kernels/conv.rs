@@ -2,13 +2,13 @@
 //! over the batch) for the forward pass and both gradients.
 //!
 //! candle 0.11's CPU backward pass runs the input gradient through a naive transposed
-//! convolution and always computes both gradients (cpu-performance.md, P2–P4). Here the input
-//! gradient is `col2im(Wᵀ·dY)`, the weight gradient is `Σ_n dY_n·col_nᵀ`, and a gradient is
-//! only computed for an argument that takes part in autograd. Results do not depend on the
-//! thread count: each image is computed by one thread, and the weight gradient is summed over
-//! fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
+//! convolution and always computes both gradients (docs/performance.md#candle-pitfalls, P2–P4).
+//! Here the input gradient is `col2im(Wᵀ·dY)`, the weight gradient is `Σ_n dY_n·col_nᵀ`, and a
+//! gradient is only computed for an argument that takes part in autograd. Results do not depend
+//! on the thread count: each image is computed by one thread, and the weight gradient is summed
+//! over fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
 
-use super::ops::filled;
+use super::support::filled;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -150,7 +150,8 @@ fn col2im<T: WithDType>(g: &Geom, col: &[T], dx: &mut [T]) {
     }
 }
 
-/// Row-major matrix view: pointer, rows, columns, row stride, column stride.
+/// A matrix view for gemm: the first element and the row and column strides, in elements
+/// (the sizes come with the product, in [`GemmDims`]).
 struct Mat<T> {
     ptr: *const T,
     rs: isize,
@@ -174,16 +175,27 @@ fn transposed<T>(s: &[T], cols: usize) -> Mat<T> {
     }
 }
 
+/// The sizes of a matrix product `(m×k)·(k×n) → (m×n)`.
+#[derive(Clone, Copy, Debug)]
+struct GemmDims {
+    /// Rows of the left factor and of the product.
+    m: usize,
+    /// Columns of the right factor and of the product.
+    n: usize,
+    /// The shared dimension, summed over.
+    k: usize,
+}
+
 /// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, single-threaded.
+///
+/// # Shapes
+/// `lhs`: `(m, k)`, `rhs`: `(k, n)`, `dst`: `(m, n)` row-major, with `(m, n, k)` = `dims`.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `m·n` elements (and initialised if `accumulate`), must not
 /// alias the views, and each view must address memory inside the slice it was made from.
-#[allow(clippy::too_many_arguments)]
 unsafe fn matmul<T: WithDType>(
-    m: usize,
-    n: usize,
-    k: usize,
+    GemmDims { m, n, k }: GemmDims,
     dst: *mut T,
     accumulate: bool,
     lhs: Mat<T>,
@@ -241,9 +253,11 @@ fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
                 // SAFETY: `o` holds cout·p elements, all written (no accumulation).
                 unsafe {
                     matmul(
-                        g.cout,
-                        p,
-                        kd,
+                        GemmDims {
+                            m: g.cout,
+                            n: p,
+                            k: kd,
+                        },
                         o.as_mut_ptr().cast(),
                         false,
                         row_major(w, kd),
@@ -264,12 +278,17 @@ fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
         |col, (i, d)| {
             let dyi = &dy[i * g.cout * p..][..g.cout * p];
             let (lhs, rhs) = (transposed(w, kd), row_major(dyi, p));
+            let dims = GemmDims {
+                m: kd,
+                n: p,
+                k: g.cout,
+            };
             if g.direct() {
                 // SAFETY: `d` holds kd·p = C_in·H·W elements.
-                unsafe { matmul(kd, p, g.cout, d.as_mut_ptr(), false, lhs, rhs) };
+                unsafe { matmul(dims, d.as_mut_ptr(), false, lhs, rhs) };
             } else {
                 // SAFETY: `col` holds kd·p elements.
-                unsafe { matmul(kd, p, g.cout, col.as_mut_ptr(), false, lhs, rhs) };
+                unsafe { matmul(dims, col.as_mut_ptr(), false, lhs, rhs) };
                 col2im(g, col, d);
             }
         },
@@ -299,9 +318,11 @@ fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                     // SAFETY: `acc` holds cout·kd initialised elements.
                     unsafe {
                         matmul(
-                            g.cout,
-                            kd,
-                            p,
+                            GemmDims {
+                                m: g.cout,
+                                n: kd,
+                                k: p,
+                            },
                             acc.as_mut_ptr(),
                             i > c * WGRAD_CHUNK,
                             row_major(dyi, p),

@@ -1,9 +1,9 @@
 //! BatchNorm in training mode as one candle operation with its own CPU kernel (forward and
-//! backward), replacing about ten composite candle operations (cpu-performance.md, P7).
+//! backward), replacing about ten composite candle operations (docs/performance.md#pitfall-p7).
 //!
 //! Sums are taken per channel in f64, in a fixed order, so results do not depend on threads.
 
-use super::ops::{contiguous_slice, filled, float_dispatch, unpack};
+use super::support::{contiguous_slice, filled, float_dispatch, unpack};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -18,11 +18,30 @@ struct BnTrain {
     stats: BatchStats,
 }
 
-fn dims(l: &Layout) -> Result<(usize, usize, usize)> {
+/// The layout of a contiguous BatchNorm input `(N, C, H, W)`: `n` images of `c` channels,
+/// each channel a block of `hw = H·W` values.
+#[derive(Clone, Copy, Debug)]
+struct BnDims {
+    n: usize,
+    c: usize,
+    hw: usize,
+}
+
+fn dims(l: &Layout) -> Result<BnDims> {
     match l.dims() {
-        &[n, c, h, w] => Ok((n, c, h * w)),
+        &[n, c, h, w] => Ok(BnDims { n, c, hw: h * w }),
         d => candle_core::bail!("batch_norm: expected (N, C, H, W), got {d:?}"),
     }
+}
+
+/// What BatchNorm applies besides the data: the per-channel scale γ and shift β (`(C,)`
+/// each), the epsilon added to the variance, and whether a ReLU follows.
+#[derive(Clone, Copy)]
+struct BnParams<'a, T> {
+    gamma: &'a [T],
+    beta: &'a [T],
+    eps: f64,
+    relu: bool,
 }
 
 /// `Σ f(v)` in f64 over a block, with eight interleaved partial sums added in a fixed order:
@@ -45,7 +64,7 @@ fn sum8<T: WithDType>(v: &[T], f: impl Fn(f64) -> f64) -> f64 {
 }
 
 /// Mean and biased variance of every channel (two passes, f64).
-fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
+fn channel_stats<T: WithDType>(x: &[T], BnDims { n, c, hw }: BnDims) -> Vec<(f64, f64)> {
     let count = (n * hw) as f64;
     (0..c)
         .into_par_iter()
@@ -61,13 +80,10 @@ fn channel_stats<T: WithDType>(x: &[T], n: usize, c: usize, hw: usize) -> Vec<(f
         .collect()
 }
 
-/// Each channel's `(scale, shift)` with `y = x·scale + shift` the BatchNorm output.
-fn channel_affine<T: WithDType>(
-    g: &[T],
-    b: &[T],
-    stats: &[(f64, f64)],
-    eps: f64,
-) -> Vec<(f64, f64)> {
+/// Each channel's `(scale, shift)` with `y = x·scale + shift` the BatchNorm output (before
+/// the ReLU).
+fn channel_affine<T: WithDType>(p: &BnParams<'_, T>, stats: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let (g, b, eps) = (p.gamma, p.beta, p.eps);
     stats
         .iter()
         .enumerate()
@@ -78,19 +94,11 @@ fn channel_affine<T: WithDType>(
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn forward<T: WithDType>(
-    x: &[T],
-    g: &[T],
-    b: &[T],
-    n: usize,
-    c: usize,
-    hw: usize,
-    eps: f64,
-    relu: bool,
-) -> (Vec<T>, Vec<(f64, f64)>) {
-    let stats = channel_stats(x, n, c, hw);
-    let affine = channel_affine(g, b, &stats, eps);
+/// The BatchNorm (and ReLU) output of `x` and the batch statistics it used.
+fn forward<T: WithDType>(x: &[T], p: &BnParams<'_, T>, d: BnDims) -> (Vec<T>, Vec<(f64, f64)>) {
+    let (c, hw, relu) = (d.c, d.hw, p.relu);
+    let stats = channel_stats(x, d);
+    let affine = channel_affine(p, &stats);
     let y = filled(x.len(), |y| {
         y.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
             let (scale, shift) = affine[k % c];
@@ -109,18 +117,15 @@ fn forward<T: WithDType>(
 /// dx = γ/σ · (d − mean(d) − x̂·mean(d·x̂)), dγ = Σ d·x̂, dβ = Σ d, where `d = dy`, or with the
 /// ReLU `d = dy·[x·scale + shift > 0]` (the forward pass's test, in the same precision).
 /// `stats` are the forward pass's batch statistics. Returns one buffer `[dx | dγ | dβ]`.
-#[allow(clippy::too_many_arguments)]
 fn backward<T: WithDType>(
     x: &[T],
     dy: &[T],
-    g: &[T],
-    b: &[T],
+    p: &BnParams<'_, T>,
     stats: &[(f64, f64)],
-    (n, c, hw): (usize, usize, usize),
-    eps: f64,
-    relu: bool,
+    BnDims { n, c, hw }: BnDims,
 ) -> Vec<T> {
-    let affine: Vec<(T, T)> = channel_affine(g, b, stats, eps)
+    let (g, eps, relu) = (p.gamma, p.eps, p.relu);
+    let affine: Vec<(T, T)> = channel_affine(p, stats)
         .into_iter()
         .map(|(s, t)| (T::from_f64(s), T::from_f64(t)))
         .collect();
@@ -205,32 +210,26 @@ impl CustomOp3 for BnTrain {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, hw) = dims(l1)?;
+        let d = dims(l1)?;
         let (y, stats) = match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
-                let (y, s) = forward(
-                    contiguous_slice(x, l1, "batch_norm")?,
-                    contiguous_slice(g, l2, "batch_norm")?,
-                    contiguous_slice(b, l3, "batch_norm")?,
-                    n,
-                    c,
-                    hw,
-                    self.eps,
-                    self.relu,
-                );
+                let params = BnParams {
+                    gamma: contiguous_slice(g, l2, "batch_norm")?,
+                    beta: contiguous_slice(b, l3, "batch_norm")?,
+                    eps: self.eps,
+                    relu: self.relu,
+                };
+                let (y, s) = forward(contiguous_slice(x, l1, "batch_norm")?, &params, d);
                 (CpuStorage::F32(y), s)
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(b)) => {
-                let (y, s) = forward(
-                    contiguous_slice(x, l1, "batch_norm")?,
-                    contiguous_slice(g, l2, "batch_norm")?,
-                    contiguous_slice(b, l3, "batch_norm")?,
-                    n,
-                    c,
-                    hw,
-                    self.eps,
-                    self.relu,
-                );
+                let params = BnParams {
+                    gamma: contiguous_slice(g, l2, "batch_norm")?,
+                    beta: contiguous_slice(b, l3, "batch_norm")?,
+                    eps: self.eps,
+                    relu: self.relu,
+                };
+                let (y, s) = forward(contiguous_slice(x, l1, "batch_norm")?, &params, d);
                 (CpuStorage::F64(y), s)
             }
             _ => {
@@ -296,7 +295,8 @@ impl CustomOp3 for BnGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c, hw) = dims(l1)?;
+        let d = dims(l1)?;
+        let BnDims { n, c, hw } = d;
         if l2.dims() != l1.dims() || l3.dims() != [2 * c] || self.stats.len() != c {
             candle_core::bail!("batch_norm backward: inconsistent shapes or statistics");
         }
@@ -304,7 +304,15 @@ impl CustomOp3 for BnGrad {
         let out = float_dispatch!(
             "batch_norm backward",
             [(s1, l1), (s2, l2), (s3, l3)],
-            |x, dy, gb| backward(x, dy, &gb[..c], &gb[c..], stats, (n, c, hw), eps, relu)
+            |x, dy, gb| {
+                let params = BnParams {
+                    gamma: &gb[..c],
+                    beta: &gb[c..],
+                    eps,
+                    relu,
+                };
+                backward(x, dy, &params, stats, d)
+            }
         );
         Ok((out, Shape::from(n * c * hw + 2 * c)))
     }
@@ -340,7 +348,7 @@ pub fn batch_norm_train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::testing::{max_diff, uniform};
+    use crate::kernels::testing::{max_diff, uniform};
     use candle_core::{Device, Var};
 
     /// BatchNorm from candle's operations: batch mean and biased variance per channel, then

@@ -1,5 +1,6 @@
-//! Fused CPU kernels of the decoupled convolution (paper.md §1): everything after the
-//! convolution with unit filters, in one pass forward and one pass backward.
+//! Fused CPU kernels of the decoupled convolution (docs/model.md#decoupled-operator; notes in
+//! docs/performance.md#decoupled-tail): everything after the convolution with unit filters, in
+//! one pass forward and one pass backward.
 //!
 //! A decoupled layer computes `out = h(n, ρ) · g(y / n)` where `y = conv(x, ŵ)`, `n` is the patch
 //! norm and `ρ` the radius. Written with candle's operations this is five to eight full-size
@@ -14,7 +15,7 @@
 //! Both are deterministic whatever the thread count: each image is computed by one thread, and
 //! the radius gradient is summed image by image in a fixed order.
 
-use super::ops::{float_dispatch, unpack};
+use super::support::{float_dispatch, unpack};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -89,7 +90,8 @@ macro_rules! real {
 real!(f32, fast_tanh);
 real!(f64, f64::tanh);
 
-/// The magnitude functions the fused kernel knows (paper.md §1.3), with their factor α.
+/// The magnitude functions the fused kernel knows (docs/model.md#magnitude-functions), with
+/// their factor α.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FusedMagnitude {
     /// `h = α`.
@@ -102,7 +104,8 @@ pub enum FusedMagnitude {
     Linear(f64),
 }
 
-/// The angular activations the fused kernel knows (paper.md §1.4), of `c = cos θ`.
+/// The angular activations the fused kernel knows (docs/model.md#angular-activations), of
+/// `c = cos θ`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FusedAngular {
     /// `g = c`.
@@ -154,7 +157,7 @@ impl FusedMagnitude {
 }
 
 impl FusedAngular {
-    /// `(g, dg/dc)` at `c`. The derivative of `acos` is floored as in [`super::ops::acos`]:
+    /// `(g, dg/dc)` at `c`. The derivative of `acos` is floored as in [`super::acos::acos`]:
     /// `1 / sqrt(max(1 − c², 1e-12))`.
     #[inline(always)]
     fn eval<F: Real>(self, c: F) -> (F, F) {
@@ -187,6 +190,18 @@ struct Tail {
     ang: FusedAngular,
 }
 
+/// The three inputs of [`Tail`] as contiguous slices.
+///
+/// # Shapes
+/// `y`: `(N, C, P)` (the convolution with unit filters), `n`: `(N, 1, P)` (the patch norms),
+/// `rho`: `(C,)` (the radii), with `P` the pixels of one output map.
+#[derive(Clone, Copy)]
+struct TailInputs<'a, F> {
+    y: &'a [F],
+    n: &'a [F],
+    rho: &'a [F],
+}
+
 /// `(N, C, P)` of `y` and checks `n: (N, 1, …)` and `ρ: (C,)`.
 fn tail_dims(y: &[usize], n: &[usize], rho: &[usize]) -> Result<(usize, usize, usize)> {
     let (&[b, c, ..], &[b2, 1, ..]) = (y, n) else {
@@ -201,12 +216,14 @@ fn tail_dims(y: &[usize], n: &[usize], rho: &[usize]) -> Result<(usize, usize, u
     Ok((b, c, p))
 }
 
+/// The forward pass of [`Tail`].
+///
+/// # Shapes
+/// `inputs` as in [`TailInputs`], `(N, C, P)` = `(b, c, p)` → `(N, C, P)`.
 fn tail_fwd<F: Real>(
     t: Tail,
     (b, c, p): (usize, usize, usize),
-    y: &[F],
-    n: &[F],
-    rho: &[F],
+    TailInputs { y, n, rho }: TailInputs<'_, F>,
 ) -> Vec<F> {
     let alpha = F::of(t.mag.alpha());
     let mut out = vec![F::of(0.0); b * c * p];
@@ -254,15 +271,16 @@ fn sum8<F: Real>(v: &[F]) -> F {
     s
 }
 
-/// Gradients of [`Tail`]: one flat buffer `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`; `∂ρ` is left at
-/// zero unless `need_rho`.
-#[allow(clippy::too_many_arguments)]
+/// Gradients of [`Tail`] at `inputs` for the output gradient `g`: one flat buffer
+/// `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`; `∂ρ` is left at zero unless `need_rho`.
+///
+/// # Shapes
+/// `inputs` as in [`TailInputs`], `g`: `(N, C, P)`, `(N, C, P)` = `(b, c, p)` →
+/// `(N·C·P + N·P + C,)`.
 fn tail_bwd<F: Real>(
     t: Tail,
     (b, c, p): (usize, usize, usize),
-    y: &[F],
-    n: &[F],
-    rho: &[F],
+    TailInputs { y, n, rho }: TailInputs<'_, F>,
     g: &[F],
     need_rho: bool,
 ) -> Vec<F> {
@@ -353,7 +371,7 @@ impl CustomOp3 for Tail {
         let dims = tail_dims(l1.dims(), l2.dims(), l3.dims())?;
         let t = *self;
         let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, r| {
-            tail_fwd(t, dims, y, n, r)
+            tail_fwd(t, dims, TailInputs { y, n, rho: r })
         });
         Ok((out, l1.shape().clone()))
     }
@@ -416,7 +434,7 @@ impl CustomOp3 for TailGrad {
         let (t, need_rho) = (self.t, self.need_rho);
         let out = float_dispatch!(self.name(), [(s1, l1), (s2, l2), (s3, l3)], |y, n, g| {
             let rho: Vec<_> = self.rho.iter().map(|&r| Real::of(r)).collect();
-            tail_bwd(t, dims, y, n, &rho, g, need_rho)
+            tail_bwd(t, dims, TailInputs { y, n, rho: &rho }, g, need_rho)
         });
         Ok((out, Shape::from(b * c * p + b * p + c)))
     }
@@ -731,235 +749,4 @@ pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::models::testing::{max_diff, uniform};
-    use candle_core::{Device, Var};
-
-    fn entries(t: &Tensor) -> Vec<f64> {
-        t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
-    fn bumped(t: &Tensor, idx: usize, d: f64) -> Tensor {
-        let mut v = entries(t);
-        v[idx] += d;
-        Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
-    }
-
-    /// `Σ r ⊙ f` and its gradients with respect to `args`, for comparing two implementations.
-    fn value_and_grads(
-        f: impl Fn(&[Tensor]) -> Tensor,
-        args: &[Tensor],
-        r: &Tensor,
-    ) -> (Tensor, Vec<Tensor>) {
-        let vars: Vec<Var> = args.iter().map(|a| Var::from_tensor(a).unwrap()).collect();
-        let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
-        let out = f(&ts);
-        let g = (&out * r).unwrap().sum_all().unwrap().backward().unwrap();
-        // An argument the function does not depend on has no gradient: zero.
-        let grads = vars
-            .iter()
-            .map(|v| match g.get(v) {
-                Some(t) => t.clone(),
-                None => v.as_tensor().zeros_like().unwrap(),
-            })
-            .collect();
-        (out, grads)
-    }
-
-    /// Central finite differences (step 1e-6) of `Σ r ⊙ f` at a few entries of every argument,
-    /// against the analytic gradients.
-    fn check_finite_differences(
-        f: &dyn Fn(&[Tensor]) -> Tensor,
-        args: &[Tensor],
-        grads: &[Tensor],
-        r: &Tensor,
-        what: &str,
-    ) {
-        let loss = |a: &[Tensor]| {
-            (f(a) * r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-        };
-        let h = 1e-6;
-        for (k, (a, g)) in args.iter().zip(grads).enumerate() {
-            let n = a.elem_count();
-            for idx in [0, n / 3, n - 1] {
-                let mut plus = args.to_vec();
-                plus[k] = bumped(a, idx, h);
-                let mut minus = args.to_vec();
-                minus[k] = bumped(a, idx, -h);
-                let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
-                let an = entries(g)[idx];
-                assert!(
-                    (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
-                    "{what}: argument {k} entry {idx}: finite difference {fd} vs {an}"
-                );
-            }
-        }
-    }
-
-    /// The composite reference: `h(n, ρ) · g(y/n)` from candle's own operations, as the
-    /// decoupled layer computed it before the fused kernel (decoupled.rs `magnitude`,
-    /// `angular`), with `acos` from [`super::super::ops::acos_composite`]'s sibling on the CPU.
-    fn composite(
-        y: &Tensor,
-        n: &Tensor,
-        rho: &Tensor,
-        mag: FusedMagnitude,
-        ang: FusedAngular,
-    ) -> Tensor {
-        let rho = rho.reshape((1, (), 1, 1)).unwrap();
-        let c = y.broadcast_div(n).unwrap();
-        let acos = || super::super::ops::acos(&c).unwrap();
-        let g = match ang {
-            FusedAngular::Cosine => c.clone(),
-            FusedAngular::SquareCosine => c.mul(&c.abs().unwrap()).unwrap(),
-            FusedAngular::Linear => acos().affine(-2.0 / PI, 1.0).unwrap(),
-            FusedAngular::Sigmoid(k) => acos()
-                .affine(-1.0 / (2.0 * k), PI / (4.0 * k))
-                .unwrap()
-                .tanh()
-                .unwrap()
-                .affine(1.0 / (PI / (4.0 * k)).tanh(), 0.0)
-                .unwrap(),
-        };
-        let h = match mag {
-            FusedMagnitude::Sphere(a) => n.ones_like().unwrap().affine(a, 0.0).unwrap(),
-            FusedMagnitude::Linear(a) => n.affine(a, 0.0).unwrap(),
-            FusedMagnitude::Ball(a) => n
-                .broadcast_minimum(&rho)
-                .unwrap()
-                .broadcast_div(&rho)
-                .unwrap()
-                .affine(a, 0.0)
-                .unwrap(),
-            FusedMagnitude::Tanh(a) => n
-                .broadcast_div(&rho)
-                .unwrap()
-                .tanh()
-                .unwrap()
-                .affine(a, 0.0)
-                .unwrap(),
-        };
-        h.broadcast_mul(&g).unwrap()
-    }
-
-    /// Oracles: the composite of candle's operations (values and the gradients with respect to
-    /// `y`, `n` and `ρ`, in f64) and central finite differences, for every fused magnitude ×
-    /// angular activation, on a batch of 2 with 3 channels (not a multiple of the vector width)
-    /// and 4×5 maps; the radii put some norms below and some above ρ (both branches of Ball).
-    #[test]
-    fn tail_matches_composite_and_finite_differences() {
-        let (y, n, rho) = (
-            uniform(&[2, 3, 4, 5], -1.0, 1.0, 1),
-            uniform(&[2, 1, 4, 5], 1.2, 2.4, 2),
-            uniform(&[3], 1.0, 3.0, 3),
-        );
-        let r = uniform(&[2, 3, 4, 5], -1.0, 1.0, 4);
-        let mags = [
-            FusedMagnitude::Sphere(1.0),
-            FusedMagnitude::Ball(1.5),
-            FusedMagnitude::Tanh(0.7),
-            FusedMagnitude::Linear(1.0),
-        ];
-        let angs = [
-            FusedAngular::Cosine,
-            FusedAngular::Linear,
-            FusedAngular::SquareCosine,
-            FusedAngular::Sigmoid(0.3),
-        ];
-        let args = [y, n, rho];
-        for mag in mags {
-            for ang in angs {
-                let what = format!("{mag:?} {ang:?}");
-                let fused = |a: &[Tensor]| decoupled_tail(&a[0], &a[1], &a[2], mag, ang).unwrap();
-                let reference = |a: &[Tensor]| composite(&a[0], &a[1], &a[2], mag, ang);
-                let (v1, g1) = value_and_grads(fused, &args, &r);
-                let (v2, g2) = value_and_grads(reference, &args, &r);
-                assert!(max_diff(&v1, &v2) < 1e-12, "{what}: value");
-                for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
-                    assert!(max_diff(a, b) < 1e-10, "{what}: gradient {k}");
-                }
-                check_finite_differences(&fused, &args, &g1, &r, &what);
-            }
-        }
-    }
-
-    /// Oracle: f64 `tanh` on a grid of 200,001 points over [−10, 10] and at ±0, ±∞.
-    #[test]
-    fn fast_tanh_is_accurate() {
-        let mut worst = 0f64;
-        for i in 0..=200_000 {
-            let x = -10.0 + 20.0 * i as f64 / 200_000.0;
-            worst = worst.max((fast_tanh(x as f32) as f64 - (x as f32 as f64).tanh()).abs());
-        }
-        assert!(worst < 5e-7, "largest error {worst}");
-        assert_eq!(fast_tanh(0.0), 0.0);
-        assert_eq!(fast_tanh(f32::INFINITY), 1.0);
-        assert_eq!(fast_tanh(f32::NEG_INFINITY), -1.0);
-        assert!(fast_tanh(f32::NAN).is_nan());
-    }
-
-    /// Oracle: `sqr().sum_keepdim(1)` and its gradient `2·x·g`, and finite differences, on a
-    /// batch of 3 with 5 channels.
-    #[test]
-    fn channel_sumsq_matches_composite() {
-        let x = uniform(&[3, 5, 2, 3], -1.0, 1.0, 5);
-        let r = uniform(&[3, 1, 2, 3], -1.0, 1.0, 6);
-        let fused = |a: &[Tensor]| channel_sumsq(&a[0]).unwrap();
-        let reference = |a: &[Tensor]| a[0].sqr().unwrap().sum_keepdim(1).unwrap();
-        let args = [x];
-        let (v1, g1) = value_and_grads(fused, &args, &r);
-        let (v2, g2) = value_and_grads(reference, &args, &r);
-        assert_eq!(v1.dims(), [3, 1, 2, 3]);
-        assert!(max_diff(&v1, &v2) < 1e-13);
-        assert!(max_diff(&g1[0], &g2[0]) < 1e-13);
-        check_finite_differences(&fused, &args, &g1, &r, "channel sumsq");
-    }
-
-    /// Oracle: `x·scale + shift` from candle's broadcast operations, then `relu`, in values and
-    /// the gradients with respect to all three arguments, and finite differences; inputs of both
-    /// signs so that the ReLU cuts about half of them; batch 1, 7 channels.
-    #[test]
-    fn channel_affine_matches_composite() {
-        let (x, s, t) = (
-            uniform(&[1, 7, 3, 3], -1.0, 1.0, 7),
-            uniform(&[7], 0.5, 2.0, 8),
-            uniform(&[7], -0.5, 0.5, 9),
-        );
-        let r = uniform(&[1, 7, 3, 3], -1.0, 1.0, 10);
-        for relu in [false, true] {
-            let fused = |a: &[Tensor]| channel_affine(&a[0], &a[1], &a[2], relu).unwrap();
-            let reference = |a: &[Tensor]| {
-                let y = a[0]
-                    .broadcast_mul(&a[1].reshape((1, 7, 1, 1)).unwrap())
-                    .unwrap()
-                    .broadcast_add(&a[2].reshape((1, 7, 1, 1)).unwrap())
-                    .unwrap();
-                if relu {
-                    y.relu().unwrap()
-                } else {
-                    y
-                }
-            };
-            let args = [x.clone(), s.clone(), t.clone()];
-            let (v1, g1) = value_and_grads(fused, &args, &r);
-            let (v2, g2) = value_and_grads(reference, &args, &r);
-            assert!(max_diff(&v1, &v2) < 1e-13, "relu {relu}: value");
-            for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
-                assert!(max_diff(a, b) < 1e-12, "relu {relu}: gradient {k}");
-            }
-            check_finite_differences(
-                &fused,
-                &args,
-                &g1,
-                &r,
-                &format!("channel affine relu {relu}"),
-            );
-        }
-    }
-}
+mod tests;

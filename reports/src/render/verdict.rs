@@ -1,0 +1,41 @@
+//! The verdict section at the top of the page: one list of plain sentences per run, and the
+//! trust line. What the sentences say is decided in `crate::verdict`; this file only lays them
+//! out.
+
+use std::fmt::Write as _;
+
+use super::suite_name;
+use crate::html::esc;
+use crate::verdict::{adversarial_verdict, corruption_verdict, trust_line};
+use crate::RunResults;
+
+/// One run's verdict: its heading, the comparison sentences and, for an adversarial run, the
+/// trust line.
+pub(super) fn verdict(p: &mut String, run: &RunResults) {
+    let _ = write!(
+        p,
+        "<h3>{} ({})</h3><ul class=\"verdict\">",
+        esc(&run.dir_label),
+        suite_name(run)
+    );
+    let mut any = false;
+    if let Some(s) = &run.adversarial {
+        for line in adversarial_verdict(s) {
+            let _ = write!(p, "<li>{}</li>", esc(&line));
+            any = true;
+        }
+    }
+    if let Some(s) = &run.corruption {
+        for line in corruption_verdict(s) {
+            let _ = write!(p, "<li>{}</li>", esc(&line));
+            any = true;
+        }
+    }
+    if !any {
+        p.push_str("<li>No comparison: the run has fewer than two models or no summary.</li>");
+    }
+    p.push_str("</ul>");
+    if let Some(s) = &run.adversarial {
+        let _ = write!(p, "<p class=\"trust\">{}</p>", esc(&trust_line(s)));
+    }
+}

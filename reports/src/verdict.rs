@@ -1,0 +1,465 @@
+//! The report's decisions, apart from its HTML: which model is the baseline, the plain
+//! sentences comparing each model with it, and the tally of the gradient-masking checks behind
+//! the trust line. Everything here returns plain text or numbers; the renderer only lays them
+//! out (and escapes them).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::headline::cell_at;
+use crate::html::{attack_name, eps as fmt_eps, pct, pct_value};
+use crate::{
+    AdversarialSummary, CheckStatus, CorruptionSummary, ModelAdversarial, ModelCorruption,
+};
+
+/// Robust accuracy at or below which the verdict says a model "falls near zero".
+const NEAR_ZERO: f64 = 0.05;
+
+/// Best clean accuracy below which the verdict adds a caution about weakly trained models.
+const WEAK_CLEAN: f64 = 0.5;
+
+/// The baseline's index: the model named `preferred` if there is one, else the first model
+/// whose name contains `baseline` (any case), else the first model.
+fn baseline_index<'a>(
+    names: impl Iterator<Item = &'a str> + Clone,
+    preferred: Option<&str>,
+) -> usize {
+    if let Some(pref) = preferred {
+        if let Some(i) = names.clone().position(|n| n == pref) {
+            return i;
+        }
+    }
+    names
+        .clone()
+        .position(|n| n.to_ascii_lowercase().contains("baseline"))
+        .unwrap_or(0)
+}
+
+/// The adversarial run's baseline: the first model whose name contains `baseline`, else the
+/// first model; `None` without models.
+pub(crate) fn adversarial_baseline(s: &AdversarialSummary) -> Option<&ModelAdversarial> {
+    s.models.get(baseline_index(
+        s.models.iter().map(|m| m.model.as_str()),
+        None,
+    ))
+}
+
+/// The corruption run's baseline: the summary's CE baseline where it names a model, else the
+/// first model whose name contains `baseline`, else the first model; `None` without models.
+pub(crate) fn corruption_baseline(s: &CorruptionSummary) -> Option<&ModelCorruption> {
+    s.models.get(baseline_index(
+        s.models.iter().map(|m| m.model.as_str()),
+        s.baseline.as_deref(),
+    ))
+}
+
+/// The CE baseline as the page names it: the summary's, else the baseline model's name, else
+/// `none`.
+pub(crate) fn ce_baseline_name(s: &CorruptionSummary) -> &str {
+    s.baseline
+        .as_deref()
+        .or(corruption_baseline(s).map(|m| m.model.as_str()))
+        .unwrap_or("none")
+}
+
+/// The attacks the adversarial verdict quotes at budget `e`, both evaluated on the baseline `b`:
+/// the weak one (FGSM, else the first attack any model ran) and a different, strong one (the
+/// first of PGD, APGD-CE, APGD, BIM).
+fn verdict_attacks<'a>(
+    s: &'a AdversarialSummary,
+    b: &ModelAdversarial,
+    e: f64,
+) -> (Option<&'a str>, Option<&'a str>) {
+    let weak = ["fgsm"]
+        .into_iter()
+        .chain(
+            s.models
+                .iter()
+                .flat_map(|m| m.cells.iter().map(|c| c.attack.as_str())),
+        )
+        .find(|a| cell_at(b, a, e).is_some());
+    let strong = ["pgd", "apgd-ce", "apgd", "bim"]
+        .into_iter()
+        .find(|a| Some(*a) != weak && cell_at(b, a, e).is_some());
+    (weak, strong)
+}
+
+/// Plain sentences comparing each non-baseline model with the baseline at the headline L∞
+/// budget (clean, weak and strong attack, transfer from the baseline), then a caution when the
+/// best clean accuracy is below 50 %. Empty with fewer than two models.
+pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.models.len() < 2 {
+        return out;
+    }
+    let Some(b) = adversarial_baseline(s) else {
+        return out;
+    };
+    let e = s.headline_linf;
+    let (weak, strong) = verdict_attacks(s, b, e);
+    for m in s.models.iter().filter(|m| m.model != b.model) {
+        let mut line = format!(
+            "{} (clean {}) vs the baseline {} (clean {})",
+            m.model,
+            pct(m.clean_accuracy),
+            b.model,
+            pct(b.clean_accuracy)
+        );
+        if let Some(w) = weak {
+            if let (Some(cm), Some(cb)) = (cell_at(m, w, e), cell_at(b, w, e)) {
+                let _ = write!(
+                    line,
+                    ": keeps {} under {} at ε = {} vs {} for the baseline",
+                    pct(cm.accuracy),
+                    attack_name(w),
+                    fmt_eps(e, &cm.norm),
+                    pct(cb.accuracy)
+                );
+            }
+        }
+        if let Some(st) = strong {
+            if let (Some(cm), Some(cb)) = (cell_at(m, st, e), cell_at(b, st, e)) {
+                if cm.accuracy <= NEAR_ZERO && cb.accuracy <= NEAR_ZERO {
+                    let _ = write!(
+                        line,
+                        "; under {} both fall near zero ({} vs {})",
+                        attack_name(st),
+                        pct(cm.accuracy),
+                        pct(cb.accuracy)
+                    );
+                } else {
+                    let _ = write!(
+                        line,
+                        "; under {} it keeps {} vs {}",
+                        attack_name(st),
+                        pct(cm.accuracy),
+                        pct(cb.accuracy)
+                    );
+                }
+            }
+        }
+        if let Some(t) = s.transfer.iter().find(|t| {
+            t.target == m.model
+                && t.source == b.model
+                && Some(t.attack.as_str()) == weak
+                && (t.eps - e).abs() <= 1e-9
+        }) {
+            let _ = write!(
+                line,
+                "; {} examples crafted on the baseline leave it {}",
+                attack_name(&t.attack),
+                pct(t.accuracy)
+            );
+        }
+        line.push('.');
+        out.push(line);
+    }
+    let best_clean = s
+        .models
+        .iter()
+        .map(|m| m.clean_accuracy)
+        .fold(0.0, f64::max);
+    if best_clean < WEAK_CLEAN {
+        out.push(format!(
+            "Caution: the best clean accuracy is {}, far below the paper's 85–91%; robustness \
+             numbers of such weakly trained models say little about the paper's claim.",
+            pct(best_clean)
+        ));
+    }
+    out
+}
+
+/// The gradient-masking checks of a run, counted by status; the warned and failed checks by
+/// name (in name order), each with the models (in model order) that raised it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct CheckTally {
+    /// Checks that passed.
+    pub(crate) pass: usize,
+    /// Checks that warned.
+    pub(crate) warn: usize,
+    /// Checks that failed.
+    pub(crate) fail: usize,
+    /// Check name → models that warned on it.
+    pub(crate) warned: BTreeMap<String, Vec<String>>,
+    /// Check name → models that failed it.
+    pub(crate) failed: BTreeMap<String, Vec<String>>,
+}
+
+impl CheckTally {
+    /// Checks recorded, whatever their status.
+    pub(crate) fn total(&self) -> usize {
+        self.pass + self.warn + self.fail
+    }
+}
+
+/// Counts every model's gradient-masking checks.
+pub(crate) fn tally_checks(s: &AdversarialSummary) -> CheckTally {
+    let mut t = CheckTally::default();
+    for m in &s.models {
+        for c in &m.checks {
+            let flagged = match c.status {
+                CheckStatus::Pass => {
+                    t.pass += 1;
+                    continue;
+                }
+                CheckStatus::Warn => {
+                    t.warn += 1;
+                    &mut t.warned
+                }
+                CheckStatus::Fail => {
+                    t.fail += 1;
+                    &mut t.failed
+                }
+            };
+            flagged
+                .entry(c.name.clone())
+                .or_default()
+                .push(m.model.clone());
+        }
+    }
+    t
+}
+
+/// `check (model, model); check (model)`: flagged checks as the trust line lists them.
+fn flagged_list(flagged: &BTreeMap<String, Vec<String>>) -> String {
+    flagged
+        .iter()
+        .map(|(name, models)| format!("{name} ({})", models.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One sentence summarising the gradient-masking checks over all models: the counts, then
+/// whether any check fails (the white-box numbers are then unreliable) and which warn.
+pub(crate) fn trust_line(s: &AdversarialSummary) -> String {
+    let t = tally_checks(s);
+    let total = t.total();
+    if total == 0 {
+        return "Trust: no gradient-masking checks were recorded.".to_string();
+    }
+    let mut line = format!(
+        "Trust: {} of {total} gradient-masking checks pass, {} warn, {} fail.",
+        t.pass, t.warn, t.fail
+    );
+    if t.fail > 0 {
+        let _ = write!(
+            line,
+            " Failed: {}. Treat those models' robust accuracies as unreliable until the failure is explained.",
+            flagged_list(&t.failed)
+        );
+    } else {
+        line.push_str(
+            " No check fails, so the white-box numbers show no sign of masked gradients.",
+        );
+    }
+    if t.warn > 0 {
+        let _ = write!(
+            line,
+            " Warnings (read the detail below): {}.",
+            flagged_list(&t.warned)
+        );
+    }
+    line
+}
+
+/// Plain sentences comparing each non-baseline model's corruption robustness with the
+/// baseline's: mean corruption accuracy, the points corruption costs each, mCE and relative
+/// mCE. Empty with fewer than two models.
+pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.models.len() < 2 {
+        return out;
+    }
+    let Some(b) = corruption_baseline(s) else {
+        return out;
+    };
+    for m in s.models.iter().filter(|m| m.model != b.model) {
+        let mut line = format!("{} vs the baseline {}", m.model, b.model);
+        if let (Some(am), Some(ab)) = (m.mean_corruption_accuracy, b.mean_corruption_accuracy) {
+            let _ = write!(
+                line,
+                ": mean corruption accuracy {} vs {} (clean {} vs {}); corruption costs it {:.1} points vs {:.1} for the baseline",
+                pct(am),
+                pct(ab),
+                pct(m.clean_accuracy),
+                pct(b.clean_accuracy),
+                (m.clean_accuracy - am) * 100.0,
+                (b.clean_accuracy - ab) * 100.0
+            );
+        }
+        if m.mce.is_some() {
+            let _ = write!(
+                line,
+                "; mCE {} and relative mCE {} (baseline = 100%)",
+                pct_value(m.mce),
+                pct_value(m.relative_mce)
+            );
+        }
+        line.push('.');
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AttackCell, Check};
+
+    const E8: f64 = 8.0 / 255.0;
+
+    fn cell(attack: &str, accuracy: f64) -> AttackCell {
+        AttackCell {
+            attack: attack.into(),
+            norm: "linf".into(),
+            eps: E8,
+            steps: None,
+            images: 100,
+            accuracy,
+            success_rate: 0.0,
+            mean_linf: 0.0,
+            mean_l2: 0.0,
+            mean_loss: 0.0,
+            gradients: 0,
+            queries: 0,
+            seconds: 0.0,
+        }
+    }
+
+    fn check(name: &str, status: CheckStatus) -> Check {
+        Check {
+            name: name.into(),
+            status,
+            detail: String::new(),
+        }
+    }
+
+    fn model(
+        name: &str,
+        clean: f64,
+        cells: Vec<AttackCell>,
+        checks: Vec<Check>,
+    ) -> ModelAdversarial {
+        ModelAdversarial {
+            model: name.into(),
+            parameters: 1,
+            adversarial_training: None,
+            clean_accuracy: clean,
+            zero_gradient_samples: 0,
+            cells,
+            check_cells: Vec::new(),
+            checks,
+        }
+    }
+
+    fn summary(models: Vec<ModelAdversarial>) -> AdversarialSummary {
+        AdversarialSummary {
+            version: "0".into(),
+            run: crate::RunInfo {
+                seed: 0,
+                data: String::new(),
+                images: 100,
+                classes: Vec::new(),
+                device: "cpu".into(),
+                threads: 1,
+                train_seconds: 0.0,
+            },
+            headline_linf: E8,
+            headline_l2: 0.5,
+            models,
+            transfer: Vec::new(),
+            examples: Vec::new(),
+            eval_seconds: 0.0,
+        }
+    }
+
+    /// Oracle: the rule by hand: a model named as preferred wins, else the first name containing
+    /// `baseline` in any case, else index 0.
+    #[test]
+    fn baseline_is_preferred_then_named_then_first() {
+        let names = ["a", "cnn9-Baseline", "b-baseline", "c"];
+        assert_eq!(baseline_index(names.iter().copied(), Some("c")), 3);
+        assert_eq!(baseline_index(names.iter().copied(), Some("zz")), 1);
+        assert_eq!(baseline_index(names.iter().copied(), None), 1);
+        assert_eq!(baseline_index(["a", "b"].iter().copied(), None), 0);
+    }
+
+    /// Oracle: counted by hand: three passes, one warning (check `m` on model y) and one check
+    /// `f` failed by both models, listed in model order.
+    #[test]
+    fn checks_are_tallied_by_status() {
+        let s = summary(vec![
+            model(
+                "x",
+                0.9,
+                vec![],
+                vec![check("p", CheckStatus::Pass), check("f", CheckStatus::Fail)],
+            ),
+            model(
+                "y",
+                0.9,
+                vec![],
+                vec![
+                    check("p", CheckStatus::Pass),
+                    check("q", CheckStatus::Pass),
+                    check("m", CheckStatus::Warn),
+                    check("f", CheckStatus::Fail),
+                ],
+            ),
+        ]);
+        let t = tally_checks(&s);
+        assert_eq!((t.pass, t.warn, t.fail, t.total()), (3, 1, 2, 6));
+        assert_eq!(t.failed["f"], ["x", "y"]);
+        assert_eq!(t.warned["m"], ["y"]);
+        let line = trust_line(&s);
+        assert!(line.starts_with("Trust: 3 of 6 gradient-masking checks pass, 1 warn, 2 fail."));
+        assert!(line.contains("Failed: f (x, y)."), "{line}");
+        assert!(
+            line.ends_with("Warnings (read the detail below): m (y)."),
+            "{line}"
+        );
+        assert_eq!(
+            trust_line(&summary(vec![])),
+            "Trust: no gradient-masking checks were recorded."
+        );
+    }
+
+    /// Oracle: the fixture by hand: the baseline keeps 1 % under FGSM and 2 % under PGD, the
+    /// other model 30 % and 4 %: FGSM is quoted as the weak attack, PGD both near zero (≤ 5 %);
+    /// raising the model's PGD accuracy to 40 % switches to "it keeps"; best clean 40 % < 50 %
+    /// adds the caution.
+    #[test]
+    fn adversarial_verdict_decides_from_the_numbers() {
+        let mut s = summary(vec![
+            model("m", 0.4, vec![cell("fgsm", 0.3), cell("pgd", 0.04)], vec![]),
+            model(
+                "base-baseline",
+                0.3,
+                vec![cell("fgsm", 0.01), cell("pgd", 0.02)],
+                vec![],
+            ),
+        ]);
+        let v = adversarial_verdict(&s);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(
+            v[0],
+            "m (clean 40.0%) vs the baseline base-baseline (clean 30.0%): keeps 30.0% under FGSM \
+             at ε = 8/255 vs 1.0% for the baseline; under PGD both fall near zero (4.0% vs 2.0%)."
+        );
+        assert!(v[1].starts_with("Caution: the best clean accuracy is 40.0%"));
+        s.models[0].cells[1].accuracy = 0.4;
+        s.models[0].clean_accuracy = 0.9;
+        let v = adversarial_verdict(&s);
+        assert_eq!(v.len(), 1, "no caution at 90 % clean");
+        assert!(
+            v[0].ends_with("under PGD it keeps 40.0% vs 2.0%."),
+            "{}",
+            v[0]
+        );
+        s.models.truncate(1);
+        assert!(
+            adversarial_verdict(&s).is_empty(),
+            "one model: no comparison"
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! Options shared by the commands that compute, and the value parsers.
+
+use crate::data::{self, Cifar100Labels, DataFormat, Dataset};
+use crate::models::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Options every command that computes shares.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Run seed: initialisation, shuffling and augmentation derive from it.
+    #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true)]
+    pub seed: u64,
+    /// Device: `cpu`, or `cuda:N` (needs a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Worker threads for tensor kernels and data loading (default: all cores).
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
+    /// Output directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Where the data comes from.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Data set directory (CIFAR-10/100 binary, MNIST-style IDX, or ImageFolder with train/ and
+    /// test/). Without it the embedded CIFAR-10 subset is used.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Force the format instead of detecting it: cifar10-binary, cifar100-binary, idx, image-folder.
+    #[arg(long, requires = "data")]
+    pub data_format: Option<DataFormat>,
+    /// CIFAR-100 labels to use.
+    #[arg(long, value_enum, default_value_t = LabelsArg::Fine)]
+    pub cifar100_labels: LabelsArg,
+    /// Use only the first N training images.
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub train_limit: Option<usize>,
+    /// Use only the first N test images.
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub test_limit: Option<usize>,
+}
+
+/// CIFAR-100 label granularity.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LabelsArg {
+    /// The 100 fine classes.
+    Fine,
+    /// The 20 coarse superclasses.
+    Coarse,
+}
+
+/// Which networks to build.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Architecture: cnn9, resnet32 or feat2d.
+    #[arg(long, default_value = "cnn9", value_parser = parse_arch)]
+    pub arch: Arch,
+    /// Operators to train, comma-separated: baseline (ordinary convolutions), sphere, ball, tanh,
+    /// linear, seg, log, mix, weighted-linear, weighted-tanh-eq15, weighted-tanh-eq16
+    /// (default: baseline,tanh; the adversarial suite: baseline,sphere,ball,tanh as in Table 7).
+    #[arg(long, value_delimiter = ',')]
+    pub op: Option<Vec<String>>,
+    /// Angular activation of the decoupled operators: linear, cosine, sigmoid, sqcos,
+    /// learnable-sigmoid.
+    #[arg(long, default_value = "cosine")]
+    pub angular: String,
+    /// k of the sigmoid activation (initial k for learnable-sigmoid).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sigmoid_k: Option<f64>,
+    /// Operator radius: `learnable` (ρ = (r²+1e-4)·mean patch norm) or a fixed positive number.
+    #[arg(long, default_value = "learnable")]
+    pub radius: String,
+    /// Channel-width multiplier on the paper's widths (1 = 128/192/256 for CNN-9).
+    #[arg(long, default_value_t = 0.125, allow_negative_numbers = true)]
+    pub width: f64,
+    /// Remove BatchNorm everywhere (paper Table 2).
+    #[arg(long)]
+    pub no_bn: bool,
+    /// Remove the ReLU after each conv block (paper Table 3).
+    #[arg(long)]
+    pub no_relu: bool,
+    /// A ModelConfig JSON file; replaces every model option above (its input size and class
+    /// count must match the data).
+    #[arg(long, conflicts_with_all = ["op", "angular", "arch", "width", "no_bn", "no_relu"])]
+    pub model_config: Option<PathBuf>,
+}
+
+pub(crate) fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
+    Arch::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "unknown architecture `{s}`; expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// Parses `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(s: &str) -> Result<Device> {
+    if s == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match s.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => match rest.strip_prefix(':').and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => bail!("unknown device `{s}`; expected cpu, cuda or cuda:N"),
+        },
+        None => bail!("unknown device `{s}`; expected cpu, cuda or cuda:N"),
+    };
+    if !candle_core::utils::cuda_is_available() {
+        bail!("device `{s}` needs a dcrobust built with the `cuda` feature (cargo build --release --features cuda)");
+    }
+    Device::new_cuda(ordinal).with_context(|| {
+        format!("opening CUDA device {ordinal} (is an NVIDIA driver loaded and a GPU visible?)")
+    })
+}
+
+/// Loads the data set the options name, or the embedded one.
+pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+    let mut ds = match &args.data {
+        Some(dir) => {
+            let labels = match args.cifar100_labels {
+                LabelsArg::Fine => Cifar100Labels::Fine,
+                LabelsArg::Coarse => Cifar100Labels::Coarse,
+            };
+            data::load(dir, args.data_format, labels)?
+        }
+        None => data::embedded()?,
+    };
+    ds.truncate(args.train_limit, args.test_limit);
+    if ds.train.is_empty() || ds.test.is_empty() {
+        bail!(
+            "the data set has {} training and {} test images; both splits need at least one",
+            ds.train.len(),
+            ds.test.len()
+        );
+    }
+    Ok(ds)
+}
+
+/// The model configurations the options describe, sized for `data`.
+pub fn model_configs(
+    args: &ModelArgs,
+    data: &Dataset,
+    default_ops: &[&str],
+) -> Result<Vec<ModelConfig>> {
+    let mut cfgs = Vec::new();
+    if let Some(path) = &args.model_config {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: ModelConfig = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid model configuration", path.display()))?;
+        cfgs.push(cfg);
+    } else {
+        let mut angular = Angular::from_name(&args.angular).ok_or_else(|| {
+            let names: Vec<&str> = Angular::ALL.iter().map(|a| a.name()).collect();
+            anyhow::anyhow!(
+                "unknown angular activation `{}`; expected one of {}",
+                args.angular,
+                names.join(", ")
+            )
+        })?;
+        if let Some(k) = args.sigmoid_k {
+            angular = match angular {
+                Angular::Sigmoid { .. } => Angular::Sigmoid { k },
+                Angular::LearnableSigmoid { .. } => Angular::LearnableSigmoid { k_init: k },
+                _ => bail!(
+                    "--sigmoid-k applies to the sigmoid activations, not `{}`",
+                    args.angular
+                ),
+            };
+        }
+        let radius = match args.radius.as_str() {
+            "learnable" => Radius::default(),
+            r => match r.parse::<f64>() {
+                Ok(rho) => Radius::Fixed { rho },
+                Err(_) => bail!("--radius must be `learnable` or a positive number, got `{r}`"),
+            },
+        };
+        let ops: Vec<String> = match &args.op {
+            Some(ops) => ops.clone(),
+            None => default_ops.iter().map(|s| s.to_string()).collect(),
+        };
+        for name in &ops {
+            let operator = if name == "baseline" {
+                None
+            } else {
+                let magnitude = Magnitude::from_name(name).ok_or_else(|| {
+                    let names: Vec<&str> = Magnitude::ALL.iter().map(|m| m.name()).collect();
+                    anyhow::anyhow!(
+                        "unknown operator `{name}`; expected baseline or one of {}",
+                        names.join(", ")
+                    )
+                })?;
+                Some(OperatorConfig {
+                    magnitude,
+                    angular,
+                    radius,
+                })
+            };
+            let mut cfg = ModelConfig::new(args.arch, operator, args.width);
+            cfg.batch_norm = !args.no_bn;
+            cfg.relu = !args.no_relu;
+            cfgs.push(cfg);
+        }
+        for cfg in &mut cfgs {
+            cfg.in_channels = data.channels;
+            cfg.image_size = [data.height, data.width];
+            cfg.num_classes = data.classes.len();
+        }
+    }
+    for cfg in &cfgs {
+        if cfg.in_channels != data.channels
+            || cfg.image_size != [data.height, data.width]
+            || cfg.num_classes != data.classes.len()
+        {
+            bail!(
+                "model {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
+                cfg.name(),
+                cfg.in_channels,
+                cfg.image_size[0],
+                cfg.image_size[1],
+                cfg.num_classes,
+                data.channels,
+                data.height,
+                data.width,
+                data.classes.len()
+            );
+        }
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("model {}: {e}", cfg.name()))?;
+    }
+    let mut names: Vec<String> = cfgs.iter().map(|c| c.name()).collect();
+    names.sort();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        bail!("--op names the same model twice");
+    }
+    Ok(cfgs)
+}
+
+/// Parses a budget: a number (`0.5`) or a fraction (`8/255`).
+pub fn parse_eps(s: &str) -> std::result::Result<f64, String> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let a: f64 = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?;
+            let b: f64 = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?;
+            if b == 0.0 {
+                return Err(format!("`{s}` divides by zero"));
+            }
+            a / b
+        }
+        None => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number or a fraction like 8/255"))?,
+    };
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("eps `{s}` must be a finite number of 0 or more"));
+    }
+    Ok(v)
+}
+
+/// Parses a whole number of 0 or more; a negative number or other text is named in the error.
+pub fn parse_count<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
+    s.trim().parse::<T>().map_err(|_| {
+        if s.trim().starts_with('-') {
+            format!("`{s}` is negative; expected a whole number of 0 or more")
+        } else {
+            format!("`{s}` is not a whole number")
+        }
+    })
+}
+
+/// Most worker threads `--threads` accepts: four per core.
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Applies `--threads` to candle's kernels and the rayon pool.
+pub fn apply_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        if n > max_threads() {
+            bail!(
+                "--threads {n} is more than 4 per core ({} on this machine)",
+                max_threads()
+            );
+        }
+        // candle's CPU kernels read RAYON_NUM_THREADS; the global pool serves data loading.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    Ok(())
+}

@@ -1,0 +1,500 @@
+//! `dcrobust run --suite adversarial|corruption`.
+
+use super::*;
+use crate::models::ModelConfig;
+use crate::suite::cells::Shard;
+use crate::suite::corruption::CorruptionConfig;
+use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use dcrobust_attacks::{AttackConfig, AttackKind, Target};
+use dcrobust_corruptions::{Corruption, Severity, Table};
+use std::path::PathBuf;
+
+/// `dcrobust run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Which suite.
+    #[arg(long, value_enum)]
+    pub suite: Suite,
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Data options.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Common options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Training recipe.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Adversarial-suite options.
+    #[command(flatten)]
+    pub adversarial: AdversarialArgs,
+    /// Corruption-suite options.
+    #[command(flatten)]
+    pub corruption: CorruptionArgs,
+    /// Evaluate these training run directories (from `dcrobust train` or an earlier run's
+    /// models/) instead of training; comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub checkpoint: Vec<PathBuf>,
+    /// Images per evaluation batch (changes speed and memory, never the numbers).
+    #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub eval_batch_size: usize,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Open the report in the system browser when the run ends.
+    #[arg(long)]
+    pub open: bool,
+    /// Evaluate only shard K of N (e.g. 2/8: every 8th evaluation unit from the 2nd), as one
+    /// task of a job array; each shard needs its own --out, and `dcrobust merge` combines them.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// The suites (`--suite`).
+pub use crate::suite::SuiteKind as Suite;
+
+/// Options of the adversarial suite.
+#[derive(Debug, Args)]
+pub struct AdversarialArgs {
+    /// White-box attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr,
+    /// cw-l2, square (`dcrobust attacks` lists them). Square runs at --headline-linf only.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,bim,pgd,pgd-l2,square", value_parser = parse_attack)]
+    pub attacks: Vec<AttackKind>,
+    /// L-inf budgets of the sweep (numbers or fractions such as 8/255).
+    #[arg(long, value_delimiter = ',', default_value = "0,1/255,2/255,4/255,8/255,16/255", value_parser = parse_eps, allow_negative_numbers = true)]
+    pub linf_eps: Vec<f64>,
+    /// L2 budgets of the sweep.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1", value_parser = parse_eps, allow_negative_numbers = true)]
+    pub l2_eps: Vec<f64>,
+    /// L-inf budget of the headline table, transfer attacks and checks.
+    #[arg(long, default_value = "8/255", value_parser = parse_eps, allow_negative_numbers = true)]
+    pub headline_linf: f64,
+    /// L2 budget of the headline table.
+    #[arg(long, default_value = "0.5", value_parser = parse_eps, allow_negative_numbers = true)]
+    pub headline_l2: f64,
+    /// Attack parameters as a JSON file (fields of AttackConfig; the options below override it).
+    #[arg(long)]
+    pub attack_config: Option<PathBuf>,
+    /// PGD and PGD-L2 iterations (default 20).
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub pgd_steps: Option<usize>,
+    /// PGD, BIM step size as a fraction of eps (default 0.25: 2/255 at 8/255).
+    #[arg(long, allow_negative_numbers = true)]
+    pub step_size: Option<f32>,
+    /// PGD restarts (default 1).
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub restarts: Option<usize>,
+    /// APGD iterations (default 100).
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub apgd_steps: Option<usize>,
+    /// Square attack queries per image (default 500).
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub square_queries: Option<usize>,
+    /// Targeted attacks: random or least-likely target class.
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+    /// Keep iterating samples that are already misclassified (slower; same robust accuracy).
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// Transfer (black-box) attacks crafted on each model and evaluated on the others.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,bim", value_parser = parse_attack)]
+    pub transfer_attacks: Vec<AttackKind>,
+    /// Skip the transfer attacks.
+    #[arg(long)]
+    pub no_transfer: bool,
+    /// Also train a separate surrogate (a baseline with the run's model options and its own
+    /// seed, in <out>/surrogate/) as a source of the transfer attacks only.
+    #[arg(long)]
+    pub surrogate: bool,
+    /// Source models of the transfer attacks: `baseline` (the run's baseline models), `all`, or
+    /// model names (e.g. cnn9-tanh-cosine), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "baseline")]
+    pub transfer_from: Vec<String>,
+    /// Test images the attacks evaluate: a class-balanced subset of the test split (0 = all).
+    #[arg(long, default_value_t = 500, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub eval_images: usize,
+    /// Per-sample record format.
+    #[arg(long, value_enum, default_value_t = RecordFormat::Jsonl)]
+    pub records: RecordFormat,
+    /// Test images saved as examples per model and attack.
+    #[arg(long, default_value_t = 8, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub examples: usize,
+}
+
+/// Options of the corruption suite.
+#[derive(Debug, Args)]
+pub struct CorruptionArgs {
+    /// Corruptions, comma-separated CIFAR-10-C names, or `all` (the 19), `main` (the 15 of
+    /// mCE), `noise`, `blur`, `weather`, `digital`.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub corruptions: Vec<String>,
+    /// Severities, comma-separated, each 1 to 5.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,3,4,5",
+        allow_negative_numbers = true
+    )]
+    pub severities: Vec<Severity>,
+    /// Severity table: cifar10-c (made for 32x32) or imagenet-c (for larger images; far harsher
+    /// on small ones).
+    #[arg(long, default_value = "cifar10-c", value_parser = parse_table)]
+    pub table: Table,
+    /// Evaluate on released CIFAR-10-C files (<corruption>.npy, labels.npy) in this directory
+    /// instead of corrupting the test split in process; --data must then be CIFAR-10.
+    #[arg(long)]
+    pub cifar10c: Option<PathBuf>,
+    /// Model whose errors normalise CE (default: the baseline model of the run).
+    #[arg(long)]
+    pub ce_baseline: Option<String>,
+    /// Test images saved as examples per corruption and severity.
+    #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub corruption_examples: usize,
+}
+
+/// Target choice of targeted attacks.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetArg {
+    /// A random wrong class per image.
+    Random,
+    /// The class the model finds least likely on the clean image.
+    LeastLikely,
+}
+
+pub(crate) fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
+    s.parse::<AttackKind>().map_err(|e| e.to_string())
+}
+
+/// Parses `--table`, naming the option in the error.
+pub(crate) fn parse_table(s: &str) -> std::result::Result<Table, String> {
+    s.parse::<Table>()
+        .map_err(|_| format!("--table `{s}` is unknown; expected cifar10-c or imagenet-c"))
+}
+
+/// Parses `--shard K/N`.
+pub(crate) fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(s)
+}
+
+/// Expands corruption names and groups (`all`, `main`, `noise`, `blur`, `weather`, `digital`)
+/// into corruptions, in CIFAR-10-C order, each once.
+pub fn expand_corruptions(list: &[String]) -> Result<Vec<Corruption>> {
+    let mut out: Vec<Corruption> = Vec::new();
+    for item in list {
+        let group: Vec<Corruption> = match item.as_str() {
+            "all" => Corruption::ALL.to_vec(),
+            "main" => Corruption::MAIN.to_vec(),
+            "noise" | "blur" | "weather" | "digital" => Corruption::MAIN
+                .iter()
+                .copied()
+                .filter(|c| c.category().name() == item)
+                .collect(),
+            name => vec![name
+                .parse::<Corruption>()
+                .map_err(|e| anyhow::anyhow!("--corruptions: {e}"))?],
+        };
+        out.extend(group);
+    }
+    if out.is_empty() {
+        bail!("--corruptions is empty; name at least one corruption");
+    }
+    out.sort_by_key(|c| c.index());
+    out.dedup();
+    Ok(out)
+}
+
+pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
+    let mut cfg = match &a.attack_config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_slice::<AttackConfig>(&bytes).with_context(|| {
+                format!("{} is not a valid attack configuration", path.display())
+            })?
+        }
+        None => AttackConfig::default(),
+    };
+    if let Some(v) = a.pgd_steps {
+        cfg.steps = v;
+    }
+    if let Some(v) = a.step_size {
+        cfg.step_size = v;
+    }
+    if let Some(v) = a.restarts {
+        cfg.restarts = v;
+    }
+    if let Some(v) = a.apgd_steps {
+        cfg.apgd_steps = v;
+    }
+    if let Some(v) = a.square_queries {
+        cfg.square_queries = v;
+    }
+    if let Some(t) = a.target {
+        cfg.target = match t {
+            TargetArg::Random => Target::Random,
+            TargetArg::LeastLikely => Target::LeastLikely,
+        };
+    }
+    if a.no_early_stop {
+        cfg.early_stop = false;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Seed purpose of the surrogate model of transfer attacks.
+pub(crate) const SEED_SURROGATE: u64 = 201;
+
+impl AdversarialArgs {
+    /// The adversarial suite's configuration; `eval_batch_size` changes no number.
+    pub fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
+        Ok(AdversarialConfig {
+            attacks: self.attacks.clone(),
+            linf_eps: self.linf_eps.clone(),
+            l2_eps: self.l2_eps.clone(),
+            headline_linf: self.headline_linf,
+            headline_l2: self.headline_l2,
+            attack: attack_config(self)?,
+            transfer_attacks: if self.no_transfer {
+                Vec::new()
+            } else {
+                self.transfer_attacks.clone()
+            },
+            transfer_from: if self.transfer_from.iter().any(|f| f == "all") {
+                None
+            } else {
+                Some(self.transfer_from.clone())
+            },
+            eval_images: (self.eval_images > 0).then_some(self.eval_images),
+            eval_batch_size,
+            records: self.records,
+            examples: self.examples,
+        })
+    }
+}
+
+impl CorruptionArgs {
+    /// The corruption suite's configuration; `eval_batch_size` changes no number.
+    pub fn to_config(&self, eval_batch_size: usize) -> Result<CorruptionConfig> {
+        CorruptionConfig {
+            corruptions: expand_corruptions(&self.corruptions)?,
+            severities: self.severities.clone(),
+            table: self.table,
+            cifar10c: self.cifar10c.clone(),
+            ce_baseline: self.ce_baseline.clone(),
+            examples: self.corruption_examples,
+            eval_batch_size,
+        }
+        .normalized()
+    }
+}
+
+pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
+    apply_threads(r.common.threads)?;
+    let device = parse_device(&r.common.device)?;
+    let suite = r.suite.name();
+    // Every option is checked before any model is trained or loaded.
+    let recipe = train_config(&r.recipe, r.common.seed, 2)?;
+    if r.eval_batch_size == 0 {
+        bail!("--eval-batch-size must be at least 1");
+    }
+    let data = load_data(&r.data)?;
+    let (adv, corr) = match r.suite {
+        Suite::Adversarial => {
+            let adv = r.adversarial.to_config(r.eval_batch_size)?;
+            adv.validate(&data)?;
+            (Some(adv), None)
+        }
+        Suite::Corruption => {
+            let corr = r.corruption.to_config(r.eval_batch_size)?;
+            if let Some(dir) = &corr.cifar10c {
+                suite::corruption::check_released(dir, &corr.corruptions, &data)?;
+            }
+            (None, Some(corr))
+        }
+    };
+    let default_ops: &[&str] = match r.suite {
+        Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
+        Suite::Corruption => &["baseline", "tanh"],
+    };
+    let models = if r.checkpoint.is_empty() {
+        model_configs(&r.model, &data, default_ops)?
+    } else {
+        Vec::new()
+    };
+    let names = if r.checkpoint.is_empty() {
+        models.iter().map(|m| m.name()).collect()
+    } else {
+        suite::checkpoint_model_names(&r.checkpoint)?
+    };
+    if let Some(adv) = &adv {
+        adv.check_models(&names)?;
+    }
+    if let Some(corr) = &corr {
+        corr.check_models(&names)?;
+    }
+    let out = r
+        .common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{suite}")));
+    eprintln!(
+        "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
+        data.name,
+        data.source,
+        data.train.len(),
+        data.test.len(),
+        data.channels,
+        data.height,
+        data.width,
+        data.classes.len()
+    );
+    let ctx = suite::RunContext {
+        seed: r.common.seed,
+        out: out.clone(),
+        device: r.common.device.clone(),
+        threads: r.common.threads.unwrap_or_else(rayon::current_num_threads),
+        progress: !r.quiet,
+        shard: r.shard,
+    };
+    // Checkpoints are loaded (and checked) before anything is written, so that a refused one
+    // leaves no output directory behind.
+    let t0 = std::time::Instant::now();
+    let loaded = if r.checkpoint.is_empty() {
+        None
+    } else {
+        Some(suite::prepare_models(
+            suite::ModelSource::Load(&r.checkpoint),
+            &data,
+            &out,
+            &device,
+            !r.quiet,
+        )?)
+    };
+    suite::record_config(
+        &out,
+        &suite::SuiteRecord {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            suite: r.suite,
+            seed: r.common.seed,
+            data: crate::train::DataInfo::of(&data),
+            models: models.clone(),
+            checkpoints: r.checkpoint.clone(),
+            train: (r.checkpoint.is_empty() || r.adversarial.surrogate).then(|| recipe.clone()),
+            surrogate: adv.is_some() && r.adversarial.surrogate,
+            adversarial: adv.clone(),
+            corruption: corr.clone(),
+            shard: r.shard,
+        },
+    )?;
+    let prepared = match loaded {
+        Some(p) => p,
+        None => suite::prepare_models(
+            suite::ModelSource::Train {
+                models: &models,
+                recipe: &recipe,
+            },
+            &data,
+            &out,
+            &device,
+            !r.quiet,
+        )?,
+    };
+    let surrogates = if adv.is_some() && r.adversarial.surrogate {
+        let mut cfg = ModelConfig::new(r.model.arch, None, r.model.width);
+        cfg.batch_norm = !r.model.no_bn;
+        cfg.relu = !r.model.no_relu;
+        cfg.in_channels = data.channels;
+        cfg.image_size = [data.height, data.width];
+        cfg.num_classes = data.classes.len();
+        let mut surrogate_recipe = recipe.clone();
+        surrogate_recipe.seed = crate::util::derive_seed(r.common.seed, &[SEED_SURROGATE]);
+        let mut s = suite::prepare_models(
+            suite::ModelSource::Train {
+                models: std::slice::from_ref(&cfg),
+                recipe: &surrogate_recipe,
+            },
+            &data,
+            &out.join("surrogate"),
+            &device,
+            !r.quiet,
+        )?;
+        for m in &mut s {
+            m.name = format!("surrogate-{}", m.name);
+        }
+        s
+    } else {
+        Vec::new()
+    };
+    // Training time over every start of the run: the models' histories sum it across resumes.
+    let train_seconds = if r.checkpoint.is_empty() {
+        prepared
+            .iter()
+            .chain(&surrogates)
+            .filter_map(|m| m.history.as_ref()?.epochs.last().map(|e| e.wall_time_s))
+            .sum()
+    } else {
+        t0.elapsed().as_secs_f64()
+    };
+    let shard = r.shard;
+    if shard.is_some() {
+        suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
+    }
+    // One path for both suites: evaluate, then print the table and where the results are.
+    let finished = match (&adv, &corr) {
+        (Some(adv), _) => {
+            let mut eval_data = data.clone();
+            eval_data.truncate(None, adv.eval_images);
+            suite::adversarial::run(&prepared, &surrogates, &eval_data, adv, &ctx, train_seconds)?
+                .map(|s| {
+                    suite::adversarial::print_table(&s);
+                    format!(
+                        "results in {} (summary.json, records.{}); training {:.0} s, evaluation {:.0} s",
+                        out.display(),
+                        match adv.records {
+                            RecordFormat::Jsonl => "jsonl",
+                            RecordFormat::Csv => "csv",
+                        },
+                        s.run.train_seconds,
+                        s.eval_seconds
+                    )
+                })
+        }
+        (None, Some(corr)) => suite::corruption::run(&prepared, &data, corr, &ctx, train_seconds)?
+            .map(|s| {
+                suite::corruption::print_table(&s);
+                format!(
+                    "results in {} (summary.json, cells.csv); training {:.0} s, corrupting {:.0} s, evaluation {:.0} s",
+                    out.display(),
+                    s.run.train_seconds,
+                    s.corrupt_seconds,
+                    s.eval_seconds
+                )
+            }),
+        (None, None) => unreachable!("every suite has its configuration"),
+    };
+    let Some(line) = finished else {
+        return shard_done(&out, shard.expect("a shard returns no summary"));
+    };
+    println!("{line}");
+    suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
+    let page = write_report(std::slice::from_ref(&out), None)?;
+    println!("report: {}", page.display());
+    if r.open {
+        open_in_browser(&page);
+    }
+    Ok(())
+}
+
+/// Says that a shard finished and how to merge.
+pub(crate) fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
+    println!(
+        "shard {shard} finished: its units are in {}; when every shard has finished, combine them with `dcrobust merge --out DIR SHARD_DIRS...`",
+        out.join("cells").display()
+    );
+    Ok(())
+}

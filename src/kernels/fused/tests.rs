@@ -1,0 +1,232 @@
+//! Tests of the fused kernels against candle's composite operations and finite differences.
+
+use super::*;
+use crate::kernels::testing::{max_diff, uniform};
+use candle_core::{Device, Var};
+
+fn entries(t: &Tensor) -> Vec<f64> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn bumped(t: &Tensor, idx: usize, d: f64) -> Tensor {
+    let mut v = entries(t);
+    v[idx] += d;
+    Tensor::from_vec(v, t.dims(), &Device::Cpu).unwrap()
+}
+
+/// `Σ r ⊙ f` and its gradients with respect to `args`, for comparing two implementations.
+fn value_and_grads(
+    f: impl Fn(&[Tensor]) -> Tensor,
+    args: &[Tensor],
+    r: &Tensor,
+) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<Var> = args.iter().map(|a| Var::from_tensor(a).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = f(&ts);
+    let g = (&out * r).unwrap().sum_all().unwrap().backward().unwrap();
+    // An argument the function does not depend on has no gradient: zero.
+    let grads = vars
+        .iter()
+        .map(|v| match g.get(v) {
+            Some(t) => t.clone(),
+            None => v.as_tensor().zeros_like().unwrap(),
+        })
+        .collect();
+    (out, grads)
+}
+
+/// Central finite differences (step 1e-6) of `Σ r ⊙ f` at a few entries of every argument,
+/// against the analytic gradients.
+fn check_finite_differences(
+    f: &dyn Fn(&[Tensor]) -> Tensor,
+    args: &[Tensor],
+    grads: &[Tensor],
+    r: &Tensor,
+    what: &str,
+) {
+    let loss = |a: &[Tensor]| {
+        (f(a) * r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let h = 1e-6;
+    for (k, (a, g)) in args.iter().zip(grads).enumerate() {
+        let n = a.elem_count();
+        for idx in [0, n / 3, n - 1] {
+            let mut plus = args.to_vec();
+            plus[k] = bumped(a, idx, h);
+            let mut minus = args.to_vec();
+            minus[k] = bumped(a, idx, -h);
+            let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
+            let an = entries(g)[idx];
+            assert!(
+                (fd - an).abs() <= 1e-6 * (1.0 + an.abs()),
+                "{what}: argument {k} entry {idx}: finite difference {fd} vs {an}"
+            );
+        }
+    }
+}
+
+/// The composite reference: `h(n, ρ) · g(y/n)` from candle's own operations, as the
+/// decoupled layer computed it before the fused kernel (decoupled.rs `magnitude`,
+/// `angular`), with `acos` from [`super::super::ops::acos_composite`]'s sibling on the CPU.
+fn composite(
+    y: &Tensor,
+    n: &Tensor,
+    rho: &Tensor,
+    mag: FusedMagnitude,
+    ang: FusedAngular,
+) -> Tensor {
+    let rho = rho.reshape((1, (), 1, 1)).unwrap();
+    let c = y.broadcast_div(n).unwrap();
+    let acos = || crate::kernels::acos::acos(&c).unwrap();
+    let g = match ang {
+        FusedAngular::Cosine => c.clone(),
+        FusedAngular::SquareCosine => c.mul(&c.abs().unwrap()).unwrap(),
+        FusedAngular::Linear => acos().affine(-2.0 / PI, 1.0).unwrap(),
+        FusedAngular::Sigmoid(k) => acos()
+            .affine(-1.0 / (2.0 * k), PI / (4.0 * k))
+            .unwrap()
+            .tanh()
+            .unwrap()
+            .affine(1.0 / (PI / (4.0 * k)).tanh(), 0.0)
+            .unwrap(),
+    };
+    let h = match mag {
+        FusedMagnitude::Sphere(a) => n.ones_like().unwrap().affine(a, 0.0).unwrap(),
+        FusedMagnitude::Linear(a) => n.affine(a, 0.0).unwrap(),
+        FusedMagnitude::Ball(a) => n
+            .broadcast_minimum(&rho)
+            .unwrap()
+            .broadcast_div(&rho)
+            .unwrap()
+            .affine(a, 0.0)
+            .unwrap(),
+        FusedMagnitude::Tanh(a) => n
+            .broadcast_div(&rho)
+            .unwrap()
+            .tanh()
+            .unwrap()
+            .affine(a, 0.0)
+            .unwrap(),
+    };
+    h.broadcast_mul(&g).unwrap()
+}
+
+/// Oracles: the composite of candle's operations (values and the gradients with respect to
+/// `y`, `n` and `ρ`, in f64) and central finite differences, for every fused magnitude ×
+/// angular activation, on a batch of 2 with 3 channels (not a multiple of the vector width)
+/// and 4×5 maps; the radii put some norms below and some above ρ (both branches of Ball).
+#[test]
+fn tail_matches_composite_and_finite_differences() {
+    let (y, n, rho) = (
+        uniform(&[2, 3, 4, 5], -1.0, 1.0, 1),
+        uniform(&[2, 1, 4, 5], 1.2, 2.4, 2),
+        uniform(&[3], 1.0, 3.0, 3),
+    );
+    let r = uniform(&[2, 3, 4, 5], -1.0, 1.0, 4);
+    let mags = [
+        FusedMagnitude::Sphere(1.0),
+        FusedMagnitude::Ball(1.5),
+        FusedMagnitude::Tanh(0.7),
+        FusedMagnitude::Linear(1.0),
+    ];
+    let angs = [
+        FusedAngular::Cosine,
+        FusedAngular::Linear,
+        FusedAngular::SquareCosine,
+        FusedAngular::Sigmoid(0.3),
+    ];
+    let args = [y, n, rho];
+    for mag in mags {
+        for ang in angs {
+            let what = format!("{mag:?} {ang:?}");
+            let fused = |a: &[Tensor]| decoupled_tail(&a[0], &a[1], &a[2], mag, ang).unwrap();
+            let reference = |a: &[Tensor]| composite(&a[0], &a[1], &a[2], mag, ang);
+            let (v1, g1) = value_and_grads(fused, &args, &r);
+            let (v2, g2) = value_and_grads(reference, &args, &r);
+            assert!(max_diff(&v1, &v2) < 1e-12, "{what}: value");
+            for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
+                assert!(max_diff(a, b) < 1e-10, "{what}: gradient {k}");
+            }
+            check_finite_differences(&fused, &args, &g1, &r, &what);
+        }
+    }
+}
+
+/// Oracle: f64 `tanh` on a grid of 200,001 points over [−10, 10] and at ±0, ±∞.
+#[test]
+fn fast_tanh_is_accurate() {
+    let mut worst = 0f64;
+    for i in 0..=200_000 {
+        let x = -10.0 + 20.0 * i as f64 / 200_000.0;
+        worst = worst.max((fast_tanh(x as f32) as f64 - (x as f32 as f64).tanh()).abs());
+    }
+    assert!(worst < 5e-7, "largest error {worst}");
+    assert_eq!(fast_tanh(0.0), 0.0);
+    assert_eq!(fast_tanh(f32::INFINITY), 1.0);
+    assert_eq!(fast_tanh(f32::NEG_INFINITY), -1.0);
+    assert!(fast_tanh(f32::NAN).is_nan());
+}
+
+/// Oracle: `sqr().sum_keepdim(1)` and its gradient `2·x·g`, and finite differences, on a
+/// batch of 3 with 5 channels.
+#[test]
+fn channel_sumsq_matches_composite() {
+    let x = uniform(&[3, 5, 2, 3], -1.0, 1.0, 5);
+    let r = uniform(&[3, 1, 2, 3], -1.0, 1.0, 6);
+    let fused = |a: &[Tensor]| channel_sumsq(&a[0]).unwrap();
+    let reference = |a: &[Tensor]| a[0].sqr().unwrap().sum_keepdim(1).unwrap();
+    let args = [x];
+    let (v1, g1) = value_and_grads(fused, &args, &r);
+    let (v2, g2) = value_and_grads(reference, &args, &r);
+    assert_eq!(v1.dims(), [3, 1, 2, 3]);
+    assert!(max_diff(&v1, &v2) < 1e-13);
+    assert!(max_diff(&g1[0], &g2[0]) < 1e-13);
+    check_finite_differences(&fused, &args, &g1, &r, "channel sumsq");
+}
+
+/// Oracle: `x·scale + shift` from candle's broadcast operations, then `relu`, in values and
+/// the gradients with respect to all three arguments, and finite differences; inputs of both
+/// signs so that the ReLU cuts about half of them; batch 1, 7 channels.
+#[test]
+fn channel_affine_matches_composite() {
+    let (x, s, t) = (
+        uniform(&[1, 7, 3, 3], -1.0, 1.0, 7),
+        uniform(&[7], 0.5, 2.0, 8),
+        uniform(&[7], -0.5, 0.5, 9),
+    );
+    let r = uniform(&[1, 7, 3, 3], -1.0, 1.0, 10);
+    for relu in [false, true] {
+        let fused = |a: &[Tensor]| channel_affine(&a[0], &a[1], &a[2], relu).unwrap();
+        let reference = |a: &[Tensor]| {
+            let y = a[0]
+                .broadcast_mul(&a[1].reshape((1, 7, 1, 1)).unwrap())
+                .unwrap()
+                .broadcast_add(&a[2].reshape((1, 7, 1, 1)).unwrap())
+                .unwrap();
+            if relu {
+                y.relu().unwrap()
+            } else {
+                y
+            }
+        };
+        let args = [x.clone(), s.clone(), t.clone()];
+        let (v1, g1) = value_and_grads(fused, &args, &r);
+        let (v2, g2) = value_and_grads(reference, &args, &r);
+        assert!(max_diff(&v1, &v2) < 1e-13, "relu {relu}: value");
+        for (k, (a, b)) in g1.iter().zip(&g2).enumerate() {
+            assert!(max_diff(a, b) < 1e-12, "relu {relu}: gradient {k}");
+        }
+        check_finite_differences(
+            &fused,
+            &args,
+            &g1,
+            &r,
+            &format!("channel affine relu {relu}"),
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! Helpers shared by the kernels' and the models' tests.
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+
+/// Uniform f64 values in `[lo, hi)` from a seeded generator.
+pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+/// Largest absolute difference between two f64 tensors of one shape.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    let d: Vec<f64> = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    d.into_iter().fold(0.0, f64::max)
+}

@@ -1,0 +1,227 @@
+//! The gradient-masking checks of one model, graded pass / warn / fail from its cells.
+
+use super::*;
+
+/// Pass, warn or fail by how far `excess` (an accuracy above what it should be) goes, with one
+/// sample of slack for pass and 2 % for warn.
+pub(super) fn grade(excess: f64, n: usize) -> CheckStatus {
+    let one = 1.0 / n.max(1) as f64;
+    if excess <= 1e-12 {
+        CheckStatus::Pass
+    } else if excess <= one + 1e-12 || excess <= 0.02 {
+        CheckStatus::Warn
+    } else {
+        CheckStatus::Fail
+    }
+}
+
+pub(super) fn worst(statuses: impl IntoIterator<Item = CheckStatus>) -> CheckStatus {
+    let mut w = CheckStatus::Pass;
+    for s in statuses {
+        w = match (w, s) {
+            (CheckStatus::Fail, _) | (_, CheckStatus::Fail) => CheckStatus::Fail,
+            (CheckStatus::Warn, _) | (_, CheckStatus::Warn) => CheckStatus::Warn,
+            _ => CheckStatus::Pass,
+        };
+    }
+    w
+}
+
+/// One check from per-comparison statuses and the rows that broke the rule (none run: `None`).
+pub(super) fn summarise(
+    name: &str,
+    status: Vec<CheckStatus>,
+    rows: Vec<String>,
+    ok: &str,
+    why: &str,
+) -> Option<Check> {
+    (!status.is_empty()).then(|| Check {
+        name: name.into(),
+        status: worst(status),
+        detail: if rows.is_empty() {
+            ok.into()
+        } else {
+            format!("{why}{}", rows.join("; "))
+        },
+    })
+}
+
+pub(super) fn find(cells: &[AttackCell], kind: AttackKind, eps: f64) -> Option<&AttackCell> {
+    cells
+        .iter()
+        .find(|c| c.attack == kind.name() && c.eps == eps)
+}
+
+/// The gradient-masking and consistency checks of one model.
+pub(super) fn checks(
+    m: &ModelAdversarial,
+    cfg: &AdversarialConfig,
+    n: usize,
+    classes: usize,
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    // 1. At ε = 0 every attack must leave the clean accuracy exactly.
+    let zero: Vec<&AttackCell> = m.cells.iter().filter(|c| c.eps == 0.0).collect();
+    if !zero.is_empty() {
+        let bad: Vec<String> = zero
+            .iter()
+            .filter(|c| c.accuracy != m.clean_accuracy)
+            .map(|c| format!("{} {:.2}%", c.attack, 100.0 * c.accuracy))
+            .collect();
+        out.push(Check {
+            name: "eps0-equals-clean".into(),
+            status: if bad.is_empty() {
+                CheckStatus::Pass
+            } else {
+                CheckStatus::Fail
+            },
+            detail: if bad.is_empty() {
+                format!(
+                    "every attack at eps 0 gives the clean accuracy {:.2}%",
+                    100.0 * m.clean_accuracy
+                )
+            } else {
+                format!(
+                    "clean {:.2}% but at eps 0: {}",
+                    100.0 * m.clean_accuracy,
+                    bad.join(", ")
+                )
+            },
+        });
+    }
+    // 2. PGD must do at least as well as FGSM at every L∞ ε.
+    let mut rows = Vec::new();
+    let mut status = Vec::new();
+    for &e in &cfg.linf_eps {
+        if let (Some(f), Some(p)) = (
+            find(&m.cells, AttackKind::Fgsm, e),
+            find(&m.cells, AttackKind::Pgd, e),
+        ) {
+            status.push(grade(p.accuracy - f.accuracy, n));
+            if p.accuracy > f.accuracy {
+                rows.push(format!(
+                    "eps {e:.4}: PGD {:.2}% > FGSM {:.2}%",
+                    100.0 * p.accuracy,
+                    100.0 * f.accuracy
+                ));
+            }
+        }
+    }
+    out.extend(summarise(
+        "pgd-not-weaker-than-fgsm",
+        status,
+        rows,
+        "PGD accuracy <= FGSM accuracy at every eps",
+        "a multi-step attack weaker than one step points to noisy or masked gradients: ",
+    ));
+    // 3. Accuracy must not increase with ε.
+    let mut rows = Vec::new();
+    let mut status = Vec::new();
+    for kind in &cfg.attacks {
+        let mut cells: Vec<&AttackCell> =
+            m.cells.iter().filter(|c| c.attack == kind.name()).collect();
+        cells.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+        for w in cells.windows(2) {
+            let excess = w[1].accuracy - w[0].accuracy;
+            // A single step overshoots where the loss curves, so FGSM accuracy can rise with ε
+            // on undefended models: worth a look, not a verdict.
+            let s = grade(excess, n);
+            status.push(if *kind == AttackKind::Fgsm && s == CheckStatus::Fail {
+                CheckStatus::Warn
+            } else {
+                s
+            });
+            if excess > 0.0 {
+                rows.push(format!(
+                    "{} {:.2}% at eps {:.4} > {:.2}% at eps {:.4}",
+                    kind,
+                    100.0 * w[1].accuracy,
+                    w[1].eps,
+                    100.0 * w[0].accuracy,
+                    w[0].eps
+                ));
+            }
+        }
+    }
+    out.extend(summarise(
+        "monotone-in-eps",
+        status,
+        rows,
+        "accuracy never rises with eps",
+        "",
+    ));
+    // 4. More PGD steps must not help the model.
+    let few = m.check_cells.iter().find(|c| {
+        c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.steps)
+    });
+    if let (Some(few), Some(full)) = (few, find(&m.cells, AttackKind::Pgd, cfg.headline_linf)) {
+        let excess = full.accuracy - few.accuracy;
+        out.push(Check {
+            name: "monotone-in-steps".into(),
+            status: grade(excess, n),
+            detail: format!(
+                "PGD at eps {:.4}: {} steps {:.2}%, {} steps {:.2}%",
+                cfg.headline_linf,
+                few.steps.unwrap_or(0),
+                100.0 * few.accuracy,
+                cfg.attack.steps,
+                100.0 * full.accuracy
+            ),
+        });
+    }
+    // 5. An unbounded attack must reach chance or below.
+    if let Some(u) = m
+        .check_cells
+        .iter()
+        .find(|c| c.attack == "pgd" && c.eps == 1.0)
+    {
+        let chance = 1.0 / classes as f64;
+        out.push(Check {
+            name: "unbounded-pgd-reaches-chance".into(),
+            status: grade(u.accuracy - chance, n),
+            detail: format!(
+                "PGD at eps 1 (any image reachable): {:.2}% (chance {:.2}%); more means the attack cannot follow the gradients",
+                100.0 * u.accuracy,
+                100.0 * chance
+            ),
+        });
+    }
+    // 6. Zero input gradients hide samples from gradient attacks.
+    let share = m.zero_gradient_samples as f64 / n.max(1) as f64;
+    out.push(Check {
+        name: "zero-gradients".into(),
+        status: if m.zero_gradient_samples == 0 {
+            CheckStatus::Pass
+        } else if share <= 0.1 {
+            CheckStatus::Warn
+        } else {
+            CheckStatus::Fail
+        },
+        detail: format!(
+            "{} of {n} samples have an all-zero input gradient of the loss at the clean image",
+            m.zero_gradient_samples
+        ),
+    });
+    // 7. A gradient-free attack must not beat the white-box ones.
+    if let Some(sq) = find(&m.cells, AttackKind::Square, cfg.headline_linf) {
+        let best = m
+            .cells
+            .iter()
+            .filter(|c| c.norm == "linf" && c.eps == cfg.headline_linf && c.attack != "square")
+            .map(|c| c.accuracy)
+            .fold(f64::INFINITY, f64::min);
+        if best.is_finite() {
+            out.push(Check {
+                name: "square-not-stronger-than-white-box".into(),
+                status: grade(best - sq.accuracy, n),
+                detail: format!(
+                    "at eps {:.4}: Square {:.2}%, best white-box {:.2}%; a black-box attack that wins points to masked gradients",
+                    cfg.headline_linf,
+                    100.0 * sq.accuracy,
+                    100.0 * best
+                ),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,635 @@
+//! The adversarial suite: white-box attacks over ε sweeps, black-box transfer between models,
+//! and the gradient-masking checks, for every prepared model.
+//!
+//! Output, beside `suite.json` and `models/`:
+//! - `summary.json`: [`AdversarialSummary`] (per model: clean accuracy, one cell per attack and
+//!   ε, the checks; transfer cells; example index; timings);
+//! - `records.jsonl` or `records.csv`: one [`SampleRecord`] per sample, attack and ε;
+//! - `examples/`: PNGs of a few clean and adversarial images for the report;
+//! - `cells/`: one file per finished unit (see [`super::cells`]), from which the summary and the
+//!   records are assembled; a rerun skips the units found there.
+//!
+//! Every random draw of an attack is seeded by (run seed, attack, ε, sample index), and every
+//! per-sample computation is independent of the other samples of its batch (inference mode), so
+//! the numbers depend neither on `--eval-batch-size` nor on the thread count.
+
+use super::cells::{unit_id, CellStore, RunInfo};
+use super::{images_f32, run_suite, PreparedModel, RunContext, Suite, Unit};
+use crate::data::Dataset;
+use crate::util::{derive_seed, write_atomic, write_json_atomic};
+use anyhow::{bail, Context, Result};
+use dcrobust_attacks::{
+    run_attack, AttackConfig, AttackKind, AttackOutcome, Batch, Norm, Oracle, Target,
+};
+use dcrobust_reports::{
+    AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
+    SampleRecord, TransferCell,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+mod cell;
+mod checks;
+mod output;
+mod transfer;
+
+use cell::*;
+use checks::*;
+use output::*;
+use transfer::*;
+
+pub use output::print_table;
+
+const SEED_ATTACK: u64 = 101;
+
+const SEED_TRANSFER: u64 = 102;
+
+/// Per-sample record file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// JSON lines (`records.jsonl`).
+    Jsonl,
+    /// Comma-separated values with a header (`records.csv`).
+    Csv,
+}
+
+/// What the adversarial suite evaluates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdversarialConfig {
+    /// White-box attacks, each over the ε sweep of its norm (Square: the headline L∞ ε only).
+    pub attacks: Vec<AttackKind>,
+    /// L∞ sweep.
+    pub linf_eps: Vec<f64>,
+    /// L2 sweep.
+    pub l2_eps: Vec<f64>,
+    /// L∞ budget of the headline table, the transfer attacks and the checks.
+    pub headline_linf: f64,
+    /// L2 budget of the headline table.
+    pub headline_l2: f64,
+    /// Attack parameters.
+    pub attack: AttackConfig,
+    /// Attacks crafted on each source model and evaluated on every other model (empty: none).
+    pub transfer_attacks: Vec<AttackKind>,
+    /// Source models of the transfer attacks, by name (`baseline`: every baseline model of the
+    /// run); `None`: every model.
+    pub transfer_from: Option<Vec<String>>,
+    /// Test images evaluated (a class-balanced subset); `None`: the whole test split.
+    pub eval_images: Option<usize>,
+    /// Images per evaluation batch (does not change any number).
+    #[serde(skip)]
+    pub eval_batch_size: usize,
+    /// Per-sample record format.
+    pub records: RecordFormat,
+    /// Test images saved as examples per model and attack.
+    pub examples: usize,
+}
+
+impl AdversarialConfig {
+    /// Checks the options that name models (`--transfer-from`) against the run's models.
+    pub fn check_models(&self, names: &[String]) -> Result<()> {
+        if let Some(from) = &self.transfer_from {
+            for f in from.iter().filter(|f| *f != "baseline") {
+                if !names.iter().any(|m| m == f) {
+                    bail!(
+                        "--transfer-from names `{f}`, which is not a model of this run ({})",
+                        names.join(", ")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every option before any work starts, naming the bad value.
+    pub fn validate(&self, data: &Dataset) -> Result<()> {
+        self.attack.validate()?;
+        if self.attacks.is_empty() {
+            bail!("--attacks is empty; name at least one attack");
+        }
+        let max_l2 = (data.image_len() as f64).sqrt();
+        for &e in self.linf_eps.iter().chain([&self.headline_linf]) {
+            AttackConfig::check_eps(AttackKind::Pgd, e)?;
+        }
+        for &e in self.l2_eps.iter().chain([&self.headline_l2]) {
+            AttackConfig::check_eps(AttackKind::PgdL2, e)?;
+            if e > max_l2 {
+                bail!("L2 eps {e} is out of range: expected at most {max_l2:.1}, the L2 distance between an all-black and an all-white image of this data");
+            }
+        }
+        if self.eval_batch_size == 0 {
+            bail!("--eval-batch-size must be at least 1");
+        }
+        if self.attacks.contains(&AttackKind::ApgdDlr) && data.classes.len() < 3 {
+            bail!(
+                "apgd-dlr needs at least 3 classes (the DLR loss reads the third-largest logit), the data has {}",
+                data.classes.len()
+            );
+        }
+        if self.attack.target != Target::Untargeted && data.classes.len() < 4 {
+            bail!(
+                "targeted attacks need at least 4 classes, the data has {}",
+                data.classes.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// The ε values `kind` runs at.
+    pub fn sweep(&self, kind: AttackKind) -> Vec<f64> {
+        if kind == AttackKind::Square {
+            return vec![self.headline_linf];
+        }
+        match kind.norm() {
+            Norm::Linf => self.linf_eps.clone(),
+            Norm::L2 => self.l2_eps.clone(),
+        }
+    }
+}
+
+/// Unit of work: one attack at one ε on one model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CellUnit {
+    cell: AttackCell,
+    records: Vec<SampleRecord>,
+    examples: Vec<ExampleImage>,
+    seconds: f64,
+}
+
+/// Unit of work: the extra PGD cells of one model's checks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ChecksUnit {
+    check_cells: Vec<AttackCell>,
+    seconds: f64,
+}
+
+/// Unit of work: one transfer attack crafted on one source and evaluated on every other model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TransferUnit {
+    cells: Vec<TransferCell>,
+    records: Vec<SampleRecord>,
+    seconds: f64,
+}
+
+/// What every shard computes about a model: clean accuracy and the zero-gradient count.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ModelUnit {
+    parameters: usize,
+    adversarial_training: Option<String>,
+    clean_accuracy: f64,
+    zero_gradient_samples: usize,
+    seconds: f64,
+}
+
+/// A model's units, in the suite's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct PlanModel {
+    name: String,
+    /// Its [`ModelUnit`] (computed by every shard).
+    info: String,
+    /// One per attack and ε.
+    cells: Vec<(AttackKind, f64, String)>,
+    /// The checks' extra cells, when PGD runs.
+    checks: Option<String>,
+}
+
+/// Every unit of a run, in order: per model its cells then its checks, then the transfers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Plan {
+    models: Vec<PlanModel>,
+    /// (source name, attack, unit id); the source is a model or a surrogate.
+    transfers: Vec<(String, AttackKind, String)>,
+}
+
+impl Plan {
+    fn new(
+        models: &[PreparedModel],
+        surrogates: &[PreparedModel],
+        cfg: &AdversarialConfig,
+    ) -> Plan {
+        let pgd = cfg.attacks.contains(&AttackKind::Pgd);
+        let models_plan = models
+            .iter()
+            .map(|m| PlanModel {
+                name: m.name.clone(),
+                info: unit_id(&["model", &m.name]),
+                cells: cfg
+                    .attacks
+                    .iter()
+                    .flat_map(|&k| cfg.sweep(k).into_iter().map(move |e| (k, e)))
+                    .map(|(k, e)| {
+                        (
+                            k,
+                            e,
+                            unit_id(&["adv", &m.name, k.name(), &format!("{e:?}")]),
+                        )
+                    })
+                    .collect(),
+                checks: pgd.then(|| unit_id(&["checks", &m.name])),
+            })
+            .collect();
+        let mut transfers = Vec::new();
+        if (models.len() > 1 || !surrogates.is_empty()) && !cfg.transfer_attacks.is_empty() {
+            let sources = models
+                .iter()
+                .filter(|m| is_transfer_source(cfg, models, &m.name))
+                .chain(surrogates);
+            for s in sources {
+                for &k in &cfg.transfer_attacks {
+                    transfers.push((s.name.clone(), k, unit_id(&["transfer", &s.name, k.name()])));
+                }
+            }
+        }
+        Plan {
+            models: models_plan,
+            transfers,
+        }
+    }
+}
+
+/// The run's plan and what the summary needs besides the units: `cells/meta.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Meta {
+    plan: Plan,
+    #[serde(flatten)]
+    run: RunInfo,
+}
+
+/// What a unit of the plan computes.
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    /// Model `i`'s [`ModelUnit`].
+    Model(usize),
+    /// Model `i` under one attack at one ε.
+    Cell(usize, AttackKind, f64),
+    /// Model `i`'s extra check cells.
+    Checks(usize),
+    /// Transfer number `i` of the plan.
+    Transfer(usize),
+}
+
+/// The adversarial suite over prepared models, as a [`Suite`].
+struct AdversarialSuite<'a> {
+    models: &'a [PreparedModel],
+    surrogates: &'a [PreparedModel],
+    data: &'a Dataset,
+    cfg: &'a AdversarialConfig,
+    ctx: &'a RunContext,
+    train_seconds: f64,
+    plan: Plan,
+    jobs: HashMap<String, Job>,
+    ex_idx: Vec<usize>,
+    /// Clean logits per model, computed on first use.
+    cleans: Vec<Option<CleanLogits>>,
+}
+
+impl AdversarialSuite<'_> {
+    /// Clean logits of model `i`, computed on first use.
+    fn clean(&mut self, i: usize) -> Result<&CleanLogits> {
+        if self.cleans[i].is_none() {
+            self.cleans[i] = Some(CleanLogits::compute(
+                &self.models[i],
+                self.data,
+                self.cfg.eval_batch_size,
+            )?);
+        }
+        Ok(self.cleans[i].as_ref().expect("computed above"))
+    }
+}
+
+impl Suite for AdversarialSuite<'_> {
+    type Summary = AdversarialSummary;
+
+    fn plan(&mut self, store: &CellStore) -> Result<Vec<Unit>> {
+        let data = self.data;
+        let n = data.test.len();
+        let (c, h, w) = (data.channels, data.height, data.width);
+        store.save(
+            "meta",
+            &Meta {
+                plan: self.plan.clone(),
+                run: crate::suite::cells::run_info(
+                    data,
+                    n,
+                    self.ctx.seed,
+                    &self.ctx.device,
+                    self.ctx.threads,
+                    self.train_seconds,
+                ),
+            },
+        )?;
+        let ex_dir = self.ctx.out.join("examples");
+        if !self.ex_idx.is_empty() {
+            std::fs::create_dir_all(&ex_dir)
+                .with_context(|| format!("creating {}", ex_dir.display()))?;
+            for &i in &self.ex_idx {
+                save_png(
+                    &ex_dir.join(format!("clean-{i}.png")),
+                    &images_f32(data, &data.test, i..i + 1),
+                    c,
+                    h,
+                    w,
+                )?;
+            }
+        }
+        let mut units = Vec::new();
+        let mut add = |id: &str, job: Job, every_shard: bool| {
+            self.jobs.insert(id.to_string(), job);
+            units.push(Unit {
+                id: id.to_string(),
+                every_shard,
+            });
+        };
+        for (mi, pm) in self.plan.models.iter().enumerate() {
+            add(&pm.info, Job::Model(mi), true);
+            for (kind, eps, id) in &pm.cells {
+                add(id, Job::Cell(mi, *kind, *eps), false);
+            }
+            if let Some(id) = &pm.checks {
+                add(id, Job::Checks(mi), false);
+            }
+        }
+        for (ti, (_, _, id)) in self.plan.transfers.iter().enumerate() {
+            add(id, Job::Transfer(ti), false);
+        }
+        Ok(units)
+    }
+
+    fn work(&self, unit: &Unit) -> u64 {
+        let n = self.data.test.len() as u64;
+        match self.jobs[&unit.id] {
+            Job::Model(_) => 0,
+            Job::Cell(..) => n,
+            Job::Checks(_) => 2 * n,
+            Job::Transfer(ti) => {
+                // Crafting on the source, then one pass per other model of the run.
+                let source = &self.plan.transfers[ti].0;
+                let own = self.models.iter().any(|m| &m.name == source);
+                n * (self.models.len() + usize::from(!own)) as u64
+            }
+        }
+    }
+
+    fn run_unit(
+        &mut self,
+        store: &CellStore,
+        unit: &Unit,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let (seed, out) = (self.ctx.seed, self.ctx.out.clone());
+        let n = data.test.len();
+        let t = Instant::now();
+        match self.jobs[&unit.id] {
+            Job::Model(mi) => {
+                let model = &models[mi];
+                let clean_accuracy = self.clean(mi)?.accuracy(&data.test.labels);
+                let unit_value = ModelUnit {
+                    parameters: model.net.num_parameters(),
+                    adversarial_training: model.adversarial_training.clone(),
+                    clean_accuracy,
+                    zero_gradient_samples: zero_gradients(model, data, cfg.eval_batch_size)?,
+                    seconds: t.elapsed().as_secs_f64(),
+                };
+                store.save(&unit.id, &unit_value)?;
+            }
+            Job::Cell(mi, kind, eps) => {
+                let model = &models[mi];
+                bar.set_message(format!("{} {kind} eps {eps:.4}", model.name));
+                let ex_idx = self.ex_idx.clone();
+                let clean = self.clean(mi)?;
+                let job = CellJob {
+                    kind,
+                    eps,
+                    params: &cfg.attack,
+                    seed,
+                    only_correct: true,
+                };
+                let (cell, outcomes) =
+                    attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?;
+                let mut records = Vec::new();
+                records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
+                let headline = match kind.norm() {
+                    Norm::Linf => cfg.headline_linf,
+                    Norm::L2 => cfg.headline_l2,
+                };
+                let examples = if eps == headline {
+                    cell_examples(&out, model, kind, eps, data, &ex_idx, &outcomes)?
+                } else {
+                    Vec::new()
+                };
+                store.finish(
+                    &unit.id,
+                    &CellUnit {
+                        cell,
+                        records,
+                        examples,
+                        seconds: t.elapsed().as_secs_f64(),
+                    },
+                )?;
+            }
+            Job::Checks(mi) => {
+                let model = &models[mi];
+                bar.set_message(format!("{} checks", model.name));
+                let clean = self.clean(mi)?;
+                let few = AttackConfig {
+                    steps: (cfg.attack.steps / 4).max(1),
+                    ..cfg.attack.clone()
+                };
+                let mut check_cells = Vec::new();
+                if few.steps != cfg.attack.steps {
+                    let job = CellJob {
+                        kind: AttackKind::Pgd,
+                        eps: cfg.headline_linf,
+                        params: &few,
+                        seed,
+                        only_correct: true,
+                    };
+                    check_cells
+                        .push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
+                } else {
+                    bar.inc(n as u64);
+                }
+                let job = CellJob {
+                    kind: AttackKind::Pgd,
+                    eps: 1.0,
+                    params: &cfg.attack,
+                    seed,
+                    only_correct: true,
+                };
+                check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
+                store.finish(
+                    &unit.id,
+                    &ChecksUnit {
+                        check_cells,
+                        seconds: t.elapsed().as_secs_f64(),
+                    },
+                )?;
+            }
+            Job::Transfer(ti) => {
+                let (source_name, kind, _) = self.plan.transfers[ti].clone();
+                bar.set_message(format!("transfer {kind} from {source_name}"));
+                for i in 0..models.len() {
+                    self.clean(i)?;
+                }
+                let cleans: Vec<&CleanLogits> = self
+                    .cleans
+                    .iter()
+                    .map(|c| c.as_ref().expect("computed above"))
+                    .collect();
+                let targets: Vec<(&PreparedModel, Vec<u32>)> = models
+                    .iter()
+                    .zip(&cleans)
+                    .filter(|(m, _)| m.name != source_name)
+                    .map(|(m, c)| (m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)))
+                    .collect();
+                // A source is a model of the run (its clean logits are cached) or a surrogate.
+                let own;
+                let (source, source_clean) = match models.iter().position(|m| m.name == source_name)
+                {
+                    Some(i) => (&models[i], cleans[i]),
+                    None => {
+                        let s = self
+                            .surrogates
+                            .iter()
+                            .find(|m| m.name == source_name)
+                            .expect("planned source");
+                        own = CleanLogits::compute(s, data, cfg.eval_batch_size)?;
+                        (s, &own)
+                    }
+                };
+                let job = TransferJob {
+                    source,
+                    source_clean,
+                    kind,
+                };
+                let (cells, records) = transfer(job, &targets, data, cfg, seed, bar)?;
+                store.finish(
+                    &unit.id,
+                    &TransferUnit {
+                        cells,
+                        records,
+                        seconds: t.elapsed().as_secs_f64(),
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn assemble(&self, out: &Path) -> Result<AdversarialSummary> {
+        finish(out, self.cfg)
+    }
+}
+
+/// Runs the suite on prepared models and writes its results into `ctx.out`.
+///
+/// `surrogates` are models trained only to craft transfer attacks: they are transfer sources and
+/// are not evaluated themselves. Every finished unit is recorded in `out/cells/`, and units found
+/// there are not computed again. With a shard only that shard's units are evaluated,
+/// `shard.json` is written and `None` is returned; `dcrobust merge` assembles the shards.
+pub fn run(
+    models: &[PreparedModel],
+    surrogates: &[PreparedModel],
+    data: &Dataset,
+    cfg: &AdversarialConfig,
+    ctx: &RunContext,
+    train_seconds: f64,
+) -> Result<Option<AdversarialSummary>> {
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    cfg.check_models(&names)?;
+    let mut suite = AdversarialSuite {
+        models,
+        surrogates,
+        data,
+        cfg,
+        ctx,
+        train_seconds,
+        plan: Plan::new(models, surrogates, cfg),
+        jobs: HashMap::new(),
+        ex_idx: crate::suite::example_indices(data.test.len(), cfg.examples),
+        cleans: models.iter().map(|_| None).collect(),
+    };
+    run_suite(&mut suite, ctx, "attacks", "images")
+}
+
+/// Assembles the summary and the per-sample records of run directory `out` from its unit files,
+/// writes `summary.json` and the records file, and prints one line per model.
+pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
+    let store = CellStore::existing(out)?;
+    let meta: Meta = need(&store, "meta")?;
+    let n = meta.run.images;
+    let mut records = Vec::new();
+    let mut examples = Vec::new();
+    let mut eval_seconds = 0.0;
+    let mut results = Vec::new();
+    for pm in &meta.plan.models {
+        let info: ModelUnit = need(&store, &pm.info)?;
+        eval_seconds += info.seconds;
+        let mut cells = Vec::new();
+        for (_, _, id) in &pm.cells {
+            let u: CellUnit = need(&store, id)?;
+            eval_seconds += u.seconds;
+            cells.push(u.cell);
+            records.extend(u.records);
+            examples.extend(u.examples);
+        }
+        let check_cells = match &pm.checks {
+            Some(id) => {
+                let u: ChecksUnit = need(&store, id)?;
+                eval_seconds += u.seconds;
+                u.check_cells
+            }
+            None => Vec::new(),
+        };
+        let mut m = ModelAdversarial {
+            model: pm.name.clone(),
+            parameters: info.parameters,
+            adversarial_training: info.adversarial_training,
+            clean_accuracy: info.clean_accuracy,
+            zero_gradient_samples: info.zero_gradient_samples,
+            cells,
+            check_cells,
+            checks: Vec::new(),
+        };
+        m.checks = checks(&m, cfg, n, meta.run.classes.len());
+        eprintln!("{}", model_line(&m, cfg));
+        results.push(m);
+    }
+    let mut transfer = Vec::new();
+    for (_, _, id) in &meta.plan.transfers {
+        let u: TransferUnit = need(&store, id)?;
+        eval_seconds += u.seconds;
+        transfer.extend(u.cells);
+        records.extend(u.records);
+    }
+    write_records(out, cfg.records, &records)?;
+    let summary = AdversarialSummary {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        run: dcrobust_reports::RunInfo {
+            images: n,
+            ..meta.run
+        },
+        headline_linf: cfg.headline_linf,
+        headline_l2: cfg.headline_l2,
+        models: results,
+        transfer,
+        examples,
+        eval_seconds,
+    };
+    let path = out.join("summary.json");
+    write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
+    Ok(summary)
+}
+
+/// Unit `id` of `store`, which must be there.
+pub(crate) fn need<T: serde::de::DeserializeOwned>(store: &CellStore, id: &str) -> Result<T> {
+    store.load(id).with_context(|| {
+        format!(
+            "{} is missing: the run or one of its shards did not finish",
+            store.path(id).display()
+        )
+    })
+}

@@ -121,6 +121,21 @@ pub fn parse_device(s: &str) -> Result<Device> {
     })
 }
 
+/// One line describing a loaded data set: name, source, split sizes, image shape, classes.
+pub fn describe_data(data: &Dataset) -> String {
+    format!(
+        "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
+        data.name,
+        data.source,
+        data.train.len(),
+        data.test.len(),
+        data.channels,
+        data.height,
+        data.width,
+        data.classes.len()
+    )
+}
+
 /// Loads the data set the options name, or the embedded one.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
     let mut ds = match &args.data {

@@ -342,17 +342,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{suite}")));
-    eprintln!(
-        "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
-        data.name,
-        data.source,
-        data.train.len(),
-        data.test.len(),
-        data.channels,
-        data.height,
-        data.width,
-        data.classes.len()
-    );
+    eprintln!("{}", describe_data(&data));
     let ctx = suite::RunContext {
         seed: r.common.seed,
         out: out.clone(),
@@ -475,7 +465,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                     s.eval_seconds
                 )
             }),
-        (None, None) => unreachable!("every suite has its configuration"),
+        (None, None) => bail!("--suite {suite}: no configuration was built for it"),
     };
     let Some(line) = finished else {
         return shard_done(&out, shard.expect("a shard returns no summary"));

@@ -43,17 +43,7 @@ pub(crate) fn cmd_train(a: &TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/train"));
-    eprintln!(
-        "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
-        data.name,
-        data.source,
-        data.train.len(),
-        data.test.len(),
-        data.channels,
-        data.height,
-        data.width,
-        data.classes.len()
-    );
+    eprintln!("{}", describe_data(&data));
     let opts = TrainOptions {
         resume: a.resume,
         stop_after_epochs: a.stop_after_epochs,

@@ -12,6 +12,7 @@
 //!   decoupled tail, `acos`) as candle custom operations.
 //! - [`models`]: the decoupled operator and the CNN-9, ResNet-32 and 2-D-feature networks.
 //! - [`train`]: optimisers, the training loop, checkpoints and convergence curves.
+//! - [`zoo`]: the CNN-9 models dcrobust trained on CIFAR-10 and ships in the binary.
 //! - [`suite`]: the adversarial and corruption suites, their resumable units and shards.
 //! - [`bench`]: images/s of training, inference and attack steps, own kernels against candle's.
 //! - [`cli`]: the command line, and [`run`], its single entry point.
@@ -25,5 +26,6 @@ pub mod models;
 pub mod suite;
 pub mod train;
 pub mod util;
+pub mod zoo;
 
 pub use cli::run;

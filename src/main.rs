@@ -1,8 +1,6 @@
 //! The `dcrobust` binary: parses the command line, runs it, maps errors to a one-line message
 //! and exit code 1 (clap's usage errors exit with 2).
 
-use clap::Parser;
-
 // candle allocates a fresh buffer per operation; mimalloc avoids glibc's mmap/munmap churn
 // (docs/performance.md#pitfall-p5).
 #[global_allocator]
@@ -17,7 +15,7 @@ fn main() -> std::process::ExitCode {
     // the step in the kernel zeroing pages. Peak RSS is unchanged (the next step needs them).
     // SAFETY: called before any other thread exists; the option takes a plain integer.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    let cli = dcrobust::cli::Cli::parse();
+    let cli = dcrobust::cli::parse();
     match dcrobust::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -119,6 +119,40 @@ pub fn fault_point(point: &str) {
     }
 }
 
+/// This process's command line as one shell line: `dcrobust` and its arguments, each quoted
+/// where the shell would need it, without `--resume` and the hidden `--stop-after-epochs` (so
+/// that it reruns the whole run from scratch).
+pub fn command_line() -> String {
+    shell_line(std::env::args().skip(1))
+}
+
+/// `dcrobust` and `args` as one shell line (see [`command_line`]).
+pub fn shell_line(mut args: impl Iterator<Item = String>) -> String {
+    let quote = |a: &str| {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
+        {
+            a.to_string()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    let mut out = vec!["dcrobust".to_string()];
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--resume" => {}
+            // The test hook that stops a run as if killed, and its value.
+            "--stop-after-epochs" => {
+                args.next();
+            }
+            a if a.starts_with("--stop-after-epochs=") => {}
+            a => out.push(quote(a)),
+        }
+    }
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +191,26 @@ mod tests {
         let e = anyhow::Error::new(e).context("opening CUDA device 0");
         assert_eq!(error_message(&e), "opening CUDA device 0: device went away");
         assert!(format!("{e:#}").len() > error_message(&e).len());
+    }
+
+    /// Oracle: POSIX shell quoting — plain words stay bare, anything else is single-quoted with
+    /// `'` written as `'\''`; `--resume` and the stop hook with its value are dropped.
+    #[test]
+    fn shell_line_quotes_and_drops_resume() {
+        let args = [
+            "train",
+            "--resume",
+            "--out",
+            "my runs",
+            "--stop-after-epochs",
+            "1",
+            "--lr",
+            "1e-3",
+            "it's",
+        ];
+        assert_eq!(
+            shell_line(args.iter().map(|s| s.to_string())),
+            "dcrobust train --out 'my runs' --lr 1e-3 'it'\\''s'"
+        );
     }
 }

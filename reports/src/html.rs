@@ -36,7 +36,7 @@ pub(crate) fn pct_value(x: Option<f64>) -> String {
 
 /// A budget: L∞ budgets that are whole multiples of 1/255 as `k/255`, anything else as a short
 /// decimal (e.g. `0.5`, `1`).
-pub(crate) fn eps(e: f64, norm: &str) -> String {
+pub fn eps(e: f64, norm: &str) -> String {
     let k = e * 255.0;
     if norm == "linf" && e > 0.0 && e < 1.0 && (k - k.round()).abs() < 1e-6 {
         format!("{}/255", k.round() as i64)

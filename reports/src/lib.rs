@@ -52,6 +52,7 @@ pub use corruption::{
 pub use csv_writer::{write_csv, CsvError};
 pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
+pub use html::eps as format_eps;
 pub use load::{load_run, parse_features, parse_history, parse_suite, parse_summary, Summary};
 pub use render::render;
 pub use run_info::RunInfo;

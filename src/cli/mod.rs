@@ -5,7 +5,8 @@
 //!   and model options, and the value parsers;
 //! - `recipe.rs`: the training recipe options and their [`TrainConfig`](crate::train::TrainConfig);
 //! - `train.rs`, `run.rs`, `merge.rs`, `report.rs`, `corrupt.rs`, `bench.rs`, `info.rs`: the
-//!   commands `train`, `run`, `merge`, `report`, `corrupt`, `bench`, and `models` / `attacks`.
+//!   commands `train`, `run`, `merge`, `report`, `corrupt`, `bench`, and `models` / `attacks`;
+//! - `zoo.rs`: `zoo` (the shipped models) and `zoo pack`.
 
 mod bench;
 mod common;
@@ -16,6 +17,7 @@ mod recipe;
 mod report;
 mod run;
 mod train;
+mod zoo;
 
 pub use bench::*;
 pub use common::*;
@@ -25,9 +27,10 @@ pub use recipe::*;
 pub use report::*;
 pub use run::*;
 pub use train::*;
+pub use zoo::*;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{parser::ValueSource, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Are decoupled convolutional networks more robust than ordinary CNNs? Train, attack, corrupt
 /// and report.
@@ -58,9 +61,48 @@ pub enum Command {
     Report(ReportArgs),
     /// Combine the shards of a run started with `--shard K/N` into one results set and report.
     Merge(MergeArgs),
+    /// List the model zoo: the CNN-9 models dcrobust trained on CIFAR-10 and ships (name,
+    /// operator, adversarial training, width, parameters, clean accuracy, training time, command).
+    Zoo(ZooArgs),
     /// Time training, inference and attack steps of CNN-9 models on the CPU, with dcrobust's
     /// kernels and with candle's own operations.
     Bench(BenchArgs),
+}
+
+/// Parses the process's command line (exiting with clap's message on a usage error), noting for
+/// `run` which training options were given explicitly: those decide between evaluating the
+/// model zoo and training.
+pub fn parse() -> Cli {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] on the given arguments (the first is the program name).
+pub fn parse_from<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Run(r), Some(("run", sub))) = (&mut cli.command, matches.subcommand()) {
+        r.training_options = training_option_ids()
+            .into_iter()
+            .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+            .collect();
+    }
+    cli
+}
+
+/// The ids of `run`'s options that make it train: every model and recipe option, and
+/// --train-limit.
+fn training_option_ids() -> Vec<String> {
+    let ids = |c: clap::Command| -> Vec<String> {
+        c.get_arguments().map(|a| a.get_id().to_string()).collect()
+    };
+    let mut out = ids(ModelArgs::augment_args(clap::Command::new("model")));
+    out.extend(ids(RecipeArgs::augment_args(clap::Command::new("recipe"))));
+    out.push("train_limit".into());
+    out
 }
 
 /// Runs the parsed command line.
@@ -79,6 +121,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Corrupt(a) => corrupt::cmd_corrupt(a),
         Command::Merge(a) => merge::cmd_merge(a),
         Command::Bench(a) => bench::cmd_bench(a),
+        Command::Zoo(a) => zoo::cmd_zoo(a),
         Command::Report(a) => {
             let page = write_report(&a.dirs, a.out.as_deref())?;
             println!("report: {}", page.display());

@@ -35,10 +35,21 @@ pub struct RunArgs {
     /// Corruption-suite options.
     #[command(flatten)]
     pub corruption: CorruptionArgs,
-    /// Evaluate these training run directories (from `dcrobust train` or an earlier run's
-    /// models/) instead of training; comma-separated.
+    /// Evaluate these models instead of training, comma-separated: training run directories
+    /// (from `dcrobust train` or an earlier run's models/), or zoo models: zoo:NAME, zoo:all,
+    /// zoo:standard, zoo:adversarial (`dcrobust zoo` lists them). Without it, and without
+    /// --train or any model or recipe option, the run evaluates the zoo on CIFAR-10 data (all of
+    /// it for the adversarial suite, the standard models for the corruption suite).
     #[arg(long, value_delimiter = ',')]
-    pub checkpoint: Vec<PathBuf>,
+    pub checkpoint: Vec<String>,
+    /// Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) instead of
+    /// evaluating the model zoo. Any model option (--op, --width, ...), recipe option
+    /// (--recipe, --epochs, --lr, ...) or --train-limit implies it.
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub train: bool,
+    /// The training options given on the command line (filled by [`crate::cli::parse`]).
+    #[arg(skip)]
+    pub training_options: Vec<String>,
     /// Images per evaluation batch (changes speed and memory, never the numbers).
     #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub eval_batch_size: usize,
@@ -60,12 +71,14 @@ pub use crate::suite::SuiteKind as Suite;
 /// Options of the adversarial suite.
 #[derive(Debug, Args)]
 pub struct AdversarialArgs {
-    /// White-box attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr,
-    /// cw-l2, square (`dcrobust attacks` lists them). Square runs at --headline-linf only.
-    #[arg(long, value_delimiter = ',', default_value = "fgsm,bim,pgd,pgd-l2,square", value_parser = parse_attack)]
+    /// Attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, and
+    /// the black-box square (`dcrobust attacks` lists them; README.md, "Full evaluation", runs
+    /// them all). Square runs at --headline-linf only. The default keeps the default run of the
+    /// eight zoo models under 5 minutes on 2 cores.
+    #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd", value_parser = parse_attack)]
     pub attacks: Vec<AttackKind>,
     /// L-inf budgets of the sweep (numbers or fractions such as 8/255).
-    #[arg(long, value_delimiter = ',', default_value = "0,1/255,2/255,4/255,8/255,16/255", value_parser = parse_eps, allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', default_value = "0,2/255,4/255,8/255", value_parser = parse_eps, allow_negative_numbers = true)]
     pub linf_eps: Vec<f64>,
     /// L2 budgets of the sweep.
     #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1", value_parser = parse_eps, allow_negative_numbers = true)]
@@ -114,9 +127,10 @@ pub struct AdversarialArgs {
     /// model names (e.g. cnn9-tanh-cosine), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline")]
     pub transfer_from: Vec<String>,
-    /// Test images the attacks evaluate: a class-balanced subset of the test split (0 = all).
-    #[arg(long, default_value_t = 500, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub eval_images: usize,
+    /// Test images evaluated, by either suite: a class-balanced subset of the test split
+    /// (0 = all) [default: 300; all with --cifar10c].
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub eval_images: Option<usize>,
     /// Per-sample record format.
     #[arg(long, value_enum, default_value_t = RecordFormat::Jsonl)]
     pub records: RecordFormat,
@@ -269,7 +283,7 @@ impl AdversarialArgs {
             } else {
                 Some(self.transfer_from.clone())
             },
-            eval_images: (self.eval_images > 0).then_some(self.eval_images),
+            eval_images: eval_images(self.eval_images),
             eval_batch_size,
             records: self.records,
             examples: self.examples,
@@ -277,10 +291,34 @@ impl AdversarialArgs {
     }
 }
 
+/// Test images a suite evaluates when `--eval-images` is not given.
+pub const DEFAULT_EVAL_IMAGES: usize = 300;
+
+/// `--eval-images` as a subset size: the default when absent, `None` (all) for 0.
+fn eval_images(given: Option<usize>) -> Option<usize> {
+    match given.unwrap_or(DEFAULT_EVAL_IMAGES) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
 impl CorruptionArgs {
-    /// The corruption suite's configuration; `eval_batch_size` changes no number.
-    pub fn to_config(&self, eval_batch_size: usize) -> Result<CorruptionConfig> {
+    /// The corruption suite's configuration; `eval_images` is `--eval-images` (released
+    /// CIFAR-10-C files are evaluated whole), `eval_batch_size` changes no number.
+    pub fn to_config(
+        &self,
+        eval_images: Option<usize>,
+        eval_batch_size: usize,
+    ) -> Result<CorruptionConfig> {
+        let eval_images = match (&self.cifar10c, eval_images) {
+            (None, given) => self::eval_images(given),
+            (Some(_), None | Some(0)) => None,
+            (Some(_), Some(n)) => bail!(
+                "--eval-images {n}: released CIFAR-10-C files (--cifar10c) are evaluated whole; leave the option out"
+            ),
+        };
         CorruptionConfig {
+            eval_images,
             corruptions: expand_corruptions(&self.corruptions)?,
             severities: self.severities.clone(),
             table: self.table,
@@ -310,7 +348,9 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             (Some(adv), None)
         }
         Suite::Corruption => {
-            let corr = r.corruption.to_config(r.eval_batch_size)?;
+            let corr = r
+                .corruption
+                .to_config(r.adversarial.eval_images, r.eval_batch_size)?;
             if let Some(dir) = &corr.cifar10c {
                 suite::corruption::check_released(dir, &corr.corruptions, &data)?;
             }
@@ -321,15 +361,16 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
         Suite::Corruption => &["baseline", "tanh"],
     };
-    let models = if r.checkpoint.is_empty() {
+    let checkpoints = crate::zoo::resolve(&checkpoint_items(r, &data)?)?;
+    let models = if checkpoints.is_empty() {
         model_configs(&r.model, &data, default_ops)?
     } else {
         Vec::new()
     };
-    let names = if r.checkpoint.is_empty() {
+    let names = if checkpoints.is_empty() {
         models.iter().map(|m| m.name()).collect()
     } else {
-        suite::checkpoint_model_names(&r.checkpoint)?
+        suite::checkpoint_model_names(&checkpoints)?
     };
     if let Some(adv) = &adv {
         adv.check_models(&names)?;
@@ -354,11 +395,11 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
     // Checkpoints are loaded (and checked) before anything is written, so that a refused one
     // leaves no output directory behind.
     let t0 = std::time::Instant::now();
-    let loaded = if r.checkpoint.is_empty() {
+    let loaded = if checkpoints.is_empty() {
         None
     } else {
         Some(suite::prepare_models(
-            suite::ModelSource::Load(&r.checkpoint),
+            suite::ModelSource::Load(&checkpoints),
             &data,
             &out,
             &device,
@@ -373,8 +414,8 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             seed: r.common.seed,
             data: crate::train::DataInfo::of(&data),
             models: models.clone(),
-            checkpoints: r.checkpoint.clone(),
-            train: (r.checkpoint.is_empty() || r.adversarial.surrogate).then(|| recipe.clone()),
+            checkpoints: checkpoints.iter().map(|c| c.label()).collect(),
+            train: (checkpoints.is_empty() || r.adversarial.surrogate).then(|| recipe.clone()),
             surrogate: adv.is_some() && r.adversarial.surrogate,
             adversarial: adv.clone(),
             corruption: corr.clone(),
@@ -421,7 +462,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         Vec::new()
     };
     // Training time over every start of the run: the models' histories sum it across resumes.
-    let train_seconds = if r.checkpoint.is_empty() {
+    let train_seconds = if checkpoints.is_empty() {
         prepared
             .iter()
             .chain(&surrogates)
@@ -454,7 +495,10 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                     )
                 })
         }
-        (None, Some(corr)) => suite::corruption::run(&prepared, &data, corr, &ctx, train_seconds)?
+        (None, Some(corr)) => {
+            let mut eval_data = data.clone();
+            eval_data.truncate(None, corr.eval_images);
+            suite::corruption::run(&prepared, &eval_data, corr, &ctx, train_seconds)?
             .map(|s| {
                 suite::corruption::print_table(&s);
                 format!(
@@ -464,7 +508,8 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                     s.corrupt_seconds,
                     s.eval_seconds
                 )
-            }),
+            })
+        }
         (None, None) => bail!("--suite {suite}: no configuration was built for it"),
     };
     let Some(line) = finished else {
@@ -478,6 +523,42 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         open_in_browser(&page);
     }
     Ok(())
+}
+
+/// The `--checkpoint` items of the run: the ones given, or the zoo's models when the run names
+/// no model, recipe or training option and the data is CIFAR-10; none (train) otherwise.
+fn checkpoint_items(r: &RunArgs, data: &crate::data::Dataset) -> Result<Vec<String>> {
+    if !r.checkpoint.is_empty() {
+        return Ok(r.checkpoint.clone());
+    }
+    if r.train || !r.training_options.is_empty() {
+        return Ok(Vec::new());
+    }
+    if crate::zoo::EMBEDDED.is_empty() {
+        eprintln!("this dcrobust was built without zoo models: training the models instead");
+        return Ok(Vec::new());
+    }
+    if !crate::zoo::fits(data) {
+        eprintln!(
+            "the model zoo holds CIFAR-10 models and {} is not CIFAR-10: training the models instead",
+            data.source
+        );
+        return Ok(Vec::new());
+    }
+    let spec = match r.suite {
+        Suite::Adversarial => "zoo:all",
+        Suite::Corruption => "zoo:standard",
+    };
+    let chosen = crate::zoo::resolve(&[spec.to_string()])?;
+    let names: Vec<String> = chosen
+        .iter()
+        .map(|c| c.label().display().to_string())
+        .collect();
+    eprintln!(
+        "evaluating the model zoo ({}; --train trains from scratch instead)",
+        names.join(", ").replace("zoo:", "")
+    );
+    Ok(vec![spec.to_string()])
 }
 
 /// Says that a shard finished and how to merge.

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::train::{self, TrainOptions};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -59,6 +59,20 @@ pub(crate) fn cmd_train(a: &TrainArgs) -> Result<()> {
             net.num_parameters(),
             dir.display()
         );
+        // The command that started the run, for `dcrobust zoo pack` and anyone rerunning it.
+        let command = dir.join("command");
+        // A run that has finished an epoch keeps the command it was started with.
+        let started = dir.join("state.json").exists();
+        if !started || (a.resume && !command.exists()) {
+            std::fs::create_dir_all(&dir)
+                .and_then(|_| {
+                    crate::util::write_atomic(
+                        &command,
+                        format!("{}\n", crate::util::command_line()).as_bytes(),
+                    )
+                })
+                .with_context(|| format!("writing {}", command.display()))?;
+        }
         let h = train::train(&net, m, &data, &cfg, &dir, &opts)?;
         summary.push((m.name(), h));
     }

@@ -44,6 +44,9 @@ pub struct CorruptionConfig {
     pub ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.
     pub examples: usize,
+    /// Evaluate a class-balanced subset of this many test images (`None`: all).
+    #[serde(default)]
+    pub eval_images: Option<usize>,
     /// Images per evaluation batch (changes no number).
     #[serde(skip)]
     pub eval_batch_size: usize,
@@ -818,6 +821,7 @@ mod tests {
             cifar10c: None,
             ce_baseline: Some("cnn9-baseline".into()),
             examples: 0,
+            eval_images: None,
             eval_batch_size: 10,
         }
         .normalized()

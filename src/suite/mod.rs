@@ -16,6 +16,7 @@ use crate::data::Dataset;
 use crate::models::{ModelConfig, Network};
 use crate::train::{self, TrainConfig, TrainOptions};
 use crate::util::write_json_atomic;
+use crate::zoo::Checkpoint;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use dcrobust_reports::TrainingHistory;
@@ -155,16 +156,10 @@ pub fn run_suite<S: Suite>(
     suite.assemble(&ctx.out).map(Some)
 }
 
-/// The names of the models saved in training run directories (from each `config.json`), read
-/// without loading any weights, so that options naming models can be checked first.
-pub fn checkpoint_model_names(dirs: &[PathBuf]) -> Result<Vec<String>> {
-    dirs.iter()
-        .map(|d| {
-            let cfg: train::RunConfig = crate::util::read_json(&d.join("config.json"))
-                .with_context(|| format!("{} is not a training run directory", d.display()))?;
-            Ok(cfg.model.name())
-        })
-        .collect()
+/// The names results will be keyed by for these checkpoints (a directory's from its
+/// `config.json`, read without the weights), so that options naming models can be checked first.
+pub fn checkpoint_model_names(checkpoints: &[Checkpoint]) -> Result<Vec<String>> {
+    checkpoints.iter().map(Checkpoint::model_name).collect()
 }
 
 /// A model ready for evaluation.
@@ -175,7 +170,7 @@ pub struct PreparedModel {
     pub net: Network,
     /// Its convergence curves, when the run directory has them.
     pub history: Option<TrainingHistory>,
-    /// The training run directory.
+    /// The training run directory, or `zoo:NAME` for a zoo model.
     pub dir: PathBuf,
     /// Adversarial training recipe, described, if any.
     pub adversarial_training: Option<String>,
@@ -190,8 +185,8 @@ pub enum ModelSource<'a> {
         /// The recipe.
         recipe: &'a TrainConfig,
     },
-    /// Load these training run directories.
-    Load(&'a [PathBuf]),
+    /// Load these training run directories and zoo models.
+    Load(&'a [Checkpoint]),
 }
 
 /// Trains, resumes or loads the models of a suite.
@@ -204,17 +199,31 @@ pub fn prepare_models(
 ) -> Result<Vec<PreparedModel>> {
     let mut prepared = Vec::new();
     match source {
-        ModelSource::Load(dirs) => {
-            for dir in dirs {
-                let (cfg, net) = train::load_network(dir, device)?;
+        ModelSource::Load(checkpoints) => {
+            for checkpoint in checkpoints {
+                let (name, cfg, net, history) = match checkpoint {
+                    Checkpoint::Dir(dir) => {
+                        let (cfg, net) = train::load_network(dir, device)?;
+                        let history = std::fs::read(dir.join("history.json"))
+                            .ok()
+                            .and_then(|b| serde_json::from_slice(&b).ok());
+                        (cfg.model.name(), cfg, net, history)
+                    }
+                    Checkpoint::Zoo(z) => (
+                        z.meta.name.clone(),
+                        z.config.clone(),
+                        z.network(device)?,
+                        Some(z.history()?),
+                    ),
+                };
                 let m = &cfg.model;
                 if m.in_channels != data.channels
                     || m.image_size != [data.height, data.width]
                     || m.num_classes != data.classes.len()
                 {
                     bail!(
-                        "the model in {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
-                        dir.display(),
+                        "the model {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
+                        checkpoint.label().display(),
                         m.in_channels,
                         m.image_size[0],
                         m.image_size[1],
@@ -225,14 +234,11 @@ pub fn prepare_models(
                         data.classes.len()
                     );
                 }
-                let history = std::fs::read(dir.join("history.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok());
                 prepared.push(PreparedModel {
-                    name: m.name(),
+                    name,
                     net,
                     history,
-                    dir: dir.clone(),
+                    dir: checkpoint.label(),
                     adversarial_training: describe_adv(&cfg.train),
                 });
             }

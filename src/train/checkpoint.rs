@@ -135,28 +135,70 @@ pub fn load_network(dir: &Path, device: &Device) -> Result<(RunConfig, Network)>
         dir: dir.to_path_buf(),
     };
     let cfg: RunConfig = read_json(&rd.config())?;
-    let net = Network::new(cfg.model.clone(), device, DType::F32, 0)?;
     let path = rd.weights();
     let bytes =
         std::fs::read(&path).with_context(|| format!("reading weights {}", path.display()))?;
-    if let (false, Some(want)) = (rd.is_legacy(), &cfg.weights_sha256) {
-        let got = sha256_hex(&bytes);
+    if rd.is_legacy() {
+        let net = Network::new(cfg.model.clone(), device, DType::F32, 0)?;
+        let tensors = checkpoint_tensors(&bytes, &path, device)?;
+        net.params()
+            .load(&tensors)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok((cfg, net));
+    }
+    let net = network_from_weights(
+        &cfg,
+        &bytes,
+        &path.display().to_string(),
+        &rd.config().display().to_string(),
+        device,
+    )?;
+    Ok((cfg, net))
+}
+
+/// Builds `cfg`'s network (f32) from the bytes of a `model.safetensors` (f32 or f16 tensors under
+/// PyTorch's names). `label` names the weights and `config_label` the configuration in errors;
+/// bytes whose SHA-256 differs from `cfg.weights_sha256` (when set) are refused.
+pub fn network_from_weights(
+    cfg: &RunConfig,
+    bytes: &[u8],
+    label: &str,
+    config_label: &str,
+    device: &Device,
+) -> Result<Network> {
+    if let Some(want) = &cfg.weights_sha256 {
+        let got = sha256_hex(bytes);
         if &got != want {
             bail!(
-                "{}: SHA-256 {got} does not match the {want} recorded in {} (a corrupt or replaced file; if training was interrupted, rerun it with --resume)",
-                path.display(),
-                rd.config().display()
+                "{label}: SHA-256 {got} does not match the {want} recorded in {config_label} (a corrupt or replaced file; if training was interrupted, rerun it with --resume)"
             );
         }
     }
-    let mut tensors = checkpoint_tensors(&bytes, &path, device)?;
-    if !rd.is_legacy() {
-        tensors = import_tensors(tensors)?;
-    }
+    let net = Network::new(cfg.model.clone(), device, DType::F32, 0)?;
+    let tensors = candle_core::safetensors::load_buffer(bytes, device).with_context(|| {
+        format!("{label} is not a valid safetensors checkpoint (truncated or corrupt?)")
+    })?;
     net.params()
-        .load(&tensors)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok((cfg, net))
+        .load(&import_tensors(tensors)?)
+        .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    Ok(net)
+}
+
+/// The network's weights as the bytes of a `model.safetensors` (PyTorch's names, name order, no
+/// metadata), with every floating-point tensor stored as `dtype`.
+pub fn weights_bytes(net: &Network, dtype: DType) -> Result<Vec<u8>> {
+    let tensors = export_tensors(net)?
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if t.dtype().is_float() {
+                t.to_dtype(dtype)?
+            } else {
+                t
+            };
+            Ok((name, t))
+        })
+        .collect::<Result<HashMap<_, _>>>()?;
+    safetensors_bytes(&tensors, None)
 }
 
 /// Restores weights and optimiser state for a resume and returns the progress the files were

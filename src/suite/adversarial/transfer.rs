@@ -102,6 +102,12 @@ pub(super) fn transfer(
     Ok((cells, records))
 }
 
+/// Whether a model name is a baseline's: `cnn9-baseline`, or a variant such as the zoo's
+/// `cnn9-baseline-fgsm`.
+pub(super) fn is_baseline(name: &str) -> bool {
+    name.ends_with("-baseline") || name.contains("-baseline-")
+}
+
 /// Whether `name` is a source of transfer attacks: named in `--transfer-from`, or a baseline
 /// model when the list says `baseline` (every model when the run has no baseline).
 pub(super) fn is_transfer_source(
@@ -114,8 +120,7 @@ pub(super) fn is_transfer_source(
         Some(from) => from.iter().any(|f| {
             f == name
                 || (f == "baseline"
-                    && (name.ends_with("-baseline")
-                        || !models.iter().any(|m| m.name.ends_with("-baseline"))))
+                    && (is_baseline(name) || !models.iter().any(|m| is_baseline(&m.name))))
         }),
     }
 }

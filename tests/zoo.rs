@@ -1,0 +1,174 @@
+//! End-to-end tests of the model zoo: `dcrobust zoo`, `--checkpoint zoo:...`, and the default
+//! run's choice between evaluating the zoo and training.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dcrobust(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dcrobust"))
+        .args(args)
+        .output()
+        .expect("the dcrobust binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// The zoo names in the repository: the `src/zoo/*/` directories that hold a `zoo.json`.
+fn zoo_dirs() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/zoo");
+    let mut names: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("zoo.json").is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Oracle: the repository's zoo directories. `dcrobust zoo --json` lists exactly those, each
+/// with its own `zoo.json`'s accuracy and command, and the operator its `config.json` names.
+#[test]
+fn zoo_lists_the_shipped_models() {
+    let o = dcrobust(&["zoo", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let mut names: Vec<String> = rows
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, zoo_dirs());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/zoo");
+    for r in &rows {
+        let name = r["name"].as_str().unwrap();
+        let meta = read_json(&root.join(name).join("zoo.json"));
+        assert_eq!(r["test_accuracy"], meta["test_accuracy"], "{name}");
+        assert_eq!(r["command"], meta["command"], "{name}");
+        let cfg = read_json(&root.join(name).join("config.json"));
+        let op = &cfg["model"]["operator"];
+        let want = if op.is_null() {
+            "baseline".to_string()
+        } else {
+            format!(
+                "{}-{}",
+                op["magnitude"]["kind"].as_str().unwrap(),
+                op["angular"]["kind"].as_str().unwrap()
+            )
+        };
+        assert_eq!(r["operator"].as_str().unwrap(), want, "{name}");
+        assert_eq!(
+            r["adversarial_training"].as_str().unwrap() != "none",
+            !cfg["train"]["adversarial"].is_null()
+        );
+    }
+    // The table has a header, one line per model and a footnote.
+    let o = dcrobust(&["zoo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), rows.len() + 2, "{text}");
+}
+
+/// Oracles: with no model, recipe or training option the run evaluates every zoo model (its
+/// `suite.json` records them as `zoo:NAME` and no training recipe); one training option (here
+/// `--epochs`) makes it train instead; an unknown zoo name and `--train` with `--checkpoint`
+/// are refused.
+#[test]
+fn default_run_evaluates_the_zoo_and_training_options_train() {
+    let names = zoo_dirs();
+    let dir = tempfile::tempdir().unwrap();
+    let quick = [
+        "--eval-images",
+        "20",
+        "--attacks",
+        "fgsm",
+        "--linf-eps",
+        "0,8/255",
+        "--no-transfer",
+        "--examples",
+        "0",
+        "--quiet",
+    ];
+    let zoo_out = dir.path().join("zoo");
+    let mut args = vec![
+        "run",
+        "--suite",
+        "adversarial",
+        "--out",
+        zoo_out.to_str().unwrap(),
+    ];
+    args.extend(quick);
+    let o = dcrobust(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let suite = read_json(&zoo_out.join("suite.json"));
+    if names.is_empty() {
+        assert!(stderr(&o).contains("without zoo models"), "{}", stderr(&o));
+    } else {
+        assert!(
+            stderr(&o).contains("evaluating the model zoo"),
+            "{}",
+            stderr(&o)
+        );
+        let mut got: Vec<String> = suite["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect();
+        got.sort();
+        let want: Vec<String> = names.iter().map(|n| format!("zoo:{n}")).collect();
+        assert_eq!(got, want);
+        assert!(suite["train"].is_null());
+        let summary = read_json(&zoo_out.join("summary.json"));
+        assert_eq!(summary["models"].as_array().unwrap().len(), names.len());
+    }
+
+    let train_out = dir.path().join("train");
+    let mut args = vec![
+        "run",
+        "--suite",
+        "adversarial",
+        "--out",
+        train_out.to_str().unwrap(),
+        "--op",
+        "baseline",
+        "--width",
+        "0.0625",
+        "--train-limit",
+        "64",
+        "--epochs",
+        "1",
+    ];
+    args.extend(quick);
+    let o = dcrobust(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let suite = read_json(&train_out.join("suite.json"));
+    assert!(suite["checkpoints"].as_array().unwrap().is_empty());
+    assert_eq!(suite["models"].as_array().unwrap().len(), 1);
+    assert!(!suite["train"].is_null());
+
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--checkpoint",
+        "zoo:no-such-model",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such-model"), "{}", stderr(&o));
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--train",
+        "--checkpoint",
+        "zoo:all",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

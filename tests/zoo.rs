@@ -76,7 +76,8 @@ fn zoo_lists_the_shipped_models() {
 }
 
 /// Oracles: with no model, recipe or training option the run evaluates every zoo model (its
-/// `suite.json` records them as `zoo:NAME` and no training recipe); one training option (here
+/// `suite.json` records them as `zoo:NAME` and no training recipe, and their histories are
+/// copied for the report); one training option (here
 /// `--epochs`) makes it train instead; an unknown zoo name and `--train` with `--checkpoint`
 /// are refused.
 #[test]
@@ -127,6 +128,18 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
         assert!(suite["train"].is_null());
         let summary = read_json(&zoo_out.join("summary.json"));
         assert_eq!(summary["models"].as_array().unwrap().len(), names.len());
+        // Their training histories are where the report's convergence section reads them,
+        // under the zoo names, with as many epochs as each model's config.json trained.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/zoo");
+        for n in &names {
+            let h = read_json(&zoo_out.join("models").join(n).join("history.json"));
+            assert_eq!(h["model"].as_str().unwrap(), n);
+            let cfg = read_json(&root.join(n).join("config.json"));
+            assert_eq!(
+                h["epochs"].as_array().unwrap().len() as u64,
+                cfg["train"]["epochs"].as_u64().unwrap()
+            );
+        }
     }
 
     let train_out = dir.path().join("train");

@@ -423,7 +423,10 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         },
     )?;
     let prepared = match loaded {
-        Some(p) => p,
+        Some(p) => {
+            suite::write_loaded_histories(&p, &out)?;
+            p
+        }
         None => suite::prepare_models(
             suite::ModelSource::Train {
                 models: &models,

@@ -209,12 +209,17 @@ pub fn prepare_models(
                             .and_then(|b| serde_json::from_slice(&b).ok());
                         (cfg.model.name(), cfg, net, history)
                     }
-                    Checkpoint::Zoo(z) => (
-                        z.meta.name.clone(),
-                        z.config.clone(),
-                        z.network(device)?,
-                        Some(z.history()?),
-                    ),
+                    Checkpoint::Zoo(z) => {
+                        // Keyed by the zoo name, like the model's results.
+                        let mut history = z.history()?;
+                        history.model = z.meta.name.clone();
+                        (
+                            z.meta.name.clone(),
+                            z.config.clone(),
+                            z.network(device)?,
+                            Some(history),
+                        )
+                    }
                 };
                 let m = &cfg.model;
                 if m.in_channels != data.channels
@@ -359,6 +364,23 @@ pub fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result
 pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
     let k = k.min(n);
     (0..k).map(|j| j * n / k).collect()
+}
+
+/// Writes the training history of every loaded model (a `--checkpoint` directory or zoo model)
+/// to `<out>/models/<name>/history.json`, where the report reads the convergence curves of
+/// trained ones; models trained by the run already have theirs there.
+pub fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()> {
+    for m in models {
+        let Some(history) = &m.history else { continue };
+        let dir = out.join("models").join(&m.name);
+        if m.dir == dir {
+            continue;
+        }
+        let path = dir.join("history.json");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_json_atomic(&path, history).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes `features/<model>.json` (the 2-D penultimate features of up to 1,000 test images) for

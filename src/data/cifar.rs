@@ -12,7 +12,7 @@ use super::{Cifar100Labels, DataError, Dataset, Split};
 const PIXELS: usize = 3 * 32 * 32;
 
 /// The CIFAR-10 class names in label order, used when `batches.meta.txt` is absent.
-const CIFAR10_CLASSES: [&str; 10] = [
+pub const CIFAR10_CLASSES: [&str; 10] = [
     "airplane",
     "automobile",
     "bird",

@@ -17,6 +17,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+pub use cifar::CIFAR10_CLASSES;
 pub use embedded::embedded;
 pub use error::DataError;
 

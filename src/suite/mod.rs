@@ -210,6 +210,19 @@ pub fn prepare_models(
                         (cfg.model.name(), cfg, net, history)
                     }
                     Checkpoint::Zoo(z) => {
+                        if !crate::zoo::fits(data) {
+                            bail!(
+                                "zoo:{} classifies CIFAR-10 ({}); the data ({}) has {} classes of {}x{}x{} images: {}",
+                                z.meta.name,
+                                crate::data::CIFAR10_CLASSES.join(", "),
+                                data.source,
+                                data.classes.len(),
+                                data.channels,
+                                data.height,
+                                data.width,
+                                data.classes.join(", ")
+                            );
+                        }
                         // Keyed by the zoo name, like the model's results.
                         let mut history = z.history()?;
                         history.model = z.meta.name.clone();

@@ -298,25 +298,17 @@ pub fn resolve(items: &[String]) -> Result<Vec<Checkpoint>> {
     Ok(out)
 }
 
-/// Whether zoo models can run on `data`: CIFAR-10's shape and class names.
+/// Whether zoo models can run on `data`: 3x32x32 images of CIFAR-10's classes, in its order.
 pub fn fits(data: &crate::data::Dataset) -> bool {
-    const CIFAR10: [&str; 10] = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ];
     data.channels == 3
         && data.height == 32
         && data.width == 32
-        && data.classes.len() == 10
-        && data.classes.iter().zip(CIFAR10).all(|(a, b)| a == b)
+        && data.classes.len() == crate::data::CIFAR10_CLASSES.len()
+        && data
+            .classes
+            .iter()
+            .zip(crate::data::CIFAR10_CLASSES)
+            .all(|(a, b)| a == b)
 }
 
 #[cfg(test)]

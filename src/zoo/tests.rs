@@ -154,3 +154,32 @@ fn pack_round_trip() {
         .to_string();
     assert!(e.contains("trained 1 of its 2 epochs"), "{e}");
 }
+
+/// Oracle: CIFAR-10's class list. The embedded subset fits the zoo; the same images under other
+/// class names do not, and evaluating a zoo model on them is refused with both lists named.
+#[test]
+fn zoo_models_need_cifar10() {
+    let data = crate::data::embedded().unwrap();
+    assert!(fits(&data));
+    let mut renamed = data.clone();
+    renamed.classes[3] = "kitten".into();
+    assert!(!fits(&renamed));
+    let Some(first) = models().unwrap().into_iter().next() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let e = crate::suite::prepare_models(
+        crate::suite::ModelSource::Load(&[Checkpoint::Zoo(Box::new(first))]),
+        &renamed,
+        tmp.path(),
+        &Device::Cpu,
+        false,
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains("classifies CIFAR-10") && e.contains("kitten"),
+        "{e}"
+    );
+}

@@ -71,6 +71,8 @@ pub struct ZooRow {
     pub test_accuracy: f64,
     /// Images of that test split.
     pub test_images: usize,
+    /// The same before the weights were rounded for storage (f32).
+    pub f32_test_accuracy: f64,
     /// The paper's clean accuracy (Table 7).
     pub paper_accuracy: Option<f64>,
     /// Whether the model is within 3 points of the paper's value or above it.
@@ -97,6 +99,7 @@ impl ZooRow {
             parameters: m.meta.parameters,
             test_accuracy: m.meta.test_accuracy,
             test_images: m.meta.test_images,
+            f32_test_accuracy: m.meta.f32_test_accuracy,
             paper_accuracy: m.meta.paper_accuracy,
             meets_target: m
                 .meta

@@ -44,6 +44,32 @@ pub(crate) fn adversarial_baseline(s: &AdversarialSummary) -> Option<&ModelAdver
     ))
 }
 
+/// What follows the last `baseline` in a name (any case): `-fgsm` for `cnn9-baseline-fgsm`,
+/// empty for `cnn9-baseline`; `None` for a name without `baseline`.
+fn baseline_suffix(name: &str) -> Option<&str> {
+    let at = name.to_ascii_lowercase().rfind("baseline")?;
+    Some(&name[at + "baseline".len()..])
+}
+
+/// The baseline that `name` is compared with: among the models named `…baseline<suffix>`, the
+/// one whose non-empty suffix ends `name`, the longest such suffix first (so
+/// `cnn9-tanh-cosine-fgsm` pairs with `cnn9-baseline-fgsm`, trained the same way); else the
+/// run's baseline `default` (so `cnn9-tanh-cosine` pairs with `cnn9-baseline`).
+fn paired_baseline<'a>(
+    models: &'a [ModelAdversarial],
+    default: &'a ModelAdversarial,
+    name: &str,
+) -> &'a ModelAdversarial {
+    models
+        .iter()
+        .filter_map(|b| {
+            let suffix = baseline_suffix(&b.model)?;
+            (!suffix.is_empty() && name.ends_with(suffix)).then_some((suffix.len(), b))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map_or(default, |(_, b)| b)
+}
+
 /// The corruption run's baseline: the summary's CE baseline where it names a model, else the
 /// first model whose name contains `baseline`, else the first model; `None` without models.
 pub(crate) fn corruption_baseline(s: &CorruptionSummary) -> Option<&ModelCorruption> {
@@ -84,20 +110,25 @@ fn verdict_attacks<'a>(
     (weak, strong)
 }
 
-/// Plain sentences comparing each non-baseline model with the baseline at the headline L∞
-/// budget (clean, weak and strong attack, transfer from the baseline), then a caution when the
+/// Plain sentences comparing each non-baseline model with its baseline (see
+/// [`paired_baseline`]: FGSM-trained models with the FGSM-trained baseline) at the headline L∞
+/// budget (clean, weak and strong attack, transfer from that baseline), then a caution when the
 /// best clean accuracy is below 50 %. Empty with fewer than two models.
 pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
     let mut out = Vec::new();
     if s.models.len() < 2 {
         return out;
     }
-    let Some(b) = adversarial_baseline(s) else {
+    let Some(default) = adversarial_baseline(s) else {
         return out;
     };
     let e = s.headline_linf;
-    let (weak, strong) = verdict_attacks(s, b, e);
-    for m in s.models.iter().filter(|m| m.model != b.model) {
+    for m in &s.models {
+        let b = paired_baseline(&s.models, default, &m.model);
+        if b.model == m.model {
+            continue;
+        }
+        let (weak, strong) = verdict_attacks(s, b, e);
         let mut line = format!(
             "{} (clean {}) vs the baseline {} (clean {})",
             m.model,
@@ -460,6 +491,42 @@ mod tests {
         assert!(
             adversarial_verdict(&s).is_empty(),
             "one model: no comparison"
+        );
+    }
+
+    /// Oracle: the pairing rule by hand: `-fgsm` models meet `cnn9-baseline-fgsm` (its suffix
+    /// `-fgsm` ends their names), the others `cnn9-baseline` (the run's first baseline); each
+    /// baseline is compared with nothing, as it pairs with itself.
+    #[test]
+    fn fgsm_trained_models_are_compared_with_the_fgsm_trained_baseline() {
+        let s = summary(vec![
+            model("cnn9-baseline", 0.85, vec![cell("fgsm", 0.1)], vec![]),
+            model("cnn9-tanh-cosine", 0.86, vec![cell("fgsm", 0.2)], vec![]),
+            model("cnn9-baseline-fgsm", 0.8, vec![cell("fgsm", 0.4)], vec![]),
+            model(
+                "cnn9-tanh-cosine-fgsm",
+                0.82,
+                vec![cell("fgsm", 0.5)],
+                vec![],
+            ),
+        ]);
+        assert_eq!(baseline_suffix("cnn9-Baseline-fgsm"), Some("-fgsm"));
+        assert_eq!(baseline_suffix("cnn9-tanh"), None);
+        let v = adversarial_verdict(&s);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(
+            v[0].starts_with(
+                "cnn9-tanh-cosine (clean 86.0%) vs the baseline cnn9-baseline (clean 85.0%)"
+            ) && v[0].ends_with("vs 10.0% for the baseline."),
+            "{}",
+            v[0]
+        );
+        assert!(
+            v[1].starts_with(
+                "cnn9-tanh-cosine-fgsm (clean 82.0%) vs the baseline cnn9-baseline-fgsm (clean 80.0%)"
+            ) && v[1].ends_with("vs 40.0% for the baseline."),
+            "{}",
+            v[1]
         );
     }
 }

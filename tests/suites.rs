@@ -19,6 +19,20 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The `near-chance` status the documented rule gives (docs/attacks.md): chance c = 1/classes,
+/// margin m = max(5 %, 3·sqrt(c(1−c)/n)); fail below c + m, warn below c + 2m.
+fn near_chance_status(accuracy: f64, classes: usize, n: usize) -> dcrobust_reports::CheckStatus {
+    let c = 1.0 / classes as f64;
+    let m = f64::max(0.05, 3.0 * (c * (1.0 - c) / n as f64).sqrt());
+    if accuracy < c + m {
+        dcrobust_reports::CheckStatus::Fail
+    } else if accuracy < c + 2.0 * m {
+        dcrobust_reports::CheckStatus::Warn
+    } else {
+        dcrobust_reports::CheckStatus::Pass
+    }
+}
+
 fn read<T: serde::de::DeserializeOwned>(p: &Path) -> T {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
@@ -101,6 +115,27 @@ fn adversarial_suite_end_to_end_and_reproducible() {
             dcrobust_reports::CheckStatus::Pass
         );
         assert!(m.checks.len() >= 6);
+        // The clean prediction histogram covers every image once, and the degenerate-model
+        // checks are graded from it and the clean accuracy.
+        assert_eq!(m.prediction_counts.len(), 10);
+        assert_eq!(m.prediction_counts.iter().sum::<usize>(), 60);
+        assert_eq!(
+            check("near-chance"),
+            near_chance_status(m.clean_accuracy, 10, 60),
+            "{}",
+            m.model
+        );
+        for name in [
+            "collapsed-predictions",
+            "flat-in-eps-fgsm",
+            "flat-in-eps-pgd",
+        ] {
+            assert!(
+                m.checks.iter().any(|c| c.name == name),
+                "{}: no {name}",
+                m.model
+            );
+        }
     }
     // Transfer from the baseline (the default source) to the other model.
     assert_eq!(s.transfer.len(), 1);
@@ -212,6 +247,18 @@ fn corruption_suite_end_to_end_and_released_layout() {
         assert!(m.cells.iter().all(|c| (0.0..=1.0).contains(&c.accuracy)));
         // saturate is not one of the 15 main corruptions: three enter CE.
         assert_eq!(m.corruption_errors.len(), 3);
+        assert_eq!(
+            m.prediction_counts.iter().sum::<usize>(),
+            s.run.images,
+            "{}",
+            m.model
+        );
+        let near = m.checks.iter().find(|c| c.name == "near-chance").unwrap();
+        assert_eq!(
+            near.status,
+            near_chance_status(m.clean_accuracy, 10, s.run.images)
+        );
+        assert!(m.checks.iter().any(|c| c.name == "collapsed-predictions"));
     }
     let base = &s.models[0];
     assert!((base.mce.unwrap() - 100.0).abs() < 1e-9, "{:?}", base.mce);

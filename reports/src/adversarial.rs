@@ -102,6 +102,9 @@ pub struct ModelAdversarial {
     pub adversarial_training: Option<String>,
     /// Clean test accuracy on the evaluated images.
     pub clean_accuracy: f64,
+    /// Clean predictions per class (index = class), over the evaluated images.
+    #[serde(default)]
+    pub prediction_counts: Vec<usize>,
     /// Samples whose input gradient of the loss is exactly zero at the clean image.
     pub zero_gradient_samples: usize,
     /// White-box results.

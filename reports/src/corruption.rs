@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Check;
+
 /// Accuracy of one model on one corruption at one severity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CorruptionCell {
@@ -48,6 +50,12 @@ pub struct ModelCorruption {
     pub model: String,
     /// Clean test accuracy.
     pub clean_accuracy: f64,
+    /// Clean predictions per class (index = class), over the evaluated images.
+    #[serde(default)]
+    pub prediction_counts: Vec<usize>,
+    /// The degenerate-model checks of the clean predictions (`crate::degenerate`).
+    #[serde(default)]
+    pub checks: Vec<Check>,
     /// One cell per corruption and severity.
     pub cells: Vec<CorruptionCell>,
     /// Mean accuracy at each severity over the main corruptions evaluated (index 0 = severity 1).
@@ -304,6 +312,8 @@ pub fn model_corruption(
     ModelCorruption {
         model: model.to_string(),
         clean_accuracy: clean,
+        prediction_counts: Vec::new(),
+        checks: Vec::new(),
         per_severity: per_severity_means(&cells, &is_main),
         per_corruption: per_corruption_means(&cells),
         per_category: per_category_means(&cells, categories, &is_main),

@@ -11,7 +11,8 @@
 //!
 //! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
 //! `adversarial.rs` (adversarial-suite summary and per-sample records), `corruption.rs`
-//! (corruption-suite summary, and the arithmetic of its metrics: means, CE, mCE), `load.rs`
+//! (corruption-suite summary, and the arithmetic of its metrics: means, CE, mCE), `degenerate.rs`
+//! (the collapsed-predictions and near-chance checks of both suites), `load.rs`
 //! (reading a run directory into [`RunResults`]), `verdict.rs` (the report's decisions: baseline,
 //! comparison sentences, the check tally behind the trust line), `headline.rs` (which attack
 //! cells the headline shows), `render/` (the HTML page, one file per section), `charts.rs`
@@ -29,6 +30,7 @@ pub mod adversarial;
 mod charts;
 pub mod corruption;
 mod csv_writer;
+pub mod degenerate;
 pub mod features;
 mod headline;
 pub mod history;

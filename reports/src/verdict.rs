@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use crate::headline::cell_at;
 use crate::html::{attack_name, eps as fmt_eps, pct, pct_value};
 use crate::{
-    AdversarialSummary, CheckStatus, CorruptionSummary, ModelAdversarial, ModelCorruption,
+    AdversarialSummary, Check, CheckStatus, CorruptionSummary, ModelAdversarial, ModelCorruption,
 };
 
 /// Robust accuracy at or below which the verdict says a model "falls near zero".
@@ -182,6 +182,7 @@ pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
                 pct(t.accuracy)
             );
         }
+        line.push_str(&refusal(&m.model, &m.checks, &b.model, &b.checks));
         line.push('.');
         out.push(line);
     }
@@ -225,9 +226,18 @@ impl CheckTally {
 
 /// Counts every model's gradient-masking checks.
 pub(crate) fn tally_checks(s: &AdversarialSummary) -> CheckTally {
+    tally(
+        s.models
+            .iter()
+            .map(|m| (m.model.as_str(), m.checks.as_slice())),
+    )
+}
+
+/// Counts the checks of `(model, checks)` pairs, in the order given.
+fn tally<'a>(models: impl Iterator<Item = (&'a str, &'a [Check])>) -> CheckTally {
     let mut t = CheckTally::default();
-    for m in &s.models {
-        for c in &m.checks {
+    for (model, checks) in models {
+        for c in checks {
             let flagged = match c.status {
                 CheckStatus::Pass => {
                     t.pass += 1;
@@ -245,10 +255,39 @@ pub(crate) fn tally_checks(s: &AdversarialSummary) -> CheckTally {
             flagged
                 .entry(c.name.clone())
                 .or_default()
-                .push(m.model.clone());
+                .push(model.to_string());
         }
     }
     t
+}
+
+/// The names of the checks in `checks` that fail, in their order.
+fn failed_names(checks: &[Check]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The clause a verdict line ends with when the model or its baseline fails its own checks:
+/// the comparison then says nothing about robustness, and the clause names who fails what.
+fn refusal(model: &str, checks: &[Check], baseline: &str, baseline_checks: &[Check]) -> String {
+    let mut who = Vec::new();
+    for (name, cs) in [(model, checks), (baseline, baseline_checks)] {
+        let failed = failed_names(cs);
+        if !failed.is_empty() {
+            who.push(format!("{name} fails {}", failed.join(", ")));
+        }
+    }
+    if who.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ". No conclusion about robustness from this comparison: {}",
+            who.join(" and ")
+        )
+    }
 }
 
 /// `check (model, model); check (model)`: flagged checks as the trust line lists them.
@@ -293,6 +332,43 @@ pub(crate) fn trust_line(s: &AdversarialSummary) -> String {
     line
 }
 
+/// One sentence summarising the corruption run's model checks (collapsed predictions, chance
+/// level): the counts, then which fail (those models' corruption numbers are then meaningless)
+/// and which warn.
+pub(crate) fn corruption_trust_line(s: &CorruptionSummary) -> String {
+    let t = tally(
+        s.models
+            .iter()
+            .map(|m| (m.model.as_str(), m.checks.as_slice())),
+    );
+    let total = t.total();
+    if total == 0 {
+        return "Trust: no model checks were recorded.".to_string();
+    }
+    let mut line = format!(
+        "Trust: {} of {total} model checks pass, {} warn, {} fail.",
+        t.pass, t.warn, t.fail
+    );
+    if t.fail > 0 {
+        let _ = write!(
+            line,
+            " Failed: {}. Those models do not classify the clean images, so their corruption \
+             accuracies say nothing about robustness.",
+            flagged_list(&t.failed)
+        );
+    } else {
+        line.push_str(" Every model classifies the clean images.");
+    }
+    if t.warn > 0 {
+        let _ = write!(
+            line,
+            " Warnings (read the detail below): {}.",
+            flagged_list(&t.warned)
+        );
+    }
+    line
+}
+
 /// Plain sentences comparing each non-baseline model's corruption robustness with the
 /// baseline's: mean corruption accuracy, the points corruption costs each, mCE and relative
 /// mCE. Empty with fewer than two models.
@@ -326,6 +402,7 @@ pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
                 pct_value(m.relative_mce)
             );
         }
+        line.push_str(&refusal(&m.model, &m.checks, &b.model, &b.checks));
         line.push('.');
         out.push(line);
     }
@@ -335,7 +412,7 @@ pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AttackCell, Check};
+    use crate::AttackCell;
 
     const E8: f64 = 8.0 / 255.0;
 
@@ -376,6 +453,7 @@ mod tests {
             parameters: 1,
             adversarial_training: None,
             clean_accuracy: clean,
+            prediction_counts: Vec::new(),
             zero_gradient_samples: 0,
             cells,
             check_cells: Vec::new(),
@@ -527,6 +605,112 @@ mod tests {
             ) && v[1].ends_with("vs 40.0% for the baseline."),
             "{}",
             v[1]
+        );
+    }
+
+    /// Oracle: the rule by hand: a verdict line gains the refusal clause, naming who fails what,
+    /// exactly when the model or its baseline fails a check; warnings do not refuse.
+    #[test]
+    fn verdict_refuses_a_conclusion_when_a_model_fails_its_own_checks() {
+        let mut s = summary(vec![
+            model("cnn9-baseline", 0.85, vec![cell("fgsm", 0.1)], vec![]),
+            model(
+                "cnn9-tanh-cosine",
+                0.3,
+                vec![cell("fgsm", 0.2)],
+                vec![
+                    check("collapsed-predictions", CheckStatus::Fail),
+                    check("near-chance", CheckStatus::Warn),
+                ],
+            ),
+        ]);
+        let v = adversarial_verdict(&s);
+        assert!(
+            v[0].ends_with(
+                "for the baseline. No conclusion about robustness from this comparison: \
+                 cnn9-tanh-cosine fails collapsed-predictions."
+            ),
+            "{}",
+            v[0]
+        );
+        s.models[1].checks[0].status = CheckStatus::Warn;
+        let v = adversarial_verdict(&s);
+        assert!(!v[0].contains("No conclusion"), "{}", v[0]);
+        s.models[0].checks = vec![check("near-chance", CheckStatus::Fail)];
+        let v = adversarial_verdict(&s);
+        assert!(
+            v[0].ends_with("comparison: cnn9-baseline fails near-chance."),
+            "{}",
+            v[0]
+        );
+        assert!(trust_line(&s).contains("Failed: near-chance (cnn9-baseline)."));
+        assert!(!trust_line(&s).contains("no sign of masked gradients"));
+    }
+
+    /// Oracle: counted by hand: one model passes both checks, the other fails one and warns on
+    /// the other; the corruption verdict refuses its comparison and names the failure.
+    #[test]
+    fn corruption_trust_line_and_verdict_follow_the_model_checks() {
+        let model = |name: &str, checks: Vec<Check>| ModelCorruption {
+            model: name.into(),
+            clean_accuracy: 0.8,
+            prediction_counts: Vec::new(),
+            checks,
+            cells: Vec::new(),
+            per_severity: Vec::new(),
+            per_corruption: Vec::new(),
+            per_category: Vec::new(),
+            mean_corruption_accuracy: Some(0.6),
+            corruption_errors: Vec::new(),
+            mce: None,
+            relative_mce: None,
+        };
+        let s = CorruptionSummary {
+            version: "0".into(),
+            run: crate::RunInfo {
+                seed: 0,
+                data: String::new(),
+                images: 100,
+                classes: Vec::new(),
+                device: "cpu".into(),
+                threads: 1,
+                train_seconds: 0.0,
+            },
+            source: String::new(),
+            baseline: None,
+            models: vec![
+                model(
+                    "cnn9-baseline",
+                    vec![
+                        check("collapsed-predictions", CheckStatus::Pass),
+                        check("near-chance", CheckStatus::Pass),
+                    ],
+                ),
+                model(
+                    "cnn9-ball-cosine",
+                    vec![
+                        check("collapsed-predictions", CheckStatus::Fail),
+                        check("near-chance", CheckStatus::Warn),
+                    ],
+                ),
+            ],
+            examples: Vec::new(),
+            corrupt_seconds: 0.0,
+            eval_seconds: 0.0,
+        };
+        assert_eq!(
+            corruption_trust_line(&s),
+            "Trust: 2 of 4 model checks pass, 1 warn, 1 fail. Failed: collapsed-predictions \
+             (cnn9-ball-cosine). Those models do not classify the clean images, so their \
+             corruption accuracies say nothing about robustness. Warnings (read the detail \
+             below): near-chance (cnn9-ball-cosine)."
+        );
+        let v = corruption_verdict(&s);
+        assert_eq!(v.len(), 1);
+        assert!(
+            v[0].ends_with("cnn9-ball-cosine fails collapsed-predictions."),
+            "{}",
+            v[0]
         );
     }
 }

@@ -68,6 +68,7 @@ fn adv_model(
         parameters: 1234,
         adversarial_training: None,
         clean_accuracy: clean,
+        prediction_counts: Vec::new(),
         zero_gradient_samples: 0,
         cells: vec![
             cell("fgsm", "linf", 0.0, clean),
@@ -175,6 +176,8 @@ fn cor_model(model: &str, clean: f64, accs: [f64; 4], ce: f64) -> ModelCorruptio
     ModelCorruption {
         model: model.into(),
         clean_accuracy: clean,
+        prediction_counts: Vec::new(),
+        checks: Vec::new(),
         per_severity: vec![
             Some((accs[0] + accs[2]) / 2.0),
             Some((accs[1] + accs[3]) / 2.0),

@@ -216,6 +216,9 @@ use super::save_png;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CleanUnit {
     accuracy: Vec<f64>,
+    /// Clean predictions per class, per model.
+    #[serde(default)]
+    prediction_counts: Vec<Vec<usize>>,
     examples: Vec<CorruptionExample>,
     seconds: f64,
 }
@@ -290,6 +293,7 @@ impl CorruptionSuite<'_> {
         let class = |k: u32| self.class(k);
         let t = Instant::now();
         let mut accuracy_all = Vec::new();
+        let mut counts_all = Vec::new();
         let mut examples: Vec<CorruptionExample> = Vec::new();
         for m in models {
             let (acc, preds) = accuracy(
@@ -300,6 +304,10 @@ impl CorruptionSuite<'_> {
                 cfg.eval_batch_size,
             )?;
             accuracy_all.push(acc);
+            counts_all.push(dcrobust_reports::degenerate::prediction_counts(
+                preds.iter().map(|&p| p as usize),
+                data.classes.len(),
+            ));
             for (j, &i) in ex_idx.iter().enumerate() {
                 if examples.len() < ex_idx.len() {
                     let rel = format!("examples/clean-{i}.png");
@@ -328,6 +336,7 @@ impl CorruptionSuite<'_> {
             &unit.id,
             &CleanUnit {
                 accuracy: accuracy_all,
+                prediction_counts: counts_all,
                 examples,
                 seconds: t.elapsed().as_secs_f64(),
             },
@@ -605,13 +614,20 @@ pub fn finish(out: &Path) -> Result<CorruptionSummary> {
         .iter()
         .zip(cells)
         .zip(&clean.accuracy)
-        .map(|((m, cs), &cl)| {
-            model_metrics(
+        .enumerate()
+        .map(|(i, ((m, cs), &cl))| {
+            let mut r = model_metrics(
                 m,
                 cl,
                 cs,
                 base_cells.as_ref().map(|(c, v)| (*c, v.as_slice())),
-            )
+            );
+            r.prediction_counts = clean.prediction_counts.get(i).cloned().unwrap_or_default();
+            r.checks = dcrobust_reports::degenerate::prediction_checks(
+                &r.prediction_counts,
+                r.clean_accuracy,
+            );
+            r
         })
         .collect();
     write_cells_csv(out, &results)?;

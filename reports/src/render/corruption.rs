@@ -1,12 +1,12 @@
 //! The corruption section: clean vs corrupted accuracy with mCE, one heatmap per model,
-//! accuracy against severity and per category, and the CE table.
+//! accuracy against severity and per category, the CE table, and the model checks.
 
 use std::fmt::Write as _;
 
 use super::guide;
 use crate::charts::{grouped_bars, heatmap, html_legend, line_chart, LineSpec, Series};
 use crate::html::{esc, pct, pct_value};
-use crate::verdict::ce_baseline_name;
+use crate::verdict::{ce_baseline_name, corruption_trust_line};
 use crate::{CorruptionSummary, ModelCorruption};
 
 /// The corruption section: summary table, heatmaps, severity and category charts, CE table.
@@ -168,6 +168,23 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary) {
     }
     p.push_str("</div>");
     ce_table(p, s);
+    if s.models.iter().any(|m| !m.checks.is_empty()) {
+        p.push_str("<h3>Model checks</h3>");
+        guide(
+            p,
+            "Whether each model's clean predictions are a classifier's: pass is as expected, warn \
+             needs a look at the detail, fail means its corruption accuracies say nothing about \
+             robustness.",
+        );
+        let _ = write!(
+            p,
+            "<p class=\"trust\">{}</p>",
+            esc(&corruption_trust_line(s))
+        );
+        for m in &s.models {
+            super::checks::model_checks(p, &m.model, &m.checks);
+        }
+    }
 }
 
 /// CE and relative CE per corruption, one column pair per model with a CE baseline.

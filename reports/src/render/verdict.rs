@@ -6,11 +6,10 @@ use std::fmt::Write as _;
 
 use super::suite_name;
 use crate::html::esc;
-use crate::verdict::{adversarial_verdict, corruption_verdict, trust_line};
+use crate::verdict::{adversarial_verdict, corruption_trust_line, corruption_verdict, trust_line};
 use crate::RunResults;
 
-/// One run's verdict: its heading, the comparison sentences and, for an adversarial run, the
-/// trust line.
+/// One run's verdict: its heading, the comparison sentences and the trust line.
 pub(super) fn verdict(p: &mut String, run: &RunResults) {
     let _ = write!(
         p,
@@ -37,5 +36,12 @@ pub(super) fn verdict(p: &mut String, run: &RunResults) {
     p.push_str("</ul>");
     if let Some(s) = &run.adversarial {
         let _ = write!(p, "<p class=\"trust\">{}</p>", esc(&trust_line(s)));
+    }
+    if let Some(s) = &run.corruption {
+        let _ = write!(
+            p,
+            "<p class=\"trust\">{}</p>",
+            esc(&corruption_trust_line(s))
+        );
     }
 }

@@ -150,6 +150,10 @@ pub(super) fn checks(
         "accuracy never rises with eps",
         "",
     ));
+    // 3b. FGSM and PGD accuracy must fall from the smallest to the largest non-zero L∞ ε.
+    for kind in [AttackKind::Fgsm, AttackKind::Pgd] {
+        out.extend(flat_in_eps(m, kind, n));
+    }
     // 4. More PGD steps must not help the model.
     let few = m.check_cells.iter().find(|c| {
         c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.steps)
@@ -223,5 +227,133 @@ pub(super) fn checks(
             });
         }
     }
+    // 8. The clean predictions must be a classifier's: not collapsed, not at chance.
+    out.extend(dcrobust_reports::degenerate::prediction_checks(
+        &m.prediction_counts,
+        m.clean_accuracy,
+    ));
     out
+}
+
+/// `flat-in-eps-<attack>`: warns when `kind`'s L∞ accuracy at the largest non-zero ε is not
+/// below the one at the smallest (at least two non-zero budgets run), saying whether the model
+/// is saturated (already at about zero, one sample of slack, at the smallest ε) or the attack
+/// stalls (flat curves are a classic sign of masked gradients); `None` when not measurable.
+pub(super) fn flat_in_eps(m: &ModelAdversarial, kind: AttackKind, n: usize) -> Option<Check> {
+    let mut cells: Vec<&AttackCell> = m
+        .cells
+        .iter()
+        .filter(|c| c.attack == kind.name() && c.norm == "linf" && c.eps > 0.0)
+        .collect();
+    cells.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+    let (lo, hi) = (*cells.first()?, *cells.last()?);
+    if cells.len() < 2 || lo.eps == hi.eps {
+        return None;
+    }
+    let one = 1.0 / n.max(1) as f64;
+    let curve = format!(
+        "{kind}: {:.2}% at eps {:.4}, {:.2}% at eps {:.4}",
+        100.0 * lo.accuracy,
+        lo.eps,
+        100.0 * hi.accuracy,
+        hi.eps
+    );
+    let (status, detail) = if hi.accuracy < lo.accuracy {
+        (
+            CheckStatus::Pass,
+            format!("{curve}: accuracy falls as eps grows"),
+        )
+    } else if lo.accuracy <= one + 1e-12 {
+        (
+            CheckStatus::Warn,
+            format!(
+                "{curve}: saturated, the attack already leaves about nothing at the smallest eps; \
+                 add smaller budgets to see the curve"
+            ),
+        )
+    } else {
+        (
+            CheckStatus::Warn,
+            format!(
+                "{curve}: flat, a larger budget does not lower accuracy, a classic sign of \
+                 masked gradients (or of predictions that ignore the image)"
+            ),
+        )
+    };
+    Some(Check {
+        name: format!("flat-in-eps-{kind}"),
+        status,
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
+        AttackCell {
+            attack: attack.into(),
+            norm: "linf".into(),
+            eps,
+            steps: None,
+            images: 100,
+            accuracy,
+            success_rate: 0.0,
+            mean_linf: 0.0,
+            mean_l2: 0.0,
+            mean_loss: 0.0,
+            gradients: 0,
+            queries: 0,
+            seconds: 0.0,
+        }
+    }
+
+    fn model(cells: Vec<AttackCell>) -> ModelAdversarial {
+        ModelAdversarial {
+            model: "m".into(),
+            parameters: 1,
+            adversarial_training: None,
+            clean_accuracy: 0.9,
+            prediction_counts: Vec::new(),
+            zero_gradient_samples: 0,
+            cells,
+            check_cells: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// Oracle: the rule by hand on 100 images (one sample = 1 %): a curve that falls from the
+    /// smallest to the largest non-zero ε passes; one already at 0 % (or 1 %, one sample) at
+    /// the smallest ε is saturated; one that stays at 16 % is flat; both warn. ε = 0 cells and
+    /// a single non-zero ε give no check.
+    #[test]
+    fn flat_in_eps_tells_saturated_from_flat() {
+        let e = |k: f64| k / 255.0;
+        let falls = model(vec![
+            cell("fgsm", 0.0, 0.9),
+            cell("fgsm", e(2.0), 0.4),
+            cell("fgsm", e(8.0), 0.1),
+        ]);
+        let c = flat_in_eps(&falls, AttackKind::Fgsm, 100).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.status),
+            ("flat-in-eps-fgsm", CheckStatus::Pass)
+        );
+        let saturated = model(vec![cell("pgd", e(2.0), 0.01), cell("pgd", e(8.0), 0.01)]);
+        let c = flat_in_eps(&saturated, AttackKind::Pgd, 100).unwrap();
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(c.detail.contains("saturated"), "{}", c.detail);
+        let flat = model(vec![
+            cell("fgsm", e(2.0), 0.16),
+            cell("fgsm", e(4.0), 0.15),
+            cell("fgsm", e(16.0), 0.16),
+        ]);
+        let c = flat_in_eps(&flat, AttackKind::Fgsm, 100).unwrap();
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(c.detail.contains("flat"), "{}", c.detail);
+        assert!(flat_in_eps(&flat, AttackKind::Pgd, 100).is_none());
+        let one = model(vec![cell("fgsm", 0.0, 0.9), cell("fgsm", e(8.0), 0.1)]);
+        assert!(flat_in_eps(&one, AttackKind::Fgsm, 100).is_none());
+    }
 }

@@ -179,6 +179,9 @@ struct ModelUnit {
     parameters: usize,
     adversarial_training: Option<String>,
     clean_accuracy: f64,
+    /// Clean predictions per class.
+    #[serde(default)]
+    prediction_counts: Vec<usize>,
     zero_gradient_samples: usize,
     seconds: f64,
 }
@@ -385,11 +388,19 @@ impl Suite for AdversarialSuite<'_> {
         match self.jobs[&unit.id] {
             Job::Model(mi) => {
                 let model = &models[mi];
-                let clean_accuracy = self.clean(mi)?.accuracy(&data.test.labels);
+                let clean = self.clean(mi)?;
+                let clean_accuracy = clean.accuracy(&data.test.labels);
+                let prediction_counts = dcrobust_reports::degenerate::prediction_counts(
+                    dcrobust_attacks::ops::predictions(&clean.logits, clean.classes)
+                        .into_iter()
+                        .map(|p| p as usize),
+                    clean.classes,
+                );
                 let unit_value = ModelUnit {
                     parameters: model.net.num_parameters(),
                     adversarial_training: model.adversarial_training.clone(),
                     clean_accuracy,
+                    prediction_counts,
                     zero_gradient_samples: zero_gradients(model, data, cfg.eval_batch_size)?,
                     seconds: t.elapsed().as_secs_f64(),
                 };
@@ -589,6 +600,7 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
             parameters: info.parameters,
             adversarial_training: info.adversarial_training,
             clean_accuracy: info.clean_accuracy,
+            prediction_counts: info.prediction_counts,
             zero_gradient_samples: info.zero_gradient_samples,
             cells,
             check_cells,

@@ -38,10 +38,49 @@ fn css_colour(i: usize) -> String {
     format!("rgb({r},{g},{b})")
 }
 
-/// One line of a line chart (its name goes in the [`html_legend`] at the same index).
+/// One line of a line chart (its name goes in the [`html_legend`] with the same colour).
 pub(crate) struct Series {
     /// (x, y) points, in drawing order; non-finite points are skipped.
     pub points: Vec<(f64, f64)>,
+    /// Palette slot (see [`Colours`]).
+    pub colour: usize,
+    /// Draw a marker at every point (per-epoch points); dense per-iteration lines go without.
+    pub markers: bool,
+}
+
+/// Page-wide model colours: each model keeps one palette slot in every chart of a page, in the
+/// order the models first appear (runs in order; in a run, trained models, then the adversarial
+/// suite's, then the corruption suite's).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Colours {
+    names: Vec<String>,
+}
+
+impl Colours {
+    /// Gives `name` the next slot unless it has one.
+    pub(crate) fn add(&mut self, name: &str) {
+        if !self.names.iter().any(|n| n == name) {
+            self.names.push(name.to_string());
+        }
+    }
+
+    /// The slot of `name`; a name never added gets the slot after every added one.
+    pub(crate) fn of(&self, name: &str) -> usize {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or(self.names.len())
+    }
+
+    /// The models in slot order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// An [`html_legend`] of `names` in their page colours.
+    pub(crate) fn legend<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> String {
+        html_legend(names.into_iter().map(|n| (n, self.of(n))))
+    }
 }
 
 /// How a line chart labels its axes.
@@ -164,15 +203,18 @@ fn draw_lines(buf: &mut String, spec: &LineSpec<'_>, series: &[Series]) -> Resul
             .axis_style(BLACK)
             .draw()
             .map_err(|x| e(&x))?;
-        for (i, s) in series.iter().enumerate() {
-            let colour = palette(i);
+        for s in series {
+            let colour = palette(s.colour);
             let pts: Vec<(f64, f64)> = s.points.iter().filter(finite).copied().collect();
+            let width = if s.markers { 2 } else { 1 };
             chart
-                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(width)))
                 .map_err(|x| e(&x))?;
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                .map_err(|x| e(&x))?;
+            if s.markers {
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(|x| e(&x))?;
+            }
         }
         // Present explicitly so a write error is reported instead of dropped with the area.
         root.present().map_err(|x| e(&x))?;
@@ -180,14 +222,14 @@ fn draw_lines(buf: &mut String, spec: &LineSpec<'_>, series: &[Series]) -> Resul
     Ok(())
 }
 
-/// A legend in HTML: one colour swatch and escaped name per series, in palette order.
-pub(crate) fn html_legend<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+/// A legend in HTML: one colour swatch (palette slot) and escaped name per entry.
+pub(crate) fn html_legend<'a>(entries: impl IntoIterator<Item = (&'a str, usize)>) -> String {
     let mut s = String::from("<div class=\"legend\">");
-    for (i, n) in names.into_iter().enumerate() {
+    for (n, slot) in entries {
         let _ = write!(
             s,
             "<span><i style=\"background:{}\"></i>{}</span>",
-            css_colour(i),
+            css_colour(slot),
             esc(n)
         );
     }
@@ -314,12 +356,13 @@ pub(crate) fn heatmap(
     s
 }
 
-/// Grouped vertical bars: one group per `groups` entry, one bar per series (values are
-/// accuracies in [0, 1], drawn in %), with a y axis, the value above each bar and a legend.
+/// Grouped vertical bars: one group per `groups` entry, one bar per series `(name, palette
+/// slot, values)` (values are accuracies in [0, 1], drawn in %), with a y axis, the value above
+/// each bar and a legend.
 pub(crate) fn grouped_bars(
     title: &str,
     groups: &[String],
-    series: &[(String, Vec<Option<f64>>)],
+    series: &[(String, usize, Vec<Option<f64>>)],
 ) -> String {
     let (left, top, plot_h, bottom) = (44.0, 30.0, 180.0, 40.0);
     let per = series.len().max(1) as f64;
@@ -330,7 +373,7 @@ pub(crate) fn grouped_bars(
     let height = top + plot_h + bottom + legend_h;
     let max = series
         .iter()
-        .flat_map(|(_, v)| v.iter().flatten().copied())
+        .flat_map(|(_, _, v)| v.iter().flatten().copied())
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     // Top of the axis: the next multiple of 10% above the largest value.
@@ -361,7 +404,7 @@ pub(crate) fn grouped_bars(
     }
     for (g, name) in groups.iter().enumerate() {
         let gx = left + group_w * g as f64 + 8.0;
-        for (k, (_, vals)) in series.iter().enumerate() {
+        for (k, (_, slot, vals)) in series.iter().enumerate() {
             if let Some(v) = vals.get(g).copied().flatten().filter(|v| v.is_finite()) {
                 let x = gx + bar_w * k as f64;
                 let _ = write!(
@@ -371,7 +414,7 @@ pub(crate) fn grouped_bars(
                     y(v),
                     bar_w - 2.0,
                     (plot_h * v / y_max).max(0.0),
-                    css_colour(k),
+                    css_colour(*slot),
                     x + bar_w / 2.0 - 1.0,
                     y(v) - 2.0,
                     v * 100.0
@@ -391,14 +434,14 @@ pub(crate) fn grouped_bars(
         "<line x1=\"{left}\" x2=\"{left}\" y1=\"{top}\" y2=\"{}\" stroke=\"black\"/>",
         top + plot_h
     );
-    for (k, (name, _)) in series.iter().enumerate() {
+    for (k, (name, slot, _)) in series.iter().enumerate() {
         let ly = top + plot_h + bottom + 16.0 * k as f64;
         let _ = write!(
             s,
             "<rect x=\"{left}\" y=\"{}\" width=\"12\" height=\"10\" fill=\"{}\"/>\
              <text x=\"{}\" y=\"{}\">{}</text>",
             ly - 9.0,
-            css_colour(k),
+            css_colour(*slot),
             left + 16.0,
             ly,
             esc(name)
@@ -464,7 +507,7 @@ mod tests {
     /// the HTML legend escapes names, so a hostile name never appears as markup.
     #[test]
     fn line_chart_and_legend_escape_text() {
-        let legend = html_legend(["<script>alert(1)</script>"]);
+        let legend = html_legend([("<script>alert(1)</script>", 0)]);
         assert!(legend.contains("&lt;script&gt;") && !legend.contains("<script"));
         let svg = line_chart(
             &LineSpec {
@@ -477,6 +520,8 @@ mod tests {
             },
             &[Series {
                 points: vec![(1.0, 0.5), (2.0, 0.25)],
+                colour: 0,
+                markers: true,
             }],
         );
         assert!(svg.starts_with("<svg"), "{svg}");
@@ -493,5 +538,25 @@ mod tests {
         assert_eq!(auto_range(std::iter::empty(), false), (0.0, 1.0));
         // One value: half its size of room on each side.
         assert_eq!(auto_range([8.0], false), (4.0, 12.0));
+    }
+
+    /// Oracle: slots by hand: first appearance order, repeats keep their slot, an unknown name
+    /// gets the next free slot; a legend paints each name in its slot's colour.
+    #[test]
+    fn colours_keep_one_slot_per_model() {
+        let mut c = Colours::default();
+        for n in ["cnn9-baseline", "cnn9-tanh-cosine", "cnn9-baseline"] {
+            c.add(n);
+        }
+        assert_eq!(c.names(), ["cnn9-baseline", "cnn9-tanh-cosine"]);
+        assert_eq!(
+            (c.of("cnn9-tanh-cosine"), c.of("cnn9-baseline"), c.of("x")),
+            (1, 0, 2)
+        );
+        let legend = c.legend(["cnn9-tanh-cosine"]);
+        assert!(
+            legend.contains(&format!("background:{}", css_colour(1))),
+            "{legend}"
+        );
     }
 }

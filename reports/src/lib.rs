@@ -17,7 +17,7 @@
 //! comparison sentences, the check tally behind the trust line), `headline.rs` (which attack
 //! cells the headline shows), `render/` (the HTML page, one file per section), `charts.rs`
 //! (inline SVG charts), `images.rs` (PNG data URIs and magnified perturbations), `paper.rs` (the
-//! paper's published numbers), `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs`
+//! paper's published numbers), `stats.rs` (confidence intervals), `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs`
 //! (the report's tables as CSV), `html.rs` (escaping and display formats).
 //!
 //! Report contract:
@@ -40,6 +40,7 @@ mod load;
 pub mod paper;
 mod render;
 mod run_info;
+pub mod stats;
 mod tables;
 mod verdict;
 

@@ -179,6 +179,27 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
         }
     }
     run.images = images;
+    // Histories in the run's model order (the summaries'), so that tables and charts list the
+    // models alike; histories of models no summary names follow, by name.
+    let order: Vec<String> = run
+        .adversarial
+        .iter()
+        .flat_map(|s| s.models.iter().map(|m| m.model.clone()))
+        .chain(
+            run.corruption
+                .iter()
+                .flat_map(|s| s.models.iter().map(|m| m.model.clone())),
+        )
+        .collect();
+    run.histories.sort_by_key(|h| {
+        (
+            order
+                .iter()
+                .position(|m| *m == h.model)
+                .unwrap_or(usize::MAX),
+            h.model.clone(),
+        )
+    });
     Ok(run)
 }
 

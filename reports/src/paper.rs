@@ -58,6 +58,30 @@ pub fn operator_column(model: &str) -> Option<usize> {
         .position(|k| m.contains(k))
 }
 
+/// CIFAR-10's class names in label order, as every dcrobust CIFAR-10 run records them.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Whether the paper's CIFAR-10 numbers apply to a run: its classes are CIFAR-10's and at least
+/// one of its models is named after a Table 7 operator (CNN-9 networks: the name holds `cnn9`).
+pub fn applies<'a>(classes: &[String], models: impl IntoIterator<Item = &'a str>) -> bool {
+    classes.len() == CIFAR10_CLASSES.len()
+        && classes.iter().zip(CIFAR10_CLASSES).all(|(a, b)| a == b)
+        && models
+            .into_iter()
+            .any(|m| m.contains("cnn9") && operator_column(m).is_some())
+}
+
 /// The paper's accuracy (%) for an operator column, attack row (`None`, `FGSM`, `BIM`) and
 /// training, from `table`.
 pub fn lookup(

@@ -114,7 +114,15 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             seed: 7,
             data: "synthetic".into(),
             images: 100,
-            classes: vec!["airplane".into(), class.into()],
+            // CIFAR-10's classes for the plain fixture (the paper's columns then apply); two
+            // classes, one of them `class`, otherwise.
+            classes: if class == "bird" {
+                dcrobust_reports::paper::CIFAR10_CLASSES
+                    .map(String::from)
+                    .to_vec()
+            } else {
+                vec!["airplane".into(), class.into()]
+            },
             device: "cpu".into(),
             threads: 2,
             train_seconds: 12.5,
@@ -256,7 +264,7 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     // 4 convergence charts + 3 attacks (fgsm, pgd, pgd-l2) + 2 heatmaps + severity + category bars.
     assert_eq!(page.matches("<svg").count(), 4 + 3 + 2 + 1 + 1, "svg count");
     for title in [
-        "Train loss",
+        "Training loss",
         "Test accuracy",
         "FGSM (L∞)",
         "PGD-L2 (L2)",
@@ -264,8 +272,24 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     ] {
         assert!(page.contains(title), "missing chart {title}");
     }
-    // One HTML legend per chart grid: convergence, attacks, corruption.
-    assert_eq!(page.matches("<div class=\"legend\">").count(), 3);
+    // The page's model legend at the top, then one per chart grid: convergence, attacks,
+    // corruption; each model keeps its colour (slot 1, the second palette colour, for TanhConv)
+    // in all of them.
+    assert_eq!(page.matches("<div class=\"legend\">").count(), 4);
+    assert_eq!(
+        page.matches("<i style=\"background:rgb(255,127,14)\"></i>cnn9-tanh-cosine")
+            .count(),
+        4
+    );
+    // Each run's conclusion comes before its per-model lines; TanhConv fails a check in the
+    // adversarial run, so that conclusion refuses to draw one.
+    let conclusion = page
+        .find("<p class=\"conclusion\">No conclusion for cnn9-tanh-cosine against cnn9-baseline")
+        .expect("conclusion");
+    assert!(conclusion < page.find("<ul class=\"verdict\">").unwrap());
+    assert!(page.contains(
+        "<p class=\"conclusion\">cnn9-tanh-cosine is not clearly more robust to corruptions"
+    ));
     assert!(page.contains("</i>cnn9-tanh-cosine</span>"));
     // Verdict computed from the data.
     assert!(
@@ -275,8 +299,16 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     assert!(page.contains("under PGD both fall near zero (1.2% vs 1.0%)"));
     assert!(page.contains("Trust: 3 of 4 gradient-masking checks pass, 0 warn, 1 fail."));
     // Headline table: clean and robust accuracies.
-    for v in ["85.0%", "90.0%", "13.4%", "0.4%", "20.0%"] {
+    for v in ["85.0%", "90.0%"] {
         assert!(page.contains(&format!("<td>{v}</td>")), "headline {v}");
+    }
+    // Robust accuracies with their 95 % Wilson intervals on 100 images (stats::wilson's oracle).
+    for v in [
+        "13.4%<br><small>",
+        "0.4%<br><small>0.0–",
+        "20.0%<br><small>",
+    ] {
+        assert!(page.contains(&format!("<td>{v}")), "headline {v}");
     }
     // Transfer table: transfer 50.0%, target white-box 13.4%, source 0.4%.
     assert!(page.contains("<td>50.0%</td><td>13.4%</td><td>0.4%</td>"));
@@ -328,7 +360,12 @@ fn hostile_names_are_escaped_and_page_is_self_contained() {
         .skip(1)
         .filter(|s| s.split("</svg>").next().unwrap().contains("&lt;script&gt;"))
         .count();
-    assert_eq!(in_svg, 3, "two heatmaps and the category bars");
+    assert_eq!(
+        in_svg, 4,
+        "two heatmaps, the category bars and the PGD-L2 bars (one budget)"
+    );
+    // Two classes, not CIFAR-10's: no paper columns.
+    assert!(!page.contains("paper (Liu et al. 2018, Table 7)"));
     let lower = page.to_ascii_lowercase();
     for bad in [
         "src=\"http",

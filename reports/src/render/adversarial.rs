@@ -4,37 +4,54 @@
 use std::fmt::Write as _;
 
 use super::guide;
-use crate::charts::{auto_range, html_legend, line_chart, LineSpec, Series};
+use crate::charts::{auto_range, grouped_bars, line_chart, Colours, LineSpec, Series};
 use crate::headline::{cell_at, headline_attacks};
 use crate::html::{attack_name, eps as fmt_eps, esc, norm_name, pct};
 use crate::paper::{self, PaperRow, TABLE7_WHITE_BOX, TABLE8_BLACK_BOX};
+use crate::stats::wilson;
 use crate::{AdversarialSummary, AttackCell};
 
-/// The adversarial section: headline, paper tables, accuracy vs ε, transfer and every cell.
-pub(super) fn adversarial(p: &mut String, s: &AdversarialSummary) {
+/// The adversarial section: headline, paper tables (CIFAR-10 runs of the paper's models only),
+/// accuracy vs ε, transfer and every cell.
+pub(super) fn adversarial(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
     p.push_str("<h3>Adversarial robustness</h3>");
-    headline_table(p, s);
-    paper_tables(p);
-    accuracy_vs_eps(p, s);
+    let with_paper = paper::applies(&s.run.classes, s.models.iter().map(|m| m.model.as_str()));
+    headline_table(p, s, with_paper);
+    if with_paper {
+        paper_tables(p);
+    }
+    accuracy_vs_eps(p, s, colours);
     transfer_table(p, s);
     all_cells_table(p, s);
 }
 
 /// The headline table: clean and robust accuracy at the headline budget, with the paper's
-/// matching numbers beside them.
-fn headline_table(p: &mut String, s: &AdversarialSummary) {
+/// matching numbers beside them when `with_paper`.
+fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let attacks = headline_attacks(s);
     let _ = write!(
         p,
-        "<h4>Headline: clean and robust accuracy at ε = {} (L∞) / {} (L2), next to the paper</h4>",
+        "<h4>Headline: clean and robust accuracy at ε = {} (L∞) / {} (L2){}</h4>",
         fmt_eps(s.headline_linf, "linf"),
-        fmt_eps(s.headline_l2, "l2")
+        fmt_eps(s.headline_l2, "l2"),
+        if with_paper {
+            ", next to the paper"
+        } else {
+            ""
+        }
     );
     guide(
         p,
-        "Each row is a model: accuracy on clean test images, then on adversarial images of each \
-         white-box attack at the headline budget (higher is more robust); the shaded columns are \
-         the paper's numbers for the matching operator, not measured here.",
+        if with_paper {
+            "Each row is a model: accuracy on clean test images, then on adversarial images of \
+             each white-box attack at the headline budget (higher is more robust), with its 95 % \
+             confidence interval; the shaded columns are the paper's numbers for the matching \
+             operator, not measured here."
+        } else {
+            "Each row is a model: accuracy on clean test images, then on adversarial images of \
+             each white-box attack at the headline budget (higher is more robust), with its 95 % \
+             confidence interval."
+        },
     );
     p.push_str(
         "<table><tr><th class=\"l\">model</th><th class=\"l\">adv. training</th><th>parameters</th><th>clean</th>",
@@ -48,13 +65,18 @@ fn headline_table(p: &mut String, s: &AdversarialSummary) {
             esc(&fmt_eps(*e, n))
         );
     }
-    for h in [
-        "paper (Liu et al. 2018, Table 7): clean",
-        "paper (Liu et al. 2018, Table 7): FGSM",
-        "paper (Liu et al. 2018, Table 7): BIM",
-        "paper (Liu et al. 2018, Table 8): FGSM transfer",
-        "paper (Liu et al. 2018, Table 8): BIM transfer",
-    ] {
+    let paper_heads: &[&str] = if with_paper {
+        &[
+            "paper (Liu et al. 2018, Table 7): clean",
+            "paper (Liu et al. 2018, Table 7): FGSM",
+            "paper (Liu et al. 2018, Table 7): BIM",
+            "paper (Liu et al. 2018, Table 8): FGSM transfer",
+            "paper (Liu et al. 2018, Table 8): BIM transfer",
+        ]
+    } else {
+        &[]
+    };
+    for h in paper_heads {
         let _ = write!(p, "<th class=\"paper\">{h}</th>");
     }
     p.push_str("</tr>");
@@ -69,9 +91,21 @@ fn headline_table(p: &mut String, s: &AdversarialSummary) {
         );
         for (a, _, e) in &attacks {
             let v = cell_at(m, a, *e)
-                .map(|c| pct(c.accuracy))
+                .map(|c| {
+                    let (lo, hi) = wilson(c.accuracy, c.images);
+                    format!(
+                        "{}<br><small>{:.1}–{:.1}</small>",
+                        pct(c.accuracy),
+                        100.0 * lo,
+                        100.0 * hi
+                    )
+                })
                 .unwrap_or_else(|| "–".into());
             let _ = write!(p, "<td>{v}</td>");
+        }
+        if !with_paper {
+            p.push_str("</tr>");
+            continue;
         }
         let col = paper::operator_column(&m.model);
         let adv = m.adversarial_training.is_some();
@@ -91,12 +125,14 @@ fn headline_table(p: &mut String, s: &AdversarialSummary) {
         p.push_str("</tr>");
     }
     p.push_str("</table>");
-    p.push_str(
-        "<p class=\"note\">The paper's models reach 85–91% clean accuracy; its ε, pixel scale, \
-         BIM steps, transfer source model and architecture are unknown, so compare the ordering \
-         of models, not the values. Paper columns are matched by name (baseline, sphere, ball, \
-         tanh) and by whether the model was adversarially trained.</p>",
-    );
+    if with_paper {
+        p.push_str(
+            "<p class=\"note\">The paper's models reach 85–91% clean accuracy; its ε, pixel \
+             scale, BIM steps, transfer source model and architecture are unknown, so compare the \
+             ordering of models, not the values. Paper columns are matched by name (baseline, \
+             sphere, ball, tanh) and by whether the model was adversarially trained.</p>",
+        );
+    }
 }
 
 /// One of the paper's tables, as published.
@@ -153,8 +189,9 @@ fn paper_tables(p: &mut String) {
     p.push_str("</details>");
 }
 
-/// One chart per attack: accuracy against the budget ε, one line per model.
-fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary) {
+/// One chart per attack: accuracy against the budget ε, one line per model; an attack run at
+/// a single non-zero ε (Square, usually) gets bars instead, one per model.
+fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
     let mut attacks: Vec<(String, String)> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
@@ -171,12 +208,44 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary) {
         p,
         "Each chart is one white-box attack, each line one model: accuracy on adversarial images \
          as the budget grows (ε = 0 is clean accuracy); a higher line is a more robust model, and \
-         a line that rises with ε hints at a failing attack.",
+         a line that rises with ε hints at a failing attack. An attack run at one budget only is \
+         drawn as bars.",
     );
-    p.push_str(&html_legend(s.models.iter().map(|m| m.model.as_str())));
+    p.push_str(&colours.legend(s.models.iter().map(|m| m.model.as_str())));
     p.push_str("<div class=\"grid\">");
     for (a, norm) in &attacks {
         let linf = norm == "linf";
+        let scale = |e: f64| if linf { e * 255.0 } else { e };
+        let title = format!("{} ({})", attack_name(a), norm_name(norm));
+        let mut budgets: Vec<f64> = s
+            .models
+            .iter()
+            .flat_map(|m| m.cells.iter().filter(|c| c.attack == *a && c.eps > 0.0))
+            .map(|c| c.eps)
+            .collect();
+        budgets.sort_by(f64::total_cmp);
+        budgets.dedup();
+        if budgets.len() == 1 {
+            let e = budgets[0];
+            let bars: Vec<(String, usize, Vec<Option<f64>>)> = s
+                .models
+                .iter()
+                .map(|m| {
+                    (
+                        m.model.clone(),
+                        colours.of(&m.model),
+                        vec![cell_at(m, a, e).map(|c| c.accuracy)],
+                    )
+                })
+                .collect();
+            let group = format!("ε = {}", fmt_eps(e, norm));
+            let _ = write!(
+                p,
+                "<figure>{}</figure>",
+                grouped_bars(&title, &[group], &bars)
+            );
+            continue;
+        }
         let series: Vec<Series> = s
             .models
             .iter()
@@ -185,10 +254,14 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary) {
                     .cells
                     .iter()
                     .filter(|c| c.attack == *a)
-                    .map(|c| (if linf { c.eps * 255.0 } else { c.eps }, c.accuracy * 100.0))
+                    .map(|c| (scale(c.eps), c.accuracy * 100.0))
                     .collect();
                 pts.sort_by(|x, y| x.0.total_cmp(&y.0));
-                Series { points: pts }
+                Series {
+                    points: pts,
+                    colour: colours.of(&m.model),
+                    markers: true,
+                }
             })
             .collect();
         let hi = auto_range(
@@ -196,7 +269,6 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary) {
             true,
         )
         .1;
-        let title = format!("{} ({})", attack_name(a), norm_name(norm));
         let x_desc = if linf { "ε × 255 (L∞)" } else { "ε (L2)" };
         let svg = line_chart(
             &LineSpec {

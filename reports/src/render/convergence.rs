@@ -1,14 +1,15 @@
-//! The convergence section: loss and accuracy curves per epoch, and the last-epoch table.
+//! The convergence section: training curves per logging window, test curves per epoch, and
+//! the last-epoch table.
 
 use std::fmt::Write as _;
 
 use super::guide;
-use crate::charts::{html_legend, line_chart, LineSpec, Series};
+use crate::charts::{line_chart, Colours, LineSpec, Series};
 use crate::html::{esc, pct};
 use crate::TrainingHistory;
 
 /// Training curves of every model, or a line saying there are none.
-pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory]) {
+pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours: &Colours) {
     p.push_str("<h3>Convergence</h3>");
     if histories.iter().all(|h| h.epochs.is_empty()) {
         p.push_str("<p>No training history (models were loaded, or no epoch finished).</p>");
@@ -16,48 +17,85 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory]) {
     }
     guide(
         p,
-        "Loss and accuracy at the end of each epoch, one line per model: train metrics use \
-         augmented images in train mode, test metrics the test split in inference mode; curves \
-         still moving at the last epoch mean training stopped before convergence.",
+        "Training loss and accuracy as running means over the logging window (every few steps, \
+         augmented images in train mode; per epoch where no steps were logged), and test loss and \
+         accuracy at the end of each epoch (test split, inference mode), one colour per model; \
+         curves still moving at the last epoch mean training stopped before convergence.",
     );
     type Get = fn(&crate::EpochRecord) -> f64;
-    let metrics: [(&str, &str, Get, bool); 4] = [
-        ("Train loss", "cross-entropy", |e| e.train_loss, false),
-        ("Test loss", "cross-entropy", |e| e.test_loss, false),
+    type GetIt = fn(&crate::IterationRecord) -> f64;
+    let train: [(&str, &str, Get, GetIt); 2] = [
         (
-            "Train accuracy",
+            "Training loss",
+            "cross-entropy",
+            |e| e.train_loss,
+            |i| i.train_loss,
+        ),
+        (
+            "Training accuracy",
             "accuracy %",
             |e| e.train_accuracy * 100.0,
-            true,
-        ),
-        (
-            "Test accuracy",
-            "accuracy %",
-            |e| e.test_accuracy * 100.0,
-            true,
+            |i| i.train_accuracy * 100.0,
         ),
     ];
-    p.push_str(&html_legend(histories.iter().map(|h| h.model.as_str())));
+    let test: [(&str, &str, Get); 2] = [
+        ("Test loss", "cross-entropy", |e| e.test_loss),
+        ("Test accuracy", "accuracy %", |e| e.test_accuracy * 100.0),
+    ];
+    p.push_str(&colours.legend(histories.iter().map(|h| h.model.as_str())));
     p.push_str("<div class=\"grid\">");
-    for (title, y_desc, get, _) in metrics {
-        let series: Vec<Series> = histories
-            .iter()
-            .map(|h| Series {
-                points: h.epochs.iter().map(|e| (e.epoch as f64, get(e))).collect(),
-            })
-            .collect();
+    let mut figure = |title: &str, y_desc: &str, integer_x: bool, series: Vec<Series>| {
         let svg = line_chart(
             &LineSpec {
                 title,
                 x_desc: "epoch",
                 y_desc,
-                integer_x: true,
+                integer_x,
                 y_range: None,
                 size: (460, 300),
             },
             &series,
         );
         let _ = write!(p, "<figure>{svg}</figure>");
+    };
+    for ((title, y_desc, get, get_it), (t_title, t_desc, t_get)) in train.into_iter().zip(test) {
+        let series = histories
+            .iter()
+            .map(|h| {
+                let per_epoch = h.epochs.first().map_or(0, |e| e.iteration);
+                if h.iterations.is_empty() || per_epoch == 0 {
+                    Series {
+                        points: h.epochs.iter().map(|e| (e.epoch as f64, get(e))).collect(),
+                        colour: colours.of(&h.model),
+                        markers: true,
+                    }
+                } else {
+                    Series {
+                        points: h
+                            .iterations
+                            .iter()
+                            .map(|i| (i.iteration as f64 / per_epoch as f64, get_it(i)))
+                            .collect(),
+                        colour: colours.of(&h.model),
+                        markers: false,
+                    }
+                }
+            })
+            .collect();
+        figure(title, y_desc, false, series);
+        let series = histories
+            .iter()
+            .map(|h| Series {
+                points: h
+                    .epochs
+                    .iter()
+                    .map(|e| (e.epoch as f64, t_get(e)))
+                    .collect(),
+                colour: colours.of(&h.model),
+                markers: true,
+            })
+            .collect();
+        figure(t_title, t_desc, true, series);
     }
     p.push_str("</div>");
     p.push_str(

@@ -4,13 +4,13 @@
 use std::fmt::Write as _;
 
 use super::guide;
-use crate::charts::{grouped_bars, heatmap, html_legend, line_chart, LineSpec, Series};
+use crate::charts::{grouped_bars, heatmap, line_chart, Colours, LineSpec, Series};
 use crate::html::{esc, pct, pct_value};
 use crate::verdict::{ce_baseline_name, corruption_trust_line};
 use crate::{CorruptionSummary, ModelCorruption};
 
 /// The corruption section: summary table, heatmaps, severity and category charts, CE table.
-pub(super) fn corruption(p: &mut String, s: &CorruptionSummary) {
+pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colours) {
     p.push_str("<h3>Corruption robustness</h3>");
     let _ = write!(
         p,
@@ -101,6 +101,8 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary) {
         .models
         .iter()
         .map(|m| Series {
+            colour: colours.of(&m.model),
+            markers: true,
             points: std::iter::once((0.0, m.clean_accuracy * 100.0))
                 .chain(
                     m.per_severity
@@ -111,7 +113,7 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary) {
                 .collect(),
         })
         .collect();
-    p.push_str(&html_legend(s.models.iter().map(|m| m.model.as_str())));
+    p.push_str(&colours.legend(s.models.iter().map(|m| m.model.as_str())));
     p.push_str("<div class=\"grid\"><figure>");
     p.push_str(&line_chart(
         &LineSpec {
@@ -137,12 +139,13 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary) {
         }
     }
     if !categories.is_empty() {
-        let bars: Vec<(String, Vec<Option<f64>>)> = s
+        let bars: Vec<(String, usize, Vec<Option<f64>>)> = s
             .models
             .iter()
             .map(|m| {
                 (
                     m.model.clone(),
+                    colours.of(&m.model),
                     categories
                         .iter()
                         .map(|c| {

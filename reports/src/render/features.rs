@@ -17,7 +17,9 @@ pub(super) fn features_section(p: &mut String, features: &[Features2d]) {
          along angular directions, the baseline clusters spread radially.",
     );
     if let Some(f) = features.first() {
-        p.push_str(&html_legend(f.classes.iter().map(String::as_str)));
+        p.push_str(&html_legend(
+            f.classes.iter().enumerate().map(|(i, c)| (c.as_str(), i)),
+        ));
     }
     p.push_str("<div class=\"grid\">");
     for f in features {

@@ -23,6 +23,7 @@ mod verdict;
 
 use std::fmt::Write as _;
 
+use crate::charts::Colours;
 use crate::html::esc;
 use crate::RunResults;
 use style::CSS;
@@ -57,6 +58,11 @@ pub fn render(runs: &[RunResults]) -> String {
         );
     }
     p.push_str("</ul>");
+    let colours = page_colours(runs);
+    if !colours.names().is_empty() {
+        p.push_str("<p class=\"note\">Models (one colour each in every chart of this page):</p>");
+        p.push_str(&colours.legend(colours.names().iter().map(String::as_str)));
+    }
 
     p.push_str("<section id=\"verdict\"><h2>Verdict</h2>");
     guide(
@@ -78,12 +84,12 @@ pub fn render(runs: &[RunResults]) -> String {
             esc(&run.dir_label),
             suite_name(run)
         );
-        convergence::convergence(&mut p, &run.histories);
+        convergence::convergence(&mut p, &run.histories, &colours);
         if let Some(s) = &run.adversarial {
-            adversarial::adversarial(&mut p, s);
+            adversarial::adversarial(&mut p, s, &colours);
         }
         if let Some(s) = &run.corruption {
-            corruption::corruption(&mut p, s);
+            corruption::corruption(&mut p, s, &colours);
         }
         if let Some(s) = &run.adversarial {
             examples::adversarial_examples(&mut p, s, &run.images);
@@ -98,6 +104,24 @@ pub fn render(runs: &[RunResults]) -> String {
     }
     p.push_str("</body></html>\n");
     p
+}
+
+/// Every model of the page in the order it first appears: per run, the trained models'
+/// histories, then the adversarial suite's models, then the corruption suite's.
+fn page_colours(runs: &[RunResults]) -> Colours {
+    let mut c = Colours::default();
+    for run in runs {
+        for h in &run.histories {
+            c.add(&h.model);
+        }
+        for m in run.adversarial.iter().flat_map(|s| &s.models) {
+            c.add(&m.model);
+        }
+        for m in run.corruption.iter().flat_map(|s| &s.models) {
+            c.add(&m.model);
+        }
+    }
+    c
 }
 
 /// How the page names a run's suite, from the summaries it holds.

@@ -534,6 +534,79 @@ fn truncated_results_json_is_named() {
     }
 }
 
+/// Oracle: the rule in `dcrobust report --help`: a page of two runs goes to report.html in the
+/// current directory with its CSV tables in report-tables/, leaving the runs' folders alone; a
+/// page of two runs aimed at one run's own report.html is refused (exit 1, naming the file and
+/// the run) before anything is written.
+#[test]
+fn a_page_of_several_runs_never_replaces_a_runs_own_report() {
+    let seed = |name: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/corpus/results_json")
+            .join(name);
+        std::fs::read(p).unwrap()[1..].to_vec()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("adv"), tmp.path().join("cor"));
+    write(
+        &a.join("summary.json"),
+        &seed("adversarial-summary.json.bin"),
+    );
+    write(
+        &b.join("summary.json"),
+        &seed("corruption-summary.json.bin"),
+    );
+    let before = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let (files_a, files_b) = (before(&a), before(&b));
+    let o = Command::new(env!("CARGO_BIN_EXE_dcrobust"))
+        .args(["report", "adv", "cor"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    assert!(page.contains("Each model across the runs"));
+    assert!(tmp
+        .path()
+        .join("report-tables/adversarial_headline.csv")
+        .is_file());
+    assert!(tmp
+        .path()
+        .join("report-tables/corruption_summary.csv")
+        .is_file());
+    assert_eq!(
+        before(&a),
+        files_a,
+        "the adversarial run's folder is untouched"
+    );
+    assert_eq!(
+        before(&b),
+        files_b,
+        "the corruption run's folder is untouched"
+    );
+
+    let own = a.join("report.html");
+    let o = dcrobust(&[
+        "report",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        own.to_str().unwrap(),
+    ]);
+    assert_clear_error(
+        &o,
+        &[&own.display().to_string(), "is the report of the run"],
+    );
+    assert!(!own.exists());
+}
+
 /// A PNG of `width` x `height` 8-bit RGBA pixels whose chunks are valid (correct CRCs) but whose
 /// image data is one row's filter byte.
 fn png_header_only(width: u32, height: u32) -> Vec<u8> {

@@ -330,6 +330,12 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     assert!(page.contains("mCE 106.8% and relative mCE – (baseline = 100%)"));
     // Examples: clean, adversarial, perturbation, corrupted image.
     assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 4);
+    // Two runs: each model across them, TanhConv clean 90.0 % then FGSM 13.4 % in run 1.
+    assert!(page.contains("Each model across the runs"));
+    assert!(
+        page.contains("<tr><td class=\"l\">cnn9-tanh-cosine</td><td>90.0%</td><td>13.4%</td>"),
+        "across-runs row"
+    );
     // Reproducibility.
     assert!(page.contains("<td class=\"l\">7</td>"), "seed");
     assert!(page.contains("&quot;suite&quot;: &quot;adversarial&quot;"));

@@ -10,8 +10,10 @@ pub struct ReportArgs {
     /// Run directories (written by `dcrobust run`); several are combined into one page.
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
-    /// Where to write the page (default: report.html in the first directory); the CSV tables go
-    /// beside it.
+    /// Where to write the page (default: the run's own report.html for one directory,
+    /// report.html in the current directory for several); the CSV tables go beside a run's page,
+    /// or into `<page name>-tables/` for a page of several runs. A page of several runs never
+    /// replaces a run's own report.html.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Open the page in the system browser.
@@ -19,10 +21,43 @@ pub struct ReportArgs {
     pub open: bool,
 }
 
-/// Renders the report of `dirs` into `out` (default `dirs[0]/report.html`), with its CSV tables
-/// beside it; returns the page's path.
+/// Renders the report of `dirs` into `out` (default: `dirs[0]/report.html` for one run,
+/// `./report.html` for several), with its CSV tables beside a one-run page or in
+/// `<stem>-tables/` beside a page of several runs; returns the page's path. A page of several
+/// runs that would replace one run's own `report.html` is refused before anything is written.
 pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<PathBuf> {
     let t = std::time::Instant::now();
+    let several = dirs.len() > 1;
+    let page = match out {
+        Some(p) => p.to_path_buf(),
+        None if several => PathBuf::from("report.html"),
+        None => dirs[0].join("report.html"),
+    };
+    if several {
+        let same = |a: &std::path::Path, b: &std::path::Path| match (
+            std::fs::canonicalize(
+                a.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(".".as_ref()),
+            ),
+            std::fs::canonicalize(
+                b.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(".".as_ref()),
+            ),
+        ) {
+            (Ok(x), Ok(y)) => x == y && a.file_name() == b.file_name(),
+            _ => false,
+        };
+        if let Some(d) = dirs.iter().find(|d| same(&page, &d.join("report.html"))) {
+            anyhow::bail!(
+                "{} is the report of the run {}; a page of several runs needs its own file: give \
+                 another --out (default: report.html in the current directory)",
+                page.display(),
+                d.display()
+            );
+        }
+    }
     let mut runs = Vec::new();
     for d in dirs {
         runs.push(
@@ -30,16 +65,19 @@ pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<P
                 .with_context(|| format!("loading the results of {}", d.display()))?,
         );
     }
-    let page = match out {
-        Some(p) => p.to_path_buf(),
-        None => dirs[0].join("report.html"),
-    };
     let html = dcrobust_reports::render(&runs);
-    let dir = page
+    let mut dir = page
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| PathBuf::from("."));
+    if several {
+        let stem = page
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "report".into());
+        dir = dir.join(format!("{stem}-tables"));
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (name, csv) in dcrobust_reports::tables_csv(&runs) {
         let p = dir.join(name);

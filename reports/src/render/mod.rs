@@ -2,6 +2,7 @@
 //! helpers every section shares. Each section lives in its own file:
 //!
 //! - `verdict.rs`: the verdict lines at the top (the decisions are in `crate::verdict`);
+//! - `across.rs`: each model across the runs of a page of several runs;
 //! - `convergence.rs`: training curves and the last-epoch table;
 //! - `adversarial.rs`: the headline table next to the paper, accuracy vs ε, transfer, every cell;
 //! - `checks.rs`: the gradient-masking checks;
@@ -11,6 +12,7 @@
 //! - `reproducibility.rs`: what produced the numbers;
 //! - `style.rs`: the inline CSS.
 
+mod across;
 mod adversarial;
 mod checks;
 mod convergence;
@@ -75,6 +77,7 @@ pub fn render(runs: &[RunResults]) -> String {
         verdict::verdict(&mut p, run);
     }
     p.push_str("</section>");
+    across::across_runs(&mut p, runs, &colours);
 
     for (k, run) in runs.iter().enumerate() {
         let _ = write!(

@@ -15,12 +15,7 @@ use crate::RunResults;
 /// One run's verdict: its heading, the conclusion paragraph, the comparison sentences and the
 /// trust line.
 pub(super) fn verdict(p: &mut String, run: &RunResults) {
-    let _ = write!(
-        p,
-        "<h3>{} ({})</h3>",
-        esc(&run.dir_label),
-        suite_name(run)
-    );
+    let _ = write!(p, "<h3>{} ({})</h3>", esc(&run.dir_label), suite_name(run));
     let conclusion = run
         .adversarial
         .as_ref()

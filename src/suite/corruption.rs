@@ -451,6 +451,24 @@ impl Suite for CorruptionSuite<'_> {
 
     fn plan(&mut self, store: &CellStore) -> Result<Vec<Unit>> {
         let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
+        if cfg.examples > 0 {
+            // Examples among the images every model classifies correctly.
+            let len = data.image_len();
+            let mut correct = vec![true; n];
+            for m in models {
+                let (_, preds) = accuracy(
+                    m,
+                    data,
+                    data.test.images[..n * len].to_vec(),
+                    data.test.labels[..n].to_vec(),
+                    cfg.eval_batch_size,
+                )?;
+                for (ok, (p, l)) in correct.iter_mut().zip(preds.iter().zip(&data.test.labels)) {
+                    *ok &= p == l;
+                }
+            }
+            self.ex_idx = super::example_indices_where(n, cfg.examples, |i| correct[i]);
+        }
         let baseline_name = match &cfg.ce_baseline {
             Some(b) => Some(b.clone()),
             None => models

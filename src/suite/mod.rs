@@ -379,6 +379,20 @@ pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
     (0..k).map(|j| j * n / k).collect()
 }
 
+/// Like [`example_indices`], but each example moves to the first image of its stretch
+/// `[j·n/k, (j+1)·n/k)` for which `usable` holds (the suites ask for images every model
+/// classifies correctly, so that every example is attacked); a stretch without one keeps
+/// `j·n/k`.
+pub fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
+    let k = k.min(n);
+    (0..k)
+        .map(|j| {
+            let (lo, hi) = (j * n / k, (j + 1) * n / k);
+            (lo..hi).find(|&i| usable(i)).unwrap_or(lo)
+        })
+        .collect()
+}
+
 /// Writes the training history of every loaded model (a `--checkpoint` directory or zoo model)
 /// to `<out>/models/<name>/history.json`, where the report reads the convergence curves of
 /// trained ones; models trained by the run already have theirs there.
@@ -442,4 +456,26 @@ pub fn write_features(
         write_json_atomic(&path, &f).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the stretches by hand: 10 images, 3 examples → stretches [0, 3), [3, 6), [6, 10);
+    /// with images 0, 1, 4 and 6-9 unusable the picks are 2, 3 and 6 (the stretch's start,
+    /// since none is usable); with everything usable they are example_indices' 0, 3, 6.
+    #[test]
+    fn examples_move_to_the_first_usable_image_of_their_stretch() {
+        let bad = [0, 1, 4, 6, 7, 8, 9];
+        assert_eq!(
+            example_indices_where(10, 3, |i| !bad.contains(&i)),
+            vec![2, 3, 6]
+        );
+        assert_eq!(
+            example_indices_where(10, 3, |_| true),
+            example_indices(10, 3)
+        );
+        assert_eq!(example_indices_where(2, 5, |_| true), vec![0, 1]);
+    }
 }

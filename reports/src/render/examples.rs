@@ -44,11 +44,13 @@ pub(super) fn adversarial_examples(
     p.push_str("<h3>Adversarial examples</h3>");
     guide(
         p,
-        "Per model: the clean images with their true and predicted class, then for each attack \
-         at the headline budget the adversarial image, its perturbation |adv − clean| magnified \
-         so that ε is full brightness (L2 attacks: the image's largest change is), and the \
-         prediction (red when wrong); an all-black perturbation means the clean image was \
-         already misclassified, so it was not attacked.",
+        "Per model: the clean images (chosen among those every model classifies correctly, \
+         where the run has enough) with their true and predicted class, then for each attack at \
+         the headline budget the adversarial image, its perturbation adv − clean magnified \
+         around grey (grey: unchanged; lighter or darker: a channel raised or lowered; ±ε is full \
+         contrast, for L2 attacks the image's largest change), and the prediction (red when \
+         wrong); a uniformly grey perturbation means the clean image was misclassified, so it \
+         was not attacked.",
     );
     let mut models: Vec<&str> = Vec::new();
     for e in &s.examples {

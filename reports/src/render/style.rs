@@ -12,7 +12,8 @@ td.l,th.l{text-align:left}.guide{color:#555;font-size:13px;font-style:italic;mar
 figcaption{max-width:480px}svg{max-width:100%;height:auto}\
 .badge{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:bold;\
 color:white}.pass{background:#2a8a3e}.warn{background:#c98a00}.fail{background:#c0392b}\
-.paper{background:#f7f3e8}img.px{image-rendering:pixelated;width:64px;height:64px;display:block}\
+.paper{background:#f7f3e8}img.px{image-rendering:pixelated;width:64px;height:64px;display:block;\
+border:1px solid #888}\
 .ex td{text-align:center;font-size:11px;vertical-align:top}.wrong{color:#c0392b;font-weight:bold}\
 .missing{color:#c0392b;font-size:11px}pre{background:#f6f6f6;padding:8px;overflow:auto;\
 font-size:12px}.verdict li{margin:4px 0}.trust{font-weight:bold}.note{font-size:13px}\

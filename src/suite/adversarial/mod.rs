@@ -309,6 +309,18 @@ impl Suite for AdversarialSuite<'_> {
         let data = self.data;
         let n = data.test.len();
         let (c, h, w) = (data.channels, data.height, data.width);
+        if self.cfg.examples > 0 {
+            // Examples among the images every model classifies correctly, so each is attacked.
+            let mut correct = vec![true; n];
+            for i in 0..self.models.len() {
+                let clean = self.clean(i)?;
+                let preds = dcrobust_attacks::ops::predictions(&clean.logits, clean.classes);
+                for (ok, (p, l)) in correct.iter_mut().zip(preds.iter().zip(&data.test.labels)) {
+                    *ok &= p == l;
+                }
+            }
+            self.ex_idx = crate::suite::example_indices_where(n, self.cfg.examples, |i| correct[i]);
+        }
         store.save(
             "meta",
             &Meta {

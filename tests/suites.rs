@@ -125,6 +125,17 @@ fn adversarial_suite_end_to_end_and_reproducible() {
             "{}",
             m.model
         );
+        // Confusion matrices: clean, then PGD at 8/255; their diagonals over the 60 images are
+        // the clean and the PGD cell's accuracies.
+        assert_eq!(m.confusion.len(), 2, "{}", m.model);
+        let diag = |c: &dcrobust_reports::ConfusionMatrix| {
+            (0..c.counts.len()).map(|i| c.counts[i][i]).sum::<usize>() as f64 / 60.0
+        };
+        assert_eq!(m.confusion[0].attack, "clean");
+        assert_eq!(m.confusion[0].counts.iter().flatten().sum::<usize>(), 60);
+        assert!((diag(&m.confusion[0]) - m.clean_accuracy).abs() < 1e-12);
+        assert_eq!(m.confusion[1].attack, "pgd");
+        assert!((diag(&m.confusion[1]) - cell("pgd", 8.0 / 255.0)).abs() < 1e-12);
         for name in [
             "collapsed-predictions",
             "flat-in-eps-fgsm",

@@ -114,6 +114,44 @@ pub struct ModelAdversarial {
     pub check_cells: Vec<AttackCell>,
     /// Gradient-masking and consistency checks.
     pub checks: Vec<Check>,
+    /// Confusion matrices: on the clean images, then under the headline attack (see
+    /// [`ConfusionMatrix`]).
+    #[serde(default)]
+    pub confusion: Vec<ConfusionMatrix>,
+}
+
+/// Counts of (true class, predicted class) over the evaluated images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    /// `clean`, or the attack whose adversarial predictions are counted.
+    pub attack: String,
+    /// The attack's budget (0 for clean).
+    pub eps: f64,
+    /// `counts[true][predicted]`, classes × classes.
+    pub counts: Vec<Vec<usize>>,
+}
+
+impl ConfusionMatrix {
+    /// The matrix of `(label, prediction)` pairs over `classes` classes; pairs out of range are
+    /// not counted.
+    pub fn from_pairs(
+        attack: &str,
+        eps: f64,
+        classes: usize,
+        pairs: impl IntoIterator<Item = (usize, usize)>,
+    ) -> Self {
+        let mut counts = vec![vec![0; classes]; classes];
+        for (t, p) in pairs {
+            if let Some(c) = counts.get_mut(t).and_then(|row| row.get_mut(p)) {
+                *c += 1;
+            }
+        }
+        ConfusionMatrix {
+            attack: attack.into(),
+            eps,
+            counts,
+        }
+    }
 }
 
 /// Accuracy of a target model on examples crafted on a source model.
@@ -176,4 +214,18 @@ pub struct AdversarialSummary {
     pub examples: Vec<ExampleImage>,
     /// Seconds spent evaluating: the sum over evaluation units, across resumes and shards.
     pub eval_seconds: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: counted by hand: pairs (0,0), (0,1), (1,1), (1,1) and an out-of-range (2,0) over
+    /// two classes give [[1, 1], [0, 2]].
+    #[test]
+    fn confusion_counts_true_by_predicted() {
+        let c =
+            ConfusionMatrix::from_pairs("clean", 0.0, 2, [(0, 0), (0, 1), (1, 1), (1, 1), (2, 0)]);
+        assert_eq!(c.counts, vec![vec![1, 1], vec![0, 2]]);
+    }
 }

@@ -45,8 +45,8 @@ mod tables;
 mod verdict;
 
 pub use adversarial::{
-    AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
-    SampleRecord, TransferCell,
+    AdversarialSummary, AttackCell, Check, CheckStatus, ConfusionMatrix, ExampleImage,
+    ModelAdversarial, SampleRecord, TransferCell,
 };
 pub use corruption::{
     CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary, ModelCorruption,

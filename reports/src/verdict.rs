@@ -687,6 +687,7 @@ mod tests {
             cells,
             check_cells: Vec::new(),
             checks,
+            confusion: Vec::new(),
         }
     }
 

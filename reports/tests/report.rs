@@ -93,6 +93,7 @@ fn adv_model(
                 detail: format!("detail for {model}"),
             },
         ],
+        confusion: Vec::new(),
     }
 }
 
@@ -130,7 +131,15 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
         headline_linf: e8,
         headline_l2: 0.5,
         models: vec![
-            adv_model(BASE, 0.85, 0.004, 0.01, CheckStatus::Pass),
+            ModelAdversarial {
+                prediction_counts: vec![3, 7],
+                confusion: vec![dcrobust_reports::ConfusionMatrix {
+                    attack: "clean".into(),
+                    eps: 0.0,
+                    counts: vec![vec![3, 2], vec![0, 5]],
+                }],
+                ..adv_model(BASE, 0.85, 0.004, 0.01, CheckStatus::Pass)
+            },
             adv_model(tanh, 0.9, 0.134, 0.012, CheckStatus::Fail),
         ],
         transfer: vec![TransferCell {
@@ -262,7 +271,12 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     let page = render(&[adversarial_run(TANH, "bird"), corruption_run()]);
     assert!(page.starts_with("<!DOCTYPE html>"));
     // 4 convergence charts + 3 attacks (fgsm, pgd, pgd-l2) + 2 heatmaps + severity + category bars.
-    assert_eq!(page.matches("<svg").count(), 4 + 3 + 2 + 1 + 1, "svg count");
+    // + the baseline's prediction histogram.
+    assert_eq!(
+        page.matches("<svg").count(),
+        4 + 3 + 2 + 1 + 1 + 1,
+        "svg count"
+    );
     for title in [
         "Training loss",
         "Test accuracy",
@@ -336,6 +350,11 @@ fn page_shows_every_section_with_the_fixture_numbers() {
         page.contains("<tr><td class=\"l\">cnn9-tanh-cosine</td><td>90.0%</td><td>13.4%</td>"),
         "across-runs row"
     );
+    // Predictions: the baseline's histogram and its clean confusion matrix (row 0: 3 of 5
+    // right, shaded 255·(1 − 0.8·3/5) = 133).
+    assert!(page.contains("What the models predict"));
+    assert!(page.contains("share of clean predictions per class"));
+    assert!(page.contains("<td style=\"background:rgb(133,133,255);color:white\">3</td>"));
     // Reproducibility.
     assert!(page.contains("<td class=\"l\">7</td>"), "seed");
     assert!(page.contains("&quot;suite&quot;: &quot;adversarial&quot;"));
@@ -367,8 +386,9 @@ fn hostile_names_are_escaped_and_page_is_self_contained() {
         .filter(|s| s.split("</svg>").next().unwrap().contains("&lt;script&gt;"))
         .count();
     assert_eq!(
-        in_svg, 4,
-        "two heatmaps, the category bars and the PGD-L2 bars (one budget)"
+        in_svg, 5,
+        "two heatmaps, the category bars, the PGD-L2 bars (one budget) and the baseline's \
+         prediction histogram (the hostile class)"
     );
     // Two classes, not CIFAR-10's: no paper columns.
     assert!(!page.contains("paper (Liu et al. 2018, Table 7)"));

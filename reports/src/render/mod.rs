@@ -6,6 +6,7 @@
 //! - `convergence.rs`: training curves and the last-epoch table;
 //! - `adversarial.rs`: the headline table next to the paper, accuracy vs ε, transfer, every cell;
 //! - `checks.rs`: the gradient-masking checks;
+//! - `predictions.rs`: prediction histograms and confusion matrices;
 //! - `corruption.rs`: corruption accuracy tables, heatmaps, charts and the CE table;
 //! - `examples.rs`: adversarial and corrupted example images with predictions;
 //! - `features.rs`: 2-D feature scatter plots;
@@ -19,6 +20,7 @@ mod convergence;
 mod corruption;
 mod examples;
 mod features;
+mod predictions;
 mod reproducibility;
 mod style;
 mod verdict;
@@ -96,6 +98,7 @@ pub fn render(runs: &[RunResults]) -> String {
         }
         if let Some(s) = &run.adversarial {
             examples::adversarial_examples(&mut p, s, &run.images);
+            predictions::predictions(&mut p, s, &colours);
             checks::checks(&mut p, s);
         }
         if let Some(s) = &run.corruption {

@@ -320,6 +320,7 @@ mod tests {
             cells,
             check_cells: Vec::new(),
             checks: Vec::new(),
+            confusion: Vec::new(),
         }
     }
 

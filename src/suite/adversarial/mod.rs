@@ -22,8 +22,8 @@ use dcrobust_attacks::{
     run_attack, AttackConfig, AttackKind, AttackOutcome, Batch, Norm, Oracle, Target,
 };
 use dcrobust_reports::{
-    AdversarialSummary, AttackCell, Check, CheckStatus, ExampleImage, ModelAdversarial,
-    SampleRecord, TransferCell,
+    AdversarialSummary, AttackCell, Check, CheckStatus, ConfusionMatrix, ExampleImage,
+    ModelAdversarial, SampleRecord, TransferCell,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -578,6 +578,45 @@ pub fn run(
     run_suite(&mut suite, ctx, "attacks", "images")
 }
 
+/// The model's confusion matrices from its white-box records: on the clean images (every
+/// record carries the clean prediction; those of one cell are used) and under the strongest
+/// attack run at the L∞ budget `headline` (the first of PGD, APGD-CE, BIM, MI-FGSM, FGSM).
+fn confusion_matrices(
+    model: &str,
+    records: &[SampleRecord],
+    classes: usize,
+    headline: f64,
+) -> Vec<ConfusionMatrix> {
+    let mine = |attack: &'static str, eps: f64| {
+        records
+            .iter()
+            .filter(move |r| {
+                r.model == model && r.source.is_none() && r.attack == attack && r.eps == eps
+            })
+            .map(|r| (r.label as usize, r.clean_pred as usize, r.adv_pred as usize))
+    };
+    let Some(attack) = ["pgd", "apgd-ce", "bim", "mifgsm", "fgsm"]
+        .into_iter()
+        .find(|a| mine(a, headline).next().is_some())
+    else {
+        return Vec::new();
+    };
+    vec![
+        ConfusionMatrix::from_pairs(
+            "clean",
+            0.0,
+            classes,
+            mine(attack, headline).map(|(t, c, _)| (t, c)),
+        ),
+        ConfusionMatrix::from_pairs(
+            attack,
+            headline,
+            classes,
+            mine(attack, headline).map(|(t, _, a)| (t, a)),
+        ),
+    ]
+}
+
 /// Assembles the summary and the per-sample records of run directory `out` from its unit files,
 /// writes `summary.json` and the records file, and prints one line per model.
 pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
@@ -607,7 +646,14 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
             }
             None => Vec::new(),
         };
+        let confusion = confusion_matrices(
+            &pm.name,
+            &records,
+            meta.run.classes.len(),
+            cfg.headline_linf,
+        );
         let mut m = ModelAdversarial {
+            confusion,
             model: pm.name.clone(),
             parameters: info.parameters,
             adversarial_training: info.adversarial_training,

@@ -1,13 +1,14 @@
-//! Inline SVG charts: line charts drawn with plotters' SVG backend into a `String`, and a heatmap
-//! and grouped bars written as SVG by hand.
+//! Inline SVG charts, every one drawn with plotters' SVG backend into a `String`: line charts,
+//! grouped bars, heatmaps and scatter plots.
 //!
-//! Text in plotters charts is laid out with plotters' built-in size estimate (no font files are
-//! read); the browser draws it with its own sans-serif font. plotters escapes the text it writes;
-//! the hand-written SVG escapes every string with [`esc`].
+//! Text is laid out with plotters' built-in size estimate (no font files are read); the browser
+//! draws it with its own sans-serif font. plotters escapes the text it writes; the HTML legends
+//! escape names with [`esc`].
 
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::html::esc;
 
@@ -259,9 +260,38 @@ fn ramp(t: f64) -> (u8, u8, u8) {
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// Draws into an SVG string with plotters: `draw` gets the whole drawing area (white) and
+/// presents it; a drawing error becomes a `<p>` saying so.
+fn plotters_svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+) -> String {
+    let mut buf = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    match result {
+        Ok(()) => buf,
+        Err(e) => format!("<p class=\"err\">chart failed: {}</p>", esc(&e)),
+    }
+}
+
+/// A text style of plotters size `size` (the SVG backend writes `size / 1.24` px), anchored at
+/// `(h, v)`, in `colour`.
+fn text_style(size: u32, h: HPos, v: VPos, colour: RGBColor) -> TextStyle<'static> {
+    ("sans-serif", size)
+        .into_font()
+        .color(&colour)
+        .pos(Pos::new(h, v))
+}
+
 /// A heatmap of accuracies: one row per `rows` entry, one column per `cols` entry, each cell
 /// coloured on the shared scale `[lo, hi]` and labelled with its value in %; `None` cells are
-/// grey. Includes a colour-scale legend.
+/// grey. Includes a colour-scale legend. Drawn with plotters in pixel coordinates.
 pub(crate) fn heatmap(
     title: &str,
     rows: &[String],
@@ -269,192 +299,175 @@ pub(crate) fn heatmap(
     value: impl Fn(usize, usize) -> Option<f64>,
     (lo, hi): (f64, f64),
 ) -> String {
-    let (label_w, cell_w, cell_h, top) = (130.0, 46.0, 17.0, 40.0);
-    let width = label_w + cell_w * cols.len() as f64 + 20.0;
-    let legend_y = top + cell_h * rows.len() as f64 + 14.0;
-    let height = legend_y + 34.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"10\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
-         <text x=\"{}\" y=\"14\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
-        width / 2.0,
-        esc(title)
-    );
-    for (j, c) in cols.iter().enumerate() {
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            label_w + cell_w * (j as f64 + 0.5),
-            top - 5.0,
-            esc(c)
-        );
-    }
-    let span = (hi - lo).max(1e-9);
-    for (i, r) in rows.iter().enumerate() {
-        let y = top + cell_h * i as f64;
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            label_w - 4.0,
-            y + cell_h * 0.7,
-            esc(r)
-        );
-        for j in 0..cols.len() {
-            let x = label_w + cell_w * j as f64;
-            match value(i, j).filter(|v| v.is_finite()) {
-                Some(v) => {
-                    let t = (v - lo) / span;
-                    let (cr, cg, cb) = ramp(t);
-                    let ink = if t > 0.55 { "black" } else { "white" };
-                    let _ = write!(
-                        s,
-                        "<rect x=\"{x}\" y=\"{y}\" width=\"{cell_w}\" height=\"{cell_h}\" \
-                         fill=\"rgb({cr},{cg},{cb})\" stroke=\"white\"/>\
-                         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{ink}\">{:.1}</text>",
-                        x + cell_w / 2.0,
-                        y + cell_h * 0.7,
-                        v * 100.0
-                    );
+    let (label_w, cell_w, cell_h, top) = (130i32, 46i32, 17i32, 40i32);
+    let width = label_w + cell_w * cols.len() as i32 + 20;
+    let legend_y = top + cell_h * rows.len() as i32 + 14;
+    let height = legend_y + 34;
+    let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+    plotters_svg((width as u32, height as u32), |root| {
+        root.draw(&Text::new(
+            title.to_string(),
+            (width / 2, 14),
+            text_style(16, HPos::Center, VPos::Center, BLACK),
+        ))
+        .map_err(e)?;
+        for (j, c) in cols.iter().enumerate() {
+            root.draw(&Text::new(
+                c.clone(),
+                (label_w + cell_w * j as i32 + cell_w / 2, top - 8),
+                text_style(12, HPos::Center, VPos::Center, BLACK),
+            ))
+            .map_err(e)?;
+        }
+        let span = (hi - lo).max(1e-9);
+        for (i, r) in rows.iter().enumerate() {
+            let y = top + cell_h * i as i32;
+            root.draw(&Text::new(
+                r.clone(),
+                (label_w - 4, y + cell_h / 2),
+                text_style(12, HPos::Right, VPos::Center, BLACK),
+            ))
+            .map_err(e)?;
+            for j in 0..cols.len() {
+                let x = label_w + cell_w * j as i32;
+                let cell = [(x, y), (x + cell_w, y + cell_h)];
+                match value(i, j).filter(|v| v.is_finite()) {
+                    Some(v) => {
+                        let t = (v - lo) / span;
+                        let (cr, cg, cb) = ramp(t);
+                        let ink = if t > 0.55 { BLACK } else { WHITE };
+                        root.draw(&Rectangle::new(cell, RGBColor(cr, cg, cb).filled()))
+                            .map_err(e)?;
+                        root.draw(&Text::new(
+                            format!("{:.1}", v * 100.0),
+                            (x + cell_w / 2, y + cell_h / 2),
+                            text_style(12, HPos::Center, VPos::Center, ink),
+                        ))
+                        .map_err(e)?;
+                    }
+                    None => {
+                        root.draw(&Rectangle::new(cell, RGBColor(221, 221, 221).filled()))
+                            .map_err(e)?;
+                    }
                 }
-                None => {
-                    let _ = write!(
-                        s,
-                        "<rect x=\"{x}\" y=\"{y}\" width=\"{cell_w}\" height=\"{cell_h}\" \
-                         fill=\"#ddd\" stroke=\"white\"/>"
-                    );
-                }
+                root.draw(&Rectangle::new(cell, WHITE.stroke_width(1)))
+                    .map_err(e)?;
             }
         }
-    }
-    let steps = 40;
-    let bar_w = (cell_w * cols.len() as f64).max(120.0) / steps as f64;
-    for k in 0..steps {
-        let (cr, cg, cb) = ramp(k as f64 / (steps - 1) as f64);
-        let _ = write!(
-            s,
-            "<rect x=\"{}\" y=\"{legend_y}\" width=\"{}\" height=\"10\" fill=\"rgb({cr},{cg},{cb})\"/>",
-            label_w + bar_w * k as f64,
-            bar_w + 0.5
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">accuracy %</text>\
-         <text x=\"{label_w}\" y=\"{}\" text-anchor=\"start\">{:.1}</text>\
-         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.1}</text></svg>",
-        label_w - 4.0,
-        legend_y + 9.0,
-        legend_y + 24.0,
-        lo * 100.0,
-        label_w + bar_w * steps as f64,
-        legend_y + 24.0,
-        hi * 100.0
-    );
-    s
+        let steps = 40;
+        let bar_w = (cell_w * cols.len() as i32).max(120) as f64 / steps as f64;
+        for k in 0..steps {
+            let (cr, cg, cb) = ramp(k as f64 / (steps - 1) as f64);
+            let x0 = label_w + (bar_w * k as f64) as i32;
+            let x1 = label_w + (bar_w * (k + 1) as f64).ceil() as i32;
+            root.draw(&Rectangle::new(
+                [(x0, legend_y), (x1, legend_y + 10)],
+                RGBColor(cr, cg, cb).filled(),
+            ))
+            .map_err(e)?;
+        }
+        for (text, at, h) in [
+            (
+                "accuracy %".to_string(),
+                (label_w - 4, legend_y + 5),
+                HPos::Right,
+            ),
+            (
+                format!("{:.1}", lo * 100.0),
+                (label_w, legend_y + 20),
+                HPos::Left,
+            ),
+            (
+                format!("{:.1}", hi * 100.0),
+                (label_w + (bar_w * steps as f64) as i32, legend_y + 20),
+                HPos::Right,
+            ),
+        ] {
+            root.draw(&Text::new(text, at, text_style(12, h, VPos::Center, BLACK)))
+                .map_err(e)?;
+        }
+        Ok(())
+    })
 }
 
 /// Grouped vertical bars: one group per `groups` entry, one bar per series `(name, palette
-/// slot, values)` (values are accuracies in [0, 1], drawn in %), with a y axis, the value above
-/// each bar and a legend.
+/// slot, values)` (values are shares in [0, 1], drawn in %), with a y axis in % and the value
+/// above each bar. The series' names are in the page's HTML legend (colours are page-wide).
 pub(crate) fn grouped_bars(
     title: &str,
     groups: &[String],
     series: &[(String, usize, Vec<Option<f64>>)],
 ) -> String {
-    let (left, top, plot_h, bottom) = (44.0, 30.0, 180.0, 40.0);
-    let per = series.len().max(1) as f64;
-    let bar_w = 18.0;
-    let group_w = bar_w * per + 16.0;
-    let width = left + group_w * groups.len() as f64 + 10.0;
-    let legend_h = 16.0 * series.len() as f64;
-    let height = top + plot_h + bottom + legend_h;
+    let per = series.len().max(1);
+    let width = (70 + groups.len() * (18 * per + 16)).max(260) as u32;
     let max = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().flatten().copied())
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     // Top of the axis: the next multiple of 10% above the largest value.
-    let y_max = ((max * 10.0).floor() + 1.0).min(10.0) / 10.0;
-    let y = |v: f64| top + plot_h * (1.0 - v / y_max);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"10\">\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\
-         <text x=\"{}\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
-        width / 2.0,
-        esc(title)
-    );
-    for k in 0..=5 {
-        let v = y_max * k as f64 / 5.0;
-        let yy = y(v);
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy}\" y2=\"{yy}\" stroke=\"#ddd\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.0}%</text>",
-            width - 10.0,
-            left - 4.0,
-            yy + 3.0,
-            v * 100.0
-        );
-    }
-    for (g, name) in groups.iter().enumerate() {
-        let gx = left + group_w * g as f64 + 8.0;
+    let y_max = ((max * 10.0).floor() + 1.0).min(10.0) * 10.0;
+    let g = groups.len().max(1) as f64;
+    plotters_svg((width, 280), |root| {
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 13))
+            .margin(6)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(-0.5..g - 0.5, 0.0..y_max)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len() + 1)
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    groups.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_labels(6)
+            .y_label_formatter(&|y| format!("{y:.0}%"))
+            .label_style(("sans-serif", 11))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(BLACK)
+            .draw()
+            .map_err(|x| e(&x))?;
+        let bw = 0.8 / per as f64;
         for (k, (_, slot, vals)) in series.iter().enumerate() {
-            if let Some(v) = vals.get(g).copied().flatten().filter(|v| v.is_finite()) {
-                let x = gx + bar_w * k as f64;
-                let _ = write!(
-                    s,
-                    "<rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\
-                     <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"8\">{:.1}</text>",
-                    y(v),
-                    bar_w - 2.0,
-                    (plot_h * v / y_max).max(0.0),
-                    css_colour(*slot),
-                    x + bar_w / 2.0 - 1.0,
-                    y(v) - 2.0,
-                    v * 100.0
-                );
+            let colour = palette(*slot);
+            for (gi, v) in vals.iter().enumerate() {
+                let Some(v) = v.filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let x0 = gi as f64 - 0.4 + bw * k as f64;
+                let (x1, top) = (x0 + bw * 0.9, v * 100.0);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, 0.0), (x1, top)],
+                        colour.filled(),
+                    )))
+                    .map_err(|x| e(&x))?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("{top:.1}"),
+                        ((x0 + x1) / 2.0, top),
+                        text_style(11, HPos::Center, VPos::Bottom, BLACK),
+                    )))
+                    .map_err(|x| e(&x))?;
             }
         }
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            gx + bar_w * per / 2.0,
-            top + plot_h + 14.0,
-            esc(name)
-        );
-    }
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" x2=\"{left}\" y1=\"{top}\" y2=\"{}\" stroke=\"black\"/>",
-        top + plot_h
-    );
-    for (k, (name, slot, _)) in series.iter().enumerate() {
-        let ly = top + plot_h + bottom + 16.0 * k as f64;
-        let _ = write!(
-            s,
-            "<rect x=\"{left}\" y=\"{}\" width=\"12\" height=\"10\" fill=\"{}\"/>\
-             <text x=\"{}\" y=\"{}\">{}</text>",
-            ly - 9.0,
-            css_colour(*slot),
-            left + 16.0,
-            ly,
-            esc(name)
-        );
-    }
-    s.push_str("</svg>");
-    s
+        Ok(())
+    })
 }
 
-/// A scatter plot of `(x[i], y[i])` coloured by `class[i]` (palette order), as hand-written SVG
-/// with a title and the data range on both axes.
+/// A scatter plot of `(x[i], y[i])` coloured by `class[i]` (palette order), with a title and
+/// both axes.
 pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> String {
-    let (w, h, m) = (360.0, 320.0, 30.0);
     let n = x.len().min(y.len()).min(class.len());
     let pts: Vec<(f64, f64, u32)> = (0..n)
         .filter(|&i| x[i].is_finite() && y[i].is_finite())
@@ -462,41 +475,34 @@ pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> Strin
         .collect();
     let (x0, x1) = auto_range(pts.iter().map(|p| p.0), false);
     let (y0, y1) = auto_range(pts.iter().map(|p| p.1), false);
-    let sx = |v: f64| m + (v - x0) / (x1 - x0) * (w - 2.0 * m);
-    let sy = |v: f64| h - m - (v - y0) / (y1 - y0) * (h - 2.0 * m);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">\
-         <rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"rgb(215,215,215)\"/>\
-         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">{}</text>",
-        w - 2.0 * m,
-        h - 2.0 * m,
-        w / 2.0,
-        esc(title)
-    );
-    for (px, py, c) in &pts {
-        let _ = write!(
-            s,
-            "<circle class=\"pt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"1.8\" fill=\"{}\" fill-opacity=\"0.7\"/>",
-            sx(*px),
-            sy(*py),
-            css_colour(*c as usize)
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{m}\" y=\"{}\" font-size=\"10\">x: {:.3} to {:.3}</text>\
-         <text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">y: {:.3} to {:.3}</text></svg>",
-        h - 10.0,
-        x0,
-        x1,
-        w - m,
-        h - 10.0,
-        y0,
-        y1
-    );
-    s
+    plotters_svg((360, 340), |root| {
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 13))
+            .margin(6)
+            .x_label_area_size(30)
+            .y_label_area_size(46)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("feature 1")
+            .y_desc("feature 2")
+            .x_labels(5)
+            .y_labels(5)
+            .label_style(("sans-serif", 11))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(BLACK)
+            .draw()
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(pts.iter().map(|&(px, py, c)| {
+                Circle::new((px, py), 2, palette(c as usize).mix(0.7).filled())
+            }))
+            .map_err(|x| e(&x))?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -96,6 +96,9 @@ pub(crate) struct LineSpec<'a> {
     pub integer_x: bool,
     /// Y range; `None` picks one from the data.
     pub y_range: Option<(f64, f64)>,
+    /// Draw y on a log scale: the chart plots log10(y) (points with y <= 0 are skipped) and
+    /// labels the axis with y itself.
+    pub log_y: bool,
     /// Size in pixels.
     pub size: (u32, u32),
 }
@@ -141,6 +144,43 @@ pub(crate) fn line_chart(spec: &LineSpec<'_>, series: &[Series]) -> String {
 }
 
 fn draw_lines(buf: &mut String, spec: &LineSpec<'_>, series: &[Series]) -> Result<(), String> {
+    if spec.log_y {
+        let logged: Vec<Series> = series
+            .iter()
+            .map(|s| Series {
+                points: s
+                    .points
+                    .iter()
+                    .filter(|p| p.1 > 0.0)
+                    .map(|&(x, y)| (x, y.log10()))
+                    .collect(),
+                colour: s.colour,
+                markers: s.markers,
+            })
+            .collect();
+        let linear = LineSpec {
+            log_y: false,
+            y_range: spec
+                .y_range
+                .map(|(lo, hi)| (lo.max(1e-12).log10(), hi.log10())),
+            ..*spec
+        };
+        return draw_lines_with(buf, &linear, &logged, &|y: &f64| {
+            let v = 10f64.powf(*y);
+            format!("{}", (v * 1000.0).round() / 1000.0)
+        });
+    }
+    draw_lines_with(buf, spec, series, &|y: &f64| {
+        format!("{}", (y * 100.0).round() / 100.0)
+    })
+}
+
+fn draw_lines_with(
+    buf: &mut String,
+    spec: &LineSpec<'_>,
+    series: &[Series],
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<(), String> {
     let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
     let (mut x0, mut x1) = auto_range(
         series
@@ -198,7 +238,7 @@ fn draw_lines(buf: &mut String, spec: &LineSpec<'_>, series: &[Series]) -> Resul
             .x_labels(8)
             .y_labels(6)
             .x_label_formatter(&x_fmt)
-            .y_label_formatter(&|y| format!("{}", (y * 100.0).round() / 100.0))
+            .y_label_formatter(y_fmt)
             .light_line_style(WHITE)
             .bold_line_style(GRID)
             .axis_style(BLACK)
@@ -522,6 +562,7 @@ mod tests {
                 y_desc: "y",
                 integer_x: true,
                 y_range: None,
+                log_y: false,
                 size: (300, 200),
             },
             &[Series {
@@ -564,5 +605,36 @@ mod tests {
             legend.contains(&format!("background:{}", css_colour(1))),
             "{legend}"
         );
+    }
+
+    /// Oracle: log10 by hand: points at y = 0.1 and 10 plot at -1 and 1, so the axis carries the
+    /// decades 0.1, 1 and 10 as labels (printed as y, not log10 y); y <= 0 is skipped, not an
+    /// error.
+    #[test]
+    fn log_scale_labels_the_axis_in_the_data_units() {
+        let svg = line_chart(
+            &LineSpec {
+                title: "loss",
+                x_desc: "x",
+                y_desc: "y",
+                integer_x: true,
+                y_range: None,
+                log_y: true,
+                size: (300, 200),
+            },
+            &[Series {
+                points: vec![(1.0, 0.1), (2.0, 10.0), (3.0, 0.0)],
+                colour: 0,
+                markers: true,
+            }],
+        );
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for label in ["0.1", "1", "10"] {
+            assert!(
+                svg.contains(&format!(">\n{label}\n</text>")),
+                "no tick {label}"
+            );
+        }
+        assert_eq!(svg.matches("<circle").count(), 2);
     }
 }

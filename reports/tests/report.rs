@@ -271,12 +271,13 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     let page = render(&[adversarial_run(TANH, "bird"), corruption_run()]);
     assert!(page.starts_with("<!DOCTYPE html>"));
     // 4 convergence charts + 3 attacks (fgsm, pgd, pgd-l2) + 2 heatmaps + severity + category bars.
-    // + the baseline's prediction histogram.
+    // + the two loss charts on a log scale + the baseline's prediction histogram.
     assert_eq!(
         page.matches("<svg").count(),
-        4 + 3 + 2 + 1 + 1 + 1,
+        4 + 2 + 3 + 2 + 1 + 1 + 1,
         "svg count"
     );
+    assert!(page.contains("<summary>The losses on a log scale</summary>"));
     for title in [
         "Training loss",
         "Test accuracy",

@@ -277,6 +277,7 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
                 y_desc: "accuracy %",
                 integer_x: false,
                 y_range: Some((0.0, hi.min(100.0))),
+                log_y: false,
                 size: (380, 280),
             },
             &series,

@@ -44,7 +44,7 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
     ];
     p.push_str(&colours.legend(histories.iter().map(|h| h.model.as_str())));
     p.push_str("<div class=\"grid\">");
-    let mut figure = |title: &str, y_desc: &str, integer_x: bool, series: Vec<Series>| {
+    let figure = |title: &str, y_desc: &str, integer_x: bool, log_y: bool, series: &[Series]| {
         let svg = line_chart(
             &LineSpec {
                 title,
@@ -52,12 +52,15 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
                 y_desc,
                 integer_x,
                 y_range: None,
+                log_y,
                 size: (460, 300),
             },
-            &series,
+            series,
         );
-        let _ = write!(p, "<figure>{svg}</figure>");
+        format!("<figure>{svg}</figure>")
     };
+    // The loss charts again on a log scale, folded under the grid.
+    let mut log_loss = String::new();
     for ((title, y_desc, get, get_it), (t_title, t_desc, t_get)) in train.into_iter().zip(test) {
         let series = histories
             .iter()
@@ -81,8 +84,17 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
                     }
                 }
             })
-            .collect();
-        figure(title, y_desc, false, series);
+            .collect::<Vec<_>>();
+        p.push_str(&figure(title, y_desc, false, false, &series));
+        if y_desc == "cross-entropy" {
+            log_loss.push_str(&figure(
+                title,
+                "cross-entropy (log scale)",
+                false,
+                true,
+                &series,
+            ));
+        }
         let series = histories
             .iter()
             .map(|h| Series {
@@ -94,10 +106,23 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
                 colour: colours.of(&h.model),
                 markers: true,
             })
-            .collect();
-        figure(t_title, t_desc, true, series);
+            .collect::<Vec<_>>();
+        p.push_str(&figure(t_title, t_desc, true, false, &series));
+        if t_desc == "cross-entropy" {
+            log_loss.push_str(&figure(
+                t_title,
+                "cross-entropy (log scale)",
+                true,
+                true,
+                &series,
+            ));
+        }
     }
     p.push_str("</div>");
+    let _ = write!(
+        p,
+        "<details><summary>The losses on a log scale</summary><div class=\"grid\">{log_loss}</div></details>"
+    );
     p.push_str(
         "<table><tr><th class=\"l\">model</th><th>epochs</th><th>train loss</th>\
          <th>test loss</th><th>train acc.</th><th>test acc.</th><th>train time (s)</th>\

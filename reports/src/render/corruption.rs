@@ -122,6 +122,7 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
             y_desc: "accuracy %",
             integer_x: true,
             y_range: None,
+            log_y: false,
             size: (460, 300),
         },
         &series,

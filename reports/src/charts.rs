@@ -439,7 +439,8 @@ pub(crate) fn grouped_bars(
     series: &[(String, usize, Vec<Option<f64>>)],
 ) -> String {
     let per = series.len().max(1);
-    let width = (70 + groups.len() * (18 * per + 16)).max(260) as u32;
+    // Each group gets room for its bars and for a label of about 10 characters.
+    let width = (70 + groups.len() * (18 * per + 16).max(62)).max(260) as u32;
     let max = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().flatten().copied())

@@ -534,5 +534,8 @@ fn feat2d_runs_write_feature_plots() {
     }
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("2-D features"));
-    assert_eq!(page.matches("class=\"pt\"").count(), 120);
+    // Two scatter plots of 60 points each, the section's only circles.
+    let features = &page[page.find("2-D features").unwrap()..];
+    let features = &features[..features.find("</section>").unwrap_or(features.len())];
+    assert_eq!(features.matches("<circle").count(), 120);
 }

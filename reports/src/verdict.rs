@@ -218,6 +218,26 @@ fn clearly_above(a: f64, na: usize, b: f64, nb: usize) -> bool {
     wilson(a, na).0 > wilson(b, nb).1
 }
 
+/// The sentence that replaces a conclusion when `model` or its baseline fails checks; `None`
+/// when neither does.
+fn no_conclusion(
+    model: &str,
+    checks: &[Check],
+    baseline: &str,
+    baseline_checks: &[Check],
+) -> Option<String> {
+    let failed: Vec<&str> = failed_names(checks)
+        .into_iter()
+        .chain(failed_names(baseline_checks))
+        .collect();
+    (!failed.is_empty()).then(|| {
+        format!(
+            "No conclusion for {model} against {baseline}: checks fail ({}).",
+            failed.join(", ")
+        )
+    })
+}
+
 /// Attack `a`'s cells at budget `e` on model `m` and baseline `b`, when both have one.
 fn pair_cells<'a>(
     m: &'a ModelAdversarial,
@@ -249,17 +269,8 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<String> {
         }
         let (weak, strong) = verdict_attacks(s, b, e);
         let cells = |a| pair_cells(m, b, a, e);
-        let failed: Vec<&str> = failed_names(&m.checks)
-            .into_iter()
-            .chain(failed_names(&b.checks))
-            .collect();
-        if !failed.is_empty() {
-            parts.push(format!(
-                "No conclusion for {} against {}: checks fail ({}).",
-                m.model,
-                b.model,
-                failed.join(", ")
-            ));
+        if let Some(no) = no_conclusion(&m.model, &m.checks, &b.model, &b.checks) {
+            parts.push(no);
             continue;
         }
         let eps = fmt_eps(e, "linf");
@@ -379,17 +390,8 @@ pub(crate) fn corruption_conclusion(s: &CorruptionSummary) -> Option<String> {
     let n = s.run.images;
     let mut parts = Vec::new();
     for m in s.models.iter().filter(|m| m.model != b.model) {
-        let failed: Vec<&str> = failed_names(&m.checks)
-            .into_iter()
-            .chain(failed_names(&b.checks))
-            .collect();
-        if !failed.is_empty() {
-            parts.push(format!(
-                "No conclusion for {} against {}: checks fail ({}).",
-                m.model,
-                b.model,
-                failed.join(", ")
-            ));
+        if let Some(no) = no_conclusion(&m.model, &m.checks, &b.model, &b.checks) {
+            parts.push(no);
             continue;
         }
         let (Some(am), Some(ab)) = (m.mean_corruption_accuracy, b.mean_corruption_accuracy) else {

@@ -11,19 +11,9 @@ use super::{Cifar100Labels, DataError, Dataset, Split};
 /// Pixel bytes per CIFAR image (3x32x32).
 const PIXELS: usize = 3 * 32 * 32;
 
-/// The CIFAR-10 class names in label order, used when `batches.meta.txt` is absent.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+/// The CIFAR-10 class names in label order, used when `batches.meta.txt` is absent (one list for
+/// the whole workspace, kept in the reports crate, which judges whether the paper applies).
+pub use dcrobust_reports::paper::CIFAR10_CLASSES;
 
 /// Subfolder of the official CIFAR-10 binary archive.
 const CIFAR10_SUBDIR: &str = "cifar-10-batches-bin";

@@ -157,6 +157,19 @@ fn adversarial_suite_end_to_end_and_reproducible() {
     // 3 ε x 3 attacks + Square at 8/255, per model, plus 1 transfer evaluation, x 60 images.
     let records = std::fs::read_to_string(a.join("records.jsonl")).unwrap();
     assert_eq!(records.lines().count(), (2 * 10 + 1) * 60);
+    // `attacked`: ε > 0 and the clean image classified correctly (nothing else is attacked);
+    // `success` only for attacked images, where it means a wrong adversarial prediction.
+    let mut misclassified = 0;
+    for line in records.lines() {
+        let r: dcrobust_reports::SampleRecord = serde_json::from_str(line).unwrap();
+        assert_eq!(r.attacked, r.eps > 0.0 && r.clean_pred == r.label, "{line}");
+        assert_eq!(r.success, r.attacked && r.adv_pred != r.label, "{line}");
+        misclassified += usize::from(r.clean_pred != r.label);
+    }
+    assert!(
+        misclassified > 0,
+        "the tiny models should get some images wrong"
+    );
     for ex in &s.examples {
         assert!(a.join(&ex.adv_png).is_file() && a.join(&ex.clean_png).is_file());
     }
@@ -191,6 +204,55 @@ fn adversarial_suite_end_to_end_and_reproducible() {
         records == std::fs::read_to_string(b.join("records.jsonl")).unwrap(),
         "records differ with batch size 7 and one thread"
     );
+
+    // Oracle: PGD from the clean image (no random start) with BIM's step count and step size
+    // is BIM, step for step, so every adversarial prediction agrees. `--no-checks` leaves out
+    // the two checks that run their own attacks and keeps the free ones.
+    let c = dir.path().join("c");
+    let mut cmd = args(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--quiet",
+        "--test-limit",
+        "60",
+        "--attacks",
+        "bim,pgd",
+        "--linf-eps",
+        "8/255",
+        "--pgd-steps",
+        "10",
+        "--no-random-start",
+        "--no-checks",
+        "--no-transfer",
+        "--checkpoint",
+    ]);
+    cmd.push(a.join("models/cnn9-baseline").display().to_string());
+    cmd.push("--out".into());
+    cmd.push(c.display().to_string());
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs: Vec<dcrobust_reports::SampleRecord> =
+        std::fs::read_to_string(c.join("records.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let by = |attack: &str| -> Vec<u32> {
+        recs.iter()
+            .filter(|r| r.attack == attack)
+            .map(|r| r.adv_pred)
+            .collect()
+    };
+    assert_eq!(by("pgd").len(), 60);
+    assert_eq!(by("pgd"), by("bim"));
+    let s: dcrobust_reports::AdversarialSummary = read(&c.join("summary.json"));
+    let names: Vec<&str> = s.models[0].checks.iter().map(|c| c.name.as_str()).collect();
+    assert!(
+        !names.contains(&"monotone-in-steps") && !names.contains(&"unbounded-pgd-reaches-chance")
+    );
+    assert!(s.models[0].check_cells.is_empty());
+    assert!(names.contains(&"eps0-equals-clean") || names.contains(&"collapsed-predictions"));
 }
 
 /// Oracle: option validation happens before any work — each bad value is named, the exit status
@@ -333,6 +395,118 @@ fn corruption_suite_end_to_end_and_released_layout() {
         assert_eq!(x.cells, y.cells, "{}", x.model);
         assert_eq!(x.clean_accuracy, y.clean_accuracy);
     }
+}
+
+/// The header dict and the payload of a `.npy` file.
+fn npy_parts(bytes: &[u8]) -> (String, &[u8]) {
+    assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    (
+        String::from_utf8_lossy(&bytes[10..10 + len]).into_owned(),
+        &bytes[10 + len..],
+    )
+}
+
+/// Oracles: the released layout by construction. A CIFAR-10 binary folder holding only
+/// `test_batch.bin` (records written here from the embedded test images) is enough for
+/// `dcrobust corrupt`; `clean.npy` is exactly those pixels, transposed from the records' CHW to
+/// HWC; `labels.npy` is uint8 (as in the released CIFAR-10-C), one block per chosen severity;
+/// `severities.json` lists the blocks, and `run --cifar10c` evaluates a severity it lists and
+/// refuses, by name, one it does not.
+#[test]
+fn corrupt_reads_only_the_test_split_and_writes_chosen_severities() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = dcrobust::data::embedded().unwrap();
+    data.truncate(None, Some(20));
+    let bin = dir.path().join("cifar");
+    std::fs::create_dir_all(&bin).unwrap();
+    let mut records = Vec::new();
+    for (i, &l) in data.test.labels.iter().enumerate() {
+        records.push(l as u8);
+        records.extend_from_slice(&data.test.images[i * 3072..(i + 1) * 3072]);
+    }
+    std::fs::write(bin.join("test_batch.bin"), &records).unwrap();
+    let out = dir.path().join("c10c");
+    let o = dcrobust(&args(&[
+        "corrupt",
+        "--data",
+        &bin.display().to_string(),
+        "--severities",
+        "3,1",
+        "--clean",
+        "--quiet",
+        "--corruptions",
+        "contrast",
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let clean = std::fs::read(out.join("clean.npy")).unwrap();
+    let (header, pixels) = npy_parts(&clean);
+    assert!(header.contains("'descr': '|u1'"), "{header}");
+    assert!(header.contains("'shape': (20, 32, 32, 3)"), "{header}");
+    for i in 0..20 {
+        for y in 0..32 {
+            for x in 0..32 {
+                for c in 0..3 {
+                    assert_eq!(
+                        pixels[((i * 32 + y) * 32 + x) * 3 + c],
+                        data.test.images[i * 3072 + (c * 32 + y) * 32 + x]
+                    );
+                }
+            }
+        }
+    }
+    let labels = std::fs::read(out.join("labels.npy")).unwrap();
+    let (header, payload) = npy_parts(&labels);
+    assert!(header.contains("'descr': '|u1'"), "{header}");
+    assert!(header.contains("'shape': (40,)"), "{header}");
+    let want: Vec<u8> = data
+        .test
+        .labels
+        .iter()
+        .chain(&data.test.labels)
+        .map(|&l| l as u8)
+        .collect();
+    assert_eq!(payload, &want[..]);
+    let contrast = std::fs::read(out.join("contrast.npy")).unwrap();
+    assert!(npy_parts(&contrast).0.contains("'shape': (40, 32, 32, 3)"));
+    let listed: Vec<u8> = read(&out.join("severities.json"));
+    assert_eq!(listed, vec![1, 3]);
+
+    let eval = |sev: &str| {
+        dcrobust(&args(&[
+            "run",
+            "--suite",
+            "corruption",
+            "--quiet",
+            "--test-limit",
+            "20",
+            "--checkpoint",
+            "zoo:cnn9-baseline",
+            "--corruptions",
+            "contrast",
+            "--severities",
+            sev,
+            "--cifar10c",
+            &out.display().to_string(),
+            "--out",
+            &dir.path().join(format!("run{sev}")).display().to_string(),
+        ]))
+    };
+    let o = eval("3");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: dcrobust_reports::CorruptionSummary = read(&dir.path().join("run3/summary.json"));
+    assert_eq!(s.models[0].cells.len(), 1);
+    assert_eq!(s.models[0].cells[0].severity, 3);
+    let o = eval("2");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("hold severities 1, 3 only") && stderr(&o).contains("severity 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("run2").exists());
 }
 
 /// Oracle: severity 0 and 6 do not exist in CIFAR-10-C, unknown corruptions are named, and a

@@ -235,6 +235,48 @@ fn positive(
 }
 
 impl AttackConfig {
+    /// Every field, in declaration order, with what it sets: the listing of `dcrobust attacks`
+    /// and the fields an `--attack-config` JSON file may hold (a test checks that it names
+    /// exactly the serialised fields).
+    pub const FIELDS: &'static [(&'static str, &'static str)] = &[
+        ("steps", "PGD and PGD-L2 iterations"),
+        (
+            "step_size",
+            "PGD, PGD-L2 and BIM step size, as a fraction of eps",
+        ),
+        (
+            "restarts",
+            "PGD and PGD-L2 restarts (each sample keeps its worst case)",
+        ),
+        (
+            "random_start",
+            "PGD and PGD-L2 start at a random point of the eps-ball",
+        ),
+        (
+            "early_stop",
+            "PGD and BIM stop moving a sample once it is misclassified",
+        ),
+        ("bim_steps", "BIM iterations"),
+        ("mifgsm_steps", "MI-FGSM iterations (step eps / steps)"),
+        ("mifgsm_decay", "MI-FGSM momentum decay"),
+        ("apgd_steps", "APGD iterations"),
+        ("apgd_restarts", "APGD restarts"),
+        ("cw_steps", "CW-L2 Adam iterations per value of c"),
+        ("cw_search_steps", "CW-L2 binary-search steps over c"),
+        ("cw_c", "CW-L2 initial c"),
+        ("cw_lr", "CW-L2 Adam learning rate"),
+        ("cw_kappa", "CW-L2 confidence kappa"),
+        ("square_queries", "Square attack queries per image"),
+        (
+            "square_p_init",
+            "Square attack initial fraction of pixels per square",
+        ),
+        (
+            "target",
+            "untargeted, random or least-likely (targeted attacks' target class)",
+        ),
+    ];
+
     /// Checks every parameter's range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         at_least_one("steps", self.steps)?;

@@ -25,7 +25,15 @@ pub struct SampleRecord {
     pub clean_pred: u32,
     /// Prediction on the adversarial image.
     pub adv_pred: u32,
-    /// Untargeted: the adversarial prediction is wrong; targeted: it is the target.
+    /// Whether the sample was attacked: ε > 0 and the model classified the clean image
+    /// correctly (targeted: did not already predict the target). Transfer records: the evaluated
+    /// model classified the clean image correctly. Samples not attacked keep their clean image.
+    /// (Records written before this field existed read as attacked.)
+    #[serde(default = "attacked_default")]
+    pub attacked: bool,
+    /// The attack succeeded on an attacked sample: untargeted, the adversarial prediction is
+    /// wrong; targeted, it is the target. Always false for samples not attacked, so that
+    /// misclassified clean images do not count as successes.
     pub success: bool,
     /// L∞ norm of the perturbation.
     pub linf: f32,
@@ -33,6 +41,11 @@ pub struct SampleRecord {
     pub l2: f32,
     /// Cross-entropy of the true class at the adversarial image.
     pub loss: f32,
+}
+
+/// [`SampleRecord::attacked`] of records that predate the field.
+fn attacked_default() -> bool {
+    true
 }
 
 /// Accuracy of one model under one attack at one ε.

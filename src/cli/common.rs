@@ -138,18 +138,28 @@ pub fn describe_data(data: &Dataset) -> String {
 
 /// Loads the data set the options name, or the embedded one.
 pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+    load_data_splits(args, data::Splits::Both)
+}
+
+/// As [`load_data`], reading only `splits` from a data directory (the embedded subset is always
+/// whole); with [`data::Splits::TestOnly`] the training split is empty and not required.
+pub fn load_data_splits(args: &DataArgs, splits: data::Splits) -> Result<Dataset> {
     let mut ds = match &args.data {
         Some(dir) => {
             let labels = match args.cifar100_labels {
                 LabelsArg::Fine => Cifar100Labels::Fine,
                 LabelsArg::Coarse => Cifar100Labels::Coarse,
             };
-            data::load(dir, args.data_format, labels)?
+            data::load_splits(dir, args.data_format, labels, splits)?
         }
         None => data::embedded()?,
     };
     ds.truncate(args.train_limit, args.test_limit);
-    if ds.train.is_empty() || ds.test.is_empty() {
+    if splits == data::Splits::TestOnly {
+        if ds.test.is_empty() {
+            bail!("the data set has no test images; the test split needs at least one");
+        }
+    } else if ds.train.is_empty() || ds.test.is_empty() {
         bail!(
             "the data set has {} training and {} test images; both splits need at least one",
             ds.train.len(),

@@ -1,14 +1,17 @@
 //! `dcrobust corrupt`.
 
 use super::*;
-use crate::suite::{self};
+use crate::data::Splits;
+use crate::suite::corruption::{self, CorruptedSet};
 use anyhow::{bail, Result};
 use clap::Args;
+use dcrobust_corruptions::Severity;
 
 /// `dcrobust corrupt`.
 #[derive(Debug, Args)]
 pub struct CorruptArgs {
-    /// Data options (the test split is corrupted).
+    /// Data options (only the test split is read and corrupted; the training files need not
+    /// exist).
     #[command(flatten)]
     pub data: DataArgs,
     /// Common options (`--out` is required).
@@ -17,6 +20,18 @@ pub struct CorruptArgs {
     /// Corruptions, as for `run --suite corruption`.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub corruptions: Vec<String>,
+    /// Severities, comma-separated, 1 to 5: one block of the test split each, ascending.
+    /// Anything but all five is recorded in severities.json, which `run --cifar10c` reads.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,3,4,5",
+        allow_negative_numbers = true
+    )]
+    pub severities: Vec<Severity>,
+    /// Also write clean.npy: the uncorrupted test images (uint8 N x H x W x C, same order).
+    #[arg(long)]
+    pub clean: bool,
     /// Severity table: cifar10-c or imagenet-c.
     #[arg(long, default_value = "cifar10-c", value_parser = crate::cli::run::parse_table)]
     pub table: dcrobust_corruptions::Table,
@@ -31,24 +46,32 @@ pub(crate) fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {
         bail!("dcrobust corrupt needs --out DIR for the .npy files");
     };
     let corruptions = expand_corruptions(&a.corruptions)?;
-    let table = a.table;
-    let data = load_data(&a.data)?;
+    let mut severities = a.severities.clone();
+    severities.sort();
+    severities.dedup();
+    if severities.is_empty() {
+        bail!("--severities is empty; name at least one of 1 to 5");
+    }
+    let set = CorruptedSet {
+        corruptions,
+        severities,
+        table: a.table,
+        seed: a.common.seed,
+        clean: a.clean,
+    };
+    let data = load_data_splits(&a.data, Splits::TestOnly)?;
     let t = std::time::Instant::now();
-    suite::corruption::write_corrupted_set(
-        &data,
-        &corruptions,
-        table,
-        a.common.seed,
-        out,
-        !a.quiet,
-    )?;
+    corruption::write_corrupted_set(&data, &set, out, !a.quiet)?;
+    let sev: Vec<String> = set.severities.iter().map(|s| s.to_string()).collect();
     println!(
-        "wrote {} corruptions x 5 severities of {} test images ({}x{}x{}) and labels.npy to {} in {:.1} s",
-        corruptions.len(),
+        "wrote {} corruptions x severities {} of {} test images ({}x{}x{}), labels.npy{} to {} in {:.1} s",
+        set.corruptions.len(),
+        sev.join(","),
         data.test.len(),
         data.height,
         data.width,
         data.channels,
+        if set.clean { " and clean.npy" } else { "" },
         out.display(),
         t.elapsed().as_secs_f64()
     );

@@ -27,9 +27,62 @@ pub(crate) fn cmd_attacks() {
     for k in AttackKind::ALL {
         println!("  {:<10} {:<5} {}", k.name(), k.norm().name(), k.describe());
     }
-    let d = AttackConfig::default();
     println!(
-        "\nDefaults: PGD {} steps of {} x eps, random start, {} restart(s); BIM {} steps; MI-FGSM {} steps; APGD {} steps; CW-L2 {} x {} steps from c = {}; Square {} queries.",
-        d.steps, d.step_size, d.restarts, d.bim_steps, d.mifgsm_steps, d.apgd_steps, d.cw_search_steps, d.cw_steps, d.cw_c, d.square_queries
+        "\nParameters (fields of an --attack-config JSON file; the options named in `dcrobust run --help` override them), with their defaults:"
     );
+    for (name, value, about) in config_fields() {
+        println!("  {name:<16} {value:<12} {about}");
+    }
+}
+
+/// Every [`AttackConfig`] field: name, default value (as its JSON text; floats as the shortest
+/// f32 text) and description, in declaration order.
+pub(crate) fn config_fields() -> Vec<(&'static str, String, &'static str)> {
+    let defaults = serde_json::to_value(AttackConfig::default()).unwrap_or_default();
+    AttackConfig::FIELDS
+        .iter()
+        .map(|&(name, about)| {
+            let value = match defaults.get(name) {
+                None => String::new(),
+                // The float fields are f32: print the shortest text that reads back the same.
+                Some(serde_json::Value::Number(n)) if n.is_f64() => {
+                    format!("{}", n.as_f64().unwrap_or(f64::NAN) as f32)
+                }
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            };
+            (name, value, about)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: serde's own serialisation of the default configuration names every field once;
+    /// the listing must name the same set, in declaration order (the order serde writes them),
+    /// each with a value.
+    #[test]
+    fn attack_listing_names_every_config_field() {
+        let json = serde_json::to_string(&AttackConfig::default()).unwrap();
+        let listed: Vec<&str> = config_fields().iter().map(|f| f.0).collect();
+        let mut at = 0;
+        for name in &listed {
+            let key = format!("\"{name}\":");
+            let pos = json
+                .find(&key)
+                .unwrap_or_else(|| panic!("{name} is not a field"));
+            assert!(pos >= at, "{name} is listed out of declaration order");
+            at = pos;
+        }
+        let fields = json.matches("\":").count();
+        assert_eq!(listed.len(), fields, "{json}");
+        assert!(config_fields().iter().all(|f| !f.1.is_empty()));
+        let steps = config_fields()
+            .into_iter()
+            .find(|f| f.0 == "steps")
+            .unwrap();
+        assert_eq!(steps.1, AttackConfig::default().steps.to_string());
+    }
 }

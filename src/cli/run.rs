@@ -113,6 +113,15 @@ pub struct AdversarialArgs {
     /// Keep iterating samples that are already misclassified (slower; same robust accuracy).
     #[arg(long)]
     pub no_early_stop: bool,
+    /// Start PGD and PGD-L2 at the clean image instead of a random point of the eps-ball
+    /// (AttackConfig field `random_start`).
+    #[arg(long)]
+    pub no_random_start: bool,
+    /// Skip the gradient-masking checks' own attacks (PGD with a quarter of the steps and
+    /// unbounded PGD), and so the checks monotone-in-steps and unbounded-pgd-reaches-chance;
+    /// the checks read off the attack results still run, at no cost.
+    #[arg(long)]
+    pub no_checks: bool,
     /// Transfer (black-box) attacks crafted on each model and evaluated on the others.
     #[arg(long, value_delimiter = ',', default_value = "fgsm,bim", value_parser = parse_attack)]
     pub transfer_attacks: Vec<AttackKind>,
@@ -256,6 +265,9 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
     if a.no_early_stop {
         cfg.early_stop = false;
     }
+    if a.no_random_start {
+        cfg.random_start = false;
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -287,6 +299,7 @@ impl AdversarialArgs {
             eval_batch_size,
             records: self.records,
             examples: self.examples,
+            checks: !self.no_checks,
         })
     }
 }
@@ -352,7 +365,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                 .corruption
                 .to_config(r.adversarial.eval_images, r.eval_batch_size)?;
             if let Some(dir) = &corr.cifar10c {
-                suite::corruption::check_released(dir, &corr.corruptions, &data)?;
+                suite::corruption::check_released(dir, &corr.corruptions, &corr.severities, &data)?;
             }
             (None, Some(corr))
         }

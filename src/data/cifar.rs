@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cifar100Labels, DataError, Dataset, Split};
+use super::{Cifar100Labels, DataError, Dataset, Split, Splits};
 
 /// Pixel bytes per CIFAR image (3x32x32).
 const PIXELS: usize = 3 * 32 * 32;
@@ -189,14 +189,16 @@ fn read_class_names(path: &Path, expected: usize) -> Result<Option<Vec<String>>,
     Ok(Some(names))
 }
 
-/// Loads CIFAR-10 binary from `dir` or `dir/cifar-10-batches-bin/`.
-pub(crate) fn load_cifar10(dir: &Path) -> Result<Dataset, DataError> {
+/// Loads CIFAR-10 binary from `dir` or `dir/cifar-10-batches-bin/` (the five training batches
+/// only if `splits` asks for them).
+pub(crate) fn load_cifar10(dir: &Path, splits: Splits) -> Result<Dataset, DataError> {
     const FORMAT: &str = "CIFAR-10 binary";
     let record = 1 + PIXELS;
     let root = resolve(dir, &["data_batch_1.bin", "test_batch.bin"], CIFAR10_SUBDIR);
 
     let mut train = Split::default();
-    for k in 1..=5 {
+    let batches = if splits.train() { 5 } else { 0 };
+    for k in 1..=batches {
         let path = root.join(format!("data_batch_{k}.bin"));
         let bytes = read_records(&path, "CIFAR-10 train batch", FORMAT, record)?;
         cifar10_records(&mut train, &path, &bytes)?;
@@ -221,8 +223,13 @@ pub(crate) fn load_cifar10(dir: &Path) -> Result<Dataset, DataError> {
     })
 }
 
-/// Loads CIFAR-100 binary from `dir` or `dir/cifar-100-binary/`, with fine or coarse labels.
-pub(crate) fn load_cifar100(dir: &Path, labels: Cifar100Labels) -> Result<Dataset, DataError> {
+/// Loads CIFAR-100 binary from `dir` or `dir/cifar-100-binary/`, with fine or coarse labels
+/// (`train.bin` only if `splits` asks for it).
+pub(crate) fn load_cifar100(
+    dir: &Path,
+    labels: Cifar100Labels,
+    splits: Splits,
+) -> Result<Dataset, DataError> {
     const FORMAT: &str = "CIFAR-100 binary";
     let record = 2 + PIXELS;
     let root = resolve(dir, &["train.bin", "test.bin"], CIFAR100_SUBDIR);
@@ -230,19 +237,21 @@ pub(crate) fn load_cifar100(dir: &Path, labels: Cifar100Labels) -> Result<Datase
         Cifar100Labels::Coarse => (20usize, "coarse_label_names.txt"),
         Cifar100Labels::Fine => (100usize, "fine_label_names.txt"),
     };
-    let mut splits = Vec::with_capacity(2);
-    for (file, what) in [
-        ("train.bin", "CIFAR-100 train file"),
-        ("test.bin", "CIFAR-100 test file"),
+    let mut read = Vec::with_capacity(2);
+    for (file, what, wanted) in [
+        ("train.bin", "CIFAR-100 train file", splits.train()),
+        ("test.bin", "CIFAR-100 test file", true),
     ] {
-        let path = root.join(file);
-        let bytes = read_records(&path, what, FORMAT, record)?;
         let mut split = Split::default();
-        cifar100_records(&mut split, &path, &bytes, labels)?;
-        splits.push(split);
+        if wanted {
+            let path = root.join(file);
+            let bytes = read_records(&path, what, FORMAT, record)?;
+            cifar100_records(&mut split, &path, &bytes, labels)?;
+        }
+        read.push(split);
     }
-    let test = splits.pop().unwrap_or_default();
-    let train = splits.pop().unwrap_or_default();
+    let test = read.pop().unwrap_or_default();
+    let train = read.pop().unwrap_or_default();
 
     let classes = read_class_names(&root.join(names_file), n_classes)?
         .unwrap_or_else(|| (0..n_classes).map(|i| format!("class_{i:02}")).collect());

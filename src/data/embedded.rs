@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use super::folder::{self, Item, Source, Tree, SPLITS};
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Splits};
 
 /// File name of the embedded archive, used in error messages.
 const ARCHIVE_NAME: &str = "src/data/embedded/cifar10-small.tar.gz";
@@ -19,7 +19,7 @@ static ARCHIVE: &[u8] = include_bytes!("embedded/cifar10-small.tar.gz");
 /// classes airplane..truck in sorted order. Name "embedded-cifar10", source "embedded".
 pub fn embedded() -> Result<Dataset, DataError> {
     let tree = tar_gz_tree(ARCHIVE, Path::new(ARCHIVE_NAME))?;
-    folder::assemble(tree, "embedded-cifar10", "embedded")
+    folder::assemble(tree, "embedded-cifar10", "embedded", Splits::Both)
 }
 
 /// Lists an ImageFolder tree held in a gzipped tar in memory. Entries are taken as

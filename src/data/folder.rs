@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use super::{DataError, Dataset, Split};
+use super::{DataError, Dataset, Split, Splits};
 
 /// The split folders, in the order they are stored in a [`Dataset`].
 pub(crate) const SPLITS: [&str; 2] = ["train", "test"];
@@ -83,10 +83,14 @@ fn list(dir: &Path, dirs: bool) -> Result<Vec<(String, PathBuf)>, DataError> {
     Ok(out)
 }
 
-/// Lists an ImageFolder tree on disk (without reading the images).
-fn list_disk(dir: &Path) -> Result<Tree, DataError> {
+/// Lists an ImageFolder tree on disk (without reading the images), `train/` only if `which`
+/// asks for it.
+fn list_disk(dir: &Path, which: Splits) -> Result<Tree, DataError> {
     let mut splits = BTreeMap::new();
     for split in SPLITS {
+        if split == SPLITS[0] && !which.train() {
+            continue;
+        }
         let split_dir = dir.join(split);
         if !split_dir.is_dir() {
             continue; // reported by `assemble`
@@ -112,10 +116,10 @@ fn list_disk(dir: &Path) -> Result<Tree, DataError> {
     })
 }
 
-/// Loads an ImageFolder tree from disk.
-pub(crate) fn load_image_folder(dir: &Path) -> Result<Dataset, DataError> {
-    let tree = list_disk(dir)?;
-    assemble(tree, "imagefolder", &dir.display().to_string())
+/// Loads an ImageFolder tree from disk (`train/` only if `splits` asks for it).
+pub(crate) fn load_image_folder(dir: &Path, splits: Splits) -> Result<Dataset, DataError> {
+    let tree = list_disk(dir, splits)?;
+    assemble(tree, "imagefolder", &dir.display().to_string(), splits)
 }
 
 /// Largest width or height accepted for one image, in pixels.
@@ -197,10 +201,20 @@ pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<Decoded, DataErr
 /// Class names are the sorted class folders of `train/`; `test/` must have the same
 /// set. If any image is in colour, all images become 3-channel RGB; otherwise they
 /// stay 1-channel grey. All images must have the size of the first one.
-pub(crate) fn assemble(mut tree: Tree, name: &str, source: &str) -> Result<Dataset, DataError> {
+pub(crate) fn assemble(
+    mut tree: Tree,
+    name: &str,
+    source: &str,
+    which: Splits,
+) -> Result<Dataset, DataError> {
     let root = tree.root.clone();
+    // Index 0 is the training split (absent when `which` skips it), 1 the test split.
     let mut split_classes = Vec::with_capacity(SPLITS.len());
     for split in SPLITS {
+        if split == SPLITS[0] && !which.train() {
+            split_classes.push(None);
+            continue;
+        }
         let classes = tree
             .splits
             .remove(split)
@@ -212,30 +226,39 @@ pub(crate) fn assemble(mut tree: Tree, name: &str, source: &str) -> Result<Datas
                 path: root.join(split),
             });
         }
-        split_classes.push(classes);
+        split_classes.push(Some(classes));
     }
-    let class_names: Vec<String> = split_classes[0].keys().cloned().collect();
-    let test_names: Vec<String> = split_classes[1].keys().cloned().collect();
-    if class_names != test_names {
-        return Err(DataError::ClassMismatch {
-            train: root.join(SPLITS[0]),
-            test: root.join(SPLITS[1]),
-            missing_in_test: class_names
-                .iter()
-                .filter(|c| !split_classes[1].contains_key(*c))
-                .cloned()
-                .collect(),
-            extra_in_test: test_names
-                .iter()
-                .filter(|c| !split_classes[0].contains_key(*c))
-                .cloned()
-                .collect(),
-        });
+    let test_names: Vec<String> = split_classes[1]
+        .as_ref()
+        .map(|c| c.keys().cloned().collect())
+        .unwrap_or_default();
+    let class_names: Vec<String> = match &split_classes[0] {
+        Some(train) => train.keys().cloned().collect(),
+        None => test_names.clone(),
+    };
+    if let (Some(train), Some(test)) = (&split_classes[0], &split_classes[1]) {
+        if class_names != test_names {
+            return Err(DataError::ClassMismatch {
+                train: root.join(SPLITS[0]),
+                test: root.join(SPLITS[1]),
+                missing_in_test: class_names
+                    .iter()
+                    .filter(|c| !test.contains_key(*c))
+                    .cloned()
+                    .collect(),
+                extra_in_test: test_names
+                    .iter()
+                    .filter(|c| !train.contains_key(*c))
+                    .cloned()
+                    .collect(),
+            });
+        }
     }
 
     // Flatten into (split index, label, item) in deterministic order.
     let mut items: Vec<(usize, u32, Item)> = Vec::new();
     for (s, classes) in split_classes.into_iter().enumerate() {
+        let Some(classes) = classes else { continue };
         for (label, (class, mut files)) in classes.into_iter().enumerate() {
             if files.is_empty() {
                 return Err(DataError::EmptyClass {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::{DataError, Dataset, Split};
+use super::{DataError, Dataset, Split, Splits};
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -300,12 +300,18 @@ fn is_fashion(dir: &Path) -> bool {
     fashion
 }
 
-/// Loads MNIST-style IDX files from `dir`.
-pub(crate) fn load_idx(dir: &Path) -> Result<Dataset, DataError> {
-    let (train, _, rows, cols) =
-        read_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+/// Loads MNIST-style IDX files from `dir` (the training files only if `splits` asks for them).
+pub(crate) fn load_idx(dir: &Path, splits: Splits) -> Result<Dataset, DataError> {
+    let train = if splits.train() {
+        let (train, _, rows, cols) =
+            read_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+        Some((train, rows, cols))
+    } else {
+        None
+    };
     let (test, test_path, test_rows, test_cols) =
         read_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+    let (train, rows, cols) = train.unwrap_or((Split::default(), test_rows, test_cols));
     if (rows, cols) != (test_rows, test_cols) {
         return Err(DataError::SplitShape {
             path: test_path,

@@ -192,11 +192,40 @@ pub enum Cifar100Labels {
     Coarse,
 }
 
+/// Which splits a loader reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Splits {
+    /// The training and the test split.
+    #[default]
+    Both,
+    /// Only the test split: the training files are neither read nor required, and the
+    /// returned [`Dataset::train`] is empty.
+    TestOnly,
+}
+
+impl Splits {
+    /// Whether the training split is read.
+    pub fn train(self) -> bool {
+        self == Splits::Both
+    }
+}
+
 /// Detects the format of `dir` (see [`detect`]), or uses `format` when given, and loads both splits.
 pub fn load(
     dir: &Path,
     format: Option<DataFormat>,
     cifar100_labels: Cifar100Labels,
+) -> Result<Dataset, DataError> {
+    load_splits(dir, format, cifar100_labels, Splits::Both)
+}
+
+/// As [`load`], reading only the splits `splits` names (`dcrobust corrupt` needs only the test
+/// split, so a folder without the training files is accepted there).
+pub fn load_splits(
+    dir: &Path,
+    format: Option<DataFormat>,
+    cifar100_labels: Cifar100Labels,
+    splits: Splits,
 ) -> Result<Dataset, DataError> {
     check_dir(dir)?;
     let format = match format {
@@ -204,10 +233,10 @@ pub fn load(
         None => detect(dir)?,
     };
     match format {
-        DataFormat::Cifar10Binary => cifar::load_cifar10(dir),
-        DataFormat::Cifar100Binary => cifar::load_cifar100(dir, cifar100_labels),
-        DataFormat::Idx => idx::load_idx(dir),
-        DataFormat::ImageFolder => folder::load_image_folder(dir),
+        DataFormat::Cifar10Binary => cifar::load_cifar10(dir, splits),
+        DataFormat::Cifar100Binary => cifar::load_cifar100(dir, cifar100_labels, splits),
+        DataFormat::Idx => idx::load_idx(dir, splits),
+        DataFormat::ImageFolder => folder::load_image_folder(dir, splits),
     }
 }
 

@@ -85,6 +85,16 @@ pub struct AdversarialConfig {
     pub records: RecordFormat,
     /// Test images saved as examples per model and attack.
     pub examples: usize,
+    /// Run the checks' own attacks (PGD with a quarter of the steps, and unbounded PGD) for the
+    /// `monotone-in-steps` and `unbounded-pgd-reaches-chance` checks; `--no-checks` turns them
+    /// off. The checks read off the suite's own cells cost nothing and always run.
+    #[serde(default = "checks_default")]
+    pub checks: bool,
+}
+
+/// [`AdversarialConfig::checks`] of configurations that predate the field.
+fn checks_default() -> bool {
+    true
 }
 
 impl AdversarialConfig {
@@ -212,7 +222,7 @@ impl Plan {
         surrogates: &[PreparedModel],
         cfg: &AdversarialConfig,
     ) -> Plan {
-        let pgd = cfg.attacks.contains(&AttackKind::Pgd);
+        let pgd = cfg.attacks.contains(&AttackKind::Pgd) && cfg.checks;
         let models_plan = models
             .iter()
             .map(|m| PlanModel {

@@ -71,6 +71,7 @@ pub(super) fn transfer(
             for i in 0..k {
                 let label = batch.labels[i];
                 correct += usize::from(pred[i] == label);
+                let attacked = eps > 0.0 && clean_pred[index + i] == label;
                 records.push(SampleRecord {
                     model: target.name.clone(),
                     attack: kind.name().to_string(),
@@ -81,7 +82,8 @@ pub(super) fn transfer(
                     target: None,
                     clean_pred: clean_pred[index + i],
                     adv_pred: pred[i],
-                    success: pred[i] != label,
+                    attacked,
+                    success: attacked && pred[i] != label,
                     linf: o.linf[i],
                     l2: o.l2[i],
                     loss: loss[i],

@@ -305,9 +305,28 @@ struct CorruptionSuite<'a> {
     released: Option<(Corruption, Released)>,
     jobs: HashMap<String, Job>,
     ex_idx: Vec<usize>,
+    /// Per model, the clean accuracy and predictions computed while planning (to choose the
+    /// examples), reused by the clean unit instead of a second pass.
+    clean: Option<Vec<(f64, Vec<u32>)>>,
 }
 
 impl CorruptionSuite<'_> {
+    /// Model `i`'s clean accuracy and predictions on the `n` evaluated test images.
+    fn clean_pass(&self, i: usize) -> Result<(f64, Vec<u32>)> {
+        if let Some(done) = self.clean.as_ref().and_then(|c| c.get(i)) {
+            return Ok(done.clone());
+        }
+        let (data, n) = (self.data, self.n);
+        let len = data.image_len();
+        accuracy(
+            &self.models[i],
+            data,
+            data.test.images[..n * len].to_vec(),
+            data.test.labels[..n].to_vec(),
+            self.cfg.eval_batch_size,
+        )
+    }
+
     /// Class name of label `k`.
     fn class(&self, k: u32) -> String {
         self.data
@@ -318,7 +337,7 @@ impl CorruptionSuite<'_> {
     }
 
     fn run_clean(&self, store: &CellStore, unit: &Unit) -> Result<()> {
-        let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
+        let (models, data) = (self.models, self.data);
         let (c, h, w) = (data.channels, data.height, data.width);
         let len = data.image_len();
         let out = self.ctx.out.clone();
@@ -328,14 +347,8 @@ impl CorruptionSuite<'_> {
         let mut accuracy_all = Vec::new();
         let mut counts_all = Vec::new();
         let mut examples: Vec<CorruptionExample> = Vec::new();
-        for m in models {
-            let (acc, preds) = accuracy(
-                m,
-                data,
-                data.test.images[..n * len].to_vec(),
-                data.test.labels[..n].to_vec(),
-                cfg.eval_batch_size,
-            )?;
+        for (mi, model) in models.iter().enumerate() {
+            let (acc, preds) = self.clean_pass(mi)?;
             accuracy_all.push(acc);
             counts_all.push(dcrobust_reports::degenerate::prediction_counts(
                 preds.iter().map(|&p| p as usize),
@@ -362,7 +375,7 @@ impl CorruptionSuite<'_> {
                 }
                 examples[j]
                     .predictions
-                    .push((m.name.clone(), class(preds[i])));
+                    .push((model.name.clone(), class(preds[i])));
             }
         }
         store.finish(
@@ -486,20 +499,16 @@ impl Suite for CorruptionSuite<'_> {
         let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
         if cfg.examples > 0 {
             // Examples among the images every model classifies correctly.
-            let len = data.image_len();
             let mut correct = vec![true; n];
-            for m in models {
-                let (_, preds) = accuracy(
-                    m,
-                    data,
-                    data.test.images[..n * len].to_vec(),
-                    data.test.labels[..n].to_vec(),
-                    cfg.eval_batch_size,
-                )?;
+            let mut passes = Vec::with_capacity(models.len());
+            for mi in 0..models.len() {
+                let (acc, preds) = self.clean_pass(mi)?;
                 for (ok, (p, l)) in correct.iter_mut().zip(preds.iter().zip(&data.test.labels)) {
                     *ok &= p == l;
                 }
+                passes.push((acc, preds));
             }
+            self.clean = Some(passes);
             self.ex_idx = super::example_indices_where(n, cfg.examples, |i| correct[i]);
         }
         let baseline_name = match &cfg.ce_baseline {
@@ -624,6 +633,7 @@ pub fn run(
         released: None,
         jobs: HashMap::new(),
         ex_idx: super::example_indices(n, cfg.examples),
+        clean: None,
     };
     run_suite(&mut suite, ctx, "corruptions", "cells")
 }

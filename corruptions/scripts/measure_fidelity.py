@@ -1,13 +1,14 @@
 # Glass blur and JPEG of dcrobust-corruptions against make_cifar_c.py on real CIFAR-10 images.
 # Needs numpy, scikit-image and pillow (a venv: python3 -m venv V && V/bin/pip install numpy
 # scikit-image pillow) and cargo. Run from the repository root:
-#   V/bin/python corruptions/scripts/measure_fidelity.py [DATA_DIR] [IMAGES_PER_CLASS] [SEEDS]
+#   V/bin/python corruptions/scripts/measure_fidelity.py [DATA_DIR] [IMAGES_PER_CLASS] [SEEDS] [PARTS]
 # DATA_DIR defaults to ../shared/data/cifar10 (ImageFolder: test/<class>/NNNN.jpg); the first
 # IMAGES_PER_CLASS (default 100) test images of each class, decoded by Pillow, are the clean
 # images both sides get. It prints, per severity:
 # - glass blur: the mean absolute change |out - in| (0-255 levels) of the reference over SEEDS
 #   (default 3) NumPy seeds, of dcrobust over as many run seeds, and their ratio;
 # - JPEG: the mean absolute difference between dcrobust's round trip and Pillow's.
+# PARTS is `glass,jpeg` (the default), `glass` or `jpeg`.
 import os, subprocess, sys
 from io import BytesIO
 
@@ -18,6 +19,7 @@ from skimage.filters import gaussian
 data = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/cifar10"
 per_class = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+parts = (sys.argv[4] if len(sys.argv) > 4 else "glass,jpeg").split(",")
 
 test = os.path.join(data, "test")
 imgs = []
@@ -62,8 +64,9 @@ def mac(a, b):
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
 
 
-print("glass_blur: severity, reference mean |change|, dcrobust mean |change|, ratio")
-for s in range(1, 6):
+for s in range(1, 6) if "glass" in parts else []:
+    if s == 1:
+        print("glass_blur: severity, reference mean |change|, dcrobust mean |change|, ratio")
     ref = []
     for seed in range(seeds):
         np.random.seed(seed)
@@ -72,8 +75,10 @@ for s in range(1, 6):
     r, g = np.mean(ref), np.mean(got)
     print(f"  s{s}: {r:.4f} {g:.4f} {g / r:.3f}")
 
-print("jpeg_compression: severity, quality, mean |dcrobust - Pillow|, max, Pillow mean |change|")
-for s, q in enumerate([80, 65, 58, 50, 40], 1):
+for s, q in enumerate([80, 65, 58, 50, 40] if "jpeg" in parts else [], 1):
+    if s == 1:
+        print("jpeg_compression: severity, quality, mean |dcrobust - Pillow|, max, "
+              "Pillow mean |change|")
     ref = np.stack([jpeg_compression(x, s) for x in imgs])
     got = ours("jpeg_compression", s, 0)
     print(f"  s{s} q{q}: {mac(got, ref):.4f} {int(np.abs(got.astype(int) - ref).max())} "

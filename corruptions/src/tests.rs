@@ -719,9 +719,90 @@ fn motion_blur_kernel_is_imagemagicks() {
 // ---------------------------------------------------------------------------------------
 // JPEG.
 
-/// Oracle: the JPEG quality contract (libjpeg builds differ, so no exact bytes): the round
-/// trip changes the image, keeps it close (mean absolute error below 20 on this image), and
-/// a higher quality gives a lower error (s1 = q80 < s5 = q40 < ImageNet s5 = q7).
+/// Oracle: corruptions/scripts/reference_values.py, section `jpeg` (Pillow 13.0 with
+/// libjpeg-turbo 3.2: `Image.save(output, 'JPEG', quality=q)`, `Image.open`, `np.uint8`):
+/// `jpeg_compression s1: sum=388032 samples=[0, 157, ...]` etc. on the test image. The port
+/// runs libjpeg-turbo's integer pipeline, so it must match exactly.
+#[test]
+fn jpeg_matches_pillow_exactly() {
+    check_ref(
+        Corruption::JpegCompression,
+        &[
+            (
+                388032,
+                [0, 157, 75, 86, 53, 92, 151, 204, 133, 140, 143, 18],
+            ),
+            (
+                388365,
+                [0, 196, 63, 58, 74, 112, 130, 157, 155, 106, 129, 61],
+            ),
+            (
+                388171,
+                [0, 196, 76, 88, 42, 132, 55, 170, 131, 132, 106, 42],
+            ),
+            (
+                389265,
+                [0, 205, 68, 100, 33, 109, 135, 192, 136, 150, 92, 23],
+            ),
+            (
+                387426,
+                [0, 215, 128, 106, 37, 65, 133, 211, 131, 133, 135, 37],
+            ),
+        ],
+        true,
+    );
+}
+
+/// Oracle: corruptions/testdata/pillow_jpeg.bin, written by
+/// corruptions/scripts/reference_values.py, section `jpeg` (Pillow 13.0, libjpeg-turbo 3.2):
+/// Pillow's round trips (`jpeg_compression(x, q)`) of the test image, family images 5 and 10
+/// (32x32 RGB) at the CIFAR-10-C qualities, family image 3 at 17x23 at the ImageNet-C
+/// qualities, and channel 0 of family image 7 at 17x23 as a grey image at the CIFAR-10-C
+/// qualities, each CHW, in that order. The requirement is a mean absolute difference
+/// to Pillow within 0.5 levels at every severity; the port is exact, so every byte must agree.
+#[test]
+fn jpeg_round_trip_is_pillows() {
+    let blob: &[u8] = include_bytes!("../testdata/pillow_jpeg.bin");
+    let grey7 = {
+        let f = family_image(7, 17, 23);
+        Image::new(1, 17, 23, f.data[..17 * 23].to_vec()).unwrap()
+    };
+    let cases = [
+        (test_image(32, 32), Table::Cifar10C),
+        (family_image(5, 32, 32), Table::Cifar10C),
+        (family_image(10, 32, 32), Table::Cifar10C),
+        (family_image(3, 17, 23), Table::ImageNetC),
+        (grey7, Table::Cifar10C),
+    ];
+    let mut at = 0;
+    for (k, (img, table)) in cases.iter().enumerate() {
+        let len = img.data.len();
+        for s in Severity::ALL {
+            let want = &blob[at..at + len];
+            at += len;
+            let out = corrupt(img, Corruption::JpegCompression, s, *table, 0).unwrap();
+            let mad = out
+                .data
+                .iter()
+                .zip(want)
+                .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                .sum::<f64>()
+                / len as f64;
+            assert!(mad <= 0.5, "case {k} {s}: mean |ours - Pillow| = {mad}");
+            let differ = out.data.iter().zip(want).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "case {k} {s}: {differ} of {len} values differ");
+        }
+    }
+    assert_eq!(
+        at,
+        blob.len(),
+        "the file has more cases than the test reads"
+    );
+}
+
+/// Oracle: the JPEG quality contract: the round trip changes the image and a higher quality
+/// gives a lower error (s1 = q80 < s5 = q40 < ImageNet s5 = q7); a flat image survives
+/// within two levels (an 8x8 block of one value has only a DC coefficient).
 #[test]
 fn jpeg_quality_round_trips() {
     let img = test_image(32, 32);
@@ -734,7 +815,7 @@ fn jpeg_quality_round_trips() {
         err(5, Table::Cifar10C),
         err(5, Table::ImageNetC),
     );
-    assert!(e1 > 0.0 && e1 < 20.0, "{e1}");
+    assert!(e1 > 0.0, "{e1}");
     assert!(e1 < e5 && e5 < e_in, "{e1} {e5} {e_in}");
     let grey = flat(1, 16, 24, 90);
     let out = corrupt(

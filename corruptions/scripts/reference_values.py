@@ -6,8 +6,8 @@
 #   motion   ImageMagick motion blur through Wand: numpy opencv-python-headless pillow wand,
 #            and ImageMagick 6 (apt: imagemagick)
 #   glass    make_cifar_c.py's glass_blur: numpy scikit-image
-#   jpeg     make_cifar_c.py's jpeg_compression (Pillow): numpy pillow; also writes
-#            corruptions/testdata/pillow_jpeg.bin next to this script's folder
+#   jpeg     make_cifar_c.py's jpeg_compression (Pillow): numpy pillow; also (re)writes
+#            corruptions/testdata/pillow_jpeg.bin
 import os, sys
 import numpy as np
 from io import BytesIO

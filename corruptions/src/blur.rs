@@ -20,10 +20,9 @@ pub(crate) fn gaussian_blur(ctx: &Ctx) -> Output {
     Output::Unit(p.data)
 }
 
-/// Gaussian blur, `np.uint8(x * 255)` (truncating), then for each iteration a sequential
-/// walk over rows `h - δ` down to `δ + 1` and, within each, columns `w - δ` down to `δ + 1`,
-/// swapping the pixel (all channels) with the one at a random offset `(dy, dx)`, each drawn
-/// from `[-δ, δ)`; then the same Gaussian blur again.
+/// Gaussian blur, `np.uint8(x * 255)` (truncating), the pixel walk of [`glass_shuffle`]
+/// with offsets `(dx, dy)` drawn from the image's stream (`dx` first, each uniform in
+/// `[-δ, δ)`), then the same Gaussian blur again.
 pub(crate) fn glass_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
     let p = ctx.table.glass_blur[ctx.s()];
     let (c, h, w) = (ctx.c, ctx.h, ctx.w);
@@ -36,25 +35,12 @@ pub(crate) fn glass_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
             *d = (v.clamp(0.0, 1.0) * 255.0) as u8;
         }
     }
-    let d = p.delta as isize;
-    let (hi, wi) = (h as isize, w as isize);
-    for _ in 0..p.iterations {
-        let mut y = hi - d;
-        while y > d {
-            let mut x = wi - d;
-            while x > d {
-                let dx = rng.random_range(-d as i64..d as i64) as isize;
-                let dy = rng.random_range(-d as i64..d as i64) as isize;
-                let a = (y * wi + x) as usize;
-                let b = ((y + dy) * wi + x + dx) as usize;
-                for ch in 0..c {
-                    q.swap(ch * n + a, ch * n + b);
-                }
-                x -= 1;
-            }
-            y -= 1;
-        }
-    }
+    let d = p.delta as i64;
+    glass_shuffle(&mut q, c, h, w, p.delta, p.iterations, || {
+        let dx = rng.random_range(-d..d) as isize;
+        let dy = rng.random_range(-d..d) as isize;
+        (dx, dy)
+    });
     let mut out = vec![0f32; c * n];
     for ch in 0..c {
         let plane: Vec<f32> = q[ch * n..(ch + 1) * n]
@@ -65,6 +51,51 @@ pub(crate) fn glass_blur(ctx: &Ctx, rng: &mut ChaCha8Rng) -> Output {
         out[ch * n..(ch + 1) * n].copy_from_slice(&b);
     }
     Output::Unit(out)
+}
+
+/// The pixel walk of `glass_blur` on `c` planes of `h x w` bytes: for each of `iterations`
+/// passes, rows `h - δ` down to `δ + 1` and, within each, columns `w - δ` down to `δ + 1`
+/// (`range(32 - δ, δ, -1)` in the script); at each pixel `offset()` gives `(dx, dy)` and the
+/// pixel (all channels) takes the value of the one at `(y + dy, x + dx)`. Offsets outside
+/// `[-δ, δ)` are clamped into it, so every read stays inside the image; δ = 0 leaves the
+/// planes as they are.
+///
+/// The value is copied, not swapped: the reference's
+/// `x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]` assigns NumPy views, so
+/// `x[h, w]` takes the neighbour's value and the neighbour, assigned from the already
+/// overwritten `x[h, w]`, keeps its own. The released CIFAR-10-C was made this way.
+pub(crate) fn glass_shuffle(
+    q: &mut [u8],
+    c: usize,
+    h: usize,
+    w: usize,
+    delta: usize,
+    iterations: usize,
+    mut offset: impl FnMut() -> (isize, isize),
+) {
+    if delta == 0 {
+        return;
+    }
+    let n = h * w;
+    let d = delta as isize;
+    let (hi, wi) = (h as isize, w as isize);
+    for _ in 0..iterations {
+        let mut y = hi - d;
+        while y > d {
+            let mut x = wi - d;
+            while x > d {
+                let (dx, dy) = offset();
+                let (dx, dy) = (dx.clamp(-d, d - 1), dy.clamp(-d, d - 1));
+                let a = (y * wi + x) as usize;
+                let b = ((y + dy) * wi + x + dx) as usize;
+                for ch in 0..c {
+                    q[ch * n + a] = q[ch * n + b];
+                }
+                x -= 1;
+            }
+            y -= 1;
+        }
+    }
 }
 
 /// The defocus kernel of `make_cifar_c.py`'s `disk(radius, alias_blur)`: a normalised

@@ -1,13 +1,11 @@
 //! Contrast, elastic transform, pixelate, JPEG and saturate (`make_cifar_c.py`).
 
-use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, ImageFormat};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::ops::filters::{self, Border};
-use crate::ops::{resample, warp};
-use crate::{CorruptionError, Ctx, Output};
+use crate::ops::{jpeg, resample, warp};
+use crate::{Ctx, Output};
 
 /// `(x - mean_c) · factor + mean_c` per channel, in `f64`.
 pub(crate) fn contrast(ctx: &Ctx) -> Output {
@@ -49,47 +47,25 @@ pub(crate) fn pixelate(ctx: &Ctx) -> Output {
     Output::Bytes(out)
 }
 
-/// JPEG encode at the table's quality with the `image` crate's encoder, then decode.
-pub(crate) fn jpeg_compression(ctx: &Ctx) -> Result<Output, CorruptionError> {
+/// JPEG round trip at the table's quality as Pillow (libjpeg-turbo) does it:
+/// `Image.save(.., 'JPEG', quality=q)` then `Image.open`, i.e. YCbCr with 4:2:0 chroma
+/// subsampling for RGB, one luminance component for grey (see [`jpeg`]).
+pub(crate) fn jpeg_compression(ctx: &Ctx) -> Output {
     let q = ctx.table.jpeg_quality[ctx.s()];
-    let (h, w, c) = (ctx.h, ctx.w, ctx.c);
+    let (h, w) = (ctx.h, ctx.w);
     let n = h * w;
-    let mut interleaved = vec![0u8; c * n];
-    for ch in 0..c {
-        for i in 0..n {
-            interleaved[i * c + ch] = ctx.src[ch * n + i];
-        }
-    }
-    let mut buf = Vec::new();
-    let colour = if c == 3 {
-        ExtendedColorType::Rgb8
+    Output::Bytes(if ctx.c == 3 {
+        jpeg::round_trip_rgb(
+            &ctx.src[..n],
+            &ctx.src[n..2 * n],
+            &ctx.src[2 * n..],
+            h,
+            w,
+            q,
+        )
     } else {
-        ExtendedColorType::L8
-    };
-    JpegEncoder::new_with_quality(&mut buf, q)
-        .encode(&interleaved, w as u32, h as u32, colour)
-        .map_err(|e| CorruptionError::Jpeg(e.to_string()))?;
-    let img = image::load_from_memory_with_format(&buf, ImageFormat::Jpeg)
-        .map_err(|e| CorruptionError::Jpeg(e.to_string()))?;
-    let dec = if c == 3 {
-        img.to_rgb8().into_raw()
-    } else {
-        img.to_luma8().into_raw()
-    };
-    if dec.len() != c * n {
-        return Err(CorruptionError::Jpeg(format!(
-            "decoded {} bytes, expected {}",
-            dec.len(),
-            c * n
-        )));
-    }
-    let mut out = vec![0u8; c * n];
-    for ch in 0..c {
-        for i in 0..n {
-            out[ch * n + i] = dec[i * c + ch];
-        }
-    }
-    Ok(Output::Bytes(out))
+        jpeg::round_trip_grey(ctx.src, h, w, q)
+    })
 }
 
 /// Elastic transform (`make_cifar_c.py`, after erniejunior's gist): a random affine warp

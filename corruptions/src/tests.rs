@@ -19,6 +19,30 @@ fn test_image(h: usize, w: usize) -> Image {
     Image::new(3, h, w, data).unwrap()
 }
 
+/// The family of test images of the Python reference script (`family_image(k, h, w)`):
+/// `a = 1 + 7k mod 11`, `b = 1 + 5k mod 13`, `m = 3 + k mod 29`, `e = k mod 4`, `f = 3k mod 7`,
+/// `v(c, y, x) = (a·x + b·y + 91c + ((x·y·(c+1)) mod m)·e + (x xor y)·f + 17k) mod 256`.
+fn family_image(k: usize, h: usize, w: usize) -> Image {
+    let (a, b, m, e, f) = (
+        1 + (7 * k) % 11,
+        1 + (5 * k) % 13,
+        3 + k % 29,
+        k % 4,
+        (3 * k) % 7,
+    );
+    let mut data = vec![0u8; 3 * h * w];
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let v = (a * x + b * y + 91 * c + (x * y * (c + 1)) % m * e + (x ^ y) * f + 17 * k)
+                    % 256;
+                data[(c * h + y) * w + x] = v as u8;
+            }
+        }
+    }
+    Image::new(3, h, w, data).unwrap()
+}
+
 fn noise_image(c: usize, h: usize, w: usize, seed: u64) -> Image {
     use rand::Rng;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -695,9 +719,90 @@ fn motion_blur_kernel_is_imagemagicks() {
 // ---------------------------------------------------------------------------------------
 // JPEG.
 
-/// Oracle: the JPEG quality contract (libjpeg builds differ, so no exact bytes): the round
-/// trip changes the image, keeps it close (mean absolute error below 20 on this image), and
-/// a higher quality gives a lower error (s1 = q80 < s5 = q40 < ImageNet s5 = q7).
+/// Oracle: corruptions/scripts/reference_values.py, section `jpeg` (Pillow 13.0 with
+/// libjpeg-turbo 3.2: `Image.save(output, 'JPEG', quality=q)`, `Image.open`, `np.uint8`):
+/// `jpeg_compression s1: sum=388032 samples=[0, 157, ...]` etc. on the test image. The port
+/// runs libjpeg-turbo's integer pipeline, so it must match exactly.
+#[test]
+fn jpeg_matches_pillow_exactly() {
+    check_ref(
+        Corruption::JpegCompression,
+        &[
+            (
+                388032,
+                [0, 157, 75, 86, 53, 92, 151, 204, 133, 140, 143, 18],
+            ),
+            (
+                388365,
+                [0, 196, 63, 58, 74, 112, 130, 157, 155, 106, 129, 61],
+            ),
+            (
+                388171,
+                [0, 196, 76, 88, 42, 132, 55, 170, 131, 132, 106, 42],
+            ),
+            (
+                389265,
+                [0, 205, 68, 100, 33, 109, 135, 192, 136, 150, 92, 23],
+            ),
+            (
+                387426,
+                [0, 215, 128, 106, 37, 65, 133, 211, 131, 133, 135, 37],
+            ),
+        ],
+        true,
+    );
+}
+
+/// Oracle: corruptions/testdata/pillow_jpeg.bin, written by
+/// corruptions/scripts/reference_values.py, section `jpeg` (Pillow 13.0, libjpeg-turbo 3.2):
+/// Pillow's round trips (`jpeg_compression(x, q)`) of the test image, family images 5 and 10
+/// (32x32 RGB) at the CIFAR-10-C qualities, family image 3 at 17x23 at the ImageNet-C
+/// qualities, and channel 0 of family image 7 at 17x23 as a grey image at the CIFAR-10-C
+/// qualities, each CHW, in that order. The requirement is a mean absolute difference
+/// to Pillow within 0.5 levels at every severity; the port is exact, so every byte must agree.
+#[test]
+fn jpeg_round_trip_is_pillows() {
+    let blob: &[u8] = include_bytes!("../testdata/pillow_jpeg.bin");
+    let grey7 = {
+        let f = family_image(7, 17, 23);
+        Image::new(1, 17, 23, f.data[..17 * 23].to_vec()).unwrap()
+    };
+    let cases = [
+        (test_image(32, 32), Table::Cifar10C),
+        (family_image(5, 32, 32), Table::Cifar10C),
+        (family_image(10, 32, 32), Table::Cifar10C),
+        (family_image(3, 17, 23), Table::ImageNetC),
+        (grey7, Table::Cifar10C),
+    ];
+    let mut at = 0;
+    for (k, (img, table)) in cases.iter().enumerate() {
+        let len = img.data.len();
+        for s in Severity::ALL {
+            let want = &blob[at..at + len];
+            at += len;
+            let out = corrupt(img, Corruption::JpegCompression, s, *table, 0).unwrap();
+            let mad = out
+                .data
+                .iter()
+                .zip(want)
+                .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                .sum::<f64>()
+                / len as f64;
+            assert!(mad <= 0.5, "case {k} {s}: mean |ours - Pillow| = {mad}");
+            let differ = out.data.iter().zip(want).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "case {k} {s}: {differ} of {len} values differ");
+        }
+    }
+    assert_eq!(
+        at,
+        blob.len(),
+        "the file has more cases than the test reads"
+    );
+}
+
+/// Oracle: the JPEG quality contract: the round trip changes the image and a higher quality
+/// gives a lower error (s1 = q80 < s5 = q40 < ImageNet s5 = q7); a flat image survives
+/// within two levels (an 8x8 block of one value has only a DC coefficient).
 #[test]
 fn jpeg_quality_round_trips() {
     let img = test_image(32, 32);
@@ -710,7 +815,7 @@ fn jpeg_quality_round_trips() {
         err(5, Table::Cifar10C),
         err(5, Table::ImageNetC),
     );
-    assert!(e1 > 0.0 && e1 < 20.0, "{e1}");
+    assert!(e1 > 0.0, "{e1}");
     assert!(e1 < e5 && e5 < e_in, "{e1} {e5} {e_in}");
     let grey = flat(1, 16, 24, 90);
     let out = corrupt(
@@ -812,6 +917,91 @@ fn impulse_noise_statistics() {
             salt + pepper
         );
         assert!((salt - amount / 2.0).abs() < 5.0 * se, "s{s}: salt {salt}");
+    }
+}
+
+/// Oracle: corruptions/scripts/reference_values.py, section `glass`, part 1 (`glass_walk`):
+/// make_cifar_c.py's walk and its `x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]`
+/// on NumPy views, on the 8-bit test image, with offsets from the script's fixed generator
+/// (`state = state·6364136223846793005 + 1442695040888963407 mod 2^64` from 12345,
+/// `offset = (state >> 33) mod 2δ - δ`, dx then dy). It printed
+/// `glass walk d1 i1: sum=388810 samples=[0, 208, 30, 48, ...]` etc.; the walk is integer
+/// work, so it must match exactly (a swap instead of the copy would not).
+#[test]
+fn glass_walk_copies_like_numpy_views() {
+    let cases: [(usize, usize, Ref); 4] = [
+        (
+            1,
+            1,
+            (
+                388810,
+                [0, 208, 30, 48, 228, 252, 242, 132, 114, 237, 28, 231],
+            ),
+        ),
+        (
+            1,
+            2,
+            (389417, [0, 208, 30, 62, 211, 252, 0, 118, 68, 237, 28, 231]),
+        ),
+        (
+            2,
+            1,
+            (397354, [0, 208, 30, 80, 228, 82, 30, 76, 113, 20, 132, 231]),
+        ),
+        (
+            3,
+            2,
+            (382299, [0, 208, 30, 80, 142, 178, 30, 77, 179, 20, 74, 0]),
+        ),
+    ];
+    for (delta, iterations, (sum, samples)) in cases {
+        let mut img = test_image(32, 32);
+        let mut state: u64 = 12345;
+        let mut draw = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % (2 * delta as u64)) as isize - delta as isize
+        };
+        crate::blur::glass_shuffle(&mut img.data, 3, 32, 32, delta, iterations, || {
+            let dx = draw();
+            let dy = draw();
+            (dx, dy)
+        });
+        let (got_sum, got) = summary(&img);
+        assert_eq!(
+            (got_sum, got.as_slice()),
+            (sum, &samples[..]),
+            "δ {delta}, {iterations} passes"
+        );
+    }
+}
+
+/// Oracle: corruptions/scripts/reference_values.py, section `glass`, part 2: make_cifar_c.py's
+/// `glass_blur` (NumPy's generator, seeds 0-3) over family images 0-63 has a mean absolute
+/// change of 19.2874, 19.6245, 19.7056, 30.0976, 28.8630 levels at severities 1-5. The port
+/// draws from its own stream, so it can only agree in distribution: averaged over the same
+/// images and seeds 0-7 it must be within 3 % of each value. (The script's seed-to-seed spread
+/// of such a mean is about 0.3 %; swapping the two pixels instead of copying one gave 8-39 %
+/// more change.)
+#[test]
+fn glass_blur_damage_matches_make_cifar_c() {
+    let reference = [19.2874, 19.6245, 19.7056, 30.0976, 28.8630];
+    let images: Vec<Image> = (0..64).map(|k| family_image(k, 32, 32)).collect();
+    for (s, want) in Severity::ALL.into_iter().zip(reference) {
+        let mut total = 0.0;
+        for seed in 0..8u64 {
+            for (k, img) in images.iter().enumerate() {
+                let seed = image_seed(seed, Corruption::GlassBlur, s, k as u64);
+                let out = corrupt(img, Corruption::GlassBlur, s, Table::Cifar10C, seed).unwrap();
+                total += mean_abs_change(img, &out);
+            }
+        }
+        let got = total / (8 * images.len()) as f64;
+        assert!(
+            (got / want - 1.0).abs() < 0.03,
+            "{s}: mean |change| {got:.4}, reference {want}"
+        );
     }
 }
 

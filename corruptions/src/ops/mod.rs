@@ -8,10 +8,12 @@
 //! - [`warp`]: bilinear taps, `map_coordinates`, affine warps.
 //! - [`imagemagick`]: the motion blur.
 //! - [`edges`]: Canny edges, distance transform, histogram equalisation (for spatter).
+//! - [`jpeg`]: libjpeg-turbo's JPEG round trip (quantisation, DCTs, chroma resampling).
 
 pub(crate) mod colour;
 pub(crate) mod edges;
 pub(crate) mod filters;
 pub(crate) mod imagemagick;
+pub(crate) mod jpeg;
 pub(crate) mod resample;
 pub(crate) mod warp;

@@ -32,4 +32,8 @@ pub(crate) fn cmd_attacks() {
         "\nDefaults: PGD {} steps of {} x eps, random start, {} restart(s); BIM {} steps; MI-FGSM {} steps; APGD {} steps; CW-L2 {} x {} steps from c = {}; Square {} queries.",
         d.steps, d.step_size, d.restarts, d.bim_steps, d.mifgsm_steps, d.apgd_steps, d.cw_search_steps, d.cw_steps, d.cw_c, d.square_queries
     );
+    println!(
+        "AutoAttack (standard): APGD-T {} steps x {} targets; FAB-T {} steps x {} targets; Square {} queries.",
+        d.apgd_steps, d.apgdt_targets, d.fab_steps, d.fab_targets, d.autoattack_square_queries
+    );
 }

@@ -90,6 +90,10 @@ fn adversarial_suite_end_to_end_and_reproducible() {
     let o = dcrobust(&cmd);
     assert!(o.status.success(), "{}", stderr(&o));
     let s: dcrobust_reports::AdversarialSummary = read(&a.join("summary.json"));
+    assert!(
+        !a.join("robustbench.json").exists(),
+        "written without autoattack"
+    );
     assert_eq!(s.models.len(), 2);
     assert_eq!(s.run.images, 60);
     for m in &s.models {
@@ -274,6 +278,10 @@ fn bad_adversarial_options_are_refused_before_work() {
         (vec!["--pgd-steps", "0"], "steps = 0 is out of range"),
         (vec!["--l2-eps", "100"], "L2 eps 100 is out of range"),
         (vec!["--transfer-from", "cnn9-nothing"], "is not a model"),
+        (
+            vec!["--attacks", "autoattack", "--target", "random"],
+            "chooses its own target classes",
+        ),
     ] {
         let mut cmd = args(&["run", "--suite", "adversarial", "--quiet", "--out"]);
         cmd.push(out.display().to_string());
@@ -290,6 +298,61 @@ fn bad_adversarial_options_are_refused_before_work() {
             assert!(stderr(&o).contains("/nonexistent/run"), "{}", stderr(&o));
         }
     }
+}
+
+/// Oracles: the worst case over AutoAttack's components is at most every component alone (each
+/// runs with the same per-sample seeds), and `robustbench.json` repeats the summary's clean and
+/// AutoAttack accuracies in RobustBench's format (percent, `str(round(100·a, 2))`).
+#[test]
+fn autoattack_writes_robustbench_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let config = dir.path().join("attack.json");
+    std::fs::write(
+        &config,
+        r#"{"apgd_steps": 5, "apgdt_targets": 2, "fab_steps": 5, "fab_targets": 2, "autoattack_square_queries": 30}"#,
+    )
+    .unwrap();
+    let mut cmd = args(&["run", "--suite", "adversarial", "--op", "baseline", "--out"]);
+    cmd.push(a.display().to_string());
+    cmd.extend(args(TINY));
+    cmd.extend(args(&[
+        "--attacks",
+        "apgd-ce,apgd-t,fab-t,autoattack",
+        "--linf-eps",
+        "8/255",
+        "--no-transfer",
+        "--examples",
+        "0",
+        "--attack-config",
+    ]));
+    cmd.push(config.display().to_string());
+    let o = dcrobust(&cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: dcrobust_reports::AdversarialSummary = read(&a.join("summary.json"));
+    let m = &s.models[0];
+    let acc = |name: &str| m.cells.iter().find(|c| c.attack == name).unwrap().accuracy;
+    for part in ["apgd-ce", "apgd-t", "fab-t"] {
+        assert!(
+            acc("autoattack") <= acc(part),
+            "autoattack weaker than {part}"
+        );
+    }
+    let rb: serde_json::Value = read(&a.join("robustbench.json"));
+    let card = &rb[&m.model];
+    let pct = |v: f64| format!("{}", (v * 10_000.0).round() / 100.0);
+    let num = |k: &str| card[k].as_str().unwrap().parse::<f64>().unwrap();
+    assert_eq!(card["threat_model"], "Linf");
+    assert_eq!(card["eps"], "8/255");
+    assert_eq!(card["n_examples"], 60);
+    assert_eq!(
+        num("clean_acc"),
+        pct(m.clean_accuracy).parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        num("autoattack_acc"),
+        pct(acc("autoattack")).parse::<f64>().unwrap()
+    );
 }
 
 /// Oracles: CE normalises by the baseline, so the baseline's mCE is exactly 100 %; and the
@@ -571,14 +634,25 @@ fn bad_corruption_inputs_are_refused() {
     assert!(!out.exists());
 }
 
-/// Oracle: the registry — `dcrobust attacks` names all nine attacks with their norms.
+/// Oracle: the registry — `dcrobust attacks` names all twelve attacks with their norms.
 #[test]
 fn attacks_lists_the_registry() {
     let o = dcrobust(&args(&["attacks"]));
     assert!(o.status.success());
     let s = String::from_utf8_lossy(&o.stdout);
     for name in [
-        "fgsm", "bim", "pgd ", "pgd-l2", "mifgsm", "apgd-ce", "apgd-dlr", "cw-l2", "square",
+        "fgsm",
+        "bim",
+        "pgd ",
+        "pgd-l2",
+        "mifgsm",
+        "apgd-ce",
+        "apgd-dlr",
+        "cw-l2",
+        "square",
+        "apgd-t",
+        "fab-t",
+        "autoattack",
     ] {
         assert!(s.contains(name), "{name} missing from:\n{s}");
     }

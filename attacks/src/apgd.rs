@@ -48,14 +48,34 @@ pub(crate) fn checkpoints(steps: usize) -> Vec<usize> {
     out
 }
 
+/// What counts as a successful iterate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Success {
+    /// [`Batch::is_success`]: a wrong class when untargeted, the target when targeted.
+    Batch,
+    /// Any class but the true label, even when the batch has targets (AutoAttack's APGD-T and
+    /// FAB-T aim at a target class but count any misclassification).
+    Misclassified,
+}
+
+impl Success {
+    /// Whether logits row `row` of sample `i` of `b` counts as a success.
+    pub(crate) fn check(self, b: &Batch, i: usize, row: &[f32]) -> bool {
+        match self {
+            Success::Batch => b.is_success(i, row),
+            Success::Misclassified => ops::argmax(row) as u32 != b.labels[i],
+        }
+    }
+}
+
 /// The result of one APGD run on a batch.
-struct Run {
+pub(crate) struct Run {
     /// Per sample: the first successful iterate if any, else the iterate of highest loss.
-    x: Vec<f32>,
+    pub(crate) x: Vec<f32>,
     /// Highest loss reached per sample.
-    loss: Vec<f32>,
+    pub(crate) loss: Vec<f32>,
     /// Whether the sample reached a successful iterate.
-    success: Vec<bool>,
+    pub(crate) success: Vec<bool>,
 }
 
 impl Attack for Apgd {
@@ -83,7 +103,7 @@ impl Attack for Apgd {
                 break;
             }
             let sub = batch.subset(&todo);
-            let run = self.single_run(oracle, &sub, r as u64)?;
+            let run = self.single_run(oracle, &sub, r as u64, Success::Batch)?;
             for (j, &i) in todo.iter().enumerate() {
                 if run.success[j] || run.loss[j] > out_loss[i] {
                     out[i * d..(i + 1) * d].copy_from_slice(&run.x[j * d..(j + 1) * d]);
@@ -116,8 +136,14 @@ impl Apgd {
     }
 
     /// One APGD run of `self.steps` iterations from the random start of generator stream
-    /// `stream`. Samples leave the active set once successful.
-    fn single_run(&self, oracle: &Oracle, b: &Batch, stream: u64) -> Result<Run> {
+    /// `stream`. Samples leave the active set once successful by `success`.
+    pub(crate) fn single_run(
+        &self,
+        oracle: &Oracle,
+        b: &Batch,
+        stream: u64,
+        success_of: Success,
+    ) -> Result<Run> {
         let (n, d) = (b.len(), b.dim());
         let (norm, eps) = (self.norm, self.eps);
         let bounds = oracle.model().bounds();
@@ -136,7 +162,7 @@ impl Apgd {
         let mut loss_best = lg.loss.clone();
         let mut last_loss = lg.loss;
         let mut success: Vec<bool> = (0..n)
-            .map(|i| b.is_success(i, &lg.logits[i * k..(i + 1) * k]))
+            .map(|i| success_of.check(b, i, &lg.logits[i * k..(i + 1) * k]))
             .collect();
         let mut x_succ = x_adv.clone();
 
@@ -200,7 +226,7 @@ impl Apgd {
                     x_best[r.clone()].copy_from_slice(&x_adv[r.clone()]);
                     grad_best[r.clone()].copy_from_slice(g);
                 }
-                if sub.is_success(j, &lg.logits[j * k..(j + 1) * k]) {
+                if success_of.check(&sub, j, &lg.logits[j * k..(j + 1) * k]) {
                     success[i] = true;
                     x_succ[r.clone()].copy_from_slice(&x_adv[r]);
                 }

@@ -1,8 +1,8 @@
 //! # dcrobust-attacks
 //!
 //! Adversarial attacks against any differentiable image classifier that implements [`Model`]:
-//! FGSM, BIM, PGD (L∞ and L2, with restarts), MI-FGSM, APGD (cross-entropy and DLR), CW-L2 and
-//! the score-based Square attack.
+//! FGSM, BIM, PGD (L∞ and L2, with restarts), MI-FGSM, APGD (cross-entropy and DLR), targeted
+//! APGD-T and FAB-T, CW-L2, the score-based Square attack, and AutoAttack's standard ensemble.
 //!
 //! Contract:
 //! - A [`Model`] takes images in `[0, 1]` (or its [`Model::bounds`]), owns its input
@@ -23,8 +23,11 @@
 #![warn(missing_docs)]
 
 mod apgd;
+mod apgdt;
+mod autoattack;
 mod bim;
 mod cw;
+mod fab;
 mod fgsm;
 mod mifgsm;
 pub mod ops;
@@ -37,11 +40,16 @@ mod square;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_autoattack;
+#[cfg(test)]
 mod tests_strong;
 
 pub use apgd::Apgd;
+pub use apgdt::ApgdT;
+pub use autoattack::{AutoAttack, COMPONENTS as AUTOATTACK_COMPONENTS};
 pub use bim::Bim;
 pub use cw::CwL2;
+pub use fab::{projection_linf, FabT};
 pub use fgsm::Fgsm;
 pub use mifgsm::MiFgsm;
 pub use oracle::{Batch, LossGrad, LossKind, Oracle};

@@ -131,3 +131,11 @@ pub fn random_offset(norm: Norm, eps: f32, dim: usize, rng: &mut impl Rng) -> Ve
 pub fn gaussian(rng: &mut impl Rng) -> f32 {
     rng.sample::<f64, _>(rand_distr::StandardNormal) as f32
 }
+
+/// Index of the `rank`-th largest value of `v` (`rank` 1 is the largest; ties keep the lower
+/// index first), as AutoAttack's `sort(dim=1)[1][:, -rank]` picks a target class.
+pub fn nth_largest(v: &[f32], rank: usize) -> usize {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    idx[rank.clamp(1, v.len().max(1)) - 1]
+}

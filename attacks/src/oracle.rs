@@ -140,6 +140,9 @@ pub enum LossKind {
     /// Logit margin `max_{i≠y} z_i − z_y` (positive once misclassified); targeted:
     /// `z_t − max_{i≠t} z_i`.
     Margin,
+    /// Targeted only: the logit gap `z_t − z_y` whose zero set FAB-T linearises (AutoAttack's
+    /// `get_diff_logits_grads_batch_targeted`). An untargeted batch is an error.
+    LogitGap,
 }
 
 /// Per-sample losses and their input gradients at one point.
@@ -258,6 +261,10 @@ pub fn objective(
             let t = onehot(t)?;
             pick(&t)? - max_other(&t)?
         }
+        (LossKind::LogitGap, None) => {
+            candle_core::bail!("the logit-gap loss z_t - z_y needs target classes")
+        }
+        (LossKind::LogitGap, Some(t)) => pick(&onehot(t)?)? - zy,
         (LossKind::Dlr, t) => {
             let need = if t.is_some() { 4 } else { 3 };
             if k < need {

@@ -1,6 +1,9 @@
 //! Every attack by name, its parameters, and construction with validation.
 
-use crate::{Apgd, Attack, Bim, CwL2, Fgsm, LossKind, MiFgsm, Norm, Pgd, Square, Target};
+use crate::{
+    Apgd, ApgdT, Attack, AutoAttack, Bim, CwL2, FabT, Fgsm, LossKind, MiFgsm, Norm, Pgd, Square,
+    Target,
+};
 use serde::{Deserialize, Serialize};
 
 /// The attacks this crate provides.
@@ -25,11 +28,18 @@ pub enum AttackKind {
     CwL2,
     /// Square attack, L∞, score-based (no gradients).
     Square,
+    /// Targeted APGD on the DLR loss over the top target classes, L∞ (AutoAttack's APGD-T).
+    ApgdT,
+    /// Targeted FAB over the top target classes, L∞ (AutoAttack's FAB-T).
+    FabT,
+    /// AutoAttack's standard ensemble: APGD-CE, APGD-T, FAB-T, Square, L∞.
+    #[serde(rename = "autoattack")]
+    AutoAttack,
 }
 
 impl AttackKind {
     /// All attacks, in registry order.
-    pub const ALL: [AttackKind; 9] = [
+    pub const ALL: [AttackKind; 12] = [
         AttackKind::Fgsm,
         AttackKind::Bim,
         AttackKind::Pgd,
@@ -39,6 +49,9 @@ impl AttackKind {
         AttackKind::ApgdDlr,
         AttackKind::CwL2,
         AttackKind::Square,
+        AttackKind::ApgdT,
+        AttackKind::FabT,
+        AttackKind::AutoAttack,
     ];
 
     /// Name used on the command line and in results.
@@ -53,6 +66,9 @@ impl AttackKind {
             AttackKind::ApgdDlr => "apgd-dlr",
             AttackKind::CwL2 => "cw-l2",
             AttackKind::Square => "square",
+            AttackKind::ApgdT => "apgd-t",
+            AttackKind::FabT => "fab-t",
+            AttackKind::AutoAttack => "autoattack",
         }
     }
 
@@ -64,9 +80,27 @@ impl AttackKind {
         }
     }
 
-    /// Whether it reads input gradients.
+    /// Whether it reads input gradients (AutoAttack: its white-box components do).
     pub fn uses_gradients(self) -> bool {
         self != AttackKind::Square
+    }
+
+    /// Whether it chooses its own target classes, so that it runs untargeted only.
+    pub fn picks_targets(self) -> bool {
+        matches!(
+            self,
+            AttackKind::ApgdT | AttackKind::FabT | AttackKind::AutoAttack
+        )
+    }
+
+    /// The fewest classes a model needs for it: 4 for the targeted DLR loss (APGD-T and
+    /// AutoAttack read the fourth-largest logit), 3 for APGD-DLR, 2 otherwise.
+    pub fn min_classes(self) -> usize {
+        match self {
+            AttackKind::ApgdT | AttackKind::AutoAttack => 4,
+            AttackKind::ApgdDlr => 3,
+            _ => 2,
+        }
     }
 
     /// One line for listings.
@@ -88,6 +122,15 @@ impl AttackKind {
             AttackKind::CwL2 => "Carlini-Wagner L2, Adam in tanh space, binary search over c",
             AttackKind::Square => {
                 "random square updates, score-based, no gradients (Andriushchenko et al. 2020)"
+            }
+            AttackKind::ApgdT => {
+                "APGD on the targeted DLR loss, one run per top-9 target class (AutoAttack)"
+            }
+            AttackKind::FabT => {
+                "minimum-norm boundary attack towards the top-9 target classes (Croce and Hein 2020)"
+            }
+            AttackKind::AutoAttack => {
+                "standard AutoAttack: APGD-CE, APGD-T, FAB-T, Square (5000 queries), worst case"
             }
         }
     }
@@ -115,7 +158,7 @@ impl std::fmt::Display for AttackKind {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// No attack has this name.
-    #[error("unknown attack `{0}`; expected one of fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, square")]
+    #[error("unknown attack `{0}`; expected one of fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, square, apgd-t, fab-t, autoattack")]
     UnknownAttack(String),
     /// ε outside its range.
     #[error("{attack}: eps {eps} is out of range: expected {expected}")]
@@ -127,6 +170,9 @@ pub enum ConfigError {
         /// The valid range.
         expected: &'static str,
     },
+    /// A targeted run of an attack that chooses its own target classes.
+    #[error("{0} chooses its own target classes and runs untargeted only; drop the target option")]
+    PicksTargets(&'static str),
     /// Another parameter outside its range.
     #[error("attack parameter {name} = {value} is out of range: expected {expected}")]
     Param {
@@ -160,10 +206,26 @@ pub struct AttackConfig {
     pub mifgsm_steps: usize,
     /// MI-FGSM momentum decay μ.
     pub mifgsm_decay: f32,
-    /// APGD iterations.
+    /// APGD iterations (APGD-CE, APGD-DLR, APGD-T, and AutoAttack's APGD components).
     pub apgd_steps: usize,
-    /// APGD restarts.
+    /// APGD restarts (APGD-T: per target class).
     pub apgd_restarts: usize,
+    /// APGD-T target classes (the 2nd to (n + 1)-th most likely; AutoAttack: 9).
+    pub apgdt_targets: usize,
+    /// FAB-T iterations per target class and restart (AutoAttack: 100).
+    pub fab_steps: usize,
+    /// FAB-T restarts per target class (AutoAttack's standard version: 1).
+    pub fab_restarts: usize,
+    /// FAB-T target classes (AutoAttack: 9).
+    pub fab_targets: usize,
+    /// FAB-T largest weight of the clean image's projection, α_max (AutoAttack: 0.1).
+    pub fab_alpha_max: f32,
+    /// FAB-T overshoot η (AutoAttack: 1.05).
+    pub fab_eta: f32,
+    /// FAB-T backward step β after a success (AutoAttack: 0.9).
+    pub fab_beta: f32,
+    /// Queries of AutoAttack's Square component (AutoAttack: 5000, schedule not rescaled).
+    pub autoattack_square_queries: usize,
     /// CW-L2 Adam iterations per value of c.
     pub cw_steps: usize,
     /// CW-L2 binary-search steps over c.
@@ -195,6 +257,14 @@ impl Default for AttackConfig {
             mifgsm_decay: 1.0,
             apgd_steps: 100,
             apgd_restarts: 1,
+            apgdt_targets: 9,
+            fab_steps: 100,
+            fab_restarts: 1,
+            fab_targets: 9,
+            fab_alpha_max: 0.1,
+            fab_eta: 1.05,
+            fab_beta: 0.9,
+            autoattack_square_queries: 5000,
             cw_steps: 100,
             cw_search_steps: 5,
             cw_c: 0.1,
@@ -261,6 +331,23 @@ impl AttackConfig {
         ("mifgsm_decay", "MI-FGSM momentum decay"),
         ("apgd_steps", "APGD iterations"),
         ("apgd_restarts", "APGD restarts"),
+        (
+            "apgdt_targets",
+            "APGD-T target classes (the highest-scoring wrong ones)",
+        ),
+        ("fab_steps", "FAB-T iterations per target class and restart"),
+        ("fab_restarts", "FAB-T restarts per target class"),
+        ("fab_targets", "FAB-T target classes"),
+        (
+            "fab_alpha_max",
+            "FAB-T largest weight of the clean image's projection",
+        ),
+        ("fab_eta", "FAB-T overshoot"),
+        ("fab_beta", "FAB-T backward step after a success"),
+        (
+            "autoattack_square_queries",
+            "queries of the autoattack ensemble's Square component",
+        ),
         ("cw_steps", "CW-L2 Adam iterations per value of c"),
         ("cw_search_steps", "CW-L2 binary-search steps over c"),
         ("cw_c", "CW-L2 initial c"),
@@ -288,6 +375,14 @@ impl AttackConfig {
         at_least_one("cw_steps", self.cw_steps)?;
         at_least_one("cw_search_steps", self.cw_search_steps)?;
         at_least_one("square_queries", self.square_queries)?;
+        at_least_one("apgdt_targets", self.apgdt_targets)?;
+        at_least_one("fab_steps", self.fab_steps)?;
+        at_least_one("fab_restarts", self.fab_restarts)?;
+        at_least_one("fab_targets", self.fab_targets)?;
+        at_least_one("autoattack_square_queries", self.autoattack_square_queries)?;
+        positive("fab_alpha_max", self.fab_alpha_max, "in (0, 1]", 1.0)?;
+        positive("fab_eta", self.fab_eta, "in (0, 10]", 10.0)?;
+        positive("fab_beta", self.fab_beta, "in (0, 1]", 1.0)?;
         positive(
             "step_size",
             self.step_size,
@@ -339,6 +434,9 @@ impl AttackConfig {
     pub fn build(&self, kind: AttackKind, eps: f64) -> Result<Box<dyn Attack>, ConfigError> {
         self.validate()?;
         Self::check_eps(kind, eps)?;
+        if kind.picks_targets() && self.target != Target::Untargeted {
+            return Err(ConfigError::PicksTargets(kind.name()));
+        }
         let eps = eps as f32;
         let pgd = |name, norm, loss| Pgd {
             name,
@@ -390,7 +488,53 @@ impl AttackConfig {
                 eps,
                 queries: self.square_queries,
                 p_init: self.square_p_init,
+                rescale_schedule: true,
+            }),
+            AttackKind::ApgdT => Box::new(self.apgd_t(eps)),
+            AttackKind::FabT => Box::new(self.fab_t(eps)),
+            AttackKind::AutoAttack => Box::new(AutoAttack {
+                eps,
+                apgd_ce: Apgd {
+                    name: "apgd-ce",
+                    norm: Norm::Linf,
+                    eps,
+                    steps: self.apgd_steps,
+                    restarts: self.apgd_restarts,
+                    loss: LossKind::CrossEntropy,
+                },
+                apgd_t: self.apgd_t(eps),
+                fab_t: self.fab_t(eps),
+                square: Square {
+                    eps,
+                    queries: self.autoattack_square_queries,
+                    p_init: self.square_p_init,
+                    rescale_schedule: false,
+                },
             }),
         })
+    }
+
+    /// APGD-T with these parameters at budget `eps`.
+    fn apgd_t(&self, eps: f32) -> ApgdT {
+        ApgdT {
+            norm: Norm::Linf,
+            eps,
+            steps: self.apgd_steps,
+            restarts: self.apgd_restarts,
+            targets: self.apgdt_targets,
+        }
+    }
+
+    /// FAB-T with these parameters at budget `eps`.
+    fn fab_t(&self, eps: f32) -> FabT {
+        FabT {
+            eps,
+            steps: self.fab_steps,
+            restarts: self.fab_restarts,
+            targets: self.fab_targets,
+            alpha_max: self.fab_alpha_max,
+            eta: self.fab_eta,
+            beta: self.fab_beta,
+        }
     }
 }

@@ -16,6 +16,10 @@ pub struct Square {
     pub queries: usize,
     /// Initial fraction of pixels changed per square.
     pub p_init: f32,
+    /// Rescale the schedule of the square size to `queries` (the reference's `resc_schedule`);
+    /// without it the 10 000-iteration schedule is followed as is (AutoAttack's standard
+    /// version, 5 000 queries).
+    pub rescale_schedule: bool,
 }
 
 /// Redraws of a window's values before a draw that leaves the image unchanged is queried anyway.
@@ -100,12 +104,17 @@ impl Attack for Square {
         let mut active: Vec<usize> = (0..n).filter(|&i| !done[i]).collect();
 
         let side_max = h.min(w).saturating_sub(1).max(1);
+        let schedule = if self.rescale_schedule {
+            self.queries
+        } else {
+            10_000
+        };
         let mut vals = vec![0f32; c];
         for it in 0..self.queries - 1 {
             if active.is_empty() {
                 break;
             }
-            let p = f64::from(p_selection(self.p_init, it, self.queries));
+            let p = f64::from(p_selection(self.p_init, it, schedule));
             let s = ((p * (h * w) as f64).sqrt().round() as usize).clamp(1, side_max);
             let mut cand = Vec::with_capacity(active.len() * d);
             for &i in &active {

@@ -108,7 +108,7 @@ fn fgsm_matches_closed_form_on_linear_model() {
 
 /// Oracle: central finite differences of the per-sample objective (computed on the host from
 /// the model's logits) against the oracle's input gradient, for every loss, untargeted and
-/// targeted.
+/// targeted (the targeted DLR loss of APGD-T and FAB-T's logit gap included).
 #[test]
 fn loss_gradients_match_finite_differences() {
     let (k, shape) = (6, [1, 3, 3]);
@@ -132,7 +132,15 @@ fn loss_gradients_match_finite_differences() {
         ]),
     ] {
         b.targets = targets;
-        for loss in [LossKind::CrossEntropy, LossKind::Dlr, LossKind::Margin] {
+        for loss in [
+            LossKind::CrossEntropy,
+            LossKind::Dlr,
+            LossKind::Margin,
+            LossKind::LogitGap,
+        ] {
+            if loss == LossKind::LogitGap && b.targets.is_none() {
+                continue; // targeted only
+            }
             let g = o.loss_grad(&b.x, &b, loss).unwrap();
             // A small step keeps the sort order of the logits fixed inside the difference window.
             let h = 1e-3f32;

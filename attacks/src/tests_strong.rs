@@ -12,16 +12,16 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Image shape `(C, H, W)`.
-const C: usize = 3;
-const H: usize = 8;
-const W: usize = 8;
+pub(crate) const C: usize = 3;
+pub(crate) const H: usize = 8;
+pub(crate) const W: usize = 8;
 /// Values per image.
-const D: usize = C * H * W;
+pub(crate) const D: usize = C * H * W;
 /// Classes.
-const K: usize = 10;
+pub(crate) const K: usize = 10;
 
 /// `logits = x_flat·Wᵀ + b`.
-struct Linear {
+pub(crate) struct Linear {
     /// `Wᵀ`, `(D, K)`.
     w_t: Tensor,
     /// `W` as `(1, K, D)`.
@@ -48,7 +48,7 @@ impl Model for Linear {
 }
 
 /// Class means drawn from `seed`, uniform in `[0.25, 0.75]` per pixel.
-fn class_means(seed: u64) -> Vec<Vec<f32>> {
+pub(crate) fn class_means(seed: u64) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..K)
         .map(|_| (0..D).map(|_| rng.random_range(0.25..0.75)).collect())
@@ -86,13 +86,13 @@ fn batch(means: &[Vec<f32>], n: usize, data_seed: u64, seed: u64) -> Batch {
 }
 
 /// The model (a matrix product) and a batch of `n` images for run seed `seed`.
-fn setup(n: usize, seed: u64) -> (Linear, Batch) {
+pub(crate) fn setup(n: usize, seed: u64) -> (Linear, Batch) {
     let means = class_means(7);
     (model(&means, false), batch(&means, n, 11, seed))
 }
 
 /// The same with the row-by-row model, for bitwise comparisons across batch compositions.
-fn setup_rowwise(n: usize, seed: u64) -> (Linear, Batch) {
+pub(crate) fn setup_rowwise(n: usize, seed: u64) -> (Linear, Batch) {
     let means = class_means(7);
     (model(&means, true), batch(&means, n, 11, seed))
 }
@@ -128,6 +128,7 @@ fn square(eps: f32, queries: usize) -> Square {
         eps,
         queries,
         p_init: 0.8,
+        rescale_schedule: true,
     }
 }
 
@@ -172,7 +173,11 @@ fn assert_valid(name: &str, norm: Norm, eps: f32, adv: &[f32], x: &[f32]) {
 
 /// Accuracy under `attack` (samples the model gets wrong stay wrong; the others are attacked),
 /// with the outcome.
-fn robust_accuracy(attack: &dyn Attack, model: &Linear, b: &Batch) -> (f32, crate::AttackOutcome) {
+pub(crate) fn robust_accuracy(
+    attack: &dyn Attack,
+    model: &Linear,
+    b: &Batch,
+) -> (f32, crate::AttackOutcome) {
     let oracle = Oracle::new(model);
     let out = run_attack(attack, Target::Untargeted, true, &oracle, b, None).unwrap();
     let correct = out
@@ -184,7 +189,7 @@ fn robust_accuracy(attack: &dyn Attack, model: &Linear, b: &Batch) -> (f32, crat
     (correct as f32 / b.len() as f32, out)
 }
 
-fn clean_accuracy(model: &Linear, b: &Batch) -> f32 {
+pub(crate) fn clean_accuracy(model: &Linear, b: &Batch) -> f32 {
     let oracle = Oracle::new(model);
     let (z, k) = oracle.logits(&b.x, b.shape).unwrap();
     let pred = ops::predictions(&z, k);

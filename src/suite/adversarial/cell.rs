@@ -126,6 +126,10 @@ pub(super) fn attack_cell(
         AttackKind::CwL2 => Some(params.cw_steps * params.cw_search_steps),
         AttackKind::Square => Some(params.square_queries),
         AttackKind::Fgsm => Some(1),
+        AttackKind::ApgdT => Some(params.apgd_steps),
+        AttackKind::FabT => Some(params.fab_steps),
+        // An ensemble of attacks of different lengths.
+        AttackKind::AutoAttack => None,
     };
     Ok((
         AttackCell {

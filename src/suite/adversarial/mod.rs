@@ -5,6 +5,8 @@
 //! - `summary.json`: [`AdversarialSummary`] (per model: clean accuracy, one cell per attack and
 //!   ε, the checks; transfer cells; example index; timings);
 //! - `records.jsonl` or `records.csv`: one [`SampleRecord`] per sample, attack and ε;
+//! - `robustbench.json`: when `autoattack` ran, its result per model in the fields of
+//!   RobustBench's model cards (see [`robustbench`]);
 //! - `examples/`: PNGs of a few clean and adversarial images for the report;
 //! - `cells/`: one file per finished unit (see [`super::cells`]), from which the summary and the
 //!   records are assembled; a rerun skips the units found there.
@@ -33,6 +35,7 @@ use std::time::Instant;
 mod cell;
 mod checks;
 mod output;
+mod robustbench;
 mod transfer;
 
 use cell::*;
@@ -59,7 +62,8 @@ pub enum RecordFormat {
 /// What the adversarial suite evaluates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdversarialConfig {
-    /// White-box attacks, each over the ε sweep of its norm (Square: the headline L∞ ε only).
+    /// White-box attacks, each over the ε sweep of its norm (Square and AutoAttack: the
+    /// headline L∞ ε only).
     pub attacks: Vec<AttackKind>,
     /// L∞ sweep.
     pub linf_eps: Vec<f64>,
@@ -138,6 +142,18 @@ impl AdversarialConfig {
                 data.classes.len()
             );
         }
+        for &k in self.attacks.iter().chain(&self.transfer_attacks) {
+            if k.picks_targets() && self.attack.target != Target::Untargeted {
+                bail!("{k} chooses its own target classes and runs untargeted only; drop --target");
+            }
+            if data.classes.len() < k.min_classes() {
+                bail!(
+                    "{k} needs at least {} classes (APGD-T's targeted DLR loss reads the fourth-largest logit), the data has {}",
+                    k.min_classes(),
+                    data.classes.len()
+                );
+            }
+        }
         if self.attack.target != Target::Untargeted && data.classes.len() < 4 {
             bail!(
                 "targeted attacks need at least 4 classes, the data has {}",
@@ -149,7 +165,7 @@ impl AdversarialConfig {
 
     /// The ε values `kind` runs at.
     pub fn sweep(&self, kind: AttackKind) -> Vec<f64> {
-        if kind == AttackKind::Square {
+        if matches!(kind, AttackKind::Square | AttackKind::AutoAttack) {
             return vec![self.headline_linf];
         }
         match kind.norm() {
@@ -701,6 +717,7 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
     };
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
+    robustbench::write(out, &summary)?;
     Ok(summary)
 }
 

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Robust accuracy of dcrobust's attacks against the reference AutoAttack, on the same model and
+images.
+
+The model is a dcrobust CNN-9 checkpoint (a zoo directory such as src/zoo/cnn9-baseline, holding
+config.json and model.safetensors with PyTorch's parameter names), rebuilt in PyTorch from
+benches/torch_cnn9.py's definition with dcrobust's input scaling ((255 x - 127.5) / 128) and
+BatchNorm epsilon. The images are the first N/10 test images of each class of the embedded
+CIFAR-10 subset (src/data/embedded/cifar10-small.tar.gz), which is the class-balanced subset that
+`dcrobust run --eval-images N` evaluates; the JPEGs are decoded with Pillow, whose decoder may
+differ from dcrobust's by one grey level in a few pixels, so the script reports both clean
+accuracies.
+
+Reference: fra31/auto-attack (not on PyPI; put its `autoattack/` package on PYTHONPATH or pass
+--autoattack-dir), in `version='standard'` with the settings dcrobust copies: APGD-CE (100 steps,
+1 restart), APGD-DLR (100 steps, 1 restart), APGD-T (100 steps, 9 targets), FAB-T (100 steps,
+9 targets), Square (5000 queries, p_init 0.8; standalone with the rescaled schedule, as
+dcrobust's `square`), and the standard ensemble. Ours: `dcrobust run --suite adversarial` with
+the matching attacks, run by this script (--dcrobust BINARY) or read from an existing run
+directory (--ours DIR, its summary.json).
+
+Prints a Markdown table (robust accuracy in percent, ours vs reference) and writes --json.
+
+Example (from the repository root):
+  python3 -m venv /work/venv-torch && /work/venv-torch/bin/pip install torch numpy safetensors pillow
+  /work/venv-torch/bin/python attacks/scripts/reference_compare.py --autoattack-dir /work/aa-ref \
+      --dcrobust target/release/dcrobust --images 200 --eps 8/255 --json runs/aa-compare.json
+"""
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+ATTACKS = ["apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square", "autoattack"]
+
+
+def parse_eps(s):
+    return float(Fraction(s))
+
+
+def load_model(model_dir):
+    """dcrobust's CNN-9 (baseline operator) in PyTorch, with the checkpoint's weights."""
+    sys.path.insert(0, str(ROOT / "benches"))
+    from torch_cnn9 import cnn9  # the definition shared with dcrobust's benchmark
+    from safetensors.torch import load_file
+
+    cfg = json.loads((Path(model_dir) / "config.json").read_text())["model"]
+    if cfg["arch"] != "cnn9" or cfg.get("operator") not in (None, "baseline"):
+        sys.exit(f"only baseline CNN-9 checkpoints are supported, not {cfg['arch']} / {cfg.get('operator')}")
+    net = cnn9("baseline", cfg["width"], classes=cfg["num_classes"], channels=cfg["in_channels"],
+               size=cfg["image_size"][0])
+    weights = load_file(str(Path(model_dir) / "model.safetensors"))
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    bns = [m for m in net if isinstance(m, nn.BatchNorm2d)]
+    names = [f"stage{s}.conv{c}" for s in (1, 2, 3) for c in (1, 2, 3)]
+    state = {}
+    for conv, bn, name in zip(convs, bns, names):
+        state[conv] = {"weight": weights[f"{name}.weight"]}
+        state[bn] = {k: weights[f"{name}.bn.{k}"] for k in ("weight", "bias", "running_mean", "running_var")}
+        bn.eps = cfg["bn_eps"]
+    state[convs[9]] = {"weight": weights["fc6.weight"], "bias": weights["fc6.bias"]}
+    state[convs[10]] = {"weight": weights["score.weight"]}
+    for module, tensors in state.items():
+        for k, v in tensors.items():
+            getattr(module, k).data.copy_(v)
+
+    class Scaled(nn.Module):
+        """Images in [0, 1] in, logits out: dcrobust's input scaling, then the network."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net((255.0 * x - 127.5) / 128.0)
+
+    model = Scaled(net).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def load_images(n):
+    """The first n/10 test images of each class of the embedded subset, class-major."""
+    from PIL import Image
+
+    per_class = n // len(CLASSES)
+    if per_class * len(CLASSES) != n or not 1 <= per_class <= 100:
+        sys.exit("--images must be a multiple of 10 between 10 and 1000")
+    wanted = {f"test/{c}/{i:04d}.jpg": (k, i) for k, c in enumerate(CLASSES) for i in range(per_class)}
+    found = {}
+    with tarfile.open(ROOT / "src/data/embedded/cifar10-small.tar.gz") as tar:
+        for member in tar:
+            key = member.name.lstrip("./")
+            if key in wanted:
+                img = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
+                found[wanted[key]] = np.asarray(img, dtype=np.float32) / 255.0
+    order = sorted(found)
+    x = torch.from_numpy(np.stack([found[k] for k in order])).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([k for k, _ in order])
+    return x, y
+
+
+def accuracy(model, x, y, bs=250):
+    with torch.no_grad():
+        return sum((model(x[i:i + bs]).argmax(1) == y[i:i + bs]).sum().item()
+                   for i in range(0, len(x), bs)) / len(x)
+
+
+def reference(model, x, y, eps, attacks, seed, bs):
+    """Robust accuracy of each reference attack, in the AutoAttack harness (only correctly
+    classified images are attacked)."""
+    from autoattack import AutoAttack
+    from autoattack.square import SquareAttack
+
+    out, seconds = {}, {}
+    for name in attacks:
+        t = time.time()
+        if name == "autoattack":
+            aa = AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=seed, device="cpu",
+                            verbose=False)
+        elif name == "square":
+            # Standalone Square as dcrobust's `square` runs it: the schedule rescaled to the
+            # queries (the reference's default; the ensemble's component does not rescale).
+            aa = AutoAttack(model, norm="Linf", eps=eps, version="custom", attacks_to_run=["square"],
+                            seed=seed, device="cpu", verbose=False)
+            aa.square = SquareAttack(model, p_init=0.8, n_queries=5000, eps=eps, norm="Linf",
+                                     n_restarts=1, seed=seed, verbose=False, device="cpu",
+                                     resc_schedule=True)
+        else:
+            aa = AutoAttack(model, norm="Linf", eps=eps, version="custom", attacks_to_run=[name],
+                            seed=seed, device="cpu", verbose=False)
+            aa.apgd.n_restarts = 1
+            aa.apgd_targeted.n_target_classes = 9
+            aa.apgd_targeted.n_restarts = 1
+            aa.fab.n_target_classes = 9
+            aa.fab.n_restarts = 1
+        x_adv = aa.run_standard_evaluation(x, y, bs=bs)
+        out[name] = accuracy(model, x_adv, y)
+        seconds[name] = time.time() - t
+        print(f"reference {name}: {100 * out[name]:.2f}% ({seconds[name]:.0f} s)", flush=True)
+    return out, seconds
+
+
+def ours(args, attacks):
+    """Robust accuracy of each dcrobust attack, from a run directory (run first if asked)."""
+    run_dir = Path(args.ours) if args.ours else Path(args.json or "aa-compare.json").with_suffix("") / "dcrobust"
+    if args.dcrobust:
+        cmd = [args.dcrobust, "run", "--suite", "adversarial", "--checkpoint", f"zoo:{Path(args.model).name}",
+               "--attacks", ",".join(attacks), "--square-queries", "5000", "--eval-images", str(args.images),
+               "--linf-eps", args.eps, "--headline-linf", args.eps, "--no-transfer", "--examples", "0",
+               "--threads", str(args.threads), "--seed", str(args.seed), "--out", str(run_dir)]
+        print("ours:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    m = next(m for m in summary["models"] if m["model"] == Path(args.model).name)
+    acc = {c["attack"]: c["accuracy"] for c in m["cells"]}
+    secs = {c["attack"]: c["seconds"] for c in m["cells"]}
+    return m["clean_accuracy"], acc, secs, run_dir
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "src/zoo/cnn9-baseline"), help="a zoo model directory")
+    ap.add_argument("--images", type=int, default=200, help="class-balanced test images (multiple of 10)")
+    ap.add_argument("--eps", default="8/255")
+    ap.add_argument("--attacks", default=",".join(ATTACKS))
+    ap.add_argument("--autoattack-dir", help="folder holding fra31/auto-attack's autoattack/ package")
+    ap.add_argument("--dcrobust", help="dcrobust binary: run our side too")
+    ap.add_argument("--ours", help="an existing `dcrobust run --suite adversarial` directory")
+    ap.add_argument("--no-reference", action="store_true", help="only our side")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bs", type=int, default=250, help="reference batch size")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    if args.autoattack_dir:
+        sys.path.insert(0, args.autoattack_dir)
+    torch.set_num_threads(args.threads)
+    attacks = args.attacks.split(",")
+    eps = parse_eps(args.eps)
+
+    model = load_model(args.model)
+    x, y = load_images(args.images)
+    clean_ref = accuracy(model, x, y)
+    print(f"{len(x)} images, PyTorch clean accuracy {100 * clean_ref:.2f}%", flush=True)
+
+    result = {"model": args.model, "images": args.images, "eps": args.eps, "seed": args.seed,
+              "torch": torch.__version__, "reference_clean": clean_ref, "command": " ".join(sys.argv)}
+    if args.dcrobust or args.ours:
+        clean, acc, secs, run_dir = ours(args, attacks)
+        result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_run=str(run_dir))
+    if not args.no_reference:
+        ref, ref_secs = reference(model, x, y, eps, attacks, args.seed, args.bs)
+        result.update(reference=ref, reference_seconds=ref_secs)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+
+    print(f"\n{args.images} images, eps {args.eps}, {Path(args.model).name}\n")
+    print("| attack | dcrobust | reference | difference |")
+    print("|---|---:|---:|---:|")
+    o, r = result.get("ours", {}), result.get("reference", {})
+    rows = [("clean", result.get("ours_clean"), clean_ref)] + [(a, o.get(a), r.get(a)) for a in attacks]
+    for name, a, b in rows:
+        fa = f"{100 * a:.2f}%" if a is not None else "–"
+        fb = f"{100 * b:.2f}%" if b is not None else "–"
+        fd = f"{100 * (a - b):+.2f}" if a is not None and b is not None else "–"
+        print(f"| {name} | {fa} | {fb} | {fd} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -113,10 +113,14 @@ def load_images(n):
     return x, y
 
 
-def accuracy(model, x, y, bs=250):
+def correct(model, x, y, bs=250):
+    """Per image: whether the model classifies it correctly."""
     with torch.no_grad():
-        return sum((model(x[i:i + bs]).argmax(1) == y[i:i + bs]).sum().item()
-                   for i in range(0, len(x), bs)) / len(x)
+        return torch.cat([model(x[i:i + bs]).argmax(1) == y[i:i + bs] for i in range(0, len(x), bs)])
+
+
+def accuracy(model, x, y, bs=250):
+    return correct(model, x, y, bs).float().mean().item()
 
 
 def reference(model, x, y, eps, attacks, seed, bs):
@@ -125,7 +129,7 @@ def reference(model, x, y, eps, attacks, seed, bs):
     from autoattack import AutoAttack
     from autoattack.square import SquareAttack
 
-    out, seconds = {}, {}
+    out, seconds, robust = {}, {}, {}
     for name in attacks:
         t = time.time()
         if name == "autoattack":
@@ -148,10 +152,12 @@ def reference(model, x, y, eps, attacks, seed, bs):
             aa.fab.n_target_classes = 9
             aa.fab.n_restarts = 1
         x_adv = aa.run_standard_evaluation(x, y, bs=bs)
-        out[name] = accuracy(model, x_adv, y)
+        ok = correct(model, x_adv, y)
+        out[name] = ok.float().mean().item()
+        robust[name] = ok.nonzero().flatten().tolist()
         seconds[name] = time.time() - t
         print(f"reference {name}: {100 * out[name]:.2f}% ({seconds[name]:.0f} s)", flush=True)
-    return out, seconds
+    return out, seconds, robust
 
 
 def ours(args, attacks):
@@ -168,7 +174,14 @@ def ours(args, attacks):
     m = next(m for m in summary["models"] if m["model"] == Path(args.model).name)
     acc = {c["attack"]: c["accuracy"] for c in m["cells"]}
     secs = {c["attack"]: c["seconds"] for c in m["cells"]}
-    return m["clean_accuracy"], acc, secs, run_dir
+    robust = {}
+    records = run_dir / "records.jsonl"
+    if records.exists():
+        for line in records.read_text().splitlines():
+            r = json.loads(line)
+            if r["model"] == m["model"] and r["source"] is None and r["adv_pred"] == r["label"]:
+                robust.setdefault(r["attack"], []).append(r["index"])
+    return m["clean_accuracy"], acc, secs, robust, run_dir
 
 
 def main():
@@ -200,25 +213,31 @@ def main():
     result = {"model": args.model, "images": args.images, "eps": args.eps, "seed": args.seed,
               "torch": torch.__version__, "reference_clean": clean_ref, "command": " ".join(sys.argv)}
     if args.dcrobust or args.ours:
-        clean, acc, secs, run_dir = ours(args, attacks)
-        result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_run=str(run_dir))
+        clean, acc, secs, robust, run_dir = ours(args, attacks)
+        result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_robust=robust,
+                      ours_run=str(run_dir))
     if not args.no_reference:
-        ref, ref_secs = reference(model, x, y, eps, attacks, args.seed, args.bs)
-        result.update(reference=ref, reference_seconds=ref_secs)
+        ref, ref_secs, ref_robust = reference(model, x, y, eps, attacks, args.seed, args.bs)
+        result.update(reference=ref, reference_seconds=ref_secs, reference_robust=ref_robust)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
     print(f"\n{args.images} images, eps {args.eps}, {Path(args.model).name}\n")
-    print("| attack | dcrobust | reference | difference |")
-    print("|---|---:|---:|---:|")
+    print("| attack | dcrobust | reference | difference | robust in one only |")
+    print("|---|---:|---:|---:|---|")
     o, r = result.get("ours", {}), result.get("reference", {})
+    orob, rrob = result.get("ours_robust", {}), result.get("reference_robust", {})
     rows = [("clean", result.get("ours_clean"), clean_ref)] + [(a, o.get(a), r.get(a)) for a in attacks]
     for name, a, b in rows:
         fa = f"{100 * a:.2f}%" if a is not None else "–"
         fb = f"{100 * b:.2f}%" if b is not None else "–"
         fd = f"{100 * (a - b):+.2f}" if a is not None and b is not None else "–"
-        print(f"| {name} | {fa} | {fb} | {fd} |")
+        only = "–"
+        if name in orob and name in rrob:
+            so, sr = set(orob[name]), set(rrob[name])
+            only = f"ours {sorted(so - sr)}, reference {sorted(sr - so)}"
+        print(f"| {name} | {fa} | {fb} | {fd} | {only} |")
 
 
 if __name__ == "__main__":

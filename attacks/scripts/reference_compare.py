@@ -22,8 +22,8 @@ directory (--ours DIR, its summary.json).
 Prints a Markdown table (robust accuracy in percent, ours vs reference) and writes --json.
 
 Example (from the repository root):
-  python3 -m venv /work/venv-torch && /work/venv-torch/bin/pip install torch numpy safetensors pillow
-  /work/venv-torch/bin/python attacks/scripts/reference_compare.py --autoattack-dir /work/aa-ref \
+  python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy safetensors pillow
+  .venv-torch/bin/python attacks/scripts/reference_compare.py --autoattack-dir path/to/auto-attack \
       --dcrobust target/release/dcrobust --images 200 --eps 8/255 --json runs/aa-compare.json
 """
 

@@ -63,7 +63,7 @@ impl Success {
     pub(crate) fn check(self, b: &Batch, i: usize, row: &[f32]) -> bool {
         match self {
             Success::Batch => b.is_success(i, row),
-            Success::Misclassified => ops::argmax(row) as u32 != b.labels[i],
+            Success::Misclassified => !b.is_correct(i, row),
         }
     }
 }

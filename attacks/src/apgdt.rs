@@ -54,9 +54,7 @@ impl Attack for ApgdT {
             );
         }
         // Only the samples classified correctly are attacked (the others are broken already).
-        let mut robust: Vec<bool> = (0..n)
-            .map(|i| ops::argmax(&z[i * k..(i + 1) * k]) as u32 == batch.labels[i])
-            .collect();
+        let mut robust = batch.correct(&z, k);
         let apgd = Apgd {
             name: "apgd-t",
             norm: self.norm,

@@ -4,7 +4,7 @@
 //! adversarial image kept is that of the first component that did.
 
 use crate::oracle::mix;
-use crate::{ops, Apgd, ApgdT, Attack, Batch, FabT, LossKind, Norm, Oracle, Square};
+use crate::{Apgd, ApgdT, Attack, AttackConfig, Batch, FabT, Norm, Oracle, Square};
 use candle_core::Result;
 
 /// The standard AutoAttack ensemble, L∞.
@@ -26,41 +26,12 @@ pub struct AutoAttack {
 pub const COMPONENTS: [&str; 4] = ["apgd-ce", "apgd-t", "fab-t", "square"];
 
 impl AutoAttack {
-    /// The standard version at budget `eps`, with AutoAttack's settings.
+    /// The standard version at budget `eps`, with AutoAttack's settings: APGD-CE (100 steps, 1
+    /// restart), APGD-T and FAB-T (100 steps, 9 target classes, 1 restart each; FAB-T with
+    /// α_max 0.1, η 1.05, β 0.9), Square (5,000 queries, p_init 0.8, schedule not rescaled),
+    /// which are [`AttackConfig`]'s defaults.
     pub fn standard(eps: f32) -> AutoAttack {
-        AutoAttack {
-            eps,
-            apgd_ce: Apgd {
-                name: "apgd-ce",
-                norm: Norm::Linf,
-                eps,
-                steps: 100,
-                restarts: 1,
-                loss: LossKind::CrossEntropy,
-            },
-            apgd_t: ApgdT {
-                norm: Norm::Linf,
-                eps,
-                steps: 100,
-                restarts: 1,
-                targets: 9,
-            },
-            fab_t: FabT {
-                eps,
-                steps: 100,
-                restarts: 1,
-                targets: 9,
-                alpha_max: 0.1,
-                eta: 1.05,
-                beta: 0.9,
-            },
-            square: Square {
-                eps,
-                queries: 5000,
-                p_init: 0.8,
-                rescale_schedule: false,
-            },
-        }
+        AttackConfig::default().autoattack(eps)
     }
 
     fn components(&self) -> [&dyn Attack; 4] {
@@ -84,9 +55,7 @@ impl AutoAttack {
             candle_core::bail!("autoattack chooses its own target classes; run it untargeted");
         }
         let (z, k) = oracle.logits(&batch.x, batch.shape)?;
-        let mut robust: Vec<bool> = (0..n)
-            .map(|i| ops::argmax(&z[i * k..(i + 1) * k]) as u32 == batch.labels[i])
-            .collect();
+        let mut robust = batch.correct(&z, k);
         for (c, attack) in self.components().into_iter().enumerate() {
             let todo: Vec<usize> = (0..n).filter(|&i| robust[i]).collect();
             if todo.is_empty() {
@@ -98,7 +67,7 @@ impl AutoAttack {
             let adv = attack.perturb(oracle, &sub)?;
             let (za, _) = oracle.logits(&adv, sub.shape)?;
             for (j, &i) in todo.iter().enumerate() {
-                if ops::argmax(&za[j * k..(j + 1) * k]) as u32 != batch.labels[i] {
+                if !batch.is_correct(i, &za[j * k..(j + 1) * k]) {
                     out[i * d..(i + 1) * d].copy_from_slice(&adv[j * d..(j + 1) * d]);
                     robust[i] = false;
                     broken_by[i] = Some(c);

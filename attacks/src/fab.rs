@@ -168,9 +168,7 @@ impl Attack for FabT {
         if k < 2 {
             candle_core::bail!("fab-t needs at least 2 classes, the model has {k}");
         }
-        let mut robust: Vec<bool> = (0..n)
-            .map(|i| ops::argmax(&z[i * k..(i + 1) * k]) as u32 == batch.labels[i])
-            .collect();
+        let mut robust = batch.correct(&z, k);
         let restarts = self.restarts.max(1);
         for rank in 2..=self.targets.min(k - 1) + 1 {
             for r in 0..restarts {
@@ -201,7 +199,7 @@ impl Attack for FabT {
                     oracle.logits(&pts, [near.len(), sub.shape[1], sub.shape[2], sub.shape[3]])?;
                 for (m, &j) in near.iter().enumerate() {
                     let i = todo[j];
-                    if ops::argmax(&za[m * k..(m + 1) * k]) as u32 != batch.labels[i] {
+                    if !batch.is_correct(i, &za[m * k..(m + 1) * k]) {
                         out[i * d..(i + 1) * d].copy_from_slice(&run.adv[j * d..(j + 1) * d]);
                         robust[i] = false;
                     }
@@ -262,18 +260,16 @@ impl FabT {
                 let a1 = ops::linf(&d1).max(1e-8);
                 let a2 = ops::linf(&d2).max(1e-8);
                 let alpha = (a1 / (a1 + a2)).clamp(0.0, self.alpha_max);
-                let next: Vec<f32> = (0..d)
-                    .map(|j| {
-                        ((cur[j] + self.eta * d1[j]) * (1.0 - alpha)
-                            + (orig[j] + self.eta * d2[j]) * alpha)
-                            .clamp(bounds.0, bounds.1)
-                    })
-                    .collect();
-                x1[r].copy_from_slice(&next);
+                // Each coordinate's new value reads only its own old value: update in place.
+                for (j, v) in x1[r].iter_mut().enumerate() {
+                    *v = ((*v + self.eta * d1[j]) * (1.0 - alpha)
+                        + (orig[j] + self.eta * d2[j]) * alpha)
+                        .clamp(bounds.0, bounds.1);
+                }
             }
             let (z, k) = oracle.logits(&x1, b.shape)?;
             for i in 0..n {
-                if ops::argmax(&z[i * k..(i + 1) * k]) as u32 == b.labels[i] {
+                if b.is_correct(i, &z[i * k..(i + 1) * k]) {
                     continue;
                 }
                 let r = i * d..(i + 1) * d;

@@ -318,6 +318,19 @@ impl Batch {
         }
     }
 
+    /// Whether logits row `row` of sample `i` predicts its true label (whatever the targets).
+    pub fn is_correct(&self, i: usize, row: &[f32]) -> bool {
+        ops::argmax(row) as u32 == self.labels[i]
+    }
+
+    /// Per sample, whether `(N, K)` row-major logits `z` predict its true label: the images an
+    /// attack that counts any misclassification still has to break.
+    pub fn correct(&self, z: &[f32], k: usize) -> Vec<bool> {
+        (0..self.len())
+            .map(|i| self.is_correct(i, &z[i * k..(i + 1) * k]))
+            .collect()
+    }
+
     /// Whether logits row `row` of sample `i` counts as a success: a wrong class when
     /// untargeted, the target class when targeted.
     pub fn is_success(&self, i: usize, row: &[f32]) -> bool {

@@ -492,25 +492,7 @@ impl AttackConfig {
             }),
             AttackKind::ApgdT => Box::new(self.apgd_t(eps)),
             AttackKind::FabT => Box::new(self.fab_t(eps)),
-            AttackKind::AutoAttack => Box::new(AutoAttack {
-                eps,
-                apgd_ce: Apgd {
-                    name: "apgd-ce",
-                    norm: Norm::Linf,
-                    eps,
-                    steps: self.apgd_steps,
-                    restarts: self.apgd_restarts,
-                    loss: LossKind::CrossEntropy,
-                },
-                apgd_t: self.apgd_t(eps),
-                fab_t: self.fab_t(eps),
-                square: Square {
-                    eps,
-                    queries: self.autoattack_square_queries,
-                    p_init: self.square_p_init,
-                    rescale_schedule: false,
-                },
-            }),
+            AttackKind::AutoAttack => Box::new(self.autoattack(eps)),
         })
     }
 
@@ -522,6 +504,30 @@ impl AttackConfig {
             steps: self.apgd_steps,
             restarts: self.apgd_restarts,
             targets: self.apgdt_targets,
+        }
+    }
+
+    /// The AutoAttack ensemble with these parameters at budget `eps` (the defaults are
+    /// AutoAttack's standard version, [`AutoAttack::standard`]).
+    pub(crate) fn autoattack(&self, eps: f32) -> AutoAttack {
+        AutoAttack {
+            eps,
+            apgd_ce: Apgd {
+                name: "apgd-ce",
+                norm: Norm::Linf,
+                eps,
+                steps: self.apgd_steps,
+                restarts: self.apgd_restarts,
+                loss: LossKind::CrossEntropy,
+            },
+            apgd_t: self.apgd_t(eps),
+            fab_t: self.fab_t(eps),
+            square: Square {
+                eps,
+                queries: self.autoattack_square_queries,
+                p_init: self.square_p_init,
+                rescale_schedule: false,
+            },
         }
     }
 

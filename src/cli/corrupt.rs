@@ -46,15 +46,9 @@ pub(crate) fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {
         bail!("dcrobust corrupt needs --out DIR for the .npy files");
     };
     let corruptions = expand_corruptions(&a.corruptions)?;
-    let mut severities = a.severities.clone();
-    severities.sort();
-    severities.dedup();
-    if severities.is_empty() {
-        bail!("--severities is empty; name at least one of 1 to 5");
-    }
     let set = CorruptedSet {
         corruptions,
-        severities,
+        severities: corruption::severities_in_order(&a.severities)?,
         table: a.table,
         seed: a.common.seed,
         clean: a.clean,

@@ -58,14 +58,10 @@ impl CorruptionConfig {
     pub fn normalized(mut self) -> Result<Self> {
         self.corruptions.sort_by_key(|c| c.index());
         self.corruptions.dedup();
-        self.severities.sort();
-        self.severities.dedup();
         if self.corruptions.is_empty() {
             bail!("--corruptions is empty; name at least one corruption");
         }
-        if self.severities.is_empty() {
-            bail!("--severities is empty; name at least one of 1 to 5");
-        }
+        self.severities = severities_in_order(&self.severities)?;
         if self.eval_batch_size == 0 {
             bail!("--eval-batch-size must be at least 1");
         }
@@ -106,8 +102,15 @@ impl Released {
     }
 }
 
-fn read_released(dir: &Path, c: Corruption, data: &Dataset, labels: &[u32]) -> Result<Released> {
-    let severities = released_severities(dir)?;
+/// The released file of corruption `c` in `dir`, whose blocks hold `severities`
+/// ([`released_severities`]).
+fn read_released(
+    dir: &Path,
+    c: Corruption,
+    severities: &[Severity],
+    data: &Dataset,
+    labels: &[u32],
+) -> Result<Released> {
     let blocks = severities.len();
     let path = dir.join(format!("{}.npy", c.name()));
     let a = npy::read(&path)?;
@@ -156,7 +159,7 @@ fn read_released(dir: &Path, c: Corruption, data: &Dataset, labels: &[u32]) -> R
     Ok(Released {
         images,
         per_severity: n / blocks,
-        severities,
+        severities: severities.to_vec(),
     })
 }
 
@@ -301,6 +304,8 @@ struct CorruptionSuite<'a> {
     labels: Vec<u32>,
     /// The released CIFAR-10-C files, if evaluated instead of corrupting in process.
     released_dir: Option<PathBuf>,
+    /// The severities of the released files' blocks, in block order (empty without them).
+    released_severities: Vec<Severity>,
     /// The released file read last.
     released: Option<(Corruption, Released)>,
     jobs: HashMap<String, Job>,
@@ -412,7 +417,8 @@ impl CorruptionSuite<'_> {
         let t_unit = Instant::now();
         if let Some(dir) = &self.released_dir {
             if self.released.as_ref().map(|r| r.0) != Some(corr) {
-                self.released = Some((corr, read_released(dir, corr, data, &self.labels)?));
+                let held = &self.released_severities;
+                self.released = Some((corr, read_released(dir, corr, held, data, &self.labels)?));
             }
         }
         let t = Instant::now();
@@ -601,24 +607,25 @@ pub fn run(
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     cfg.check_models(&names)?;
     // The evaluated images and labels: the test split, or the released files' first blocks.
-    let (labels, released_dir, blocks) = match &cfg.cifar10c {
+    let (labels, released_dir, released_severities) = match &cfg.cifar10c {
         Some(dir) => {
             let l = npy::read(&dir.join("labels.npy"))?
                 .to_u32(&dir.join("labels.npy").display().to_string())?;
-            let blocks = released_severities(dir)?.len();
-            if l.len() % blocks != 0 || l.is_empty() {
+            let held = released_severities(dir)?;
+            if l.len() % held.len() != 0 || l.is_empty() {
                 bail!(
-                    "{}: {} labels; expected {blocks} equal severity blocks",
+                    "{}: {} labels; expected {} equal severity blocks",
                     dir.join("labels.npy").display(),
-                    l.len()
+                    l.len(),
+                    held.len()
                 );
             }
-            (l, Some(dir.clone()), blocks)
+            (l, Some(dir.clone()), held)
         }
-        None => (data.test.labels.clone(), None, 1),
+        None => (data.test.labels.clone(), None, Vec::new()),
     };
     let n = match &released_dir {
-        Some(_) => (labels.len() / blocks).min(data.test.len()),
+        Some(_) => (labels.len() / released_severities.len()).min(data.test.len()),
         None => data.test.len(),
     };
     let mut suite = CorruptionSuite {
@@ -630,6 +637,7 @@ pub fn run(
         n,
         labels,
         released_dir,
+        released_severities,
         released: None,
         jobs: HashMap::new(),
         ex_idx: super::example_indices(n, cfg.examples),
@@ -786,6 +794,17 @@ pub struct CorruptedSet {
     pub clean: bool,
 }
 
+/// `severities` in ascending order, each once; an error if there are none.
+pub fn severities_in_order(severities: &[Severity]) -> Result<Vec<Severity>> {
+    let mut out = severities.to_vec();
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        bail!("--severities is empty; name at least one of 1 to 5");
+    }
+    Ok(out)
+}
+
 /// Name of the file that lists the severity blocks of a directory written with a subset of the
 /// five severities (a JSON array of numbers, ascending).
 pub const SEVERITIES_FILE: &str = "severities.json";
@@ -853,6 +872,12 @@ pub fn write_corrupted_set(
     if set.severities.is_empty() {
         bail!("--severities is empty; name at least one of 1 to 5");
     }
+    let labels_max = data.test.labels.iter().copied().max().unwrap_or(0);
+    if labels_max > u32::from(u8::MAX) {
+        bail!(
+            "label {labels_max} does not fit labels.npy's uint8 (the released layout); at most 256 classes"
+        );
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let (c, h, w) = (data.channels, data.height, data.width);
     let shape = ImageShape {
@@ -863,12 +888,6 @@ pub fn write_corrupted_set(
     let n = data.test.len();
     let len = data.image_len();
     let blocks = set.severities.len();
-    let labels_max = data.test.labels.iter().copied().max().unwrap_or(0);
-    if labels_max > u32::from(u8::MAX) {
-        bail!(
-            "label {labels_max} does not fit labels.npy's uint8 (the released layout); at most 256 classes"
-        );
-    }
     let pb = crate::util::progress_bar(
         progress,
         (set.corruptions.len() * blocks) as u64,

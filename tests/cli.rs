@@ -411,3 +411,97 @@ fn bench_times_both_kernel_sets() {
         stderr(&o)
     );
 }
+
+/// Oracle: `--torch` runs the given interpreter on the built-in PyTorch script and divides by
+/// its rates. A stand-in interpreter (a shell script) reports fixed rates, 100 and 50 images/s
+/// at each width, and checks it was handed the script and the width; so each ratio must be
+/// dcrobust's median rate over exactly that figure, with one row per width × model × mode, the
+/// PyTorch rate of every repetition kept. A missing interpreter, or models without a PyTorch
+/// twin, are refused with a message naming the cause.
+#[test]
+#[cfg(unix)]
+fn bench_compares_with_pytorch_per_width() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("python");
+    std::fs::write(
+        &fake,
+        r#"#!/bin/sh
+script=$1; shift
+grep -q "def cnn9" "$script" || { echo "not the CNN-9 script" >&2; exit 3; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) out=$2; shift ;;
+    --width) width=$2; shift ;;
+    --ops) ops=$2; shift ;;
+  esac
+  shift
+done
+[ "$ops" = "baseline,tanh" ] || { echo "ops $ops" >&2; exit 4; }
+rate=100.0; [ "$width" = "0.125" ] && rate=50.0
+printf '{"torch": "fake", "results": [{"op": "baseline", "mode": "attack", "images_per_s": %s}, {"op": "tanh", "mode": "attack", "images_per_s": %s}]}' $rate $rate > "$out"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let json = dir.path().join("bench.json");
+    let o = dcrobust(&[
+        "bench",
+        "--widths",
+        "0.0625,0.125",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--kernels",
+        "dcrobust",
+        "--modes",
+        "attack",
+        "--repeat",
+        "2",
+        "--torch",
+        fake.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["torch"], "fake");
+    let rows = doc["summary"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 2, "{doc}");
+    for r in rows {
+        let want = if r["width"] == 0.125 { 50.0 } else { 100.0 };
+        assert_eq!(r["torch_images_per_s"].as_f64().unwrap(), want, "{r}");
+        assert_eq!(r["torch_runs"].as_array().unwrap().len(), 2, "{r}");
+        let runs: Vec<f64> = r["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let ips = r["images_per_s"].as_f64().unwrap();
+        // serde_json's default float parsing may be one unit in the last place off.
+        let mid = (runs[0] + runs[1]) / 2.0;
+        assert!((ips - mid).abs() <= 1e-12 * mid, "median of two: {r}");
+        assert!(
+            (r["vs_torch"].as_f64().unwrap() - ips / want).abs() < 1e-12,
+            "{r}"
+        );
+    }
+    let o = dcrobust(&["bench", "--steps", "1", "--torch", "/nonexistent/python"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/nonexistent/python"), "{}", stderr(&o));
+    let o = dcrobust(&[
+        "bench",
+        "--op",
+        "sphere",
+        "--steps",
+        "1",
+        "--torch",
+        fake.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("PyTorch twin"), "{}", stderr(&o));
+}

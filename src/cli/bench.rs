@@ -36,6 +36,20 @@ pub struct BenchArgs {
     /// (forward), attack (input gradient, weights frozen).
     #[arg(long, value_delimiter = ',', default_value = "train,infer,attack", value_parser = parse_bench_mode)]
     pub modes: Vec<&'static str>,
+    /// Widths to time one after the other, comma-separated (for example 0.125,0.25,0.5,1);
+    /// replaces --width.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["width", "model_config"], allow_negative_numbers = true)]
+    pub widths: Vec<f64>,
+    /// Also time the same networks in PyTorch with this Python interpreter (it must have
+    /// torch), interleaved with dcrobust's runs, and print dcrobust's rate over PyTorch's.
+    /// The PyTorch script (benches/torch_cnn9.py) is built into dcrobust. Only the baseline and
+    /// TanhConv (cosine, learnable radius) have PyTorch twins.
+    #[arg(long, value_name = "PYTHON")]
+    pub torch: Option<PathBuf>,
+    /// Repetitions of every measurement, each followed by PyTorch's with --torch; the table
+    /// shows medians [default: 3 with --torch, else 1].
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub repeat: Option<usize>,
     /// Also write the measurements to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -57,6 +71,145 @@ pub(crate) fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'s
         .ok_or_else(|| format!("expected one of {}", names.join(", ")))
 }
 
+/// The PyTorch twin of `benches/torch_cnn9.py` for a model, if it has one: the baseline or
+/// TanhConv with the cosine activation and the learnable radius, with BatchNorm and ReLU, on
+/// 32×32 RGB images and 10 classes.
+fn torch_twin(m: &crate::models::ModelConfig) -> Option<&'static str> {
+    use crate::models::{Angular, Magnitude, OperatorConfig, Radius};
+    let plain = m.arch == Arch::Cnn9
+        && m.batch_norm
+        && m.relu
+        && m.in_channels == 3
+        && m.image_size == [32, 32]
+        && m.num_classes == 10;
+    let tanh = OperatorConfig {
+        magnitude: Magnitude::from_name("tanh")?,
+        angular: Angular::Cosine,
+        radius: Radius::default(),
+    };
+    match m.operator {
+        _ if !plain => None,
+        None => Some("baseline"),
+        Some(o) if o == tanh => Some("tanh"),
+        Some(_) => None,
+    }
+}
+
+/// The PyTorch script, built in so that `--torch` works from any directory.
+const TORCH_SCRIPT: &str = include_str!("../../benches/torch_cnn9.py");
+
+/// PyTorch's images/s per `(op, mode)`.
+type TorchRates = Vec<(String, String, f64)>;
+
+/// One run of the PyTorch script: images/s per `(op, mode)`, and torch's version.
+fn run_torch(
+    python: &std::path::Path,
+    width: f64,
+    ops: &[&str],
+    a: &BenchArgs,
+) -> Result<(TorchRates, String)> {
+    /// Removes the temporary folder however the run ends.
+    struct TempDir(PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "dcrobust-bench-torch-{}-{width}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&dir.0)
+        .with_context(|| format!("--torch: making {}", dir.0.display()))?;
+    let (script, out) = (dir.0.join("torch_cnn9.py"), dir.0.join("torch.json"));
+    std::fs::write(&script, TORCH_SCRIPT)
+        .with_context(|| format!("--torch: writing {}", script.display()))?;
+    let o = std::process::Command::new(python)
+        .arg(&script)
+        .args(["--device", "cpu", "--threads"])
+        .arg(rayon::current_num_threads().to_string())
+        .arg("--width")
+        .arg(width.to_string())
+        .arg("--batch")
+        .arg(a.batch.to_string())
+        .arg("--ops")
+        .arg(ops.join(","))
+        .arg("--modes")
+        .arg(a.modes.join(","))
+        .arg("--steps")
+        .arg(a.steps.to_string())
+        .arg("--warmup")
+        .arg(a.warmup.to_string())
+        .arg("--seed")
+        .arg(a.seed.to_string())
+        .arg("--json")
+        .arg(&out)
+        .output()
+        .with_context(|| format!("--torch: could not run `{}`", python.display()))?;
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "--torch: `{} torch_cnn9.py` failed ({}); does that Python have torch?\n{}",
+            python.display(),
+            o.status,
+            tail.join("\n")
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&out).context("--torch: the PyTorch script wrote no results")?,
+    )
+    .context("--torch: the PyTorch script's results are not JSON")?;
+    let version = doc["torch"].as_str().unwrap_or("?").to_string();
+    let rows = doc["results"]
+        .as_array()
+        .context("--torch: no `results` in the PyTorch script's output")?
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["op"].as_str()?.to_string(),
+                r["mode"].as_str()?.to_string(),
+                r["images_per_s"].as_f64()?,
+            ))
+        })
+        .collect();
+    Ok((rows, version))
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// One row of the table: medians over the repetitions, with PyTorch's where it ran.
+#[derive(serde::Serialize)]
+struct SummaryRow {
+    width: f64,
+    model: String,
+    mode: &'static str,
+    kernels: &'static str,
+    /// Median images/s.
+    images_per_s: f64,
+    /// Convolution GFLOP/s at the median rate.
+    gflops: f64,
+    /// images/s of every repetition, in order.
+    runs: Vec<f64>,
+    /// PyTorch's median images/s, same network, mode, batch and threads.
+    torch_images_per_s: Option<f64>,
+    /// PyTorch's images/s of every repetition.
+    torch_runs: Vec<f64>,
+    /// `images_per_s / torch_images_per_s`.
+    vs_torch: Option<f64>,
+}
+
 pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
     apply_threads(a.threads)?;
     let data = data::embedded()?;
@@ -67,22 +220,47 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             m.name()
         );
     }
-    let cfg = crate::bench::BenchConfig {
-        models,
-        batch: a.batch,
-        steps: a.steps,
-        warmup: a.warmup,
-        seed: a.seed,
-        kernels: a.kernels.clone(),
-        modes: a.modes.clone(),
+    let widths: Vec<f64> = if a.widths.is_empty() {
+        vec![models[0].width]
+    } else {
+        a.widths.clone()
     };
+    let repeat = a.repeat.unwrap_or(if a.torch.is_some() { 3 } else { 1 });
+    if repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let mut per_width = Vec::new();
+    for &w in &widths {
+        let models: Vec<_> = models
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.width = w;
+                m
+            })
+            .collect();
+        for m in &models {
+            m.validate()
+                .map_err(|e| anyhow::anyhow!("--widths: model {}: {e}", m.name()))?;
+        }
+        per_width.push(models);
+    }
+    let twins: Vec<&str> = {
+        let mut t: Vec<&str> = per_width[0].iter().filter_map(torch_twin).collect();
+        t.dedup();
+        t
+    };
+    if a.torch.is_some() && twins.is_empty() {
+        bail!("--torch: none of these models has a PyTorch twin (the baseline and TanhConv with the cosine activation and the learnable radius do)");
+    }
     let peak = crate::bench::measured_peak_gflops(0.5);
     println!(
-        "CPU, {} threads, batch {}, {} timed steps after {} warm-up; GFLOP/s count convolutions",
+        "CPU, {} threads, batch {}, {} timed steps after {} warm-up, {} repetition(s), medians; GFLOP/s count convolutions",
         a.threads.unwrap_or_else(rayon::current_num_threads),
         a.batch,
         a.steps,
-        a.warmup
+        a.warmup,
+        repeat
     );
     match peak {
         Some(p) => {
@@ -90,13 +268,109 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
         }
         None => println!("measured peak: unknown on this CPU (no AVX2/AVX-512)"),
     }
-    println!(
-        "{:<20} {:<7} {:<9} {:>10} {:>9} {:>7}",
-        "model", "mode", "kernels", "images/s", "GFLOP/s", "peak"
+    let mut torch_version = None;
+    let mut summary: Vec<SummaryRow> = Vec::new();
+    for (w, models) in widths.iter().zip(&per_width) {
+        let cfg = crate::bench::BenchConfig {
+            models: models.clone(),
+            batch: a.batch,
+            steps: a.steps,
+            warmup: a.warmup,
+            seed: a.seed,
+            kernels: a.kernels.clone(),
+            modes: a.modes.clone(),
+        };
+        let mut runs: Vec<Vec<crate::bench::BenchRow>> = Vec::new();
+        let mut torch_runs: Vec<TorchRates> = Vec::new();
+        for r in 0..repeat {
+            if repeat > 1 || a.torch.is_some() {
+                eprintln!("width {w}: repetition {}/{repeat}", r + 1);
+            }
+            runs.push(crate::bench::run(&cfg, |_| {})?);
+            if let Some(python) = &a.torch {
+                let (rows, version) = run_torch(python, *w, &twins, a)?;
+                torch_version = Some(version);
+                torch_runs.push(rows);
+            }
+        }
+        for (i, row) in runs[0].iter().enumerate() {
+            let rates: Vec<f64> = runs.iter().map(|r| r[i].images_per_s).collect();
+            let ips = median(&rates);
+            let twin = models
+                .iter()
+                .find(|m| m.name() == row.model)
+                .and_then(torch_twin);
+            let t_rates: Vec<f64> = match twin {
+                Some(op) => torch_runs
+                    .iter()
+                    .filter_map(|rows| {
+                        rows.iter()
+                            .find(|(o, m, _)| o == op && m == row.mode)
+                            .map(|r| r.2)
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let t = (!t_rates.is_empty()).then(|| median(&t_rates));
+            summary.push(SummaryRow {
+                width: *w,
+                model: row.model.clone(),
+                mode: row.mode,
+                kernels: row.kernels,
+                images_per_s: ips,
+                gflops: row.gflops / row.images_per_s * ips,
+                runs: rates,
+                torch_images_per_s: t,
+                torch_runs: t_rates,
+                vs_torch: t.map(|t| ips / t),
+            });
+        }
+    }
+    print_summary(&summary, peak, a.torch.is_some());
+    if let Some(v) = &torch_version {
+        println!("PyTorch {v} (benches/torch_cnn9.py), same threads, batch and steps");
+    }
+    if let Some(path) = &a.json {
+        let rows: Vec<crate::bench::BenchRow> = summary
+            .iter()
+            .map(|r| crate::bench::BenchRow {
+                model: r.model.clone(),
+                mode: r.mode,
+                kernels: r.kernels,
+                images_per_s: r.images_per_s,
+                gflops: r.gflops,
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "threads": rayon::current_num_threads(),
+            "batch": a.batch,
+            "repeat": repeat,
+            "peak_gflops": peak,
+            "torch": torch_version,
+            "rows": rows,
+            "summary": summary,
+        });
+        crate::util::write_json_atomic(path, &doc)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The table: one line per width × model × mode × kernel set, with PyTorch's rate and the
+/// ratio when `torch`, then dcrobust's kernels over candle's operations where both ran.
+fn print_summary(rows: &[SummaryRow], peak: Option<f64>, torch: bool) {
+    print!(
+        "{:<6} {:<20} {:<7} {:<9} {:>10} {:>9} {:>7}",
+        "width", "model", "mode", "kernels", "images/s", "GFLOP/s", "peak"
     );
-    let rows = crate::bench::run(&cfg, |r| {
-        println!(
-            "{:<20} {:<7} {:<9} {:>10.1} {:>9.1} {:>6.1}%",
+    if torch {
+        print!(" {:>10} {:>7}", "PyTorch", "ratio");
+    }
+    println!();
+    for r in rows {
+        print!(
+            "{:<6} {:<20} {:<7} {:<9} {:>10.1} {:>9.1} {:>6.1}%",
+            r.width,
             r.model,
             r.mode,
             r.kernels,
@@ -104,32 +378,38 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             r.gflops,
             peak.map_or(f64::NAN, |p| 100.0 * r.gflops / p)
         );
-    })?;
-    if a.kernels.len() > 1 {
+        if torch {
+            match (r.torch_images_per_s, r.vs_torch) {
+                (Some(t), Some(q)) => print!(" {t:>10.1} {q:>6.2}x"),
+                _ => print!(" {:>10} {:>7}", "-", "-"),
+            }
+        }
+        println!();
+    }
+    let pairs: Vec<(&SummaryRow, &SummaryRow)> = rows
+        .iter()
+        .filter(|r| r.kernels == "dcrobust")
+        .filter_map(|r| {
+            rows.iter()
+                .find(|c| {
+                    c.kernels == "candle"
+                        && c.width == r.width
+                        && c.model == r.model
+                        && c.mode == r.mode
+                })
+                .map(|c| (r, c))
+        })
+        .collect();
+    if !pairs.is_empty() {
         println!("\nspeed-up of dcrobust's kernels over candle's operations:");
     }
-    for r in rows.iter().filter(|r| r.kernels == "dcrobust") {
-        if let Some(c) = rows
-            .iter()
-            .find(|c| c.kernels == "candle" && c.model == r.model && c.mode == r.mode)
-        {
-            println!(
-                "  {:<20} {:<7} {:.2}x",
-                r.model,
-                r.mode,
-                r.images_per_s / c.images_per_s
-            );
-        }
+    for (r, c) in pairs {
+        println!(
+            "  {:<6} {:<20} {:<7} {:.2}x",
+            r.width,
+            r.model,
+            r.mode,
+            r.images_per_s / c.images_per_s
+        );
     }
-    if let Some(path) = &a.json {
-        let doc = serde_json::json!({
-            "threads": rayon::current_num_threads(),
-            "batch": a.batch,
-            "peak_gflops": peak,
-            "rows": rows,
-        });
-        crate::util::write_json_atomic(path, &doc)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
 }

@@ -3,10 +3,11 @@
 //!
 //! Sums are taken per channel in f64, in a fixed order, so results do not depend on threads.
 
-use super::support::{contiguous_slice, filled, float_dispatch, unpack};
+use super::support::{contiguous_slice, filled, float_dispatch, multiversion, unpack};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 /// Per-channel batch mean and biased variance of the last forward pass.
@@ -63,6 +64,20 @@ fn sum8<T: WithDType>(v: &[T], f: impl Fn(f64) -> f64) -> f64 {
     s
 }
 
+/// `(Σ v, Σ (v − mean)²)` of one block, each with [`sum8`].
+#[inline(always)]
+fn block_moments_body<T: WithDType>(v: &[T], mean: f64, second: bool) -> f64 {
+    if second {
+        sum8(v, |v| (v - mean) * (v - mean))
+    } else {
+        sum8(v, |v| v)
+    }
+}
+
+multiversion! {
+    fn block_moments<T: WithDType>(v: &[T], mean: f64, second: bool) -> f64 => block_moments_body
+}
+
 /// Mean and biased variance of every channel (two passes, f64).
 fn channel_stats<T: WithDType>(x: &[T], BnDims { n, c, hw }: BnDims) -> Vec<(f64, f64)> {
     let count = (n * hw) as f64;
@@ -70,9 +85,12 @@ fn channel_stats<T: WithDType>(x: &[T], BnDims { n, c, hw }: BnDims) -> Vec<(f64
         .into_par_iter()
         .map(|ch| {
             let block = |i: usize| &x[(i * c + ch) * hw..][..hw];
-            let mean = (0..n).map(|i| sum8(block(i), |v| v)).sum::<f64>() / count;
+            let mean = (0..n)
+                .map(|i| block_moments(block(i), 0.0, false))
+                .sum::<f64>()
+                / count;
             let var = (0..n)
-                .map(|i| sum8(block(i), |v| (v - mean) * (v - mean)))
+                .map(|i| block_moments(block(i), mean, true))
                 .sum::<f64>()
                 / count;
             (mean, var)
@@ -94,6 +112,204 @@ fn channel_affine<T: WithDType>(p: &BnParams<'_, T>, stats: &[(f64, f64)]) -> Ve
         .collect()
 }
 
+/// `out = max(x·scale + shift, 0)` (or without the ReLU) over one block.
+#[inline(always)]
+fn apply_block_body<T: WithDType>(
+    out: &mut [MaybeUninit<T>],
+    x: &[T],
+    scale: T,
+    shift: T,
+    relu: bool,
+) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        let y = v * scale + shift;
+        // NaN counts as not positive, as in candle's `relu`.
+        let keep = !relu || y > T::zero();
+        o.write(if keep { y } else { T::zero() });
+    }
+}
+
+multiversion! {
+    fn apply_block<T: WithDType>(
+        out: &mut [MaybeUninit<T>],
+        x: &[T],
+        scale: T,
+        shift: T,
+        relu: bool,
+    ) => apply_block_body
+}
+
+/// `(Σ d, Σ d·(x − mean))` over one block, `d = dy` masked by the ReLU's test
+/// `x·scale + shift > 0` when `relu`.
+#[inline(always)]
+fn grad_sums_block_body<T: WithDType>(
+    xs: &[T],
+    ds: &[T],
+    mean: f64,
+    (scale, shift): (T, T),
+    relu: bool,
+) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && super::support::has_avx2() {
+        // SAFETY: `T` is `f32` (checked just above), so the slices and values are f32s; the
+        // processor has AVX2.
+        unsafe {
+            let f = |v: &[T]| std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len());
+            let (sc, sh) = (scale.to_f64() as f32, shift.to_f64() as f32);
+            return grad_sums_f32_avx2(f(xs), f(ds), mean, (sc, sh), relu);
+        }
+    }
+    // Two copies of the loop, with and without the mask, so that neither has a branch.
+    if relu {
+        grad_sums_masked(xs, ds, mean, |v| v * scale + shift > T::zero())
+    } else {
+        grad_sums_masked(xs, ds, mean, |_| true)
+    }
+}
+
+/// [`grad_sums_masked`] for f32 with AVX2 intrinsics (the compiler does not vectorise the
+/// f32-to-f64 sums by itself): the same operations lane by lane, in the same order (the mask
+/// as a multiply then an add, no fused multiply-add), so the result is bit-identical.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn grad_sums_f32_avx2(
+    xs: &[f32],
+    ds: &[f32],
+    mean: f64,
+    (scale, shift): (f32, f32),
+    relu: bool,
+) -> (f64, f64) {
+    use std::arch::x86_64::*;
+    let n = xs.len().min(ds.len());
+    let full = n / 8 * 8;
+    let (vs, vt, vm) = (
+        _mm256_set1_ps(scale),
+        _mm256_set1_ps(shift),
+        _mm256_set1_pd(mean),
+    );
+    let zero = _mm256_setzero_ps();
+    let (mut d_lo, mut d_hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let (mut x_lo, mut x_hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut i = 0;
+    while i < full {
+        // SAFETY: `i + 8 ≤ n`, within both slices.
+        let (x, d) = unsafe {
+            (
+                _mm256_loadu_ps(xs.as_ptr().add(i)),
+                _mm256_loadu_ps(ds.as_ptr().add(i)),
+            )
+        };
+        let d = if relu {
+            let y = _mm256_add_ps(_mm256_mul_ps(x, vs), vt);
+            _mm256_and_ps(d, _mm256_cmp_ps::<_CMP_GT_OQ>(y, zero))
+        } else {
+            d
+        };
+        let (dl, dh) = (
+            _mm256_cvtps_pd(_mm256_castps256_ps128(d)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(d)),
+        );
+        let (xl, xh) = (
+            _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), vm),
+            _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)), vm),
+        );
+        d_lo = _mm256_add_pd(d_lo, dl);
+        d_hi = _mm256_add_pd(d_hi, dh);
+        x_lo = _mm256_add_pd(x_lo, _mm256_mul_pd(dl, xl));
+        x_hi = _mm256_add_pd(x_hi, _mm256_mul_pd(dh, xh));
+        i += 8;
+    }
+    let lanes = |lo: __m256d, hi: __m256d| {
+        let mut a = [0f64; 8];
+        // SAFETY: `a` holds 8 f64s, two stores of 4.
+        unsafe {
+            _mm256_storeu_pd(a.as_mut_ptr(), lo);
+            _mm256_storeu_pd(a.as_mut_ptr().add(4), hi);
+        }
+        ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+    };
+    let (mut sd, mut sdx) = (lanes(d_lo, d_hi), lanes(x_lo, x_hi));
+    for (&xv, &dv) in xs[full..n].iter().zip(&ds[full..n]) {
+        let live = !relu || xv * scale + shift > 0.0;
+        let d = if live { dv as f64 } else { 0.0 };
+        sd += d;
+        sdx += d * (xv as f64 - mean);
+    }
+    (sd, sdx)
+}
+
+/// `(Σ d, Σ d·(x − mean))` over one block with `d = dy` where `live(x)`, else 0; eight
+/// interleaved f64 partial sums per total, added in a fixed order.
+#[inline(always)]
+fn grad_sums_masked<T: WithDType>(
+    xs: &[T],
+    ds: &[T],
+    mean: f64,
+    live: impl Fn(T) -> bool,
+) -> (f64, f64) {
+    let (mut s_d, mut s_dx) = ([0f64; 8], [0f64; 8]);
+    let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
+    let (xr, dr) = (xc.remainder(), dc.remainder());
+    for (xv, dv) in xc.zip(dc) {
+        let mut d = [0f64; 8];
+        let mut xm = [0f64; 8];
+        for j in 0..8 {
+            d[j] = (if live(xv[j]) { dv[j] } else { T::zero() }).to_f64();
+            xm[j] = xv[j].to_f64() - mean;
+        }
+        for j in 0..8 {
+            s_d[j] += d[j];
+            s_dx[j] += d[j] * xm[j];
+        }
+    }
+    let fold = |a: [f64; 8]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    let (mut sd, mut sdx) = (fold(s_d), fold(s_dx));
+    for (&xv, &dv) in xr.iter().zip(dr) {
+        let d = (if live(xv) { dv } else { T::zero() }).to_f64();
+        sd += d;
+        sdx += d * (xv.to_f64() - mean);
+    }
+    (sd, sdx)
+}
+
+multiversion! {
+    fn grad_sums_block<T: WithDType>(
+        xs: &[T],
+        ds: &[T],
+        mean: f64,
+        affine: (T, T),
+        relu: bool,
+    ) -> (f64, f64) => grad_sums_block_body
+}
+
+/// `dx = k_d·d − k_x·x + k_0` over one block, `d` masked as in [`grad_sums_block`].
+#[inline(always)]
+fn dx_block_body<T: WithDType>(
+    out: &mut [MaybeUninit<T>],
+    dy: &[T],
+    x: &[T],
+    (k_d, k_x, k_0): (T, T, T),
+    (scale, shift): (T, T),
+    relu: bool,
+) {
+    for ((o, &d), &v) in out.iter_mut().zip(dy).zip(x) {
+        let live = !relu || v * scale + shift > T::zero();
+        let d = if live { d } else { T::zero() };
+        o.write(k_d * d - k_x * v + k_0);
+    }
+}
+
+multiversion! {
+    fn dx_block<T: WithDType>(
+        out: &mut [MaybeUninit<T>],
+        dy: &[T],
+        x: &[T],
+        k: (T, T, T),
+        affine: (T, T),
+        relu: bool,
+    ) => dx_block_body
+}
+
 /// The BatchNorm (and ReLU) output of `x` and the batch statistics it used.
 fn forward<T: WithDType>(x: &[T], p: &BnParams<'_, T>, d: BnDims) -> (Vec<T>, Vec<(f64, f64)>) {
     let (c, hw, relu) = (d.c, d.hw, p.relu);
@@ -103,12 +319,7 @@ fn forward<T: WithDType>(x: &[T], p: &BnParams<'_, T>, d: BnDims) -> (Vec<T>, Ve
         y.par_chunks_mut(hw).enumerate().for_each(|(k, out)| {
             let (scale, shift) = affine[k % c];
             let (scale, shift) = (T::from_f64(scale), T::from_f64(shift));
-            for (o, &v) in out.iter_mut().zip(&x[k * hw..(k + 1) * hw]) {
-                let y = v * scale + shift;
-                // NaN counts as not positive, as in candle's `relu`.
-                let keep = !relu || y > T::zero();
-                o.write(if keep { y } else { T::zero() });
-            }
+            apply_block(out, &x[k * hw..(k + 1) * hw], scale, shift, relu);
         })
     });
     (y, stats)
@@ -129,33 +340,13 @@ fn backward<T: WithDType>(
         .into_iter()
         .map(|(s, t)| (T::from_f64(s), T::from_f64(t)))
         .collect();
-    let live = |ch: usize, v: T| !relu || v * affine[ch].0 + affine[ch].1 > T::zero();
     // Per (image, channel) block: Σ d and Σ d·(x − mean), then per channel in image order.
     let blocks: Vec<(f64, f64)> = (0..n * c)
         .into_par_iter()
         .map(|k| {
             let ch = k % c;
-            let mean = stats[ch].0;
             let (xs, ds) = (&x[k * hw..][..hw], &dy[k * hw..][..hw]);
-            let (mut s_d, mut s_dx) = ([0f64; 8], [0f64; 8]);
-            let (xc, dc) = (xs.chunks_exact(8), ds.chunks_exact(8));
-            let (xr, dr) = (xc.remainder(), dc.remainder());
-            for (xv, dv) in xc.zip(dc) {
-                for j in 0..8 {
-                    let d = if live(ch, xv[j]) { dv[j].to_f64() } else { 0.0 };
-                    s_d[j] += d;
-                    s_dx[j] += d * (xv[j].to_f64() - mean);
-                }
-            }
-            let fold =
-                |a: [f64; 8]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-            let (mut sd, mut sdx) = (fold(s_d), fold(s_dx));
-            for (&xv, &dv) in xr.iter().zip(dr) {
-                let d = if live(ch, xv) { dv.to_f64() } else { 0.0 };
-                sd += d;
-                sdx += d * (xv.to_f64() - mean);
-            }
-            (sd, sdx)
+            grad_sums_block(xs, ds, stats[ch].0, affine[ch], relu)
         })
         .collect();
     let sums: Vec<(f64, f64)> = (0..c)
@@ -184,10 +375,8 @@ fn backward<T: WithDType>(
             let k_x = T::from_f64(a * inv * s_dyx / count);
             let k_0 = T::from_f64(a * inv * s_dyx / count * mean - a * s_dy / count);
             let off = k * hw;
-            for ((o, &d), &v) in o.iter_mut().zip(&dy[off..off + hw]).zip(&x[off..off + hw]) {
-                let d = if live(ch, v) { d } else { T::zero() };
-                o.write(k_d * d - k_x * v + k_0);
-            }
+            let (dys, xs) = (&dy[off..off + hw], &x[off..off + hw]);
+            dx_block(o, dys, xs, (k_d, k_x, k_0), affine[ch], relu);
         });
         for (ch, (s_dy, s_dyx)) in sums.iter().enumerate() {
             tail[ch].write(T::from_f64(*s_dyx));
@@ -475,6 +664,49 @@ mod tests {
                     (fd - gb[i]).abs() < 1e-6,
                     "relu {relu}: dbeta[{i}] {fd} vs {}",
                     gb[i]
+                );
+            }
+        }
+    }
+
+    /// Oracle: the portable loop [`grad_sums_masked`] (scalar f64 sums in eight interleaved
+    /// lanes); the AVX2 intrinsics must give the same bits, with and without the ReLU mask,
+    /// at lengths around the vector width, with values on both sides of the mask's threshold.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_gradient_sums_match_the_portable_loop() {
+        if !crate::kernels::support::has_avx2() {
+            return;
+        }
+        for len in [1, 7, 8, 9, 17, 64, 1023] {
+            let x: Vec<f32> = uniform(&[len], -1.0, 1.0, len as u64)
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let d: Vec<f32> = uniform(&[len], -2.0, 2.0, 100 + len as u64)
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let (scale, shift, mean) = (1.3f32, -0.1f32, 0.05f64);
+            for relu in [false, true] {
+                // SAFETY: the processor has AVX2 (checked above).
+                let fast = unsafe { grad_sums_f32_avx2(&x, &d, mean, (scale, shift), relu) };
+                let slow = if relu {
+                    grad_sums_masked(&x, &d, mean, |v| v * scale + shift > 0.0)
+                } else {
+                    grad_sums_masked(&x, &d, mean, |_| true)
+                };
+                assert_eq!(
+                    fast.0.to_bits(),
+                    slow.0.to_bits(),
+                    "Σd, len {len}, relu {relu}"
+                );
+                assert_eq!(
+                    fast.1.to_bits(),
+                    slow.1.to_bits(),
+                    "Σd·x, len {len}, relu {relu}"
                 );
             }
         }

@@ -8,6 +8,7 @@
 //! on the thread count: each image is computed by one thread, and the weight gradient is summed
 //! over fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
 
+use super::microgemm;
 use super::support::filled;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
@@ -237,7 +238,115 @@ fn scratch<T: WithDType>(g: &Geom) -> Vec<T> {
     }
 }
 
+/// `s` as f32s when `T` is `f32`.
+fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: `T` is `f32`.
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `v` as a `Vec<T>` when `T` is `f32` (callers have checked with [`as_f32`]).
+fn from_f32<T: WithDType>(v: Vec<f32>) -> Vec<T> {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `T` is `f32` (asserted): same layout, length and capacity.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
+}
+
+/// Whether [`microgemm`] computes this convolution's products (f32 only; the caller checks
+/// the type): a shared dimension that fits one chain (so the bits are `gemm`'s), output maps
+/// whose pixel count is a multiple of 8, and AVX2 with FMA.
+fn small_path(g: &Geom, shared: usize) -> bool {
+    shared <= microgemm::MAX_K && g.p().is_multiple_of(8) && g.p() > 0 && microgemm::available()
+}
+
+/// How one image's column matrix is read: in place from a zero-padded copy of the image when
+/// the stride is 1 and output rows are whole segments of 8 (no im2col), else from im2col's
+/// columns (or the image itself for a 1×1 convolution without padding).
+enum Columns {
+    Padded { row: Vec<usize>, seg: Vec<usize> },
+    Col { row: Vec<usize>, seg: Vec<usize> },
+}
+
+impl Columns {
+    fn new(g: &Geom) -> Self {
+        let (k, p) = (g.k, g.p());
+        if g.stride == 1 && g.wo.is_multiple_of(8) && !g.direct() {
+            let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+            let mut row = Vec::with_capacity(g.kdim());
+            for c in 0..g.cin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        row.push(c * hp * wp + ky * wp + kx);
+                    }
+                }
+            }
+            let seg = (0..p / 8)
+                .map(|s| (8 * s / g.wo) * wp + (8 * s) % g.wo)
+                .collect();
+            Columns::Padded { row, seg }
+        } else {
+            Columns::Col {
+                row: (0..g.kdim()).map(|r| r * p).collect(),
+                seg: (0..p / 8).map(|s| 8 * s).collect(),
+            }
+        }
+    }
+
+    /// Per-thread scratch: the padded image or im2col's columns (none for 1×1 convolutions).
+    fn scratch(&self, g: &Geom) -> Vec<f32> {
+        match self {
+            Columns::Padded { .. } => vec![0f32; g.cin * (g.h + 2 * g.pad) * (g.w + 2 * g.pad)],
+            Columns::Col { .. } if g.direct() => Vec::new(),
+            Columns::Col { .. } => vec![0f32; g.kdim() * g.p()],
+        }
+    }
+
+    /// The column matrix of image `xi`, written into `buf` where needed.
+    fn of<'a>(&'a self, g: &Geom, xi: &'a [f32], buf: &'a mut [f32]) -> microgemm::RightFactor<'a> {
+        match self {
+            Columns::Padded { row, seg } => {
+                let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+                // The border stays zero from allocation; only the interior is written.
+                for c in 0..g.cin {
+                    for y in 0..g.h {
+                        let dst = (c * hp + y + g.pad) * wp + g.pad;
+                        buf[dst..dst + g.w].copy_from_slice(&xi[(c * g.h + y) * g.w..][..g.w]);
+                    }
+                }
+                microgemm::RightFactor { b: buf, row, seg }
+            }
+            Columns::Col { row, seg } if g.direct() => microgemm::RightFactor { b: xi, row, seg },
+            Columns::Col { row, seg } => {
+                im2col(g, xi, buf);
+                microgemm::RightFactor { b: buf, row, seg }
+            }
+        }
+    }
+}
+
+/// [`forward_t`] through [`microgemm`]: the filters packed once for the whole batch.
+fn forward_small(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (kd, p) = (g.kdim(), g.p());
+    let a = microgemm::PackedLeft::new(g.cout, kd, |o, kk| w[o * kd + kk]);
+    let cols = Columns::new(g);
+    filled(g.n * g.cout * p, |out| {
+        out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
+            || cols.scratch(g),
+            |buf, (i, o)| {
+                let xi = &x[i * g.cin * g.h * g.w..][..g.cin * g.h * g.w];
+                microgemm::matmul(&a, &cols.of(g, xi, buf), o);
+            },
+        );
+    })
+}
+
 fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
+    if let (Some(x), Some(w)) = (as_f32(x), as_f32(w)) {
+        if small_path(g, g.kdim()) {
+            return from_f32(forward_small(g, x, w));
+        }
+    }
     let (kd, p) = (g.kdim(), g.p());
     filled(g.n * g.cout * p, |out| {
         out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
@@ -269,7 +378,41 @@ fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
     })
 }
 
+/// [`grad_input_t`] through [`microgemm`]: `Wᵀ` packed once for the whole batch, each image's
+/// `dY` read in place.
+fn grad_input_small(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (kd, p) = (g.kdim(), g.p());
+    let img = g.cin * g.h * g.w;
+    let a = microgemm::PackedLeft::new(kd, g.cout, |kk, o| w[o * kd + kk]);
+    let row: Vec<usize> = (0..g.cout).map(|o| o * p).collect();
+    let seg: Vec<usize> = (0..p / 8).map(|s| 8 * s).collect();
+    let mut dx = vec![0f32; g.n * img];
+    dx.par_chunks_mut(img).enumerate().for_each_init(
+        || scratch::<f32>(g),
+        |col, (i, d)| {
+            let dyi = &dy[i * g.cout * p..][..g.cout * p];
+            let b = microgemm::RightFactor {
+                b: dyi,
+                row: &row,
+                seg: &seg,
+            };
+            if g.direct() {
+                microgemm::matmul(&a, &b, microgemm::uninit(d));
+            } else {
+                microgemm::matmul(&a, &b, microgemm::uninit(col));
+                col2im(g, col, d);
+            }
+        },
+    );
+    dx
+}
+
 fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
+    if let (Some(dy), Some(w)) = (as_f32(dy), as_f32(w)) {
+        if small_path(g, g.cout) {
+            return from_f32(grad_input_small(g, dy, w));
+        }
+    }
     let (kd, p) = (g.kdim(), g.p());
     let img = g.cin * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * img];

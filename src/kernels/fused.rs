@@ -15,7 +15,7 @@
 //! Both are deterministic whatever the thread count: each image is computed by one thread, and
 //! the radius gradient is summed image by image in a fixed order.
 
-use super::support::{float_dispatch, unpack};
+use super::support::{float_dispatch, multiversion, unpack};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::f64::consts::PI;
@@ -216,7 +216,73 @@ fn tail_dims(y: &[usize], n: &[usize], rho: &[usize]) -> Result<(usize, usize, u
     Ok((b, c, p))
 }
 
-/// The forward pass of [`Tail`].
+/// Binds `$m` and `$a` to copies of `t.mag` and `t.ang` whose variants are literal in each
+/// arm, then runs `$body`: the compiler folds every `match` on them, so each (magnitude,
+/// activation) pair gets a loop of its own without branches, which vectorises.
+macro_rules! specialised {
+    ($t:expr, |$m:ident, $a:ident| $body:expr) => {{
+        let t: Tail = $t;
+        match t.mag {
+            FusedMagnitude::Sphere(x) => specialised!(@ang FusedMagnitude::Sphere(x), t.ang, $m, $a, $body),
+            FusedMagnitude::Ball(x) => specialised!(@ang FusedMagnitude::Ball(x), t.ang, $m, $a, $body),
+            FusedMagnitude::Tanh(x) => specialised!(@ang FusedMagnitude::Tanh(x), t.ang, $m, $a, $body),
+            FusedMagnitude::Linear(x) => specialised!(@ang FusedMagnitude::Linear(x), t.ang, $m, $a, $body),
+        }
+    }};
+    (@ang $mag:expr, $ang:expr, $m:ident, $a:ident, $body:expr) => {
+        match $ang {
+            FusedAngular::Cosine => {
+                let ($m, $a) = ($mag, FusedAngular::Cosine);
+                $body
+            }
+            FusedAngular::Linear => {
+                let ($m, $a) = ($mag, FusedAngular::Linear);
+                $body
+            }
+            FusedAngular::SquareCosine => {
+                let ($m, $a) = ($mag, FusedAngular::SquareCosine);
+                $body
+            }
+            FusedAngular::Sigmoid(k) => {
+                let ($m, $a) = ($mag, FusedAngular::Sigmoid(k));
+                $body
+            }
+        }
+    };
+}
+
+/// One image of [`tail_fwd`].
+///
+/// # Shapes
+/// `y`: `(C, P)`, `n`: `(P,)`, `rho`: `(C,)`, `out`: `(C, P)`.
+#[inline(always)]
+fn tail_fwd_image_body<F: Real>(t: Tail, y: &[F], n: &[F], rho: &[F], out: &mut [F]) {
+    let (c, p) = (rho.len(), n.len());
+    let alpha = F::of(t.mag.alpha());
+    specialised!(t, |mag, ang| {
+        for ch in 0..c {
+            let yc = &y[ch * p..][..p];
+            let oc = &mut out[ch * p..][..p];
+            let r = rho[ch];
+            for ((o, &y), &n) in oc.iter_mut().zip(yc).zip(n) {
+                *o = match (mag, ang) {
+                    // Kept in this order of operations, which the zoo's recorded accuracies
+                    // were measured with.
+                    (FusedMagnitude::Tanh(_), FusedAngular::Cosine) => {
+                        alpha * (n / r).tanh() * y / n
+                    }
+                    _ => mag.eval(alpha, n, r).0 * ang.eval(y / n).0,
+                };
+            }
+        }
+    })
+}
+
+multiversion! {
+    fn tail_fwd_image<F: Real>(t: Tail, y: &[F], n: &[F], rho: &[F], out: &mut [F]) => tail_fwd_image_body
+}
+
+/// `h(n, ρ) · g(y / n)`.
 ///
 /// # Shapes
 /// `inputs` as in [`TailInputs`], `(N, C, P)` = `(b, c, p)` → `(N, C, P)`.
@@ -225,29 +291,9 @@ fn tail_fwd<F: Real>(
     (b, c, p): (usize, usize, usize),
     TailInputs { y, n, rho }: TailInputs<'_, F>,
 ) -> Vec<F> {
-    let alpha = F::of(t.mag.alpha());
     let mut out = vec![F::of(0.0); b * c * p];
     out.par_chunks_mut(c * p).enumerate().for_each(|(i, o)| {
-        let ni = &n[i * p..][..p];
-        for ch in 0..c {
-            let yc = &y[(i * c + ch) * p..][..p];
-            let oc = &mut o[ch * p..][..p];
-            let r = rho[ch];
-            match (t.mag, t.ang) {
-                // The common case, written out so that it vectorises but for `tanh`.
-                (FusedMagnitude::Tanh(_), FusedAngular::Cosine) => {
-                    for ((o, &y), &n) in oc.iter_mut().zip(yc).zip(ni) {
-                        *o = alpha * (n / r).tanh() * y / n;
-                    }
-                }
-                _ => {
-                    for ((o, &y), &n) in oc.iter_mut().zip(yc).zip(ni) {
-                        let (h, _, _) = t.mag.eval(alpha, n, r);
-                        *o = h * t.ang.eval(y / n).0;
-                    }
-                }
-            }
-        }
+        tail_fwd_image(t, &y[i * c * p..][..c * p], &n[i * p..][..p], rho, o);
     });
     out
 }
@@ -271,6 +317,100 @@ fn sum8<F: Real>(v: &[F]) -> F {
     s
 }
 
+/// `(∂/∂y, ∂/∂n, ∂/∂ρ)` of `gr · h(n, ρ)·g(y/n)` at one element: `∂/∂y = h·g'/n`,
+/// `∂/∂n = h'·g − h·g'·y/n²`, `∂/∂ρ = ∂h/∂ρ·g`, each times the output gradient `gr`. A function
+/// rather than a closure so that it is always inlined (a call per element does not vectorise).
+#[inline(always)]
+fn tail_grad_at<F: Real>(
+    mag: FusedMagnitude,
+    ang: FusedAngular,
+    alpha: F,
+    r: F,
+    gr: F,
+    y: F,
+    n: F,
+) -> (F, F, F) {
+    let inv = F::of(1.0) / n;
+    let cos = y * inv;
+    let (h, dh_dn, dh_dr) = mag.eval(alpha, n, r);
+    let (ga, dga) = ang.eval(cos);
+    let hg = gr * h * dga * inv;
+    (hg, gr * dh_dn * ga - hg * cos, gr * dh_dr * ga)
+}
+
+/// One image of [`tail_bwd`]: writes `∂y` into `dy` and adds `∂n` into `dn` (zeroed by the
+/// caller), and returns the image's share of `∂ρ` (zeros unless `need_rho`).
+///
+/// # Shapes
+/// `y`, `g`, `dy`: `(C, P)`; `n`, `dn`: `(P,)`; `rho`: `(C,)` → `(C,)`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tail_bwd_image_body<F: Real>(
+    t: Tail,
+    y: &[F],
+    n: &[F],
+    rho: &[F],
+    g: &[F],
+    dy: &mut [F],
+    dn: &mut [F],
+    need_rho: bool,
+) -> Vec<F> {
+    let (c, p) = (rho.len(), n.len());
+    let alpha = F::of(t.mag.alpha());
+    let zero = F::of(0.0);
+    let mut dr = vec![zero; c];
+    // The ∂ρ terms go through a per-pixel buffer so that the main loop has no reduction.
+    let mut terms = vec![zero; if need_rho { p } else { 0 }];
+    specialised!(t, |mag, ang| {
+        for ch in 0..c {
+            let yc = &y[ch * p..][..p];
+            let gc = &g[ch * p..][..p];
+            let dyc = &mut dy[ch * p..][..p];
+            let r = rho[ch];
+            if need_rho {
+                for ((((dy, dn), tm), (&y, &gr)), &n) in dyc
+                    .iter_mut()
+                    .zip(dn.iter_mut())
+                    .zip(terms.iter_mut())
+                    .zip(yc.iter().zip(gc))
+                    .zip(n)
+                {
+                    let (a, b, d) = tail_grad_at(mag, ang, alpha, r, gr, y, n);
+                    *dy = a;
+                    *dn += b;
+                    *tm = d;
+                }
+                dr[ch] = sum8(&terms);
+            } else {
+                for (((dy, dn), (&y, &gr)), &n) in dyc
+                    .iter_mut()
+                    .zip(dn.iter_mut())
+                    .zip(yc.iter().zip(gc))
+                    .zip(n)
+                {
+                    let (a, b, _) = tail_grad_at(mag, ang, alpha, r, gr, y, n);
+                    *dy = a;
+                    *dn += b;
+                }
+            }
+        }
+    });
+    dr
+}
+
+multiversion! {
+    fn tail_bwd_image<F: Real>(
+        t: Tail,
+        y: &[F],
+        n: &[F],
+        rho: &[F],
+        g: &[F],
+        dy: &mut [F],
+        dn: &mut [F],
+        need_rho: bool,
+    ) -> Vec<F> => tail_bwd_image_body
+}
+
 /// Gradients of [`Tail`] at `inputs` for the output gradient `g`: one flat buffer
 /// `[∂y (N·C·P) | ∂n (N·P) | ∂ρ (C)]`; `∂ρ` is left at zero unless `need_rho`.
 ///
@@ -284,66 +424,19 @@ fn tail_bwd<F: Real>(
     g: &[F],
     need_rho: bool,
 ) -> Vec<F> {
-    let alpha = F::of(t.mag.alpha());
     let zero = F::of(0.0);
     let mut out = vec![zero; b * c * p + b * p + c];
     let (dy, rest) = out.split_at_mut(b * c * p);
     let (dn, drho) = rest.split_at_mut(b * p);
-    // Per image: ∂y, ∂n and that image's share of ∂ρ, summed below in image order. The ∂ρ
-    // terms go through a per-pixel buffer so that the main loop has no reduction and vectorises.
+    // Per image: ∂y, ∂n and that image's share of ∂ρ, summed below in image order.
     let parts: Vec<Vec<F>> = dy
         .par_chunks_mut(c * p)
         .zip(dn.par_chunks_mut(p))
         .enumerate()
         .map(|(i, (dyi, dni))| {
-            let ni = &n[i * p..][..p];
-            let mut dr = vec![zero; c];
-            let mut terms = vec![zero; if need_rho { p } else { 0 }];
-            for ch in 0..c {
-                let yc = &y[(i * c + ch) * p..][..p];
-                let gc = &g[(i * c + ch) * p..][..p];
-                let dyc = &mut dyi[ch * p..][..p];
-                let r = rho[ch];
-                // out = h·g(y/n): ∂/∂y = h·g'/n, ∂/∂n = h'·g − h·g'·y/n², ∂/∂ρ = ∂h/∂ρ·g.
-                let each = |gr: F, y: F, n: F| {
-                    let inv = F::of(1.0) / n;
-                    let cos = y * inv;
-                    let (h, dh_dn, dh_dr) = t.mag.eval(alpha, n, r);
-                    let (ga, dga) = t.ang.eval(cos);
-                    let hg = gr * h * dga * inv;
-                    (hg, gr * dh_dn * ga - hg * cos, gr * dh_dr * ga)
-                };
-                let body = |dy: &mut F, dn: &mut F, gr: F, y: F, n: F| {
-                    let (a, b, _) = each(gr, y, n);
-                    *dy = a;
-                    *dn += b;
-                };
-                if need_rho {
-                    for ((((dy, dn), tm), (&y, &gr)), &n) in dyc
-                        .iter_mut()
-                        .zip(dni.iter_mut())
-                        .zip(terms.iter_mut())
-                        .zip(yc.iter().zip(gc))
-                        .zip(ni)
-                    {
-                        let (a, b, d) = each(gr, y, n);
-                        *dy = a;
-                        *dn += b;
-                        *tm = d;
-                    }
-                    dr[ch] = sum8(&terms);
-                } else {
-                    for (((dy, dn), (&y, &gr)), &n) in dyc
-                        .iter_mut()
-                        .zip(dni.iter_mut())
-                        .zip(yc.iter().zip(gc))
-                        .zip(ni)
-                    {
-                        body(dy, dn, gr, y, n);
-                    }
-                }
-            }
-            dr
+            let img = i * c * p..(i + 1) * c * p;
+            let (yi, gi, ni) = (&y[img.clone()], &g[img], &n[i * p..][..p]);
+            tail_bwd_image(t, yi, ni, rho, gi, dyi, dni, need_rho)
         })
         .collect();
     for part in &parts {
@@ -458,29 +551,62 @@ pub fn decoupled_tail(
 /// `Σ_c x²` over the channel dimension.
 struct ChannelSumSq;
 
+/// One image of [`sumsq_fwd`]: `out = Σ_c x_c²`, the channels added in order.
+///
+/// # Shapes
+/// `x`: `(C, P)`, `out`: `(P,)`.
+#[inline(always)]
+fn sumsq_fwd_image_body<F: Real>(x: &[F], out: &mut [F]) {
+    out.fill(F::of(0.0));
+    for xc in x.chunks_exact(out.len()) {
+        for (o, &v) in out.iter_mut().zip(xc) {
+            *o += v * v;
+        }
+    }
+}
+
+multiversion! {
+    fn sumsq_fwd_image<F: Real>(x: &[F], out: &mut [F]) => sumsq_fwd_image_body
+}
+
+/// `Σ_c x²`.
+///
+/// # Shapes
+/// `x`: `(N, C, P)`, `(N, C, P)` = `(b, c, p)` → `(N, P)`.
 fn sumsq_fwd<F: Real>(x: &[F], (b, c, p): (usize, usize, usize)) -> Vec<F> {
     let mut out = vec![F::of(0.0); b * p];
-    out.par_chunks_mut(p).enumerate().for_each(|(i, o)| {
-        for ch in 0..c {
-            for (o, &v) in o.iter_mut().zip(&x[(i * c + ch) * p..][..p]) {
-                *o += v * v;
-            }
-        }
-    });
+    out.par_chunks_mut(p)
+        .enumerate()
+        .for_each(|(i, o)| sumsq_fwd_image(&x[i * c * p..][..c * p], o));
     out
 }
 
+/// One image of [`sumsq_bwd`]: `out_c = 2·x_c·g`.
+///
+/// # Shapes
+/// `x`, `out`: `(C, P)`, `g`: `(P,)`.
+#[inline(always)]
+fn sumsq_bwd_image_body<F: Real>(x: &[F], g: &[F], out: &mut [F]) {
+    for (oc, xc) in out.chunks_exact_mut(g.len()).zip(x.chunks_exact(g.len())) {
+        for ((o, &v), &g) in oc.iter_mut().zip(xc).zip(g) {
+            *o = F::of(2.0) * v * g;
+        }
+    }
+}
+
+multiversion! {
+    fn sumsq_bwd_image<F: Real>(x: &[F], g: &[F], out: &mut [F]) => sumsq_bwd_image_body
+}
+
+/// The gradient of `Σ_c x²` for the output gradient `g`: `2·x·g`.
+///
+/// # Shapes
+/// `x`: `(N, C, P)`, `g`: `(N, P)`, `(N, C, P)` = `(b, c, p)` → `(N, C, P)`.
 fn sumsq_bwd<F: Real>(x: &[F], g: &[F], (b, c, p): (usize, usize, usize)) -> Vec<F> {
     let mut out = vec![F::of(0.0); b * c * p];
-    out.par_chunks_mut(c * p).enumerate().for_each(|(i, o)| {
-        let gi = &g[i * p..][..p];
-        for ch in 0..c {
-            let k = (i * c + ch) * p;
-            for ((o, &v), &g) in o[ch * p..][..p].iter_mut().zip(&x[k..][..p]).zip(gi) {
-                *o = F::of(2.0) * v * g;
-            }
-        }
-    });
+    out.par_chunks_mut(c * p)
+        .enumerate()
+        .for_each(|(i, o)| sumsq_bwd_image(&x[i * c * p..][..c * p], &g[i * p..][..p], o));
     out
 }
 
@@ -557,6 +683,36 @@ struct ChannelAffine {
     relu: bool,
 }
 
+/// One image of [`affine_fwd`].
+///
+/// # Shapes
+/// `x`, `out`: `(C, P)`; `s`, `t`: `(C,)`.
+#[inline(always)]
+fn affine_fwd_image_body<F: Real>(x: &[F], s: &[F], t: &[F], out: &mut [F], relu: bool) {
+    let zero = F::of(0.0);
+    let p = x.len() / s.len();
+    for ((o, xs), (&sc, &sh)) in out
+        .chunks_exact_mut(p)
+        .zip(x.chunks_exact(p))
+        .zip(s.iter().zip(t))
+    {
+        for (o, &v) in o.iter_mut().zip(xs) {
+            let y = v * sc + sh;
+            // NaN counts as not positive, as in candle's `relu`.
+            let keep = !relu || y > zero;
+            *o = if keep { y } else { zero };
+        }
+    }
+}
+
+multiversion! {
+    fn affine_fwd_image<F: Real>(x: &[F], s: &[F], t: &[F], out: &mut [F], relu: bool) => affine_fwd_image_body
+}
+
+/// `max(x·scale_c + shift_c, 0)` (or without the ReLU).
+///
+/// # Shapes
+/// `x`: `(N, C, P)`, `s`, `t`: `(C,)`, `(N, C, P)` = `(b, c, p)` → `(N, C, P)`.
 fn affine_fwd<F: Real>(
     x: &[F],
     s: &[F],
@@ -564,21 +720,70 @@ fn affine_fwd<F: Real>(
     (b, c, p): (usize, usize, usize),
     relu: bool,
 ) -> Vec<F> {
-    let zero = F::of(0.0);
-    let mut out = vec![zero; b * c * p];
-    out.par_chunks_mut(p).enumerate().for_each(|(k, o)| {
-        let (sc, sh) = (s[k % c], t[k % c]);
-        for (o, &v) in o.iter_mut().zip(&x[k * p..][..p]) {
-            let y = v * sc + sh;
-            // NaN counts as not positive, as in candle's `relu`.
-            let keep = !relu || y > zero;
-            *o = if keep { y } else { zero };
-        }
+    let mut out = vec![F::of(0.0); b * c * p];
+    out.par_chunks_mut(c * p).enumerate().for_each(|(i, o)| {
+        affine_fwd_image(&x[i * c * p..][..c * p], s, t, o, relu);
     });
     out
 }
 
+/// One image of [`affine_bwd`]: writes `dx` into `out` and returns, per channel, the sums
+/// for `(dscale, dshift)` (zeros unless `need_params`).
+///
+/// # Shapes
+/// `x`, `g`, `out`: `(C, P)`; `s`, `t`: `(C,)` → `(C,)`.
+#[inline(always)]
+fn affine_bwd_image_body<F: Real>(
+    x: &[F],
+    g: &[F],
+    s: &[F],
+    t: &[F],
+    out: &mut [F],
+    relu: bool,
+    need_params: bool,
+) -> Vec<(F, F)> {
+    let zero = F::of(0.0);
+    let p = x.len() / s.len();
+    let mut sums = Vec::with_capacity(s.len());
+    // Plain loops, no closures: a closure would be compiled apart from the AVX2 copy.
+    for (ch, (&sc, &sh)) in s.iter().zip(t).enumerate() {
+        let (o, xs, gs) = (
+            &mut out[ch * p..][..p],
+            &x[ch * p..][..p],
+            &g[ch * p..][..p],
+        );
+        for ((o, &v), &gr) in o.iter_mut().zip(xs).zip(gs) {
+            let keep = !relu || v * sc + sh > zero;
+            *o = if keep { gr } else { zero };
+        }
+        sums.push(if need_params {
+            (dot8(o, xs), sum8(o))
+        } else {
+            (zero, zero)
+        });
+        for o in o.iter_mut() {
+            *o = *o * sc;
+        }
+    }
+    sums
+}
+
+multiversion! {
+    fn affine_bwd_image<F: Real>(
+        x: &[F],
+        g: &[F],
+        s: &[F],
+        t: &[F],
+        out: &mut [F],
+        relu: bool,
+        need_params: bool,
+    ) -> Vec<(F, F)> => affine_bwd_image_body
+}
+
 /// `[dx | dscale | dshift]` of [`ChannelAffine`]; the ReLU's mask is recomputed as forward.
+///
+/// # Shapes
+/// `x`, `g`: `(N, C, P)`, `s`, `t`: `(C,)`, `(N, C, P)` = `(b, c, p)` → `(N·C·P + 2·C,)`.
 fn affine_bwd<F: Real>(
     x: &[F],
     g: &[F],
@@ -588,35 +793,24 @@ fn affine_bwd<F: Real>(
     relu: bool,
     need_params: bool,
 ) -> Vec<F> {
-    let zero = F::of(0.0);
     let len = b * c * p;
-    let mut out = vec![zero; len + 2 * c];
+    let mut out = vec![F::of(0.0); len + 2 * c];
     // Per (image, channel) block: the masked gradient, its sums for dscale and dshift when
     // they are wanted, then dx = masked gradient · scale. Every loop vectorises.
-    let sums: Vec<(F, F)> = out[..len]
-        .par_chunks_mut(p)
+    let sums: Vec<Vec<(F, F)>> = out[..len]
+        .par_chunks_mut(c * p)
         .enumerate()
-        .map(|(k, o)| {
-            let (sc, sh) = (s[k % c], t[k % c]);
-            let xs = &x[k * p..][..p];
-            for ((o, &v), &gr) in o.iter_mut().zip(xs).zip(&g[k * p..][..p]) {
-                let keep = !relu || v * sc + sh > zero;
-                *o = if keep { gr } else { zero };
-            }
-            let sums = if need_params {
-                (dot8(o, xs), sum8(o))
-            } else {
-                (zero, zero)
-            };
-            for o in o.iter_mut() {
-                *o = *o * sc;
-            }
-            sums
+        .map(|(i, o)| {
+            let img = i * c * p..(i + 1) * c * p;
+            affine_bwd_image(&x[img.clone()], &g[img], s, t, o, relu, need_params)
         })
         .collect();
-    for (k, (ds, dt)) in sums.into_iter().enumerate() {
-        out[len + k % c] += ds;
-        out[len + c + k % c] += dt;
+    // Summed image by image in a fixed order, whatever the thread count.
+    for image in sums {
+        for (ch, (ds, dt)) in image.into_iter().enumerate() {
+            out[len + ch] += ds;
+            out[len + c + ch] += dt;
+        }
     }
     out
 }

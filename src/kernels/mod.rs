@@ -22,6 +22,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod fused;
 pub mod max_pool;
+pub(crate) mod microgemm;
 pub(crate) mod support;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -66,3 +66,38 @@ pub(crate) fn filled<T: Copy>(
     // of `T`.
     unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }
+
+/// Whether the processor has AVX2 (checked once by `std`, then cached).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// Defines `fn $name<F: $bound>(args) -> ret` that calls `$inner` (an `#[inline(always)]`
+/// function with the same signature) compiled for AVX2 when the processor has it, and for the
+/// baseline x86-64 (SSE2) otherwise. Only the vector width changes, not the results: each
+/// element goes through the same IEEE operations in the same order (Rust never fuses a
+/// multiply and an add on its own), so both versions give bit-identical outputs.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* fn $name:ident<$g:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $inner:ident) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name<$g: $bound>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn fast<$g: $bound>($($arg: $ty),*) $(-> $ret)? {
+                    $inner::<$g>($($arg),*)
+                }
+                if $crate::kernels::support::has_avx2() {
+                    // SAFETY: the processor has AVX2, checked just above.
+                    return unsafe { fast::<$g>($($arg),*) };
+                }
+            }
+            $inner::<$g>($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;

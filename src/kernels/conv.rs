@@ -9,7 +9,7 @@
 //! over fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
 
 use super::microgemm;
-use super::support::filled;
+use super::support::{filled, multiversion};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
@@ -116,8 +116,23 @@ fn im2col<T: WithDType>(g: &Geom, x: &[T], col: &mut [T]) {
     }
 }
 
-/// Adds each column entry back to the input position it was copied from (adjoint of im2col).
+/// Adds each column entry back to the input position it was copied from (adjoint of im2col);
+/// compiled for AVX2 where the processor has it, with the same additions in the same order.
 fn col2im<T: WithDType>(g: &Geom, col: &[T], dx: &mut [T]) {
+    col2im_dispatch(*g, col, dx)
+}
+
+multiversion! {
+    fn col2im_dispatch<T: WithDType>(g: Geom, col: &[T], dx: &mut [T]) => col2im_at
+}
+
+#[inline(always)]
+fn col2im_at<T: WithDType>(g: Geom, col: &[T], dx: &mut [T]) {
+    col2im_body(&g, col, dx)
+}
+
+#[inline(always)]
+fn col2im_body<T: WithDType>(g: &Geom, col: &[T], dx: &mut [T]) {
     let p = g.p();
     for c in 0..g.cin {
         let dc = &mut dx[c * g.h * g.w..][..g.h * g.w];
@@ -253,11 +268,19 @@ fn from_f32<T: WithDType>(v: Vec<f32>) -> Vec<T> {
     unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity()) }
 }
 
-/// Whether [`microgemm`] computes this convolution's products (f32 only; the caller checks
-/// the type): a shared dimension that fits one chain (so the bits are `gemm`'s), output maps
-/// whose pixel count is a multiple of 8, and AVX2 with FMA.
-fn small_path(g: &Geom, shared: usize) -> bool {
-    shared <= microgemm::MAX_K && g.p().is_multiple_of(8) && g.p() > 0 && microgemm::available()
+/// Whether [`microgemm`] computes this convolution's product `(m × shared)·(shared × P)` (f32
+/// only; the caller checks the type): one that `gemm` computes as plain chains (so the bits
+/// are `gemm`'s), output maps whose pixel count is a multiple of 8, and AVX2 with FMA.
+fn small_path(g: &Geom, m: usize, shared: usize) -> bool {
+    g.p().is_multiple_of(8) && microgemm::available() && same_chain_as_gemm(m, g.p(), shared)
+}
+
+/// Whether the `gemm` crate computes a product `(m×k)·(k×n)` as the plain chains of fused
+/// multiply-adds that [`microgemm`] reproduces: one cache block deep (`k ≤ 512`), and none of
+/// its special paths (`gevv` for `k ≤ 2`, `gemv` for a single row or column, the horizontal
+/// kernel for at most 256 outputs).
+fn same_chain_as_gemm(m: usize, n: usize, k: usize) -> bool {
+    (3..=microgemm::MAX_K).contains(&k) && m >= 2 && n >= 2 && m * n > 256
 }
 
 /// How one image's column matrix is read: in place from a zero-padded copy of the image when
@@ -343,7 +366,7 @@ fn forward_small(g: &Geom, x: &[f32], w: &[f32]) -> Vec<f32> {
 
 fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
     if let (Some(x), Some(w)) = (as_f32(x), as_f32(w)) {
-        if small_path(g, g.kdim()) {
+        if small_path(g, g.cout, g.kdim()) {
             return from_f32(forward_small(g, x, w));
         }
     }
@@ -409,7 +432,7 @@ fn grad_input_small(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     if let (Some(dy), Some(w)) = (as_f32(dy), as_f32(w)) {
-        if small_path(g, g.cout) {
+        if small_path(g, g.kdim(), g.cout) {
             return from_f32(grad_input_small(g, dy, w));
         }
     }
@@ -439,7 +462,92 @@ fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     dx
 }
 
+/// [`grad_weight_t`] through [`microgemm::weight_grad`]: `dY` transposed per image, the
+/// columns read in place from a zero-padded copy of the image for stride-1 convolutions.
+fn grad_weight_small(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (kd, p) = (g.kdim(), g.p());
+    let img = g.cin * g.h * g.w;
+    let o_pad = g.cout.div_ceil(16) * 16;
+    let padded = g.stride == 1 && !g.direct();
+    let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let (row, pix): (Vec<usize>, Vec<usize>) = if padded {
+        let mut row = Vec::with_capacity(kd);
+        for c in 0..g.cin {
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    row.push(c * hp * wp + ky * wp + kx);
+                }
+            }
+        }
+        (row, (0..p).map(|q| (q / g.wo) * wp + q % g.wo).collect())
+    } else {
+        ((0..kd).map(|r| r * p).collect(), (0..p).collect())
+    };
+    let chunks: Vec<usize> = (0..g.n.div_ceil(WGRAD_CHUNK)).collect();
+    let partials: Vec<Vec<f32>> = chunks
+        .par_iter()
+        .map_init(
+            || {
+                let buf = if padded {
+                    vec![0f32; g.cin * hp * wp]
+                } else {
+                    scratch::<f32>(g)
+                };
+                (buf, vec![0f32; p * o_pad])
+            },
+            |(buf, dyt), &c| {
+                let mut acc = vec![0f32; g.cout * kd];
+                for i in c * WGRAD_CHUNK..((c + 1) * WGRAD_CHUNK).min(g.n) {
+                    let xi = &x[i * img..][..img];
+                    let dyi = &dy[i * g.cout * p..][..g.cout * p];
+                    for (o, dyo) in dyi.chunks_exact(p).enumerate() {
+                        for (q, &v) in dyo.iter().enumerate() {
+                            dyt[q * o_pad + o] = v;
+                        }
+                    }
+                    let cols: &[f32] = if padded {
+                        // The border stays zero from allocation; only the interior is written.
+                        for ch in 0..g.cin {
+                            for y in 0..g.h {
+                                let dst = (ch * hp + y + g.pad) * wp + g.pad;
+                                buf[dst..dst + g.w]
+                                    .copy_from_slice(&xi[(ch * g.h + y) * g.w..][..g.w]);
+                            }
+                        }
+                        buf
+                    } else if g.direct() {
+                        xi
+                    } else {
+                        im2col(g, xi, buf);
+                        buf
+                    };
+                    let first = i == c * WGRAD_CHUNK;
+                    microgemm::weight_grad(dyt, g.cout, cols, &row, &pix, &mut acc, !first);
+                }
+                acc
+            },
+        )
+        .collect();
+    let mut out = vec![0f32; g.cout * kd];
+    for part in &partials {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += *v;
+        }
+    }
+    out
+}
+
 fn grad_weight_t<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    if let (Some(x), Some(dy)) = (as_f32(x), as_f32(dy)) {
+        if microgemm::available() && same_chain_as_gemm(g.cout, g.kdim(), g.p()) {
+            return from_f32(grad_weight_small(g, x, dy));
+        }
+    }
+    grad_weight_gemm(g, x, dy)
+}
+
+/// The weight gradient through the `gemm` crate: `Σ_n dY_n·col_nᵀ` over fixed chunks.
+fn grad_weight_gemm<T: WithDType>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
     let img = g.cin * g.h * g.w;
     let chunks: Vec<usize> = (0..g.n.div_ceil(WGRAD_CHUNK)).collect();
@@ -759,5 +867,109 @@ mod tests {
             .unwrap();
         assert!(g.get(&x).is_none());
         assert!(g.get(&w).is_some());
+    }
+
+    /// Oracle: the same col2im compiled for baseline x86-64 (`col2im_body`, called directly)
+    /// must give the bits of the version the kernels run (AVX2 where present), at stride 1 and
+    /// 2, with padding, on odd sizes; and the microgemm paths of the forward pass and the input
+    /// gradient must give the bits of the `gemm` paths on a layer they both cover.
+    #[test]
+    fn dispatched_paths_match_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for (stride, pad) in [(1, 1), (2, 1), (1, 0)] {
+            let g = geom(&[1, 3, 9, 11], &[4, 3, 3, 3], stride, pad).unwrap();
+            let col: Vec<f32> = (0..g.kdim() * g.p())
+                .map(|_| r.random::<f32>() - 0.5)
+                .collect();
+            let (mut a, mut b) = (vec![0f32; 3 * 9 * 11], vec![0f32; 3 * 9 * 11]);
+            col2im(&g, &col, &mut a);
+            col2im_body(&g, &col, &mut b);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "stride {stride}, padding {pad}");
+        }
+        if !microgemm::available() {
+            return;
+        }
+        // 16 → 24 channels, 3×3, 16×16 maps: the shared dimensions 144 and 24 fit one chain.
+        let g = geom(&[3, 16, 16, 16], &[24, 16, 3, 3], 1, 1).unwrap();
+        let x: Vec<f32> = (0..3 * 16 * 256).map(|_| r.random::<f32>() - 0.5).collect();
+        let w: Vec<f32> = (0..24 * 144).map(|_| r.random::<f32>() - 0.5).collect();
+        let dy: Vec<f32> = (0..3 * 24 * 256).map(|_| r.random::<f32>() - 0.5).collect();
+        assert!(small_path(&g, g.cout, g.kdim()) && small_path(&g, g.kdim(), g.cout));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // The `gemm` paths, as for f64 or a processor without AVX2.
+        let fwd_gemm = {
+            let (kd, p) = (g.kdim(), g.p());
+            let mut out = vec![0f32; g.n * g.cout * p];
+            let mut col = vec![0f32; kd * p];
+            for i in 0..g.n {
+                im2col(&g, &x[i * 16 * 256..][..16 * 256], &mut col);
+                // SAFETY: `out` holds cout·p elements per image.
+                unsafe {
+                    matmul(
+                        GemmDims {
+                            m: g.cout,
+                            n: p,
+                            k: kd,
+                        },
+                        out[i * g.cout * p..].as_mut_ptr(),
+                        false,
+                        row_major(&w, kd),
+                        row_major(&col, p),
+                    )
+                }
+            }
+            out
+        };
+        assert_eq!(bits(&forward_small(&g, &x, &w)), bits(&fwd_gemm), "forward");
+        let gi_gemm = {
+            let (kd, p) = (g.kdim(), g.p());
+            let mut dx = vec![0f32; g.n * 16 * 256];
+            let mut col = vec![0f32; kd * p];
+            for i in 0..g.n {
+                // SAFETY: `col` holds kd·p elements.
+                unsafe {
+                    matmul(
+                        GemmDims {
+                            m: kd,
+                            n: p,
+                            k: g.cout,
+                        },
+                        col.as_mut_ptr(),
+                        false,
+                        transposed(&w, kd),
+                        row_major(&dy[i * g.cout * p..][..g.cout * p], p),
+                    )
+                }
+                col2im(&g, &col, &mut dx[i * 16 * 256..][..16 * 256]);
+            }
+            dx
+        };
+        assert_eq!(
+            bits(&grad_input_small(&g, &dy, &w)),
+            bits(&gi_gemm),
+            "input gradient"
+        );
+        // 10 images: one chunk of 8 and one of 2, each summed in order, then the chunks.
+        for (stride, pad, k) in [(1, 1, 3), (2, 1, 3), (1, 0, 1)] {
+            let g = geom(&[10, 16, 16, 16], &[24, 16, k, k], stride, pad).unwrap();
+            let x: Vec<f32> = (0..10 * 16 * 256)
+                .map(|_| r.random::<f32>() - 0.5)
+                .collect();
+            let dy: Vec<f32> = (0..10 * 24 * g.p())
+                .map(|_| r.random::<f32>() - 0.5)
+                .collect();
+            assert!(same_chain_as_gemm(g.cout, g.kdim(), g.p()), "{g:?}");
+            let (a, b) = (
+                grad_weight_small(&g, &x, &dy),
+                grad_weight_gemm(&g, &x, &dy),
+            );
+            assert_eq!(
+                bits(&a),
+                bits(&b),
+                "weight gradient, stride {stride}, k {k}"
+            );
+        }
     }
 }

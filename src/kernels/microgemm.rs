@@ -136,6 +136,88 @@ unsafe fn matmul_avx2(a: &PackedLeft, b: &RightFactor<'_>, out: &mut [MaybeUnini
     }
 }
 
+/// Output channels per block of the weight-gradient kernel (two vectors of 8).
+const WG_O: usize = 16;
+/// Filter columns per block of the weight-gradient kernel.
+const WG_J: usize = 6;
+
+/// `dW (o × kd, row-major) (+)= dY · colᵀ` for one image, as the `gemm` crate computes it:
+/// each element is one chain of fused multiply-adds over the pixels in order from zero, then
+/// stored (`accumulate` false) or added to `dW` (`dW + chain`, `gemm`'s `mul_add(1, acc, dst)`).
+///
+/// # Shapes
+/// `dyt`: `(P, o_pad)`, `dY` transposed with its channels padded with zeros to a multiple of
+/// 16; `col`: the column matrix `(kd, P)` read as `col[row[j] + pix[p]]`; `dw`: `(o, kd)`.
+///
+/// # Panics
+/// If the shapes disagree, `P > MAX_K`, or [`available`] is false.
+pub(crate) fn weight_grad(
+    dyt: &[f32],
+    o: usize,
+    col: &[f32],
+    row: &[usize],
+    pix: &[usize],
+    dw: &mut [f32],
+    accumulate: bool,
+) {
+    let (kd, np) = (row.len(), pix.len());
+    let o_pad = o.div_ceil(WG_O) * WG_O;
+    assert!(np <= MAX_K && dyt.len() == np * o_pad && dw.len() == o * kd && available());
+    let last = row.iter().max().copied().unwrap_or(0) + pix.iter().max().copied().unwrap_or(0);
+    assert!(kd == 0 || np == 0 || last < col.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX2 and FMA are present and every address is in bounds (asserted).
+    unsafe {
+        weight_grad_avx2(dyt, o, o_pad, col, row, pix, dw, accumulate)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn weight_grad_avx2(
+    dyt: &[f32],
+    o: usize,
+    o_pad: usize,
+    col: &[f32],
+    row: &[usize],
+    pix: &[usize],
+    dw: &mut [f32],
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let kd = row.len();
+    let cp = col.as_ptr();
+    for o0 in (0..o_pad).step_by(WG_O) {
+        for j0 in (0..kd).step_by(WG_J) {
+            let nj = WG_J.min(kd - j0);
+            // Rows past the end repeat the last one; their sums are not stored.
+            let rows: [*const f32; WG_J] =
+                std::array::from_fn(|r| cp.add(*row.get_unchecked(j0 + r.min(nj - 1))));
+            let mut acc = [[_mm256_setzero_ps(); 2]; WG_J];
+            for (p, &off) in pix.iter().enumerate() {
+                let a = dyt.as_ptr().add(p * o_pad + o0);
+                let (a0, a1) = (_mm256_loadu_ps(a), _mm256_loadu_ps(a.add(8)));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_broadcast_ss(&*rows[r].add(off));
+                    // dY·col + acc, fused: `gemm`'s `mul_add(lhs, rhs, acc)`.
+                    acc[0] = _mm256_fmadd_ps(a0, x, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(a1, x, acc[1]);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate().take(nj) {
+                let mut lanes = [0f32; WG_O];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), acc[1]);
+                for (l, &v) in lanes.iter().enumerate().take(o.saturating_sub(o0)) {
+                    let d = dw.get_unchecked_mut((o0 + l) * kd + j0 + r);
+                    *d = if accumulate { v.mul_add(1.0, *d) } else { v };
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +295,71 @@ mod tests {
                 assert!(
                     (out[i] as f64 - exact).abs() < 1e-5 * k as f64,
                     "({m}, {k}, {n})"
+                );
+            }
+        }
+    }
+
+    /// Oracle: the `gemm` crate's weight gradient `dW (+)= dY · colᵀ` (row-major `dY`,
+    /// transposed view of `col`, as `conv::grad_weight_t` calls it) over two images, the second
+    /// accumulated, must give the same bits; odd channel and column counts.
+    #[test]
+    fn weight_grad_matches_gemm_bit_for_bit() {
+        if !available() {
+            return;
+        }
+        for &(o, kd, np) in &[
+            (16, 144, 256),
+            (24, 216, 512),
+            (33, 9, 100),
+            (3, 100, 64),
+            (64, 576, 64),
+        ] {
+            let mut want = vec![0f32; o * kd];
+            let mut got = vec![f32::NAN; o * kd];
+            let o_pad = o.div_ceil(WG_O) * WG_O;
+            for img in 0..2u64 {
+                let dy = values(o * np, 10 + img);
+                let col = values(kd * np, 20 + img);
+                // SAFETY: the pointers cover o·np, kd·np and o·kd elements with these strides.
+                unsafe {
+                    gemm::gemm(
+                        o,
+                        kd,
+                        np,
+                        want.as_mut_ptr(),
+                        1,
+                        kd as isize,
+                        img > 0,
+                        dy.as_ptr(),
+                        1,
+                        np as isize,
+                        col.as_ptr(),
+                        np as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    )
+                };
+                let mut dyt = vec![0f32; np * o_pad];
+                for c in 0..o {
+                    for p in 0..np {
+                        dyt[p * o_pad + c] = dy[c * np + p];
+                    }
+                }
+                let row: Vec<usize> = (0..kd).map(|j| j * np).collect();
+                let pix: Vec<usize> = (0..np).collect();
+                weight_grad(&dyt, o, &col, &row, &pix, &mut got, img > 0);
+            }
+            for i in 0..o * kd {
+                assert_eq!(
+                    got[i].to_bits(),
+                    want[i].to_bits(),
+                    "({o}, {kd}, {np}) at {i}"
                 );
             }
         }

@@ -15,7 +15,8 @@
 //! | [`acos::acos`] | any shape → same shape | the closed forms `acos(c)` and `−1/sqrt(1 − c²)` |
 //!
 //! [`support`] holds what the operations share (the f32/f64 dispatch, packed gradients,
-//! unzeroed buffers).
+//! unzeroed buffers, AVX2 copies of the element-wise kernels); `microgemm` the convolutions'
+//! matrix kernel for small shapes, checked bit for bit against the `gemm` crate.
 
 pub mod acos;
 pub mod batch_norm;

@@ -283,6 +283,38 @@ fn same_chain_as_gemm(m: usize, n: usize, k: usize) -> bool {
     (3..=microgemm::MAX_K).contains(&k) && m >= 2 && n >= 2 && m * n > 256
 }
 
+/// Height and width of the zero-padded copy of an image.
+fn padded_size(g: &Geom) -> (usize, usize) {
+    (g.h + 2 * g.pad, g.w + 2 * g.pad)
+}
+
+/// Offset of column row `(c, ky, kx)` in the zero-padded image: `c·Hp·Wp + ky·Wp + kx`, so that
+/// output pixel `(oy, ox)` of that row (stride 1) sits at `oy·Wp + ox` past it.
+fn padded_rows(g: &Geom) -> Vec<usize> {
+    let (hp, wp) = padded_size(g);
+    let mut row = Vec::with_capacity(g.kdim());
+    for c in 0..g.cin {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                row.push(c * hp * wp + ky * wp + kx);
+            }
+        }
+    }
+    row
+}
+
+/// Copies image `xi` into the interior of `buf`, the zero-padded image; the border stays zero
+/// from allocation.
+fn fill_padded(g: &Geom, xi: &[f32], buf: &mut [f32]) {
+    let (hp, wp) = padded_size(g);
+    for c in 0..g.cin {
+        for y in 0..g.h {
+            let dst = (c * hp + y + g.pad) * wp + g.pad;
+            buf[dst..dst + g.w].copy_from_slice(&xi[(c * g.h + y) * g.w..][..g.w]);
+        }
+    }
+}
+
 /// How one image's column matrix is read: in place from a zero-padded copy of the image when
 /// the stride is 1 and output rows are whole segments of 8 (no im2col), else from im2col's
 /// columns (or the image itself for a 1×1 convolution without padding).
@@ -293,20 +325,13 @@ enum Columns {
 
 impl Columns {
     fn new(g: &Geom) -> Self {
-        let (k, p) = (g.k, g.p());
+        let p = g.p();
         if g.stride == 1 && g.wo.is_multiple_of(8) && !g.direct() {
-            let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
-            let mut row = Vec::with_capacity(g.kdim());
-            for c in 0..g.cin {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        row.push(c * hp * wp + ky * wp + kx);
-                    }
-                }
-            }
+            let wp = padded_size(g).1;
             let seg = (0..p / 8)
                 .map(|s| (8 * s / g.wo) * wp + (8 * s) % g.wo)
                 .collect();
+            let row = padded_rows(g);
             Columns::Padded { row, seg }
         } else {
             Columns::Col {
@@ -319,7 +344,10 @@ impl Columns {
     /// Per-thread scratch: the padded image or im2col's columns (none for 1×1 convolutions).
     fn scratch(&self, g: &Geom) -> Vec<f32> {
         match self {
-            Columns::Padded { .. } => vec![0f32; g.cin * (g.h + 2 * g.pad) * (g.w + 2 * g.pad)],
+            Columns::Padded { .. } => {
+                let (hp, wp) = padded_size(g);
+                vec![0f32; g.cin * hp * wp]
+            }
             Columns::Col { .. } if g.direct() => Vec::new(),
             Columns::Col { .. } => vec![0f32; g.kdim() * g.p()],
         }
@@ -329,14 +357,7 @@ impl Columns {
     fn of<'a>(&'a self, g: &Geom, xi: &'a [f32], buf: &'a mut [f32]) -> microgemm::RightFactor<'a> {
         match self {
             Columns::Padded { row, seg } => {
-                let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
-                // The border stays zero from allocation; only the interior is written.
-                for c in 0..g.cin {
-                    for y in 0..g.h {
-                        let dst = (c * hp + y + g.pad) * wp + g.pad;
-                        buf[dst..dst + g.w].copy_from_slice(&xi[(c * g.h + y) * g.w..][..g.w]);
-                    }
-                }
+                fill_padded(g, xi, buf);
                 microgemm::RightFactor { b: buf, row, seg }
             }
             Columns::Col { row, seg } if g.direct() => microgemm::RightFactor { b: xi, row, seg },
@@ -370,6 +391,11 @@ fn forward_t<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
             return from_f32(forward_small(g, x, w));
         }
     }
+    forward_gemm(g, x, w)
+}
+
+/// The forward pass through im2col and the `gemm` crate.
+fn forward_gemm<T: WithDType>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
     filled(g.n * g.cout * p, |out| {
         out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
@@ -436,6 +462,11 @@ fn grad_input_t<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
             return from_f32(grad_input_small(g, dy, w));
         }
     }
+    grad_input_gemm(g, dy, w)
+}
+
+/// The input gradient through the `gemm` crate and col2im.
+fn grad_input_gemm<T: WithDType>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     let (kd, p) = (g.kdim(), g.p());
     let img = g.cin * g.h * g.w;
     let mut dx = vec![T::zero(); g.n * img];
@@ -469,17 +500,12 @@ fn grad_weight_small(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let img = g.cin * g.h * g.w;
     let o_pad = g.cout.div_ceil(16) * 16;
     let padded = g.stride == 1 && !g.direct();
-    let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let (hp, wp) = padded_size(g);
     let (row, pix): (Vec<usize>, Vec<usize>) = if padded {
-        let mut row = Vec::with_capacity(kd);
-        for c in 0..g.cin {
-            for ky in 0..g.k {
-                for kx in 0..g.k {
-                    row.push(c * hp * wp + ky * wp + kx);
-                }
-            }
-        }
-        (row, (0..p).map(|q| (q / g.wo) * wp + q % g.wo).collect())
+        (
+            padded_rows(g),
+            (0..p).map(|q| (q / g.wo) * wp + q % g.wo).collect(),
+        )
     } else {
         ((0..kd).map(|r| r * p).collect(), (0..p).collect())
     };
@@ -506,14 +532,7 @@ fn grad_weight_small(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
                         }
                     }
                     let cols: &[f32] = if padded {
-                        // The border stays zero from allocation; only the interior is written.
-                        for ch in 0..g.cin {
-                            for y in 0..g.h {
-                                let dst = (ch * hp + y + g.pad) * wp + g.pad;
-                                buf[dst..dst + g.w]
-                                    .copy_from_slice(&xi[(ch * g.h + y) * g.w..][..g.w]);
-                            }
-                        }
+                        fill_padded(g, xi, buf);
                         buf
                     } else if g.direct() {
                         xi
@@ -899,56 +918,14 @@ mod tests {
         assert!(small_path(&g, g.cout, g.kdim()) && small_path(&g, g.kdim(), g.cout));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         // The `gemm` paths, as for f64 or a processor without AVX2.
-        let fwd_gemm = {
-            let (kd, p) = (g.kdim(), g.p());
-            let mut out = vec![0f32; g.n * g.cout * p];
-            let mut col = vec![0f32; kd * p];
-            for i in 0..g.n {
-                im2col(&g, &x[i * 16 * 256..][..16 * 256], &mut col);
-                // SAFETY: `out` holds cout·p elements per image.
-                unsafe {
-                    matmul(
-                        GemmDims {
-                            m: g.cout,
-                            n: p,
-                            k: kd,
-                        },
-                        out[i * g.cout * p..].as_mut_ptr(),
-                        false,
-                        row_major(&w, kd),
-                        row_major(&col, p),
-                    )
-                }
-            }
-            out
-        };
-        assert_eq!(bits(&forward_small(&g, &x, &w)), bits(&fwd_gemm), "forward");
-        let gi_gemm = {
-            let (kd, p) = (g.kdim(), g.p());
-            let mut dx = vec![0f32; g.n * 16 * 256];
-            let mut col = vec![0f32; kd * p];
-            for i in 0..g.n {
-                // SAFETY: `col` holds kd·p elements.
-                unsafe {
-                    matmul(
-                        GemmDims {
-                            m: kd,
-                            n: p,
-                            k: g.cout,
-                        },
-                        col.as_mut_ptr(),
-                        false,
-                        transposed(&w, kd),
-                        row_major(&dy[i * g.cout * p..][..g.cout * p], p),
-                    )
-                }
-                col2im(&g, &col, &mut dx[i * 16 * 256..][..16 * 256]);
-            }
-            dx
-        };
+        assert_eq!(
+            bits(&forward_small(&g, &x, &w)),
+            bits(&forward_gemm(&g, &x, &w)),
+            "forward"
+        );
         assert_eq!(
             bits(&grad_input_small(&g, &dy, &w)),
-            bits(&gi_gemm),
+            bits(&grad_input_gemm(&g, &dy, &w)),
             "input gradient"
         );
         // 10 images: one chunk of 8 and one of 2, each summed in order, then the chunks.

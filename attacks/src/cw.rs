@@ -1,6 +1,8 @@
 //! Carlini–Wagner L2 (Carlini and Wagner 2017): Adam on a tanh reparametrisation of the image,
 //! minimising `‖x' − x‖² + c·max(−margin, −κ)`, with a per-sample binary search over c, and the
-//! result bounded to the ε-ball.
+//! result bounded to the ε-ball. With early stopping a sample leaves the search at the first
+//! adversarial point inside the ε-ball (robust accuracy at ε is unchanged, the perturbation is no
+//! longer the smallest found); without it, the search runs to the end and keeps the smallest.
 
 use crate::ops;
 use crate::{Attack, Batch, LossKind, Norm, Oracle};
@@ -21,6 +23,10 @@ pub struct CwL2 {
     pub lr: f32,
     /// Confidence κ.
     pub kappa: f32,
+    /// Stop optimising a sample once an adversarial point inside the ε-ball is found, and return
+    /// that point. Robust accuracy at ε is unchanged (a sample counts as broken as soon as such a
+    /// point exists); it saves the gradients of the rest of the search, most of CW's cost.
+    pub early_stop: bool,
 }
 
 /// Adam's first-moment decay.
@@ -73,42 +79,55 @@ impl Attack for CwL2 {
         let mut best_l2 = vec![f32::INFINITY; n];
         let mut last = batch.x.clone();
         let mut th = vec![0f64; n * d];
-        let mut xp = vec![0f32; n * d];
+        let mut xp = Vec::with_capacity(n * d);
         let mut delta = vec![0f32; d];
         for _ in 0..self.search_steps.max(1) {
             let mut w = w0.clone();
             let mut m = vec![0f64; n * d];
             let mut v = vec![0f64; n * d];
             let mut round_success = vec![false; n];
+            // The samples still optimised: all of them, or those without an adversarial point
+            // inside the ε-ball yet when stopping early.
+            let mut active: Vec<usize> = (0..n)
+                .filter(|&i| !(self.early_stop && best_l2[i].is_finite()))
+                .collect();
             for t in 1..=self.steps {
-                for ((tv, x), &wv) in th.iter_mut().zip(xp.iter_mut()).zip(&w) {
-                    *tv = wv.tanh();
-                    *x = image(*tv);
+                if active.is_empty() {
+                    break;
                 }
-                let lg = oracle.loss_grad(&xp, batch, LossKind::Margin)?;
+                let sub = batch.subset(&active);
+                xp.clear();
+                for &i in &active {
+                    for j in i * d..(i + 1) * d {
+                        th[j] = w[j].tanh();
+                        xp.push(image(th[j]));
+                    }
+                }
+                let lg = oracle.loss_grad(&xp, &sub, LossKind::Margin)?;
                 let k = lg.classes;
                 let (bc1, bc2) = (1.0 - BETA1.powi(t as i32), 1.0 - BETA2.powi(t as i32));
-                for i in 0..n {
+                for (s, &i) in active.iter().enumerate() {
                     let r = i * d..(i + 1) * d;
-                    let margin = lg.loss[i];
+                    let rs = s * d..(s + 1) * d;
+                    let margin = lg.loss[s];
                     for ((dv, &a), &x) in delta
                         .iter_mut()
-                        .zip(&xp[r.clone()])
+                        .zip(&xp[rs.clone()])
                         .zip(&batch.x[r.clone()])
                     {
                         *dv = a - x;
                     }
-                    if batch.is_success(i, &lg.logits[i * k..(i + 1) * k]) && margin >= kappa {
+                    if sub.is_success(s, &lg.logits[s * k..(s + 1) * k]) && margin >= kappa {
                         round_success[i] = true;
                         let l2 = ops::l2(&delta);
                         if l2 <= self.eps && l2 < best_l2[i] {
                             best_l2[i] = l2;
-                            best[r.clone()].copy_from_slice(&xp[r.clone()]);
+                            best[r.clone()].copy_from_slice(&xp[rs.clone()]);
                         }
                     }
                     // f = max(−margin, −κ): ∂f/∂x' = −∂margin/∂x' while −margin > −κ, else 0.
                     let hinge = if -margin > -kappa { -c[i] } else { 0.0 };
-                    let g = &lg.grad[r.clone()];
+                    let g = &lg.grad[rs];
                     for j in r.clone() {
                         let gx =
                             2.0 * f64::from(delta[j - r.start]) + hinge * f64::from(g[j - r.start]);
@@ -118,6 +137,9 @@ impl Attack for CwL2 {
                         let (mh, vh) = (m[j] / bc1, v[j] / bc2);
                         w[j] -= f64::from(self.lr) * mh / (vh.sqrt() + ADAM_EPS);
                     }
+                }
+                if self.early_stop {
+                    active.retain(|&i| !best_l2[i].is_finite());
                 }
             }
             for (l, &wv) in last.iter_mut().zip(&w) {

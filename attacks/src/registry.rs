@@ -198,7 +198,9 @@ pub struct AttackConfig {
     pub restarts: usize,
     /// PGD and PGD-L2 start at a random point of the ε-ball.
     pub random_start: bool,
-    /// PGD and BIM stop moving a sample once it is misclassified.
+    /// PGD and BIM stop moving a sample once it is misclassified, later PGD restarts attack only
+    /// the samples no earlier restart broke, and CW-L2 stops a sample at its first adversarial
+    /// point inside the ε-ball; robust accuracy is the same either way.
     pub early_stop: bool,
     /// BIM iterations.
     pub bim_steps: usize,
@@ -324,7 +326,7 @@ impl AttackConfig {
         ),
         (
             "early_stop",
-            "PGD and BIM stop moving a sample once it is misclassified",
+            "PGD and BIM stop moving a sample once it is misclassified; later PGD restarts attack only the samples still standing; CW-L2 stops a sample at its first adversarial point in the eps-ball (off: CW-L2 keeps searching for the smallest)",
         ),
         ("bim_steps", "BIM iterations"),
         ("mifgsm_steps", "MI-FGSM iterations (step eps / steps)"),
@@ -483,6 +485,7 @@ impl AttackConfig {
                 c_init: self.cw_c,
                 lr: self.cw_lr,
                 kappa: self.cw_kappa,
+                early_stop: self.early_stop,
             }),
             AttackKind::Square => Box::new(Square {
                 eps,

@@ -120,6 +120,7 @@ fn cw(eps: f32, steps: usize, search_steps: usize) -> CwL2 {
         c_init: 0.1,
         lr: 0.01,
         kappa: 0.0,
+        early_stop: false,
     }
 }
 
@@ -411,11 +412,18 @@ fn square_breaks_the_model_at_a_large_eps() {
 
 #[test]
 fn cw_succeeds_with_smaller_perturbations_than_pgd_l2() {
-    // Oracle: PGD-L2 from pgd.rs at ε = 3 (which breaks this model); CW-L2 at the same ε
-    // succeeds on nearly every sample and its successful perturbations are shorter on average.
+    // Oracle: PGD-L2 from pgd.rs at ε = 3 (which breaks this model); CW-L2 at the same ε, run
+    // to the end of its search, succeeds on nearly every sample and its successful perturbations are shorter on average.
     let (m, b) = setup(60, 25);
     let eps = 3.0;
-    let (_, cw_out) = robust_accuracy(build(AttackKind::CwL2, eps).as_ref(), &m, &b);
+    // Without early stopping CW-L2 searches for the smallest perturbation; with it, it would
+    // stop at the first one inside the ball.
+    let full_search = AttackConfig {
+        early_stop: false,
+        ..AttackConfig::default()
+    };
+    let cw = full_search.build(AttackKind::CwL2, f64::from(eps)).unwrap();
+    let (_, cw_out) = robust_accuracy(cw.as_ref(), &m, &b);
     let (_, pgd_out) = robust_accuracy(build(AttackKind::PgdL2, eps).as_ref(), &m, &b);
     let mean_l2 = |o: &crate::AttackOutcome| {
         let v: Vec<f32> = (0..b.len())
@@ -433,4 +441,56 @@ fn cw_succeeds_with_smaller_perturbations_than_pgd_l2() {
     );
     assert!(pgd_n > 0, "PGD-L2 broke nothing");
     assert!(cw_l2 < pgd_l2, "CW mean L2 {cw_l2} vs PGD-L2 {pgd_l2}");
+}
+
+#[test]
+fn early_stopping_keeps_the_robust_set_and_saves_gradients() {
+    // Oracle: early stopping only stops samples already broken inside the ε-ball (PGD's later
+    // restarts skip them; CW-L2 stops at its first adversarial point in the ball), and each
+    // sample's trajectory does not depend on the others (row-by-row model, per-sample random
+    // streams), so the samples left standing are exactly those left standing without it, while
+    // the input gradients computed must fall. ε is chosen so that some samples survive.
+    let (m, b) = setup_rowwise(40, 31);
+    let cases = [
+        (AttackKind::Pgd, 0.15, 4),
+        (AttackKind::PgdL2, 1.5, 3),
+        (AttackKind::CwL2, 2.0, 1),
+    ];
+    for (kind, eps, restarts) in cases {
+        let outcome = |early_stop: bool| {
+            let cfg = AttackConfig {
+                restarts,
+                early_stop,
+                steps: 10,
+                cw_steps: 30,
+                cw_search_steps: 3,
+                ..AttackConfig::default()
+            };
+            let attack = cfg.build(kind, eps).unwrap();
+            let oracle = Oracle::new(&m);
+            let out =
+                run_attack(attack.as_ref(), Target::Untargeted, true, &oracle, &b, None).unwrap();
+            (out, oracle.gradient_count())
+        };
+        let (fast, fast_grads) = outcome(true);
+        let (full, full_grads) = outcome(false);
+        let name = kind.name();
+        assert_valid(name, kind.norm(), eps as f32, &fast.adv, &b.x);
+        let standing = |o: &crate::AttackOutcome| -> Vec<usize> {
+            (0..b.len())
+                .filter(|&i| o.attacked[i] && !o.success[i])
+                .collect()
+        };
+        let attacked = full.attacked.iter().filter(|&&a| a).count();
+        assert!(
+            !standing(&full).is_empty() && standing(&full).len() < attacked,
+            "{name} at {eps}: {} of {attacked} stand, so the test checks nothing",
+            standing(&full).len()
+        );
+        assert_eq!(standing(&fast), standing(&full), "{name} at {eps}");
+        assert!(
+            fast_grads < full_grads,
+            "{name}: {fast_grads} gradients with early stopping, {full_grads} without"
+        );
+    }
 }

@@ -110,7 +110,8 @@ pub struct AdversarialArgs {
     /// Targeted attacks: random or least-likely target class.
     #[arg(long, value_enum)]
     pub target: Option<TargetArg>,
-    /// Keep iterating samples that are already misclassified (slower; same robust accuracy).
+    /// Keep iterating samples that are already misclassified, run every PGD restart on every
+    /// sample and let CW-L2 search for the smallest perturbation (slower; same robust accuracy).
     #[arg(long)]
     pub no_early_stop: bool,
     /// Start PGD and PGD-L2 at the clean image instead of a random point of the eps-ball

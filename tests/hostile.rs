@@ -607,6 +607,59 @@ fn a_page_of_several_runs_never_replaces_a_runs_own_report() {
     assert!(!own.exists());
 }
 
+/// Oracle: `dcrobust report --help`: `--markdown` prints the tables of the runs on standard
+/// output (one section per run, with the CSV headline's clean accuracy of the fixture's
+/// baseline as a percentage) and writes no file; a cut summary is named as for the page.
+#[test]
+fn markdown_tables_go_to_stdout_and_write_nothing() {
+    let seed = |name: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fuzz/corpus/results_json")
+            .join(name);
+        std::fs::read(p).unwrap()[1..].to_vec()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("adv"), tmp.path().join("cor"));
+    let summary = seed("adversarial-summary.json.bin");
+    write(&a.join("summary.json"), &summary);
+    write(
+        &b.join("summary.json"),
+        &seed("corruption-summary.json.bin"),
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_dcrobust"))
+        .args(["report", "adv", "cor", "--markdown"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(o.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    let m0 = &json["models"][0];
+    let clean = format!("{:.2}", 100.0 * m0["clean_accuracy"].as_f64().unwrap());
+    let name = m0["model"].as_str().unwrap();
+    assert!(md.contains("### adv\n") && md.contains("### cor\n"), "{md}");
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with(&format!("| {name} |")) && l.contains(&clean)),
+        "no row of {name} with {clean} in\n{md}"
+    );
+    assert!(md.contains("mean corruption accuracy"), "{md}");
+    let mut files: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["adv", "cor"], "--markdown wrote files");
+    assert_eq!(std::fs::read_dir(&a).unwrap().count(), 1);
+
+    write(&a.join("summary.json"), &summary[..summary.len() / 2]);
+    let o = dcrobust(&["report", a.to_str().unwrap(), "--markdown"]);
+    assert_clear_error(
+        &o,
+        &[&a.join("summary.json").display().to_string(), "invalid JSON"],
+    );
+}
+
 /// A PNG of `width` x `height` 8-bit RGBA pixels whose chunks are valid (correct CRCs) but whose
 /// image data is one row's filter byte.
 fn png_header_only(width: u32, height: u32) -> Vec<u8> {

@@ -18,7 +18,8 @@
 //! cells the headline shows), `render/` (the HTML page, one file per section), `charts.rs`
 //! (inline SVG charts), `images.rs` (PNG data URIs and magnified perturbations), `paper.rs` (the
 //! paper's published numbers), `stats.rs` (confidence intervals), `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs`
-//! (the report's tables as CSV), `html.rs` (escaping and display formats).
+//! (the report's tables as CSV), `markdown.rs` (the same tables as Markdown), `html.rs`
+//! (escaping and display formats).
 //!
 //! Report contract:
 //! - [`render`] is pure: results in, one HTML string out. The page holds inline CSS and inline SVG
@@ -37,6 +38,7 @@ pub mod history;
 mod html;
 mod images;
 mod load;
+mod markdown;
 pub mod paper;
 mod render;
 mod run_info;
@@ -57,6 +59,7 @@ pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
 pub use html::eps as format_eps;
 pub use load::{load_run, parse_features, parse_history, parse_suite, parse_summary, Summary};
+pub use markdown::tables_markdown;
 pub use render::render;
 pub use run_info::RunInfo;
 pub use tables::tables_csv;

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use dcrobust_reports::{
-    load_run, render, tables_csv, AdversarialSummary, AttackCell, Check, CheckStatus,
-    CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary, EpochRecord,
-    ExampleImage, ModelAdversarial, ModelCorruption, NamedAccuracy, ReportError, RunResults,
-    TrainingHistory, TransferCell,
+    load_run, render, tables_csv, tables_markdown, AdversarialSummary, AttackCell, Check,
+    CheckStatus, CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary,
+    EpochRecord, ExampleImage, ModelAdversarial, ModelCorruption, NamedAccuracy, ReportError,
+    RunResults, TrainingHistory, TransferCell,
 };
 
 const BASE: &str = "cnn9-baseline";
@@ -520,6 +520,56 @@ fn load_run_errors_name_the_file() {
 
 /// Oracle: the fixture's numbers written with `f64`'s `Display`, and the file list the fixture
 /// implies (adversarial, transfer and corruption tables).
+/// Oracle: the fixture's own numbers as percentages with two decimals (FGSM at 4/255 is the
+/// fixture's (0.85 + 0.004)/2; a corruption's mean is over its two severities), the paper's
+/// Tables 7 and 8 as docs/model.md#tables-7-and-8 prints them, and the 95 % Wilson half-width at
+/// 50 % for 100 images, 9.62 points (z·sqrt(0.25/n + z²/4n²)/(1 + z²/n), z = 1.96).
+#[test]
+fn markdown_tables_hold_the_fixture_numbers() {
+    let md = tables_markdown(&[adversarial_run(TANH, "bird"), corruption_run()]);
+    for line in [
+        "### runs/adv",
+        "| model | adv. training | clean | FGSM | PGD | PGD-L2 |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| cnn9-baseline | none | 85.00 (85.35) | 0.40 (18.82) | 1.00 | 20.00 |",
+        "| cnn9-tanh-cosine | none | 90.00 (91.45) | 13.40 (52.60) | 1.20 | 20.00 |",
+        "100 test images per cell; 95 % Wilson intervals are at most ±9.62 points.",
+        "| model | clean | 4/255 | 8/255 |",
+        "| cnn9-baseline | 85.00 | 42.70 | 0.40 |",
+        "| source | cnn9-baseline | cnn9-tanh-cosine |",
+        "| cnn9-baseline | - | 50.00 |",
+        "| paper, Table 8 | (50.90) | (50.61) |",
+        "| cnn9-tanh-cosine | 1 of 2 | - | monotone-in-eps |",
+        "### runs/cor",
+        "| cnn9-baseline | 80.00 | 67.50 | 100.00 | - |",
+        "| cnn9-tanh-cosine | 82.00 | 69.75 | 106.83 | - |",
+        "| gaussian_noise | noise | 65.00 | 66.50 |",
+        "| fog | weather | 70.00 | 73.00 |",
+        "| 1 | 72.50 | 74.50 |",
+    ] {
+        assert!(
+            md.lines().any(|l| l == line),
+            "missing line {line:?} in\n{md}"
+        );
+    }
+    // Every table row has as many cells as its header.
+    let mut cols = 0;
+    for l in md.lines().filter(|l| l.starts_with('|')) {
+        let n = l.matches(" | ").count() + 1;
+        if l.starts_with("| --- ") {
+            assert_eq!(n, cols, "alignment row {l}");
+        } else if cols == 0 || !md.contains(&format!("{l}\n| ---")) {
+            assert!(
+                cols == 0 || n == cols,
+                "row {l} has {n} cells, header {cols}"
+            );
+        }
+        if md.contains(&format!("{l}\n| ---")) {
+            cols = n;
+        }
+    }
+}
+
 #[test]
 fn csv_tables_hold_the_fixture_numbers() {
     let files = tables_csv(&[adversarial_run(TANH, "bird"), corruption_run()]);

@@ -122,6 +122,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Merge(a) => merge::cmd_merge(a),
         Command::Bench(a) => bench::cmd_bench(a),
         Command::Zoo(a) => zoo::cmd_zoo(a),
+        Command::Report(a) if a.markdown => {
+            print!("{}", report::markdown_tables(&a.dirs)?);
+            Ok(())
+        }
         Command::Report(a) => {
             let page = write_report(&a.dirs, a.out.as_deref())?;
             println!("report: {}", page.display());

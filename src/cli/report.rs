@@ -19,6 +19,23 @@ pub struct ReportArgs {
     /// Open the page in the system browser.
     #[arg(long)]
     pub open: bool,
+    /// Print the tables as Markdown on standard output (the white-box table with the paper's
+    /// values, accuracy against ε per attack, the transfer matrices, the checks, the corruption
+    /// tables and the conclusions) instead of writing the page.
+    #[arg(long, conflicts_with_all = ["out", "open"])]
+    pub markdown: bool,
+}
+
+/// The tables of the runs in `dirs` as Markdown (`dcrobust_reports::tables_markdown`).
+pub fn markdown_tables(dirs: &[PathBuf]) -> Result<String> {
+    let mut runs = Vec::new();
+    for d in dirs {
+        runs.push(
+            dcrobust_reports::load_run(d)
+                .with_context(|| format!("loading the results of {}", d.display()))?,
+        );
+    }
+    Ok(dcrobust_reports::tables_markdown(&runs))
 }
 
 /// Renders the report of `dirs` into `out` (default: `dirs[0]/report.html` for one run,

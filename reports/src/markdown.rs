@@ -1,0 +1,409 @@
+//! The report's tables as Markdown (`dcrobust report DIR... --markdown`), to paste into a README
+//! or a paper: the same numbers as the HTML page and the CSV files, accuracies in % with two
+//! decimals, the paper's Table 7 and 8 values in parentheses where they apply.
+
+use std::fmt::Write;
+
+use crate::headline::{cell_at, headline_attacks};
+use crate::html::{attack_name, eps as fmt_eps};
+use crate::paper::{self, TABLE7_WHITE_BOX, TABLE8_BLACK_BOX};
+use crate::stats::wilson;
+use crate::verdict::{adversarial_conclusion, corruption_conclusion};
+use crate::{AdversarialSummary, CheckStatus, CorruptionSummary, RunResults};
+
+/// A fraction in [0, 1] as a percentage with two decimals, without the sign: `0.8535` → `85.35`.
+fn pct(x: f64) -> String {
+    format!("{:.2}", 100.0 * x)
+}
+
+/// One Markdown table row from its cells.
+fn row(out: &mut String, cells: &[String]) {
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+}
+
+/// A header row and the alignment row: the first `left` columns left-aligned, the rest right.
+fn header(out: &mut String, cells: &[String], left: usize) {
+    row(out, cells);
+    let align: Vec<String> = (0..cells.len())
+        .map(|i| if i < left { "---" } else { "---:" }.to_string())
+        .collect();
+    row(out, &align);
+}
+
+/// Markdown cell text: `|` would end the cell, so it is escaped.
+fn text(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The widest 95 % Wilson interval among accuracies measured on `images` images, as ± points:
+/// the half-width at 50 %.
+fn widest_interval(images: usize) -> f64 {
+    let (lo, hi) = wilson(0.5, images);
+    100.0 * (hi - lo) / 2.0
+}
+
+/// The paper's value for model `name` in `table`, row `attack`, as ` (xx.xx)`, or nothing.
+fn paper_suffix(
+    table: &[paper::PaperRow],
+    name: &str,
+    attack: &str,
+    adversarially_trained: bool,
+    with_paper: bool,
+) -> String {
+    if !with_paper {
+        return String::new();
+    }
+    paper::operator_column(name)
+        .and_then(|c| paper::lookup(table, c, attack, adversarially_trained))
+        .map(|v| format!(" ({v:.2})"))
+        .unwrap_or_default()
+}
+
+/// The adversarial run's tables.
+fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
+    let with_paper = paper::applies(classes, s.models.iter().map(|m| m.model.as_str()));
+    let images = s
+        .models
+        .iter()
+        .flat_map(|m| &m.cells)
+        .map(|c| c.images)
+        .max();
+    let attacks = headline_attacks(s);
+
+    let _ = writeln!(
+        out,
+        "#### White-box: clean and robust accuracy (%) at ε = {} (L∞) / {} (L2)\n",
+        fmt_eps(s.headline_linf, "linf"),
+        fmt_eps(s.headline_l2, "l2")
+    );
+    let mut head = vec!["model".to_string(), "adv. training".into(), "clean".into()];
+    head.extend(attacks.iter().map(|(a, _, _)| attack_name(a)));
+    header(out, &head, 2);
+    for m in &s.models {
+        let adv = m.adversarial_training.is_some();
+        let mut cells = vec![
+            text(&m.model),
+            text(m.adversarial_training.as_deref().unwrap_or("none")),
+            format!(
+                "{}{}",
+                pct(m.clean_accuracy),
+                paper_suffix(&TABLE7_WHITE_BOX, &m.model, "None", adv, with_paper)
+            ),
+        ];
+        for (a, _, e) in &attacks {
+            let paper_row = match a.as_str() {
+                "fgsm" => "FGSM",
+                "bim" => "BIM",
+                _ => "",
+            };
+            cells.push(match cell_at(m, a, *e) {
+                Some(c) => format!(
+                    "{}{}",
+                    pct(c.accuracy),
+                    paper_suffix(&TABLE7_WHITE_BOX, &m.model, paper_row, adv, with_paper)
+                ),
+                None => "-".into(),
+            });
+        }
+        row(out, &cells);
+    }
+    out.push('\n');
+    if with_paper {
+        out.push_str(
+            "In parentheses: the paper's Table 7 (its ε, BIM steps and pixel scale are not \
+             published), matched by operator name and adversarial training.\n",
+        );
+    }
+    if let Some(n) = images {
+        let _ = writeln!(
+            out,
+            "{n} test images per cell; 95 % Wilson intervals are at most ±{:.2} points.",
+            widest_interval(n)
+        );
+    }
+    out.push('\n');
+
+    // Every attack against ε.
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for m in &s.models {
+        for c in &m.cells {
+            if !seen.iter().any(|(a, _)| *a == c.attack) {
+                seen.push((&c.attack, &c.norm));
+            }
+        }
+    }
+    for (attack, norm) in seen {
+        let mut eps: Vec<f64> = s
+            .models
+            .iter()
+            .flat_map(|m| &m.cells)
+            .filter(|c| c.attack == attack && c.eps > 0.0)
+            .map(|c| c.eps)
+            .collect();
+        eps.sort_by(f64::total_cmp);
+        eps.dedup_by(|a, b| (*a - *b).abs() <= 1e-9);
+        if eps.is_empty() {
+            continue;
+        }
+        let steps = s
+            .models
+            .iter()
+            .flat_map(|m| &m.cells)
+            .find(|c| c.attack == attack)
+            .and_then(|c| c.steps);
+        let _ = writeln!(
+            out,
+            "#### {} ({}{}): accuracy (%) against ε\n",
+            attack_name(attack),
+            if norm == "l2" { "L2" } else { "L∞" },
+            steps.map(|k| format!(", {k} steps")).unwrap_or_default()
+        );
+        let mut head = vec!["model".to_string(), "clean".into()];
+        head.extend(eps.iter().map(|&e| fmt_eps(e, norm)));
+        header(out, &head, 1);
+        for m in &s.models {
+            let mut cells = vec![text(&m.model), pct(m.clean_accuracy)];
+            cells.extend(eps.iter().map(|&e| {
+                cell_at(m, attack, e)
+                    .map(|c| pct(c.accuracy))
+                    .unwrap_or_else(|| "-".into())
+            }));
+            row(out, &cells);
+        }
+        out.push('\n');
+    }
+
+    // Transfer: one source × target matrix per attack.
+    let mut transfer_attacks: Vec<(&str, f64)> = Vec::new();
+    for c in &s.transfer {
+        if !transfer_attacks
+            .iter()
+            .any(|(a, e)| *a == c.attack && (e - c.eps).abs() <= 1e-9)
+        {
+            transfer_attacks.push((&c.attack, c.eps));
+        }
+    }
+    for (attack, e) in transfer_attacks {
+        let cells: Vec<_> = s
+            .transfer
+            .iter()
+            .filter(|c| c.attack == attack && (c.eps - e).abs() <= 1e-9)
+            .collect();
+        let mut sources: Vec<&str> = Vec::new();
+        for c in &cells {
+            if !sources.contains(&c.source.as_str()) {
+                sources.push(&c.source);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "#### Transfer (black-box) {} at ε = {}: accuracy (%) of each target (columns) on \
+             images crafted on each source (rows)\n",
+            attack_name(attack),
+            fmt_eps(e, "linf")
+        );
+        let mut head = vec!["source".to_string()];
+        head.extend(s.models.iter().map(|m| text(&m.model)));
+        header(out, &head, 1);
+        for src in &sources {
+            let mut r = vec![text(src)];
+            for m in &s.models {
+                r.push(
+                    cells
+                        .iter()
+                        .find(|c| c.source == *src && c.target == m.model)
+                        .map(|c| pct(c.accuracy))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            row(out, &r);
+        }
+        let paper_row = match attack {
+            "fgsm" => Some("FGSM"),
+            "bim" => Some("BIM"),
+            _ => None,
+        };
+        if let (true, Some(pr)) = (with_paper, paper_row) {
+            let mut r = vec!["paper, Table 8".to_string()];
+            for m in &s.models {
+                let adv = m.adversarial_training.is_some();
+                let v = paper::operator_column(&m.model)
+                    .and_then(|c| paper::lookup(&TABLE8_BLACK_BOX, c, pr, adv));
+                r.push(v.map(|v| format!("({v:.2})")).unwrap_or_else(|| "-".into()));
+            }
+            row(out, &r);
+        }
+        out.push('\n');
+    }
+
+    // The gradient-masking checks.
+    if s.models.iter().any(|m| !m.checks.is_empty()) {
+        out.push_str("#### Gradient-masking checks\n\n");
+        header(
+            out,
+            &[
+                "model".into(),
+                "passed".into(),
+                "warnings".into(),
+                "failed".into(),
+            ],
+            4,
+        );
+        for m in &s.models {
+            let names = |st: CheckStatus| {
+                let v: Vec<&str> = m
+                    .checks
+                    .iter()
+                    .filter(|c| c.status == st)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    text(&v.join(", "))
+                }
+            };
+            let passed = m
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Pass)
+                .count();
+            row(
+                out,
+                &[
+                    text(&m.model),
+                    format!("{passed} of {}", m.checks.len()),
+                    names(CheckStatus::Warn),
+                    names(CheckStatus::Fail),
+                ],
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(c) = adversarial_conclusion(s) {
+        let _ = writeln!(out, "Conclusion (as the report states it): {c}\n");
+    }
+}
+
+/// The corruption run's tables.
+fn corruption(out: &mut String, s: &CorruptionSummary) {
+    let _ = writeln!(
+        out,
+        "#### Corruptions: clean accuracy, mean corruption accuracy (%), mCE and relative mCE \
+         ({} at 100 %)\n",
+        text(crate::verdict::ce_baseline_name(s))
+    );
+    header(
+        out,
+        &[
+            "model".into(),
+            "clean".into(),
+            "mean corruption accuracy".into(),
+            "mCE".into(),
+            "relative mCE".into(),
+        ],
+        1,
+    );
+    let opt = |v: Option<f64>, scale: f64| {
+        v.map(|v| format!("{:.2}", scale * v))
+            .unwrap_or_else(|| "-".into())
+    };
+    for m in &s.models {
+        row(
+            out,
+            &[
+                text(&m.model),
+                pct(m.clean_accuracy),
+                opt(m.mean_corruption_accuracy, 100.0),
+                opt(m.mce, 1.0),
+                opt(m.relative_mce, 1.0),
+            ],
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{} test images per corruption and severity; mean corruption accuracy and mCE over the \
+         15 main corruptions.\n",
+        s.run.images
+    );
+
+    // Accuracy per corruption (mean over the severities), then per severity.
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    for m in &s.models {
+        for c in &m.cells {
+            if !names.iter().any(|(n, _)| *n == c.corruption) {
+                names.push((&c.corruption, &c.category));
+            }
+        }
+    }
+    out.push_str("#### Accuracy (%) per corruption, mean over the severities run\n\n");
+    let mut head = vec!["corruption".to_string(), "category".into()];
+    head.extend(s.models.iter().map(|m| text(&m.model)));
+    header(out, &head, 2);
+    for (name, category) in &names {
+        let mut r = vec![text(name), text(category)];
+        for m in &s.models {
+            let acc: Vec<f64> = m
+                .cells
+                .iter()
+                .filter(|c| c.corruption == *name)
+                .map(|c| c.accuracy)
+                .collect();
+            r.push(if acc.is_empty() {
+                "-".into()
+            } else {
+                pct(acc.iter().sum::<f64>() / acc.len() as f64)
+            });
+        }
+        row(out, &r);
+    }
+    out.push_str("\n#### Accuracy (%) per severity, mean over the corruptions run\n\n");
+    let mut head = vec!["severity".to_string()];
+    head.extend(s.models.iter().map(|m| text(&m.model)));
+    header(out, &head, 1);
+    let severities = s
+        .models
+        .iter()
+        .map(|m| m.per_severity.len())
+        .max()
+        .unwrap_or(0);
+    for k in 0..severities {
+        let mut r = vec![(k + 1).to_string()];
+        let mut any = false;
+        for m in &s.models {
+            let v = m.per_severity.get(k).copied().flatten();
+            any |= v.is_some();
+            r.push(v.map(pct).unwrap_or_else(|| "-".into()));
+        }
+        if any {
+            row(out, &r);
+        }
+    }
+    out.push('\n');
+    if let Some(c) = corruption_conclusion(s) {
+        let _ = writeln!(out, "Conclusion (as the report states it): {c}\n");
+    }
+}
+
+/// The tables of `runs` as Markdown, one `###` section per run (headed by its `dir_label`):
+/// for an adversarial run the white-box headline table (with the paper's Table 7 values in
+/// parentheses for CIFAR-10 CNN-9 runs), one accuracy-against-ε table per attack, one transfer
+/// matrix per transfer attack (with Table 8's values), the checks and the report's conclusion;
+/// for a corruption run the mCE summary, accuracy per corruption and per severity, and the
+/// conclusion. Accuracies are in % with two decimals.
+pub fn tables_markdown(runs: &[RunResults]) -> String {
+    let mut out = String::new();
+    for run in runs {
+        let _ = writeln!(out, "### {}\n", text(&run.dir_label));
+        if let Some(s) = &run.adversarial {
+            adversarial(&mut out, s, &s.run.classes);
+        }
+        if let Some(s) = &run.corruption {
+            corruption(&mut out, s);
+        }
+        if run.adversarial.is_none() && run.corruption.is_none() {
+            out.push_str("No suite results in this run.\n\n");
+        }
+    }
+    out
+}

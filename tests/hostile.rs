@@ -656,7 +656,10 @@ fn markdown_tables_go_to_stdout_and_write_nothing() {
     let o = dcrobust(&["report", a.to_str().unwrap(), "--markdown"]);
     assert_clear_error(
         &o,
-        &[&a.join("summary.json").display().to_string(), "invalid JSON"],
+        &[
+            &a.join("summary.json").display().to_string(),
+            "invalid JSON",
+        ],
     );
 }
 

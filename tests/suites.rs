@@ -109,6 +109,23 @@ fn adversarial_suite_end_to_end_and_reproducible() {
         }
         let e = 8.0 / 255.0;
         assert!(cell("pgd", e) <= cell("fgsm", e) && cell("fgsm", e) <= m.clean_accuracy);
+        // The worst case over the attacks at one budget (FGSM, BIM and PGD at 4/255, and Square
+        // too at 8/255) is at most each of them, and at ε = 0 it is the clean accuracy.
+        assert_eq!(cell("worst-case", 0.0), m.clean_accuracy);
+        for (attack, eps) in [
+            ("fgsm", e),
+            ("bim", e),
+            ("pgd", e),
+            ("square", e),
+            ("fgsm", e / 2.0),
+            ("bim", e / 2.0),
+            ("pgd", e / 2.0),
+        ] {
+            assert!(
+                cell("worst-case", eps) <= cell(attack, eps),
+                "{attack} at {eps}"
+            );
+        }
         let check = |name: &str| m.checks.iter().find(|c| c.name == name).unwrap().status;
         assert_eq!(
             check("eps0-equals-clean"),

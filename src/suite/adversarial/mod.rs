@@ -3,7 +3,8 @@
 //!
 //! Output, beside `suite.json` and `models/`:
 //! - `summary.json`: [`AdversarialSummary`] (per model: clean accuracy, one cell per attack and
-//!   ε, the checks; transfer cells; example index; timings);
+//!   ε, a `worst-case` cell per norm and ε where two or more attacks besides FGSM ran (see
+//!   [`worst_case`]), the checks; transfer cells; example index; timings);
 //! - `records.jsonl` or `records.csv`: one [`SampleRecord`] per sample, attack and ε;
 //! - `robustbench.json`: when `autoattack` ran, its result per model in the fields of
 //!   RobustBench's model cards (see [`robustbench`]);
@@ -37,6 +38,7 @@ mod checks;
 mod output;
 mod robustbench;
 mod transfer;
+mod worst_case;
 
 use cell::*;
 use checks::*;
@@ -691,6 +693,8 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
             checks: Vec::new(),
         };
         m.checks = checks(&m, cfg, n, meta.run.classes.len());
+        let worst = worst_case::worst_case_cells(&pm.name, &m.cells, &records);
+        m.cells.extend(worst);
         eprintln!("{}", model_line(&m, cfg));
         results.push(m);
     }

@@ -488,28 +488,31 @@ fn single_file_checkpoints_still_load() {
     }
 }
 
+/// A seed file of the `results_json` fuzz target without its leading kind byte: the real
+/// results file of a tiny run.
+fn results_seed(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/corpus/results_json")
+        .join(name);
+    std::fs::read(p).unwrap()[1..].to_vec()
+}
+
 /// Oracle: the seed summaries of the `results_json` fuzz target (real files of a tiny run, with
 /// their kind byte) render (control); cut short, `report` names the file and says the JSON is
 /// invalid. A cut `history.json` is named the same way.
 #[test]
 fn truncated_results_json_is_named() {
-    let seed = |name: &str| {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/corpus/results_json")
-            .join(name);
-        std::fs::read(p).unwrap()[1..].to_vec()
-    };
     for summary_seed in [
         "adversarial-summary.json.bin",
         "corruption-summary.json.bin",
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let run = tmp.path().join("run");
-        let summary = seed(summary_seed);
+        let summary = results_seed(summary_seed);
         write(&run.join("summary.json"), &summary);
         write(
             &run.join("models/cnn9-baseline/history.json"),
-            &seed("history.json.bin"),
+            &results_seed("history.json.bin"),
         );
         let o = dcrobust(&["report", run.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -526,7 +529,7 @@ fn truncated_results_json_is_named() {
         );
 
         write(&run.join("summary.json"), &summary);
-        let history = seed("history.json.bin");
+        let history = results_seed("history.json.bin");
         let hist_path = run.join("models/cnn9-baseline/history.json");
         write(&hist_path, &history[..history.len() - 3]);
         let o = dcrobust(&["report", run.to_str().unwrap()]);
@@ -540,21 +543,15 @@ fn truncated_results_json_is_named() {
 /// the run) before anything is written.
 #[test]
 fn a_page_of_several_runs_never_replaces_a_runs_own_report() {
-    let seed = |name: &str| {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/corpus/results_json")
-            .join(name);
-        std::fs::read(p).unwrap()[1..].to_vec()
-    };
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("adv"), tmp.path().join("cor"));
     write(
         &a.join("summary.json"),
-        &seed("adversarial-summary.json.bin"),
+        &results_seed("adversarial-summary.json.bin"),
     );
     write(
         &b.join("summary.json"),
-        &seed("corruption-summary.json.bin"),
+        &results_seed("corruption-summary.json.bin"),
     );
     let before = |d: &Path| {
         let mut v: Vec<_> = std::fs::read_dir(d)
@@ -612,19 +609,13 @@ fn a_page_of_several_runs_never_replaces_a_runs_own_report() {
 /// baseline as a percentage) and writes no file; a cut summary is named as for the page.
 #[test]
 fn markdown_tables_go_to_stdout_and_write_nothing() {
-    let seed = |name: &str| {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fuzz/corpus/results_json")
-            .join(name);
-        std::fs::read(p).unwrap()[1..].to_vec()
-    };
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("adv"), tmp.path().join("cor"));
-    let summary = seed("adversarial-summary.json.bin");
+    let summary = results_seed("adversarial-summary.json.bin");
     write(&a.join("summary.json"), &summary);
     write(
         &b.join("summary.json"),
-        &seed("corruption-summary.json.bin"),
+        &results_seed("corruption-summary.json.bin"),
     );
     let o = Command::new(env!("CARGO_BIN_EXE_dcrobust"))
         .args(["report", "adv", "cor", "--markdown"])

@@ -70,11 +70,15 @@ fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
         .max();
     let attacks = headline_attacks(s);
 
+    let l2 = if attacks.iter().any(|(_, n, _)| n == "l2") {
+        format!(" / {} (L2)", fmt_eps(s.headline_l2, "l2"))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "#### White-box: clean and robust accuracy (%) at ε = {} (L∞) / {} (L2)\n",
+        "#### White-box: clean and robust accuracy (%) at ε = {} (L∞){l2}\n",
         fmt_eps(s.headline_linf, "linf"),
-        fmt_eps(s.headline_l2, "l2")
     );
     let mut head = vec!["model".to_string(), "adv. training".into(), "clean".into()];
     head.extend(attacks.iter().map(|(a, _, _)| attack_name(a)));
@@ -156,7 +160,13 @@ fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
             "#### {} ({}{}): accuracy (%) against ε\n",
             attack_name(attack),
             if norm == "l2" { "L2" } else { "L∞" },
-            steps.map(|k| format!(", {k} steps")).unwrap_or_default()
+            steps
+                .map(|k| match (attack, k) {
+                    ("square", _) => format!(", {k} queries"),
+                    (_, 1) => ", 1 step".to_string(),
+                    _ => format!(", {k} steps"),
+                })
+                .unwrap_or_default()
         );
         let mut head = vec!["model".to_string(), "clean".into()];
         head.extend(eps.iter().map(|&e| fmt_eps(e, norm)));

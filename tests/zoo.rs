@@ -185,3 +185,38 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Oracle: the committed summary of the reproduction run (`docs/results/paper-standard/`,
+/// written by the command in README.md, "Reproducing the paper"): `dcrobust report --markdown`
+/// prints its white-box rows, and README.md quotes each of them verbatim; its models are the
+/// zoo's standard models with the clean accuracies `dcrobust zoo` records for the full test split.
+#[test]
+fn readme_reproduction_tables_are_the_committed_results() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("docs/results/paper-standard");
+    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(o.stdout).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let zoo = dcrobust(&["zoo", "--json"]);
+    let zoo: serde_json::Value = serde_json::from_slice(&zoo.stdout).unwrap();
+    let mut rows = 0;
+    for m in zoo.as_array().unwrap() {
+        let name = m["name"].as_str().unwrap();
+        if name.ends_with("-fgsm") {
+            continue;
+        }
+        let acc = m["test_accuracy"].as_f64().unwrap();
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} | none | ")))
+            .unwrap_or_else(|| panic!("no white-box row of {name} in\n{md}"));
+        assert!(
+            row.contains(&format!("| {:.2} (", 100.0 * acc)),
+            "{row}: clean accuracy is not the zoo's {acc}"
+        );
+        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+        rows += 1;
+    }
+    assert_eq!(rows, 4, "the four standard models");
+}

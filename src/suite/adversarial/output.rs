@@ -58,6 +58,14 @@ pub(super) fn model_line(m: &ModelAdversarial, cfg: &AdversarialConfig) -> Strin
 
 /// The headline table: clean and robust accuracy per model at the headline budgets.
 pub fn print_table(s: &AdversarialSummary) {
+    for line in table_lines(s) {
+        println!("{line}");
+    }
+}
+
+/// The lines [`print_table`] prints: a header, one row per model, the budgets.
+fn table_lines(s: &AdversarialSummary) -> Vec<String> {
+    let mut out = Vec::new();
     let mut attacks: Vec<String> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
@@ -71,15 +79,17 @@ pub fn print_table(s: &AdversarialSummary) {
             }
         }
     }
+    // Each column as wide as its attack's name, at least 9 characters (a percentage).
+    let widths: Vec<usize> = attacks.iter().map(|a| a.len().max(8) + 1).collect();
     let mut header = format!("{:<28} {:>8}", "model", "clean");
-    for a in &attacks {
-        header.push_str(&format!(" {:>9}", a));
+    for (a, w) in attacks.iter().zip(&widths) {
+        header.push_str(&format!(" {a:>w$}"));
     }
     header.push_str("  checks");
-    println!("{header}");
+    out.push(header);
     for m in &s.models {
         let mut line = format!("{:<28} {:>7.2}%", m.model, 100.0 * m.clean_accuracy);
-        for a in &attacks {
+        for (a, &w) in attacks.iter().zip(&widths) {
             match m.cells.iter().find(|c| {
                 &c.attack == a
                     && c.eps
@@ -89,8 +99,8 @@ pub fn print_table(s: &AdversarialSummary) {
                             s.headline_l2
                         }
             }) {
-                Some(c) => line.push_str(&format!(" {:>8.2}%", 100.0 * c.accuracy)),
-                None => line.push_str(&format!(" {:>9}", "-")),
+                Some(c) => line.push_str(&format!(" {:>1$.2}%", 100.0 * c.accuracy, w - 1)),
+                None => line.push_str(&format!(" {:>w$}", "-")),
             }
         }
         let st = worst(m.checks.iter().map(|c| c.status));
@@ -102,13 +112,91 @@ pub fn print_table(s: &AdversarialSummary) {
                 CheckStatus::Fail => "FAIL",
             }
         ));
-        println!("{line}");
+        out.push(line);
     }
-    println!(
+    out.push(format!(
         "L-inf attacks at eps {:.4} ({}/255), L2 at {}; {} test images",
         s.headline_linf,
         (s.headline_linf * 255.0 * 100.0).round() / 100.0,
         s.headline_l2,
         s.run.images
-    );
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcrobust_reports::{AttackCell, ModelAdversarial, RunInfo};
+
+    fn cell(attack: &str, accuracy: f64) -> AttackCell {
+        AttackCell {
+            attack: attack.into(),
+            norm: "linf".into(),
+            eps: 8.0 / 255.0,
+            steps: None,
+            images: 10,
+            accuracy,
+            success_rate: 0.0,
+            mean_linf: 0.0,
+            mean_l2: 0.0,
+            mean_loss: 0.0,
+            gradients: 0,
+            queries: 0,
+            seconds: 0.0,
+        }
+    }
+
+    /// Oracle: a fixed-width table lines up when every value ends where its header ends (the
+    /// right-aligned columns after the model name); the
+    /// names longer than a percentage (`worst-case`, `autoattack`) get wider columns, and the
+    /// values are the cells' accuracies in %.
+    #[test]
+    fn columns_line_up_with_long_attack_names() {
+        let model = |name: &str, a: f64| ModelAdversarial {
+            model: name.into(),
+            parameters: 0,
+            adversarial_training: None,
+            clean_accuracy: 0.9,
+            prediction_counts: vec![],
+            zero_gradient_samples: 0,
+            cells: vec![
+                cell("fgsm", a),
+                cell("worst-case", a / 2.0),
+                cell("pgd", 0.0),
+            ],
+            check_cells: vec![],
+            checks: vec![],
+            confusion: vec![],
+        };
+        let s = AdversarialSummary {
+            version: String::new(),
+            run: RunInfo {
+                seed: 0,
+                data: String::new(),
+                images: 10,
+                classes: vec![],
+                device: "cpu".into(),
+                threads: 1,
+                train_seconds: 0.0,
+            },
+            headline_linf: 8.0 / 255.0,
+            headline_l2: 0.5,
+            models: vec![model("a", 0.5), model("cnn9-tanh-cosine", 0.125)],
+            transfer: vec![],
+            examples: vec![],
+            eval_seconds: 0.0,
+        };
+        let lines = table_lines(&s);
+        let ends = |l: &str| -> Vec<usize> {
+            let b = l.as_bytes();
+            (1..b.len())
+                .filter(|&i| b[i - 1] != b' ' && b[i] == b' ')
+                .collect()
+        };
+        // The model names are left-aligned: compare the right-aligned columns after them.
+        assert_eq!(ends(&lines[0])[1..], ends(&lines[1])[1..], "{lines:#?}");
+        assert_eq!(ends(&lines[0])[1..], ends(&lines[2])[1..], "{lines:#?}");
+        assert!(lines[2].contains(" 12.50% ") && lines[2].contains(" 6.25% "));
+    }
 }

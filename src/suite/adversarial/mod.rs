@@ -725,6 +725,27 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
     Ok(summary)
 }
 
+/// A white-box cell of `attack` at L∞ budget `eps` with `accuracy` on 100 images, every other
+/// field zero or empty: the fixture of this module's tests.
+#[cfg(test)]
+pub(crate) fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
+    AttackCell {
+        attack: attack.into(),
+        norm: "linf".into(),
+        eps,
+        steps: None,
+        images: 100,
+        accuracy,
+        success_rate: 0.0,
+        mean_linf: 0.0,
+        mean_l2: 0.0,
+        mean_loss: 0.0,
+        gradients: 0,
+        queries: 0,
+        seconds: 0.0,
+    }
+}
+
 /// Unit `id` of `store`, which must be there.
 pub(crate) fn need<T: serde::de::DeserializeOwned>(store: &CellStore, id: &str) -> Result<T> {
     store.load(id).with_context(|| {

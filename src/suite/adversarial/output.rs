@@ -130,21 +130,7 @@ mod tests {
     use dcrobust_reports::{AttackCell, ModelAdversarial, RunInfo};
 
     fn cell(attack: &str, accuracy: f64) -> AttackCell {
-        AttackCell {
-            attack: attack.into(),
-            norm: "linf".into(),
-            eps: 8.0 / 255.0,
-            steps: None,
-            images: 10,
-            accuracy,
-            success_rate: 0.0,
-            mean_linf: 0.0,
-            mean_l2: 0.0,
-            mean_loss: 0.0,
-            gradients: 0,
-            queries: 0,
-            seconds: 0.0,
-        }
+        super::super::test_cell(attack, 8.0 / 255.0, accuracy)
     }
 
     /// Oracle: a fixed-width table lines up when every value ends where its header ends (the

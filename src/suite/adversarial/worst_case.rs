@@ -100,19 +100,9 @@ mod tests {
 
     fn cell(attack: &str, eps: f64) -> AttackCell {
         AttackCell {
-            attack: attack.into(),
-            norm: "linf".into(),
-            eps,
-            steps: Some(1),
-            images: 4,
-            accuracy: 0.0,
-            success_rate: 0.0,
-            mean_linf: 0.0,
-            mean_l2: 0.0,
-            mean_loss: 0.0,
             gradients: 10,
             queries: 3,
-            seconds: 0.5,
+            ..super::super::test_cell(attack, eps, 0.0)
         }
     }
 

@@ -413,7 +413,8 @@ fn square_breaks_the_model_at_a_large_eps() {
 #[test]
 fn cw_succeeds_with_smaller_perturbations_than_pgd_l2() {
     // Oracle: PGD-L2 from pgd.rs at ε = 3 (which breaks this model); CW-L2 at the same ε, run
-    // to the end of its search, succeeds on nearly every sample and its successful perturbations are shorter on average.
+    // to the end of its search, succeeds on nearly every sample and its successful
+    // perturbations are shorter on average.
     let (m, b) = setup(60, 25);
     let eps = 3.0;
     // Without early stopping CW-L2 searches for the smallest perturbation; with it, it would

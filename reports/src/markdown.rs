@@ -42,26 +42,39 @@ fn widest_interval(images: usize) -> f64 {
     100.0 * (hi - lo) / 2.0
 }
 
-/// The paper's value for model `name` in `table`, row `attack`, as ` (xx.xx)`, or nothing.
+/// The paper's row for an attack: `FGSM`, `BIM`, or none (the paper ran no other attack).
+fn paper_row(attack: &str) -> Option<&'static str> {
+    match attack {
+        "fgsm" => Some("FGSM"),
+        "bim" => Some("BIM"),
+        _ => None,
+    }
+}
+
+/// The paper's value for model `name` in `table`, row `attack` (`None` for clean accuracy), as
+/// ` (xx.xx)`, or nothing.
 fn paper_suffix(
     table: &[paper::PaperRow],
     name: &str,
-    attack: &str,
+    attack: Option<&str>,
     adversarially_trained: bool,
-    with_paper: bool,
 ) -> String {
-    if !with_paper {
-        return String::new();
-    }
     paper::operator_column(name)
-        .and_then(|c| paper::lookup(table, c, attack, adversarially_trained))
+        .and_then(|c| paper::lookup(table, c, attack?, adversarially_trained))
         .map(|v| format!(" ({v:.2})"))
         .unwrap_or_default()
 }
 
 /// The adversarial run's tables.
-fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
-    let with_paper = paper::applies(classes, s.models.iter().map(|m| m.model.as_str()));
+fn adversarial(out: &mut String, s: &AdversarialSummary) {
+    let with_paper = paper::applies(&s.run.classes, s.models.iter().map(|m| m.model.as_str()));
+    let suffix = |table: &[paper::PaperRow], name: &str, attack: Option<&str>, adv: bool| {
+        if with_paper {
+            paper_suffix(table, name, attack, adv)
+        } else {
+            String::new()
+        }
+    };
     let images = s
         .models
         .iter()
@@ -91,20 +104,15 @@ fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
             format!(
                 "{}{}",
                 pct(m.clean_accuracy),
-                paper_suffix(&TABLE7_WHITE_BOX, &m.model, "None", adv, with_paper)
+                suffix(&TABLE7_WHITE_BOX, &m.model, Some("None"), adv)
             ),
         ];
         for (a, _, e) in &attacks {
-            let paper_row = match a.as_str() {
-                "fgsm" => "FGSM",
-                "bim" => "BIM",
-                _ => "",
-            };
             cells.push(match cell_at(m, a, *e) {
                 Some(c) => format!(
                     "{}{}",
                     pct(c.accuracy),
-                    paper_suffix(&TABLE7_WHITE_BOX, &m.model, paper_row, adv, with_paper)
+                    suffix(&TABLE7_WHITE_BOX, &m.model, paper_row(a), adv)
                 ),
                 None => "-".into(),
             });
@@ -228,12 +236,7 @@ fn adversarial(out: &mut String, s: &AdversarialSummary, classes: &[String]) {
             }
             row(out, &r);
         }
-        let paper_row = match attack {
-            "fgsm" => Some("FGSM"),
-            "bim" => Some("BIM"),
-            _ => None,
-        };
-        if let (true, Some(pr)) = (with_paper, paper_row) {
+        if let (true, Some(pr)) = (with_paper, paper_row(attack)) {
             let mut r = vec!["paper, Table 8".to_string()];
             for m in &s.models {
                 let adv = m.adversarial_training.is_some();
@@ -406,7 +409,7 @@ pub fn tables_markdown(runs: &[RunResults]) -> String {
     for run in runs {
         let _ = writeln!(out, "### {}\n", text(&run.dir_label));
         if let Some(s) = &run.adversarial {
-            adversarial(&mut out, s, &s.run.classes);
+            adversarial(&mut out, s);
         }
         if let Some(s) = &run.corruption {
             corruption(&mut out, s);

@@ -26,16 +26,19 @@ pub struct ReportArgs {
     pub markdown: bool,
 }
 
+/// The results of the runs in `dirs`, in order; an error names the directory it could not read.
+fn load_runs(dirs: &[PathBuf]) -> Result<Vec<dcrobust_reports::RunResults>> {
+    dirs.iter()
+        .map(|d| {
+            dcrobust_reports::load_run(d)
+                .with_context(|| format!("loading the results of {}", d.display()))
+        })
+        .collect()
+}
+
 /// The tables of the runs in `dirs` as Markdown (`dcrobust_reports::tables_markdown`).
 pub fn markdown_tables(dirs: &[PathBuf]) -> Result<String> {
-    let mut runs = Vec::new();
-    for d in dirs {
-        runs.push(
-            dcrobust_reports::load_run(d)
-                .with_context(|| format!("loading the results of {}", d.display()))?,
-        );
-    }
-    Ok(dcrobust_reports::tables_markdown(&runs))
+    Ok(dcrobust_reports::tables_markdown(&load_runs(dirs)?))
 }
 
 /// Renders the report of `dirs` into `out` (default: `dirs[0]/report.html` for one run,
@@ -75,13 +78,7 @@ pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<P
             );
         }
     }
-    let mut runs = Vec::new();
-    for d in dirs {
-        runs.push(
-            dcrobust_reports::load_run(d)
-                .with_context(|| format!("loading the results of {}", d.display()))?,
-        );
-    }
+    let runs = load_runs(dirs)?;
     let html = dcrobust_reports::render(&runs);
     let mut dir = page
         .parent()

@@ -657,6 +657,8 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
     let mut results = Vec::new();
     for pm in &meta.plan.models {
         let info: ModelUnit = need(&store, &pm.info)?;
+        // This model's white-box records start here.
+        let first_record = records.len();
         eval_seconds += info.seconds;
         let mut cells = Vec::new();
         for (_, _, id) in &pm.cells {
@@ -693,7 +695,7 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
             checks: Vec::new(),
         };
         m.checks = checks(&m, cfg, n, meta.run.classes.len());
-        let worst = worst_case::worst_case_cells(&pm.name, &m.cells, &records);
+        let worst = worst_case::worst_case_cells(&pm.name, &m.cells, &records[first_record..]);
         m.cells.extend(worst);
         eprintln!("{}", model_line(&m, cfg));
         results.push(m);

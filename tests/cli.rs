@@ -186,6 +186,10 @@ fn bad_input_gets_clear_errors() {
         (&["train", "--radius=-2", "--op", "tanh"], "radius"),
         (&["train", "--device", "tpu"], "unknown device `tpu`"),
         (&["train", "--label-smoothing", "1.5"], "label smoothing"),
+        (
+            &["train", "--adv-train", "fgsm", "--adv-fraction", "1.5"],
+            "adversarial fraction must be in (0, 1], got 1.5",
+        ),
         (&["train", "--threads", "0"], "--threads"),
         (
             &["train", "--resume", "--out", "/nonexistent/dcrobust-out"],

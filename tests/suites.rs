@@ -711,6 +711,10 @@ fn adversarial_training_is_recorded_and_changes_training() {
     let a = &cfg["train"]["adversarial"];
     assert_eq!(a["attack"], "pgd");
     assert_eq!(a["steps"], 2);
+    assert_eq!(
+        a["fraction"], 1.0,
+        "PGD training replaces the whole batch by default"
+    );
     assert!((a["eps"].as_f64().unwrap() - 4.0 / 255.0).abs() < 1e-12);
     let w = |d: &Path| std::fs::read(d.join("cnn9-baseline/model.safetensors")).unwrap();
     assert!(

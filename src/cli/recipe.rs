@@ -71,6 +71,10 @@ pub struct RecipeArgs {
     /// PGD iterations of adversarial training.
     #[arg(long, default_value_t = 7, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub adv_steps: usize,
+    /// Fraction of each training batch replaced by its adversarial examples, in (0, 1]; the rest
+    /// stays clean [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
+    #[arg(long, allow_negative_numbers = true)]
+    pub adv_fraction: Option<f64>,
 }
 
 /// Adversarial training choices.
@@ -196,6 +200,9 @@ pub fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<
             eps: a.adv_eps,
             steps: a.adv_steps,
             step_size: 0.25,
+            fraction: a
+                .adv_fraction
+                .unwrap_or(if kind == AdvTrainArg::Fgsm { 0.5 } else { 1.0 }),
         }),
     };
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -131,8 +131,19 @@ pub(crate) fn cmd_zoo(a: &ZooArgs) -> Result<()> {
         println!("this dcrobust was built without zoo models (src/zoo/ holds none)");
         return Ok(());
     }
+    // The text columns are as wide as their longest entry, so that every row lines up.
+    let width = |head: &str, cell: fn(&ZooRow) -> &str| {
+        rows.iter()
+            .map(|r| cell(r).chars().count())
+            .chain([head.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let wn = width("name", |r| &r.name);
+    let wo = width("operator", |r| &r.operator);
+    let wa = width("adv. train", |r| &r.adversarial_training);
     println!(
-        "{:<24} {:<12} {:<11} {:>5} {:>7} {:>8} {:>7} {:>6} {:>8} {:>7}  command",
+        "{:<wn$} {:<wo$} {:<wa$} {:>5} {:>7} {:>8} {:>7} {:>6} {:>8} {:>7}  command",
         "name",
         "operator",
         "adv. train",
@@ -146,7 +157,7 @@ pub(crate) fn cmd_zoo(a: &ZooArgs) -> Result<()> {
     );
     for r in &rows {
         println!(
-            "{:<24} {:<12} {:<11} {:>5} {:>7} {:>7.2}% {:>7} {:>6} {:>8} {:>7}  {}",
+            "{:<wn$} {:<wo$} {:<wa$} {:>5} {:>7} {:>7.2}% {:>7} {:>6} {:>8} {:>7}  {}",
             r.name,
             r.operator,
             r.adversarial_training,

@@ -303,7 +303,11 @@ fn describe_adv(cfg: &TrainConfig) -> Option<String> {
             train::AdvTrainAttack::Fgsm => "fgsm".to_string(),
             train::AdvTrainAttack::Pgd => format!("pgd-{}", a.steps),
         };
-        format!("{name} eps={:.4}", a.eps)
+        if a.fraction < 1.0 {
+            format!("{name} eps={:.4} fraction={}", a.eps, a.fraction)
+        } else {
+            format!("{name} eps={:.4}", a.eps)
+        }
     })
 }
 

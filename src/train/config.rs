@@ -12,9 +12,10 @@ pub enum AdvTrainAttack {
     Pgd,
 }
 
-/// Adversarial training: every batch is replaced by adversarial examples crafted against the
-/// current weights, in inference mode (running BatchNorm statistics, nothing updated), before
-/// the training step.
+/// Adversarial training: the first `fraction` of every (shuffled) batch is replaced by its
+/// adversarial examples, crafted against the current weights in inference mode (running
+/// BatchNorm statistics, nothing updated), before the training step; the loss is the mean over
+/// the mixed batch (Kurakin et al. 2017 with λ = 1 at `fraction` 0.5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdvTraining {
@@ -26,9 +27,22 @@ pub struct AdvTraining {
     pub steps: usize,
     /// PGD step size as a fraction of ε.
     pub step_size: f64,
+    /// Fraction of each batch replaced by adversarial examples, in (0, 1]; run configurations
+    /// written before the option existed replaced every image, so it defaults to 1.
+    #[serde(default = "whole_batch")]
+    pub fraction: f64,
+}
+
+fn whole_batch() -> f64 {
+    1.0
 }
 
 impl AdvTraining {
+    /// How many images of a batch of `batch` are replaced: `⌈fraction · batch⌉`, at least 1.
+    pub fn replaced(&self, batch: usize) -> usize {
+        ((self.fraction * batch as f64).ceil() as usize).clamp(1, batch.max(1))
+    }
+
     /// The attack that crafts the training examples.
     pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
         let cfg = dcrobust_attacks::AttackConfig {
@@ -198,6 +212,12 @@ impl TrainConfig {
             ));
         }
         if let Some(a) = &self.adversarial {
+            if !(a.fraction > 0.0 && a.fraction <= 1.0) {
+                return Err(format!(
+                    "adversarial fraction must be in (0, 1], got {}",
+                    a.fraction
+                ));
+            }
             a.build()?;
         }
         match self.optimizer {

@@ -265,16 +265,17 @@ pub fn train(
                 cfg.augment.then_some(&mut rng),
                 &device,
             )?;
-            let x = match &adversary {
-                Some(attack) => craft(
+            let x = match (&adversary, &cfg.adversarial) {
+                (Some(attack), Some(adv)) => craft(
                     net,
                     attack.as_ref(),
+                    adv.replaced(idx.len()),
                     &x,
                     idx,
                     data,
                     derive_seed(cfg.seed, &[SEED_ADVERSARIAL, epoch as u64, b as u64]),
                 )?,
-                None => x,
+                _ => x,
             };
             let logits = net.forward_t(&x, true)?;
             let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
@@ -367,19 +368,26 @@ pub fn train(
     Ok(history)
 }
 
-/// Adversarial examples of the training batch `x` (images of training indices `idx`) against the
-/// current weights.
+/// The training batch `x` (images of training indices `idx`) with its first `k` images replaced
+/// by their adversarial examples against the current weights; the other `B - k` stay as they are.
 ///
 /// # Shapes
 /// `x`: `(B, C, H, W)` → `(B, C, H, W)`.
+#[allow(clippy::too_many_arguments)]
 fn craft(
     net: &Network,
     attack: &dyn dcrobust_attacks::Attack,
+    k: usize,
     x: &Tensor,
     idx: &[usize],
     data: &Dataset,
     seed: u64,
 ) -> Result<Tensor> {
+    let b = idx.len();
+    if k < b {
+        let crafted = craft(net, attack, k, &x.narrow(0, 0, k)?, &idx[..k], data, seed)?;
+        return Ok(Tensor::cat(&[&crafted, &x.narrow(0, k, b - k)?], 0)?);
+    }
     let dims = x.dims4()?;
     let batch = dcrobust_attacks::Batch::new(
         x.flatten_all()?.to_vec1::<f32>()?,
@@ -428,4 +436,58 @@ pub fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Res
         DType::F32,
         derive_seed(seed, &[SEED_INIT]),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Oracle: the definition of the mixed batch. Rows `k..B` are the clean images bit for bit;
+    /// rows `0..k` are FGSM examples, so each pixel moved by at most ε (up to f32 rounding) and
+    /// some moved; and `replaced` is `⌈fraction · B⌉`.
+    #[test]
+    fn a_fraction_of_the_batch_is_replaced() {
+        let data = crate::data::embedded().unwrap();
+        let net = build_network(
+            &ModelConfig::new(crate::models::Arch::Cnn9, None, 0.125),
+            0,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let adv = AdvTraining {
+            attack: AdvTrainAttack::Fgsm,
+            eps: 8.0 / 255.0,
+            steps: 1,
+            step_size: 0.25,
+            fraction: 0.5,
+        };
+        assert_eq!(adv.replaced(8), 4);
+        assert_eq!(adv.replaced(7), 4);
+        assert_eq!(adv.replaced(1), 1);
+        let idx: Vec<usize> = (0..8).collect();
+        let (x, _) = make_batch(&data, &data.train, &idx, None, &Device::Cpu).unwrap();
+        let attack = adv.build().unwrap();
+        let mixed = craft(&net, attack.as_ref(), 4, &x, &idx, &data, 7).unwrap();
+        assert_eq!(mixed.dims(), x.dims());
+        let rows = |t: &Tensor| t.flatten_from(1).unwrap().to_vec2::<f32>().unwrap();
+        let (clean, mixed) = (rows(&x), rows(&mixed));
+        for i in 4..8 {
+            assert_eq!(clean[i], mixed[i], "row {i} is past k and must stay clean");
+        }
+        for i in 0..4 {
+            let moved = clean[i].iter().zip(&mixed[i]).map(|(a, b)| (a - b).abs());
+            let max = moved.fold(0f32, f32::max);
+            assert!(max <= 8.0 / 255.0 + 1e-6, "row {i} moved by {max}");
+            assert!(max > 1.0 / 255.0, "row {i} was not attacked (moved {max})");
+        }
+        let bad = TrainConfig {
+            adversarial: Some(AdvTraining {
+                fraction: 0.0,
+                ..adv
+            }),
+            ..TrainConfig::new(1, 0)
+        };
+        let err = bad.validate().unwrap_err();
+        assert!(err.contains("fraction") && err.contains('0'), "{err}");
+    }
 }

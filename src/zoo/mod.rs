@@ -134,7 +134,8 @@ impl ZooModel {
             .map_or_else(|| "baseline".to_string(), |o| o.name())
     }
 
-    /// The adversarial training, described (`fgsm 8/255`), or `none`.
+    /// The adversarial training, described (`fgsm 8/255`, or `fgsm 8/255 (50% of each batch)`
+    /// when only part of each batch was replaced), or `none`.
     pub fn adversarial_training(&self) -> String {
         match &self.config.train.adversarial {
             None => "none".into(),
@@ -143,7 +144,12 @@ impl ZooModel {
                     train::AdvTrainAttack::Fgsm => "fgsm".to_string(),
                     train::AdvTrainAttack::Pgd => format!("pgd-{}", a.steps),
                 };
-                format!("{attack} {}", dcrobust_reports::format_eps(a.eps, "linf"))
+                let eps = dcrobust_reports::format_eps(a.eps, "linf");
+                if a.fraction < 1.0 {
+                    format!("{attack} {eps} ({}% of each batch)", 100.0 * a.fraction)
+                } else {
+                    format!("{attack} {eps}")
+                }
             }
         }
     }

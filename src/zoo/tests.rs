@@ -71,6 +71,7 @@ fn paper_accuracy_is_table_7() {
         eps: 8.0 / 255.0,
         steps: 1,
         step_size: 0.25,
+        fraction: 0.5,
     });
     assert_eq!(paper_accuracy(&cfg), Some(0.8370));
     cfg.model.operator = Some(OperatorConfig {

@@ -220,3 +220,72 @@ fn readme_reproduction_tables_are_the_committed_results() {
     }
     assert_eq!(rows, 4, "the four standard models");
 }
+
+/// Oracle: the shipped FGSM-trained baseline's known gradient masking (README.md, "Model zoo";
+/// docs/training.md, "Adversarial training"). One FGSM step from the clean image stopped finding
+/// its errors during training, so FGSM at 8/255 leaves most images correct while PGD breaks
+/// them, and FGSM does better at 8/255 than at 2/255. The checks must say so: a warning for
+/// accuracy rising with ε, and PGD still not weaker than FGSM.
+#[test]
+fn the_fgsm_trained_baseline_is_flagged_for_masked_gradients() {
+    assert!(zoo_dirs().contains(&"cnn9-baseline-fgsm".to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("masked");
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--checkpoint",
+        "zoo:cnn9-baseline-fgsm",
+        "--eval-images",
+        "100",
+        "--attacks",
+        "fgsm,pgd",
+        "--linf-eps",
+        "0,2/255,8/255",
+        "--l2-eps",
+        "0",
+        "--no-transfer",
+        "--examples",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_json(&out.join("summary.json"));
+    let model = &summary["models"][0];
+    let acc = |attack: &str, eps: f64| {
+        model["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["attack"] == attack && (c["eps"].as_f64().unwrap() - eps).abs() < 1e-9)
+            .unwrap_or_else(|| panic!("no {attack} cell at {eps}"))["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let (fgsm2, fgsm8, pgd8) = (
+        acc("fgsm", 2.0 / 255.0),
+        acc("fgsm", 8.0 / 255.0),
+        acc("pgd", 8.0 / 255.0),
+    );
+    assert!(
+        fgsm8 >= pgd8 + 0.4,
+        "FGSM {fgsm8} against PGD {pgd8} at 8/255"
+    );
+    assert!(fgsm8 > fgsm2, "FGSM {fgsm8} at 8/255, {fgsm2} at 2/255");
+    let status = |name: &str| {
+        model["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no check {name}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("monotone-in-eps"), "warn");
+    assert_eq!(status("pgd-not-weaker-than-fgsm"), "pass");
+}

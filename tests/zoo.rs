@@ -186,10 +186,11 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-/// Oracle: the committed summary of the reproduction run (`docs/results/paper-standard/`,
-/// written by the command in README.md, "Reproducing the paper"): `dcrobust report --markdown`
-/// prints its white-box rows, and README.md quotes each of them verbatim; its models are the
-/// zoo's standard models with the clean accuracies `dcrobust zoo` records for the full test split.
+/// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/` and
+/// `strong-standard/`, written by the commands in README.md, "Reproducing the paper"): `dcrobust
+/// report --markdown` prints their white-box and worst-case rows, and README.md quotes each of
+/// them verbatim; the models are the zoo's standard models with the clean accuracies `dcrobust
+/// zoo` records for the full test split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -219,6 +220,25 @@ fn readme_reproduction_tables_are_the_committed_results() {
         rows += 1;
     }
     assert_eq!(rows, 4, "the four standard models");
+
+    // The stronger attacks' run (`docs/results/strong-standard/`): README.md quotes the rows of
+    // its worst-case table, one per standard model.
+    let dir = root.join("docs/results/strong-standard");
+    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(o.stdout).unwrap();
+    let worst: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("#### WORST-CASE"))
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| l.starts_with("| cnn9-"))
+        .collect();
+    assert_eq!(worst.len(), 4, "worst-case rows in\n{md}");
+    for row in worst {
+        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+    }
 }
 
 /// Oracle: the shipped FGSM-trained baseline's known gradient masking (README.md, "Model zoo";

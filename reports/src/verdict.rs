@@ -652,16 +652,9 @@ mod tests {
             attack: attack.into(),
             norm: "linf".into(),
             eps: E8,
-            steps: None,
             images: 100,
             accuracy,
-            success_rate: 0.0,
-            mean_linf: 0.0,
-            mean_l2: 0.0,
-            mean_loss: 0.0,
-            gradients: 0,
-            queries: 0,
-            seconds: 0.0,
+            ..AttackCell::default()
         }
     }
 

@@ -299,10 +299,7 @@ pub fn prepare_models(
 
 fn describe_adv(cfg: &TrainConfig) -> Option<String> {
     cfg.adversarial.as_ref().map(|a| {
-        let name = match a.attack {
-            train::AdvTrainAttack::Fgsm => "fgsm".to_string(),
-            train::AdvTrainAttack::Pgd => format!("pgd-{}", a.steps),
-        };
+        let name = a.attack_label();
         if a.fraction < 1.0 {
             format!("{name} eps={:.4} fraction={}", a.eps, a.fraction)
         } else {

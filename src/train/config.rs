@@ -43,6 +43,14 @@ impl AdvTraining {
         ((self.fraction * batch as f64).ceil() as usize).clamp(1, batch.max(1))
     }
 
+    /// The attack's short name: `fgsm`, or `pgd-<steps>`.
+    pub fn attack_label(&self) -> String {
+        match self.attack {
+            AdvTrainAttack::Fgsm => "fgsm".to_string(),
+            AdvTrainAttack::Pgd => format!("pgd-{}", self.steps),
+        }
+    }
+
     /// The attack that crafts the training examples.
     pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
         let cfg = dcrobust_attacks::AttackConfig {

@@ -238,7 +238,7 @@ pub fn train(
     bar.set_position((state.epochs_done * batches_per_epoch) as u64);
     let mut window = (0f64, 0usize, 0usize, 0usize); // loss sum, correct, seen, steps
     let adversary = match &cfg.adversarial {
-        Some(a) => Some(a.build().map_err(anyhow::Error::msg)?),
+        Some(a) => Some((a.build().map_err(anyhow::Error::msg)?, a)),
         None => None,
     };
 
@@ -265,8 +265,8 @@ pub fn train(
                 cfg.augment.then_some(&mut rng),
                 &device,
             )?;
-            let x = match (&adversary, &cfg.adversarial) {
-                (Some(attack), Some(adv)) => craft(
+            let x = match &adversary {
+                Some((attack, adv)) => craft(
                     net,
                     attack.as_ref(),
                     adv.replaced(idx.len()),
@@ -275,7 +275,7 @@ pub fn train(
                     data,
                     derive_seed(cfg.seed, &[SEED_ADVERSARIAL, epoch as u64, b as u64]),
                 )?,
-                _ => x,
+                None => x,
             };
             let logits = net.forward_t(&x, true)?;
             let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
@@ -373,7 +373,6 @@ pub fn train(
 ///
 /// # Shapes
 /// `x`: `(B, C, H, W)` → `(B, C, H, W)`.
-#[allow(clippy::too_many_arguments)]
 fn craft(
     net: &Network,
     attack: &dyn dcrobust_attacks::Attack,
@@ -384,21 +383,21 @@ fn craft(
     seed: u64,
 ) -> Result<Tensor> {
     let b = idx.len();
-    if k < b {
-        let crafted = craft(net, attack, k, &x.narrow(0, 0, k)?, &idx[..k], data, seed)?;
-        return Ok(Tensor::cat(&[&crafted, &x.narrow(0, k, b - k)?], 0)?);
-    }
-    let dims = x.dims4()?;
+    let (head, idx) = (x.narrow(0, 0, k)?, &idx[..k]);
+    let dims = head.dims4()?;
     let batch = dcrobust_attacks::Batch::new(
-        x.flatten_all()?.to_vec1::<f32>()?,
+        head.flatten_all()?.to_vec1::<f32>()?,
         [dims.0, dims.1, dims.2, dims.3],
         idx.iter().map(|&i| data.train.labels[i]).collect(),
         idx.iter().map(|&i| i as u64).collect(),
         seed,
     )?;
     let oracle = dcrobust_attacks::Oracle::new(net);
-    let adv = attack.perturb(&oracle, &batch)?;
-    Ok(Tensor::from_vec(adv, dims, x.device())?)
+    let adv = Tensor::from_vec(attack.perturb(&oracle, &batch)?, dims, x.device())?;
+    if k == b {
+        return Ok(adv);
+    }
+    Ok(Tensor::cat(&[&adv, &x.narrow(0, k, b - k)?], 0)?)
 }
 
 pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {

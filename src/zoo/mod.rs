@@ -140,10 +140,7 @@ impl ZooModel {
         match &self.config.train.adversarial {
             None => "none".into(),
             Some(a) => {
-                let attack = match a.attack {
-                    train::AdvTrainAttack::Fgsm => "fgsm".to_string(),
-                    train::AdvTrainAttack::Pgd => format!("pgd-{}", a.steps),
-                };
+                let attack = a.attack_label();
                 let eps = dcrobust_reports::format_eps(a.eps, "linf");
                 if a.fraction < 1.0 {
                     format!("{attack} {eps} ({}% of each batch)", 100.0 * a.fraction)

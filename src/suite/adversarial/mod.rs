@@ -735,16 +735,9 @@ pub(crate) fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
         attack: attack.into(),
         norm: "linf".into(),
         eps,
-        steps: None,
         images: 100,
         accuracy,
-        success_rate: 0.0,
-        mean_linf: 0.0,
-        mean_l2: 0.0,
-        mean_loss: 0.0,
-        gradients: 0,
-        queries: 0,
-        seconds: 0.0,
+        ..AttackCell::default()
     }
 }
 

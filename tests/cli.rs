@@ -190,6 +190,10 @@ fn bad_input_gets_clear_errors() {
             &["train", "--adv-train", "fgsm", "--adv-fraction", "1.5"],
             "adversarial fraction must be in (0, 1], got 1.5",
         ),
+        (
+            &["train", "--adv-fraction", "0.5"],
+            "--adv-fraction 0.5 needs --adv-train fgsm or pgd",
+        ),
         (&["train", "--threads", "0"], "--threads"),
         (
             &["train", "--resume", "--out", "/nonexistent/dcrobust-out"],

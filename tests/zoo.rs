@@ -309,3 +309,79 @@ fn the_fgsm_trained_baseline_is_flagged_for_masked_gradients() {
     assert_eq!(status("monotone-in-eps"), "warn");
     assert_eq!(status("pgd-not-weaker-than-fgsm"), "pass");
 }
+
+/// Oracle: the same images give the same predictions. Evaluating a zoo model on an ImageFolder
+/// that holds only `test/` (the first two test images of each class, copied byte for byte from
+/// the embedded subset) needs no training split and gives exactly the per-image records of the
+/// embedded subset's class-balanced first 20 images, which are those images in the same order.
+#[test]
+fn checkpoints_are_evaluated_on_a_folder_without_a_training_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("test-only");
+    let tar_gz =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/data/embedded/cifar10-small.tar.gz");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(tar_gz).unwrap(),
+    ));
+    let mut copied = 0;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().into_owned();
+        let name = path.to_string_lossy().trim_start_matches("./").to_string();
+        let keep = name.starts_with("test/")
+            && (name.ends_with("/0000.jpg") || name.ends_with("/0001.jpg"));
+        if keep {
+            let to = data.join(&name);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            entry.unpack(&to).unwrap();
+            copied += 1;
+        }
+    }
+    assert_eq!(copied, 20, "two test images of each of the ten classes");
+    assert!(!data.join("train").exists());
+    let run = |out: &Path, source: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--suite",
+            "adversarial",
+            "--checkpoint",
+            "zoo:cnn9-baseline",
+            "--attacks",
+            "fgsm",
+            "--linf-eps",
+            "0,2/255",
+            "--l2-eps",
+            "0",
+            "--no-transfer",
+            "--no-checks",
+            "--examples",
+            "0",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(source);
+        let o = dcrobust(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+        records
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    r["index"].as_u64().unwrap(),
+                    r["label"].as_u64().unwrap(),
+                    r["clean_pred"].as_u64().unwrap(),
+                    r["adv_pred"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let from_folder = run(
+        &dir.path().join("folder"),
+        &["--data", data.to_str().unwrap(), "--eval-images", "0"],
+    );
+    let from_embedded = run(&dir.path().join("embedded"), &["--eval-images", "20"]);
+    assert_eq!(from_folder.len(), 40, "20 images at two budgets");
+    assert_eq!(from_folder, from_embedded);
+}

@@ -21,6 +21,13 @@ directory (--ours DIR, its summary.json).
 
 Prints a Markdown table (robust accuracy in percent, ours vs reference) and writes --json.
 
+A comparison on many images can be run in chunks, each a separate invocation (about 75 minutes
+of CPU per 100 images at 2/255, both sides): `--offset K` takes test images K .. K + N/10 - 1 of
+each class (dcrobust reads them from an ImageFolder of just those JPEGs, which it evaluates in
+the same order), and `--merge A.json B.json ...` combines the chunks' --json files into one
+table. dcrobust seeds its random draws by image index within a run, so chunk runs draw different
+random numbers than one run over all the images; either is a valid sample.
+
 Example (from the repository root):
   python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy safetensors pillow
   .venv-torch/bin/python attacks/scripts/reference_compare.py --autoattack-dir path/to/auto-attack \
@@ -92,25 +99,48 @@ def load_model(model_dir):
     return model
 
 
-def load_images(n):
-    """The first n/10 test images of each class of the embedded subset, class-major."""
-    from PIL import Image
-
+def image_names(n, offset=0):
+    """The embedded subset's names of test images offset .. offset + n/10 - 1 of each class,
+    class-major (the order dcrobust evaluates them in)."""
     per_class = n // len(CLASSES)
-    if per_class * len(CLASSES) != n or not 1 <= per_class <= 100:
-        sys.exit("--images must be a multiple of 10 between 10 and 1000")
-    wanted = {f"test/{c}/{i:04d}.jpg": (k, i) for k, c in enumerate(CLASSES) for i in range(per_class)}
-    found = {}
+    if per_class * len(CLASSES) != n or not 1 <= per_class or offset < 0 or offset + per_class > 100:
+        sys.exit("--images must be a multiple of 10, and --offset plus --images/10 at most 100 "
+                 f"(the embedded subset's test images per class); got {n} and {offset}")
+    return [f"test/{c}/{i:04d}.jpg" for c in CLASSES for i in range(offset, offset + per_class)]
+
+
+def read_jpegs(names):
+    """The JPEG bytes of `names` from the embedded subset."""
+    wanted, found = set(names), {}
     with tarfile.open(ROOT / "src/data/embedded/cifar10-small.tar.gz") as tar:
         for member in tar:
             key = member.name.lstrip("./")
             if key in wanted:
-                img = Image.open(io.BytesIO(tar.extractfile(member).read())).convert("RGB")
-                found[wanted[key]] = np.asarray(img, dtype=np.float32) / 255.0
-    order = sorted(found)
-    x = torch.from_numpy(np.stack([found[k] for k in order])).permute(0, 3, 1, 2).contiguous()
-    y = torch.tensor([k for k, _ in order])
+                found[key] = tar.extractfile(member).read()
+    missing = wanted - set(found)
+    if missing:
+        sys.exit(f"the embedded subset lacks {sorted(missing)[:3]}")
+    return [found[k] for k in names]
+
+
+def load_images(names):
+    """The images `names` (decoded with Pillow, in [0, 1], NCHW) and their labels."""
+    from PIL import Image
+
+    arrays = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB"), dtype=np.float32) / 255.0
+              for b in read_jpegs(names)]
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor([CLASSES.index(n.split("/")[1]) for n in names])
     return x, y
+
+
+def write_test_folder(names, folder):
+    """An ImageFolder holding only `test/<class>/`: the JPEGs of `names`, byte for byte, which
+    dcrobust evaluates in the order of `names` (class folders and file names sort that way)."""
+    for name, data in zip(names, read_jpegs(names)):
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def correct(model, x, y, bs=250):
@@ -160,12 +190,19 @@ def reference(model, x, y, eps, attacks, seed, bs):
     return out, seconds, robust
 
 
-def ours(args, attacks):
+def ours(args, attacks, names):
     """Robust accuracy of each dcrobust attack, from a run directory (run first if asked)."""
     run_dir = Path(args.ours) if args.ours else Path(args.json or "aa-compare.json").with_suffix("") / "dcrobust"
     if args.dcrobust:
+        if args.offset:
+            # Images past the first ones of each class: an ImageFolder of just those.
+            folder = run_dir.parent / "images"
+            write_test_folder(names, folder)
+            source = ["--data", str(folder), "--eval-images", "0"]
+        else:
+            source = ["--eval-images", str(args.images)]
         cmd = [args.dcrobust, "run", "--suite", "adversarial", "--checkpoint", f"zoo:{Path(args.model).name}",
-               "--attacks", ",".join(attacks), "--square-queries", "5000", "--eval-images", str(args.images),
+               "--attacks", ",".join(attacks), "--square-queries", "5000", *source,
                "--linf-eps", args.eps, "--headline-linf", args.eps, "--no-transfer", "--examples", "0",
                "--threads", str(args.threads), "--seed", str(args.seed), "--out", str(run_dir)]
         print("ours:", " ".join(cmd), flush=True)
@@ -188,6 +225,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "src/zoo/cnn9-baseline"), help="a zoo model directory")
     ap.add_argument("--images", type=int, default=200, help="class-balanced test images (multiple of 10)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip this many test images of each class (run 1,000 images as ten chunks of "
+                         "100: --offset 0, 10, ..., 90, then --merge)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="only combine the --json results of chunks (same model, eps, attacks and seed) "
+                         "into one table")
     ap.add_argument("--eps", default="8/255")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--autoattack-dir", help="folder holding fra31/auto-attack's autoattack/ package")
@@ -199,6 +242,13 @@ def main():
     ap.add_argument("--bs", type=int, default=250, help="reference batch size")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    if args.merge:
+        result = merge(args.merge)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print_table(result, result["attacks"])
+        return
     if args.autoattack_dir:
         sys.path.insert(0, args.autoattack_dir)
     torch.set_num_threads(args.threads)
@@ -206,14 +256,16 @@ def main():
     eps = parse_eps(args.eps)
 
     model = load_model(args.model)
-    x, y = load_images(args.images)
+    names = image_names(args.images, args.offset)
+    x, y = load_images(names)
     clean_ref = accuracy(model, x, y)
     print(f"{len(x)} images, PyTorch clean accuracy {100 * clean_ref:.2f}%", flush=True)
 
-    result = {"model": args.model, "images": args.images, "eps": args.eps, "seed": args.seed,
-              "torch": torch.__version__, "reference_clean": clean_ref, "command": " ".join(sys.argv)}
+    result = {"model": args.model, "images": args.images, "offset": args.offset, "eps": args.eps,
+              "seed": args.seed, "attacks": attacks, "torch": torch.__version__,
+              "reference_clean": clean_ref, "command": " ".join(sys.argv)}
     if args.dcrobust or args.ours:
-        clean, acc, secs, robust, run_dir = ours(args, attacks)
+        clean, acc, secs, robust, run_dir = ours(args, attacks, names)
         result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_robust=robust,
                       ours_run=str(run_dir))
     if not args.no_reference:
@@ -223,7 +275,59 @@ def main():
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
-    print(f"\n{args.images} images, eps {args.eps}, {Path(args.model).name}\n")
+    print_table(result, attacks)
+
+
+def chunk_names(result):
+    """The image names of a result's chunk, in its index order."""
+    return image_names(result["images"], result.get("offset", 0))
+
+
+def merge(files):
+    """One result from chunk results: accuracies weighted by images, seconds summed, robust image
+    sets as image names. The chunks must share model, eps, seed and attacks and not overlap."""
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    first = parts[0]
+    for p, f in zip(parts, files):
+        for key in ("model", "eps", "seed"):
+            if p[key] != first[key]:
+                sys.exit(f"{f}: {key} {p[key]!r} differs from {files[0]}'s {first[key]!r}")
+    attacks = first.get("attacks") or ATTACKS
+    seen = set()
+    for p, f in zip(parts, files):
+        names = set(chunk_names(p))
+        if names & seen:
+            sys.exit(f"{f} overlaps an earlier chunk (offset {p.get('offset', 0)})")
+        seen |= names
+    total = sum(p["images"] for p in parts)
+    out = {"model": first["model"], "images": total, "eps": first["eps"], "seed": first["seed"],
+           "attacks": attacks, "chunks": [{"file": str(f), "offset": p.get("offset", 0), "images": p["images"]}
+                                          for p, f in zip(parts, files)]}
+
+    def weighted(key):
+        if not all(key in p for p in parts):
+            return None
+        return sum(p[key] * p["images"] for p in parts) / total
+
+    out["reference_clean"] = weighted("reference_clean")
+    if weighted("ours_clean") is not None:
+        out["ours_clean"] = weighted("ours_clean")
+    for side in ("ours", "reference"):
+        if not all(side in p for p in parts):
+            continue
+        out[side] = {a: sum(p[side][a] * p["images"] for p in parts) / total for a in attacks}
+        out[f"{side}_seconds"] = {a: sum(p[f"{side}_seconds"][a] for p in parts) for a in attacks}
+        if all(f"{side}_robust" in p for p in parts):
+            out[f"{side}_robust"] = {
+                a: sorted(chunk_names(p)[i] for p in parts for i in p[f"{side}_robust"].get(a, []))
+                for a in attacks}
+    return out
+
+
+def print_table(result, attacks):
+    """The Markdown comparison table of `result`."""
+    print(f"\n{result['images']} images, eps {result['eps']}, {Path(result['model']).name}\n")
+    clean_ref = result["reference_clean"]
     print("| attack | dcrobust | reference | difference | robust in one only |")
     print("|---|---:|---:|---:|---|")
     o, r = result.get("ours", {}), result.get("reference", {})

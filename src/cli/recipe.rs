@@ -72,7 +72,7 @@ pub struct RecipeArgs {
     #[arg(long, default_value_t = 7, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub adv_steps: usize,
     /// Fraction of each training batch replaced by its adversarial examples, in (0, 1]; the rest
-    /// stays clean [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
+    /// stays clean; needs --adv-train [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
     #[arg(long, allow_negative_numbers = true)]
     pub adv_fraction: Option<f64>,
 }
@@ -189,6 +189,11 @@ pub fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<
     }
     cfg.augment = !a.no_augment;
     cfg.log_every = a.log_every;
+    if a.adv_train == AdvTrainArg::None {
+        if let Some(f) = a.adv_fraction {
+            bail!("--adv-fraction {f} needs --adv-train fgsm or pgd: it is the share of each batch made adversarial");
+        }
+    }
     cfg.adversarial = match a.adv_train {
         AdvTrainArg::None => None,
         kind => Some(AdvTraining {

@@ -354,7 +354,15 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
     if r.eval_batch_size == 0 {
         bail!("--eval-batch-size must be at least 1");
     }
-    let data = load_data(&r.data)?;
+    // Evaluating given checkpoints needs no training images (a surrogate is trained on them), so
+    // only the test split is read: faster, and a folder holding only `test/` works.
+    let trains_surrogate = matches!(r.suite, Suite::Adversarial) && r.adversarial.surrogate;
+    let splits = if r.checkpoint.is_empty() || trains_surrogate {
+        crate::data::Splits::Both
+    } else {
+        crate::data::Splits::TestOnly
+    };
+    let data = load_data_splits(&r.data, splits)?;
     let (adv, corr) = match r.suite {
         Suite::Adversarial => {
             let adv = r.adversarial.to_config(r.eval_batch_size)?;

@@ -385,3 +385,62 @@ fn checkpoints_are_evaluated_on_a_folder_without_a_training_split() {
     assert_eq!(from_folder.len(), 40, "20 images at two budgets");
     assert_eq!(from_folder, from_embedded);
 }
+
+/// Oracle: the committed comparison runs (`attacks/scripts/results/*.json`, written by
+/// `attacks/scripts/reference_compare.py --json`). Each row of README.md's "AutoAttack against the
+/// reference" table is their robust accuracies in percent, column by column: 8/255 and 2/255 on
+/// the same pixels (dcrobust, reference), then the reference on Pillow's pixels with seeds 0 and 1.
+#[test]
+fn readme_autoattack_table_is_the_committed_comparison() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let results = root.join("attacks/scripts/results");
+    let eps8 = read_json(&results.join("eps8-100.json"));
+    let eps2 = read_json(&results.join("eps2-100.json"));
+    let pillow0 = read_json(&results.join("eps2-100-pillow.json"));
+    let pillow1 = read_json(&results.join("eps2-100-pillow-ref-seed1.json"));
+    assert_eq!(eps2["pixels"], "dcrobust");
+    assert_eq!(eps8["pixels"], "dcrobust");
+    let pct = |v: &serde_json::Value| format!("{:.0}", 100.0 * v.as_f64().unwrap());
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut rows = 0;
+    for attack in [
+        "clean",
+        "apgd-ce",
+        "apgd-dlr",
+        "apgd-t",
+        "fab-t",
+        "square",
+        "autoattack",
+    ] {
+        let cells = if attack == "clean" {
+            vec![
+                pct(&eps8["ours_clean"]),
+                pct(&eps8["reference_clean"]),
+                pct(&eps2["ours_clean"]),
+                pct(&eps2["reference_clean"]),
+                pct(&pillow0["reference_clean"]),
+                pct(&pillow1["reference_clean"]),
+            ]
+        } else {
+            vec![
+                pct(&eps8["ours"][attack]),
+                pct(&eps8["reference"][attack]),
+                pct(&eps2["ours"][attack]),
+                pct(&eps2["reference"][attack]),
+                pct(&pillow0["reference"][attack]),
+                pct(&pillow1["reference"][attack]),
+            ]
+        };
+        let label = if attack == "clean" {
+            "clean".to_string()
+        } else if attack == "square" {
+            "`square` (5,000 queries)".to_string()
+        } else {
+            format!("`{attack}`")
+        };
+        let row = format!("| {label} | {} |", cells.join(" | "));
+        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+        rows += 1;
+    }
+    assert_eq!(rows, 7);
+}

@@ -7,9 +7,13 @@ config.json and model.safetensors with PyTorch's parameter names), rebuilt in Py
 benches/torch_cnn9.py's definition with dcrobust's input scaling ((255 x - 127.5) / 128) and
 BatchNorm epsilon. The images are the first N/10 test images of each class of the embedded
 CIFAR-10 subset (src/data/embedded/cifar10-small.tar.gz), which is the class-balanced subset that
-`dcrobust run --eval-images N` evaluates; the JPEGs are decoded with Pillow, whose decoder may
-differ from dcrobust's by one grey level in a few pixels, so the script reports both clean
-accuracies.
+`dcrobust run --eval-images N` evaluates. The reference attacks the pixels dcrobust decodes
+(`dcrobust corrupt --clean` writes them), so both sides attack the same numbers. With
+`--pixels pillow` it attacks Pillow's decoding of the same JPEGs instead: the JPEGs store chroma
+at half resolution (4:2:0), and Pillow (libjpeg-turbo) and dcrobust (the `image` crate's
+zune-jpeg) upsample it differently, so about a fifth of the values differ, by up to 4 grey
+levels, which is as large as the smaller budgets and moves a few images in and out of the robust
+set (the 4:4:4 JPEGs differ in about 2 % of the values, by IDCT rounding).
 
 Reference: fra31/auto-attack (not on PyPI; put its `autoattack/` package on PYTHONPATH or pass
 --autoattack-dir), in `version='standard'` with the settings dcrobust copies: APGD-CE (100 steps,
@@ -134,6 +138,27 @@ def load_images(names):
     return x, y
 
 
+def dcrobust_pixels(binary, names, offset, work):
+    """The images `names` as dcrobust decodes them (`dcrobust corrupt --clean` writes them,
+    uint8 NHWC, in evaluation order), in [0, 1], NCHW, with their labels."""
+    out = Path(work) / "pixels"
+    if offset:
+        folder = Path(work) / "images"
+        write_test_folder(names, folder)
+        source = ["--data", str(folder)]
+    else:
+        source = ["--test-limit", str(len(names))]
+    cmd = [binary, "corrupt", *source, "--clean", "--corruptions", "brightness", "--severities", "1",
+           "--out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    clean = np.load(out / "clean.npy")
+    labels = np.load(out / "labels.npy").astype(np.int64)
+    if len(clean) != len(names):
+        sys.exit(f"{out / 'clean.npy'} holds {len(clean)} images, expected {len(names)}")
+    x = torch.from_numpy(clean.astype(np.float32) / 255.0).permute(0, 3, 1, 2).contiguous()
+    return x, torch.from_numpy(labels)
+
+
 def write_test_folder(names, folder):
     """An ImageFolder holding only `test/<class>/`: the JPEGs of `names`, byte for byte, which
     dcrobust evaluates in the order of `names` (class folders and file names sort that way)."""
@@ -190,13 +215,18 @@ def reference(model, x, y, eps, attacks, seed, bs):
     return out, seconds, robust
 
 
+def work_dir(args):
+    """Where the run's files go: next to --json, named after it."""
+    return Path(args.json or "aa-compare.json").with_suffix("")
+
+
 def ours(args, attacks, names):
     """Robust accuracy of each dcrobust attack, from a run directory (run first if asked)."""
-    run_dir = Path(args.ours) if args.ours else Path(args.json or "aa-compare.json").with_suffix("") / "dcrobust"
-    if args.dcrobust:
+    run_dir = Path(args.ours) if args.ours else work_dir(args) / "dcrobust"
+    if args.dcrobust and not args.ours:
         if args.offset:
             # Images past the first ones of each class: an ImageFolder of just those.
-            folder = run_dir.parent / "images"
+            folder = work_dir(args) / "images"
             write_test_folder(names, folder)
             source = ["--data", str(folder), "--eval-images", "0"]
         else:
@@ -236,6 +266,10 @@ def main():
     ap.add_argument("--autoattack-dir", help="folder holding fra31/auto-attack's autoattack/ package")
     ap.add_argument("--dcrobust", help="dcrobust binary: run our side too")
     ap.add_argument("--ours", help="an existing `dcrobust run --suite adversarial` directory")
+    ap.add_argument("--ours-json", help="take our side from an earlier --json result of the same images")
+    ap.add_argument("--pixels", choices=["dcrobust", "pillow"], default="dcrobust",
+                    help="the reference attacks dcrobust's decoded pixels (from --dcrobust's `corrupt "
+                         "--clean`; the default) or Pillow's decoding of the same JPEGs")
     ap.add_argument("--no-reference", action="store_true", help="only our side")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -257,14 +291,33 @@ def main():
 
     model = load_model(args.model)
     names = image_names(args.images, args.offset)
-    x, y = load_images(names)
+    if args.pixels == "dcrobust":
+        if not args.dcrobust:
+            sys.exit("--pixels dcrobust needs --dcrobust BINARY (or pass --pixels pillow)")
+        x, y = dcrobust_pixels(args.dcrobust, names, args.offset, work_dir(args))
+        xp, yp = load_images(names)
+        if not torch.equal(y, yp):
+            sys.exit("dcrobust's labels differ from the embedded subset's folders")
+        differ = (x != xp).float().mean().item()
+        print(f"dcrobust's decoding differs from Pillow's in {100 * differ:.1f}% of the values", flush=True)
+    else:
+        x, y = load_images(names)
     clean_ref = accuracy(model, x, y)
     print(f"{len(x)} images, PyTorch clean accuracy {100 * clean_ref:.2f}%", flush=True)
 
     result = {"model": args.model, "images": args.images, "offset": args.offset, "eps": args.eps,
-              "seed": args.seed, "attacks": attacks, "torch": torch.__version__,
+              "seed": args.seed, "attacks": attacks, "pixels": args.pixels, "torch": torch.__version__,
               "reference_clean": clean_ref, "command": " ".join(sys.argv)}
-    if args.dcrobust or args.ours:
+    if args.ours_json:
+        earlier = json.loads(Path(args.ours_json).read_text())
+        for key in ("images", "eps", "seed"):
+            if earlier[key] != result[key]:
+                sys.exit(f"{args.ours_json}: {key} {earlier[key]!r}, this run {result[key]!r}")
+        if earlier.get("offset", 0) != args.offset:
+            sys.exit(f"{args.ours_json}: offset {earlier.get('offset', 0)}, this run {args.offset}")
+        result.update({k: earlier[k] for k in ("ours_clean", "ours", "ours_seconds", "ours_robust",
+                                                "ours_run") if k in earlier})
+    elif args.dcrobust or args.ours:
         clean, acc, secs, robust, run_dir = ours(args, attacks, names)
         result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_robust=robust,
                       ours_run=str(run_dir))

@@ -444,3 +444,60 @@ fn readme_autoattack_table_is_the_committed_comparison() {
     }
     assert_eq!(rows, 7);
 }
+
+/// Oracle: the shipped FGSM-trained TanhConv's measured robustness (README.md, "Model zoo":
+/// 65 %, 52 % and 30 % of 300 embedded test images under PGD-20 at 2/255, 4/255 and 8/255).
+/// Unlike the FGSM-trained baseline, PGD does not break it at 8/255, its accuracy falls with ε
+/// under both attacks, and no gradient-masking check warns. The bounds leave room for the
+/// smaller sample (100 images: ±10 points at 95 %).
+#[test]
+fn the_fgsm_trained_tanhconv_resists_pgd() {
+    assert!(zoo_dirs().contains(&"cnn9-tanh-cosine-fgsm".to_string()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("robust");
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--checkpoint",
+        "zoo:cnn9-tanh-cosine-fgsm",
+        "--eval-images",
+        "100",
+        "--attacks",
+        "fgsm,pgd",
+        "--linf-eps",
+        "0,2/255,8/255",
+        "--l2-eps",
+        "0",
+        "--no-transfer",
+        "--examples",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_json(&out.join("summary.json"));
+    let model = &summary["models"][0];
+    let acc = |attack: &str, eps: f64| {
+        model["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["attack"] == attack && (c["eps"].as_f64().unwrap() - eps).abs() < 1e-9)
+            .unwrap_or_else(|| panic!("no {attack} cell at {eps}"))["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let (pgd2, pgd8) = (acc("pgd", 2.0 / 255.0), acc("pgd", 8.0 / 255.0));
+    let (fgsm2, fgsm8) = (acc("fgsm", 2.0 / 255.0), acc("fgsm", 8.0 / 255.0));
+    assert!(pgd8 >= 0.15, "PGD leaves {pgd8} at 8/255");
+    assert!(
+        pgd2 > pgd8 && fgsm2 > fgsm8,
+        "PGD {pgd2} > {pgd8}, FGSM {fgsm2} > {fgsm8}"
+    );
+    assert!(fgsm8 >= pgd8, "FGSM {fgsm8} against PGD {pgd8}");
+    for check in model["checks"].as_array().unwrap() {
+        assert_ne!(check["status"], "warn", "{check}");
+    }
+}

@@ -32,6 +32,53 @@ fn zoo_dirs() -> Vec<String> {
     names
 }
 
+/// `zoo:<name>` under FGSM and PGD-20 at ε = 0, 2/255 and 8/255 on the first 100 embedded test
+/// images (no transfer attacks): the model's entry of `summary.json`.
+fn fgsm_pgd_on_100_images(name: &str) -> serde_json::Value {
+    assert!(
+        zoo_dirs().contains(&name.to_string()),
+        "{name} is not in src/zoo"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let checkpoint = format!("zoo:{name}");
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--checkpoint",
+        &checkpoint,
+        "--eval-images",
+        "100",
+        "--attacks",
+        "fgsm,pgd",
+        "--linf-eps",
+        "0,2/255,8/255",
+        "--l2-eps",
+        "0",
+        "--no-transfer",
+        "--examples",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    read_json(&out.join("summary.json"))["models"][0].clone()
+}
+
+/// The accuracy of `attack` at `eps` in a model entry of `summary.json`.
+fn cell_accuracy(model: &serde_json::Value, attack: &str, eps: f64) -> f64 {
+    model["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["attack"] == attack && (c["eps"].as_f64().unwrap() - eps).abs() < 1e-9)
+        .unwrap_or_else(|| panic!("no {attack} cell at {eps}"))["accuracy"]
+        .as_f64()
+        .unwrap()
+}
+
 /// Oracle: the repository's zoo directories. `dcrobust zoo --json` lists exactly those, each
 /// with its own `zoo.json`'s accuracy and command, and the operator its `config.json` names.
 #[test]
@@ -248,43 +295,8 @@ fn readme_reproduction_tables_are_the_committed_results() {
 /// accuracy rising with ε, and PGD still not weaker than FGSM.
 #[test]
 fn the_fgsm_trained_baseline_is_flagged_for_masked_gradients() {
-    assert!(zoo_dirs().contains(&"cnn9-baseline-fgsm".to_string()));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("masked");
-    let o = dcrobust(&[
-        "run",
-        "--suite",
-        "adversarial",
-        "--checkpoint",
-        "zoo:cnn9-baseline-fgsm",
-        "--eval-images",
-        "100",
-        "--attacks",
-        "fgsm,pgd",
-        "--linf-eps",
-        "0,2/255,8/255",
-        "--l2-eps",
-        "0",
-        "--no-transfer",
-        "--examples",
-        "0",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary = read_json(&out.join("summary.json"));
-    let model = &summary["models"][0];
-    let acc = |attack: &str, eps: f64| {
-        model["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["attack"] == attack && (c["eps"].as_f64().unwrap() - eps).abs() < 1e-9)
-            .unwrap_or_else(|| panic!("no {attack} cell at {eps}"))["accuracy"]
-            .as_f64()
-            .unwrap()
-    };
+    let model = fgsm_pgd_on_100_images("cnn9-baseline-fgsm");
+    let acc = |attack: &str, eps: f64| cell_accuracy(&model, attack, eps);
     let (fgsm2, fgsm8, pgd8) = (
         acc("fgsm", 2.0 / 255.0),
         acc("fgsm", 8.0 / 255.0),
@@ -452,43 +464,8 @@ fn readme_autoattack_table_is_the_committed_comparison() {
 /// smaller sample (100 images: ±10 points at 95 %).
 #[test]
 fn the_fgsm_trained_tanhconv_resists_pgd() {
-    assert!(zoo_dirs().contains(&"cnn9-tanh-cosine-fgsm".to_string()));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("robust");
-    let o = dcrobust(&[
-        "run",
-        "--suite",
-        "adversarial",
-        "--checkpoint",
-        "zoo:cnn9-tanh-cosine-fgsm",
-        "--eval-images",
-        "100",
-        "--attacks",
-        "fgsm,pgd",
-        "--linf-eps",
-        "0,2/255,8/255",
-        "--l2-eps",
-        "0",
-        "--no-transfer",
-        "--examples",
-        "0",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let summary = read_json(&out.join("summary.json"));
-    let model = &summary["models"][0];
-    let acc = |attack: &str, eps: f64| {
-        model["cells"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["attack"] == attack && (c["eps"].as_f64().unwrap() - eps).abs() < 1e-9)
-            .unwrap_or_else(|| panic!("no {attack} cell at {eps}"))["accuracy"]
-            .as_f64()
-            .unwrap()
-    };
+    let model = fgsm_pgd_on_100_images("cnn9-tanh-cosine-fgsm");
+    let acc = |attack: &str, eps: f64| cell_accuracy(&model, attack, eps);
     let (pgd2, pgd8) = (acc("pgd", 2.0 / 255.0), acc("pgd", 8.0 / 255.0));
     let (fgsm2, fgsm8) = (acc("fgsm", 2.0 / 255.0), acc("fgsm", 8.0 / 255.0));
     assert!(pgd8 >= 0.15, "PGD leaves {pgd8} at 8/255");

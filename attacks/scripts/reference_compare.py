@@ -138,16 +138,24 @@ def load_images(names):
     return x, y
 
 
+def dcrobust_images(names, offset, work, limit_option):
+    """The dcrobust options that select `names`, in that order: the embedded subset's
+    class-balanced prefix, or for images past it (offset > 0) an ImageFolder of just those JPEGs
+    under `work`. `limit_option` is the command's count option (`--eval-images` for `run`,
+    `--test-limit` for `corrupt`)."""
+    count = [limit_option, str(len(names))]
+    if not offset:
+        return count
+    folder = Path(work) / "images"
+    write_test_folder(names, folder)
+    return ["--data", str(folder), *count]
+
+
 def dcrobust_pixels(binary, names, offset, work):
     """The images `names` as dcrobust decodes them (`dcrobust corrupt --clean` writes them,
     uint8 NHWC, in evaluation order), in [0, 1], NCHW, with their labels."""
     out = Path(work) / "pixels"
-    if offset:
-        folder = Path(work) / "images"
-        write_test_folder(names, folder)
-        source = ["--data", str(folder)]
-    else:
-        source = ["--test-limit", str(len(names))]
+    source = dcrobust_images(names, offset, work, "--test-limit")
     cmd = [binary, "corrupt", *source, "--clean", "--corruptions", "brightness", "--severities", "1",
            "--out", str(out)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -224,13 +232,7 @@ def ours(args, attacks, names):
     """Robust accuracy of each dcrobust attack, from a run directory (run first if asked)."""
     run_dir = Path(args.ours) if args.ours else work_dir(args) / "dcrobust"
     if args.dcrobust and not args.ours:
-        if args.offset:
-            # Images past the first ones of each class: an ImageFolder of just those.
-            folder = work_dir(args) / "images"
-            write_test_folder(names, folder)
-            source = ["--data", str(folder), "--eval-images", "0"]
-        else:
-            source = ["--eval-images", str(args.images)]
+        source = dcrobust_images(names, args.offset, work_dir(args), "--eval-images")
         cmd = [args.dcrobust, "run", "--suite", "adversarial", "--checkpoint", f"zoo:{Path(args.model).name}",
                "--attacks", ",".join(attacks), "--square-queries", "5000", *source,
                "--linf-eps", args.eps, "--headline-linf", args.eps, "--no-transfer", "--examples", "0",

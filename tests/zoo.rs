@@ -457,6 +457,70 @@ fn readme_autoattack_table_is_the_committed_comparison() {
     assert_eq!(rows, 7);
 }
 
+/// Oracle: the committed merged comparison `attacks/scripts/results/eps2-300.json` (written by
+/// `reference_compare.py --merge` from the three 100-image chunks beside it). Each row of
+/// README.md's merged table is its robust accuracy in percent on each side, their difference and
+/// the number of images robust on one side only; every attack agrees within 0.5 points, the
+/// agreement the comparison is held to.
+#[test]
+fn readme_merged_autoattack_table_is_the_committed_comparison() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let merged = read_json(&root.join("attacks/scripts/results/eps2-300.json"));
+    assert_eq!(merged["images"], 300);
+    assert_eq!(merged["chunks"].as_array().unwrap().len(), 3);
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let pct = |v: &serde_json::Value| 100.0 * v.as_f64().unwrap();
+    // In hundredths of a point, without a negative zero (the reference's accuracies are f32).
+    let diff = |o: f64, r: f64| {
+        let d = ((o - r) * 100.0).round() / 100.0;
+        if d == 0.0 {
+            0.0
+        } else {
+            d
+        }
+    };
+    let only = |a: &serde_json::Value, b: &serde_json::Value| {
+        let b: Vec<_> = b.as_array().unwrap().iter().collect();
+        a.as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| !b.contains(v))
+            .count()
+    };
+    for attack in [
+        "clean",
+        "apgd-ce",
+        "apgd-dlr",
+        "apgd-t",
+        "fab-t",
+        "square",
+        "autoattack",
+    ] {
+        let row = if attack == "clean" {
+            let (o, r) = (pct(&merged["ours_clean"]), pct(&merged["reference_clean"]));
+            assert!((o - r).abs() < 1e-6, "clean {o} against {r}");
+            format!("| clean | {o:.2} | {r:.2} | {:+.2} | - |", diff(o, r))
+        } else {
+            let (o, r) = (
+                pct(&merged["ours"][attack]),
+                pct(&merged["reference"][attack]),
+            );
+            assert!((o - r).abs() <= 0.5 + 1e-6, "{attack}: {o} against {r}");
+            let (so, sr) = (
+                &merged["ours_robust"][attack],
+                &merged["reference_robust"][attack],
+            );
+            format!(
+                "| `{attack}` | {o:.2} | {r:.2} | {:+.2} | {} / {} |",
+                diff(o, r),
+                only(so, sr),
+                only(sr, so)
+            )
+        };
+        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+    }
+}
+
 /// Oracle: the shipped FGSM-trained decoupled models' measured robustness (README.md, "Model
 /// zoo": of 300 embedded test images under PGD-20 at 2/255, 4/255 and 8/255, TanhConv keeps 65 %,
 /// 52 % and 30 %, BallConv 65 %, 53 % and 29 %). Unlike the FGSM-trained baseline, PGD does not

@@ -253,6 +253,18 @@ def ours(args, attacks, names):
     return m["clean_accuracy"], acc, secs, robust, run_dir
 
 
+def earlier(path, result, keys, same=()):
+    """The `keys` of an earlier --json result, which must be of the same images, eps and seed
+    (and the `same` keys) as `result`."""
+    e = json.loads(Path(path).read_text())
+    for key in ("images", "eps", "seed", *same):
+        if e.get(key) != result[key]:
+            sys.exit(f"{path}: {key} {e.get(key)!r}, this run {result[key]!r}")
+    if e.get("offset", 0) != result["offset"]:
+        sys.exit(f"{path}: offset {e.get('offset', 0)}, this run {result['offset']}")
+    return {k: e[k] for k in keys if k in e}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "src/zoo/cnn9-baseline"), help="a zoo model directory")
@@ -269,6 +281,9 @@ def main():
     ap.add_argument("--dcrobust", help="dcrobust binary: run our side too")
     ap.add_argument("--ours", help="an existing `dcrobust run --suite adversarial` directory")
     ap.add_argument("--ours-json", help="take our side from an earlier --json result of the same images")
+    ap.add_argument("--reference-json",
+                    help="take the reference's side from an earlier --json result of the same images "
+                         "and pixels (rerun only ours)")
     ap.add_argument("--pixels", choices=["dcrobust", "pillow"], default="dcrobust",
                     help="the reference attacks dcrobust's decoded pixels (from --dcrobust's `corrupt "
                          "--clean`; the default) or Pillow's decoding of the same JPEGs")
@@ -311,19 +326,16 @@ def main():
               "seed": args.seed, "attacks": attacks, "pixels": args.pixels, "torch": torch.__version__,
               "reference_clean": clean_ref, "command": " ".join(sys.argv)}
     if args.ours_json:
-        earlier = json.loads(Path(args.ours_json).read_text())
-        for key in ("images", "eps", "seed"):
-            if earlier[key] != result[key]:
-                sys.exit(f"{args.ours_json}: {key} {earlier[key]!r}, this run {result[key]!r}")
-        if earlier.get("offset", 0) != args.offset:
-            sys.exit(f"{args.ours_json}: offset {earlier.get('offset', 0)}, this run {args.offset}")
-        result.update({k: earlier[k] for k in ("ours_clean", "ours", "ours_seconds", "ours_robust",
-                                                "ours_run") if k in earlier})
+        result.update(earlier(args.ours_json, result, ("ours_clean", "ours", "ours_seconds",
+                                                       "ours_robust", "ours_run")))
     elif args.dcrobust or args.ours:
         clean, acc, secs, robust, run_dir = ours(args, attacks, names)
         result.update(ours_clean=clean, ours=acc, ours_seconds=secs, ours_robust=robust,
                       ours_run=str(run_dir))
-    if not args.no_reference:
+    if args.reference_json:
+        result.update(earlier(args.reference_json, result, ("reference", "reference_seconds",
+                                                            "reference_robust"), ("pixels",)))
+    elif not args.no_reference:
         ref, ref_secs, ref_robust = reference(model, x, y, eps, attacks, args.seed, args.bs)
         result.update(reference=ref, reference_seconds=ref_secs, reference_robust=ref_robust)
     if args.json:
@@ -380,23 +392,30 @@ def merge(files):
 
 
 def print_table(result, attacks):
-    """The Markdown comparison table of `result`."""
+    """The Markdown comparison table of `result` (robust accuracy in percent, as README.md shows
+    it), then the images robust on one side only."""
     print(f"\n{result['images']} images, eps {result['eps']}, {Path(result['model']).name}\n")
-    clean_ref = result["reference_clean"]
-    print("| attack | dcrobust | reference | difference | robust in one only |")
-    print("|---|---:|---:|---:|---|")
+    print("| attack | dcrobust | reference | difference | robust in dcrobust only / in the reference only |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     o, r = result.get("ours", {}), result.get("reference", {})
     orob, rrob = result.get("ours_robust", {}), result.get("reference_robust", {})
-    rows = [("clean", result.get("ours_clean"), clean_ref)] + [(a, o.get(a), r.get(a)) for a in attacks]
+    rows = [("clean", result.get("ours_clean"), result["reference_clean"])]
+    rows += [(a, o.get(a), r.get(a)) for a in attacks]
+    notes = []
     for name, a, b in rows:
-        fa = f"{100 * a:.2f}%" if a is not None else "–"
-        fb = f"{100 * b:.2f}%" if b is not None else "–"
-        fd = f"{100 * (a - b):+.2f}" if a is not None and b is not None else "–"
-        only = "–"
-        if name in orob and name in rrob:
-            so, sr = set(orob[name]), set(rrob[name])
-            only = f"ours {sorted(so - sr)}, reference {sorted(sr - so)}"
-        print(f"| {name} | {fa} | {fb} | {fd} | {only} |")
+        fa = f"{100 * a:.2f}" if a is not None else "–"
+        fb = f"{100 * b:.2f}" if b is not None else "–"
+        fd = f"{round(100 * (a - b), 2) + 0.0:+.2f}" if a is not None and b is not None else "–"
+        only = "-"
+        if name != "clean" and (orob or rrob):
+            so, sr = set(orob.get(name, [])), set(rrob.get(name, []))
+            only = f"{len(so - sr)} / {len(sr - so)}"
+            if so ^ sr:
+                notes.append(f"{name}: dcrobust only {sorted(so - sr)}, reference only {sorted(sr - so)}")
+        label = name if name == "clean" else f"`{name}`"
+        print(f"| {label} | {fa} | {fb} | {fd} | {only} |")
+    for n in notes:
+        print(n)
 
 
 if __name__ == "__main__":

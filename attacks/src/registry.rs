@@ -242,6 +242,9 @@ pub struct AttackConfig {
     pub square_queries: usize,
     /// Square attack initial fraction of pixels per square.
     pub square_p_init: f32,
+    /// Square (and the autoattack ensemble's Square) redraws a window's signs while they would
+    /// leave the image unchanged, as the Square paper's code does; off, as in AutoAttack.
+    pub square_redraw: bool,
     /// Untargeted, or the target choice for targeted attacks.
     pub target: Target,
 }
@@ -274,6 +277,7 @@ impl Default for AttackConfig {
             cw_kappa: 0.0,
             square_queries: 500,
             square_p_init: 0.8,
+            square_redraw: false,
             target: Target::Untargeted,
         }
     }
@@ -359,6 +363,10 @@ impl AttackConfig {
         (
             "square_p_init",
             "Square attack initial fraction of pixels per square",
+        ),
+        (
+            "square_redraw",
+            "Square redraws a window's signs until the image changes (the paper's code; AutoAttack does not)",
         ),
         (
             "target",
@@ -492,6 +500,7 @@ impl AttackConfig {
                 queries: self.square_queries,
                 p_init: self.square_p_init,
                 rescale_schedule: true,
+                redraw: self.square_redraw,
             }),
             AttackKind::ApgdT => Box::new(self.apgd_t(eps)),
             AttackKind::FabT => Box::new(self.fab_t(eps)),
@@ -530,6 +539,7 @@ impl AttackConfig {
                 queries: self.autoattack_square_queries,
                 p_init: self.square_p_init,
                 rescale_schedule: false,
+                redraw: self.square_redraw,
             },
         }
     }

@@ -670,11 +670,62 @@ fn square_schedule_not_rescaled_in_autoattack() {
             queries: 50,
             p_init: 0.8,
             rescale_schedule,
+            redraw: false,
         };
         let adv = sq.perturb(&o, &b).unwrap();
         assert!(adv
             .iter()
             .zip(&b.x)
             .all(|(a, x)| (a - x).abs() <= 0.05 + 1e-6));
+    }
+}
+
+/// A two-class model with constant logits (class 0) that records every image it is queried with.
+struct Recorder(std::sync::Mutex<Vec<Vec<f32>>>);
+
+impl crate::Model for Recorder {
+    fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        let rows = x.reshape((n, ()))?.to_vec2::<f32>()?;
+        self.0.lock().unwrap().extend(rows);
+        Tensor::from_vec([1f32, 0.0].repeat(n), (n, 2), x.device())
+    }
+}
+
+/// Oracle: AutoAttack's Square (autoattack/square.py, `attack_single_run`) draws a window's signs
+/// once per query, so on a 1×2×2 image, where every window is one pixel already at ±ε, a query
+/// leaves the image unchanged with probability 1/2 (closed form); the margin never improves
+/// under constant logits, so every query starts from the stripes of the first. 100 queries give
+/// a Binomial(100, 1/2) count of unchanged ones, outside [25, 75] with probability below 1e-6.
+/// With `redraw` (the paper's code) no query repeats the image.
+#[test]
+fn square_draws_window_signs_once_unless_redraw() {
+    for redraw in [false, true] {
+        let model = Recorder(std::sync::Mutex::new(Vec::new()));
+        let o = Oracle::new(&model);
+        let b = Batch::new(vec![0.5; 4], [1, 1, 2, 2], vec![0], vec![0], 7).unwrap();
+        let sq = Square {
+            eps: 0.1,
+            queries: 101,
+            p_init: 0.8,
+            rescale_schedule: false,
+            redraw,
+        };
+        sq.perturb(&o, &b).unwrap();
+        let seen = model.0.into_inner().unwrap();
+        assert_eq!(seen.len(), 101, "the stripes, then one query per iteration");
+        let stripes = &seen[0];
+        assert!(stripes
+            .iter()
+            .all(|v| (v - 0.4).abs() < 1e-6 || (v - 0.6).abs() < 1e-6));
+        let unchanged = seen[1..].iter().filter(|q| *q == stripes).count();
+        if redraw {
+            assert_eq!(unchanged, 0);
+        } else {
+            assert!(
+                (25..=75).contains(&unchanged),
+                "{unchanged} of 100 unchanged"
+            );
+        }
     }
 }

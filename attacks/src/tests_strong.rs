@@ -130,6 +130,7 @@ fn square(eps: f32, queries: usize) -> Square {
         queries,
         p_init: 0.8,
         rescale_schedule: true,
+        redraw: false,
     }
 }
 

@@ -398,6 +398,17 @@ fn checkpoints_are_evaluated_on_a_folder_without_a_training_split() {
     assert_eq!(from_folder, from_embedded);
 }
 
+/// The rows of README.md's AutoAttack comparison tables: clean accuracy, then each attack.
+const COMPARISON_ROWS: [&str; 7] = [
+    "clean",
+    "apgd-ce",
+    "apgd-dlr",
+    "apgd-t",
+    "fab-t",
+    "square",
+    "autoattack",
+];
+
 /// Oracle: the committed comparison runs (`attacks/scripts/results/*.json`, written by
 /// `attacks/scripts/reference_compare.py --json`). Each row of README.md's "AutoAttack against the
 /// reference" table is their robust accuracies in percent, column by column: 8/255 and 2/255 on
@@ -415,15 +426,7 @@ fn readme_autoattack_table_is_the_committed_comparison() {
     let pct = |v: &serde_json::Value| format!("{:.0}", 100.0 * v.as_f64().unwrap());
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let mut rows = 0;
-    for attack in [
-        "clean",
-        "apgd-ce",
-        "apgd-dlr",
-        "apgd-t",
-        "fab-t",
-        "square",
-        "autoattack",
-    ] {
+    for attack in COMPARISON_ROWS {
         let cells = if attack == "clean" {
             vec![
                 pct(&eps8["ours_clean"]),
@@ -487,15 +490,7 @@ fn readme_merged_autoattack_table_is_the_committed_comparison() {
             .filter(|v| !b.contains(v))
             .count()
     };
-    for attack in [
-        "clean",
-        "apgd-ce",
-        "apgd-dlr",
-        "apgd-t",
-        "fab-t",
-        "square",
-        "autoattack",
-    ] {
+    for attack in COMPARISON_ROWS {
         let row = if attack == "clean" {
             let (o, r) = (pct(&merged["ours_clean"]), pct(&merged["reference_clean"]));
             assert!((o - r).abs() < 1e-6, "clean {o} against {r}");

@@ -253,10 +253,18 @@ def ours(args, attacks, names):
     return m["clean_accuracy"], acc, secs, robust, run_dir
 
 
+def read_result(path):
+    """An earlier --json result, or exit with a message naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        sys.exit(f"{path}: not a readable reference_compare.py --json result ({e})")
+
+
 def earlier(path, result, keys, same=()):
     """The `keys` of an earlier --json result, which must be of the same images, eps and seed
     (and the `same` keys) as `result`."""
-    e = json.loads(Path(path).read_text())
+    e = read_result(path)
     for key in ("images", "eps", "seed", *same):
         if e.get(key) != result[key]:
             sys.exit(f"{path}: {key} {e.get(key)!r}, this run {result[key]!r}")
@@ -353,7 +361,7 @@ def chunk_names(result):
 def merge(files):
     """One result from chunk results: accuracies weighted by images, seconds summed, robust image
     sets as image names. The chunks must share model, eps, seed and attacks and not overlap."""
-    parts = [json.loads(Path(f).read_text()) for f in files]
+    parts = [read_result(f) for f in files]
     first = parts[0]
     for p, f in zip(parts, files):
         for key in ("model", "eps", "seed"):

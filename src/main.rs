@@ -15,6 +15,15 @@ fn main() -> std::process::ExitCode {
     // the step in the kernel zeroing pages. Peak RSS is unchanged (the next step needs them).
     // SAFETY: called before any other thread exists; the option takes a plain integer.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`dcrobust zoo --json | head -3`) makes
+    // `println!` panic. Restore the default action, as other command-line tools have it: the
+    // process ends quietly when its reader goes away. Files are written with explicit error
+    // handling and are unaffected; dcrobust opens no sockets.
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = dcrobust::cli::parse();
     match dcrobust::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

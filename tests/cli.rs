@@ -513,3 +513,28 @@ printf '{"torch": "fake", "results": [{"op": "baseline", "mode": "attack", "imag
     assert!(!o.status.success());
     assert!(stderr(&o).contains("PyTorch twin"), "{}", stderr(&o));
 }
+
+/// Oracle: POSIX pipe semantics. A write to a pipe whose read end is closed raises SIGPIPE;
+/// with the default disposition that ends the process by signal 13, quietly, as
+/// `dcrobust zoo --json | head -1` should, where an ignored SIGPIPE would make `println!` panic
+/// with "failed printing to stdout".
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_process_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_dcrobust"))
+        .args(["zoo", "--json"])
+        .stdout(writer)
+        .output()
+        .expect("the dcrobust binary runs");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(
+        o.status.signal(),
+        Some(13),
+        "{:?}: {}",
+        o.status,
+        stderr(&o)
+    );
+}

@@ -122,6 +122,38 @@ fn zoo_lists_the_shipped_models() {
     assert_eq!(text.lines().count(), rows.len() + 2, "{text}");
 }
 
+/// Oracle: the shipped models' own `zoo.json` files, through `dcrobust zoo --markdown` (one
+/// line per model, checked against `zoo --json` above). README.md's "Model zoo" table must be
+/// exactly that output: every line of it, and no other model row in the section.
+#[test]
+fn readme_zoo_table_is_dcrobust_zoo_markdown() {
+    let o = dcrobust(&["zoo", "--markdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), zoo_dirs().len() + 2, "{table}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "### Model zoo")
+        .skip(1)
+        .take_while(|l| !l.starts_with("### "))
+        .collect();
+    for line in &lines {
+        assert!(
+            section.contains(line),
+            "README.md's zoo table lacks {line:?}"
+        );
+    }
+    let readme_rows = section.iter().filter(|l| l.starts_with("| cnn9-")).count();
+    assert_eq!(
+        readme_rows,
+        lines.len() - 2,
+        "README.md's zoo table has other rows"
+    );
+}
+
 /// Oracles: with no model, recipe or training option the run evaluates every zoo model (its
 /// `suite.json` records them as `zoo:NAME` and no training recipe, and their histories are
 /// copied for the report); one training option (here

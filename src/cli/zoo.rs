@@ -11,8 +11,11 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct ZooArgs {
     /// Print the list as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Print the list as a Markdown table (README.md's "Model zoo" table).
+    #[arg(long)]
+    pub markdown: bool,
     /// What to do instead of listing.
     #[command(subcommand)]
     pub action: Option<ZooAction>,
@@ -118,6 +121,52 @@ fn minutes(s: f64) -> String {
     format!("{:.0} min", s / 60.0)
 }
 
+/// `243072` as `243,072`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Markdown table of `dcrobust zoo --markdown`: a header, a rule and one line per model.
+fn markdown_table(rows: &[ZooRow]) -> Vec<String> {
+    let mut lines = vec![
+        "| name | operator | adversarial training | parameters | clean | paper | target | training | to 85 % |".to_string(),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |".to_string(),
+    ];
+    for r in rows {
+        lines.push(format!(
+            "| {} | {} | {} | {} | {:.2} % (f32: {:.2} %) | {} | {} | {} | {} |",
+            r.name,
+            r.operator,
+            r.adversarial_training,
+            thousands(r.parameters),
+            100.0 * r.test_accuracy,
+            100.0 * r.f32_test_accuracy,
+            r.paper_accuracy
+                .map_or("-".into(), |p| format!("{:.2} %", 100.0 * p)),
+            target_word(r.meets_target),
+            minutes(r.train_seconds),
+            r.seconds_to_85.map_or("-".into(), minutes),
+        ));
+    }
+    lines
+}
+
+fn target_word(meets: Option<bool>) -> &'static str {
+    match meets {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "-",
+    }
+}
+
 pub(crate) fn cmd_zoo(a: &ZooArgs) -> Result<()> {
     if let Some(ZooAction::Pack(p)) = &a.action {
         return cmd_pack(p);
@@ -125,6 +174,12 @@ pub(crate) fn cmd_zoo(a: &ZooArgs) -> Result<()> {
     let rows: Vec<ZooRow> = zoo::models()?.iter().map(ZooRow::of).collect();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if a.markdown {
+        for line in markdown_table(&rows) {
+            println!("{line}");
+        }
         return Ok(());
     }
     if rows.is_empty() {
@@ -166,11 +221,7 @@ pub(crate) fn cmd_zoo(a: &ZooArgs) -> Result<()> {
             100.0 * r.test_accuracy,
             r.paper_accuracy
                 .map_or("-".into(), |p| format!("{:.2}%", 100.0 * p)),
-            match r.meets_target {
-                Some(true) => "met",
-                Some(false) => "missed",
-                None => "-",
-            },
+            target_word(r.meets_target),
             minutes(r.train_seconds),
             r.seconds_to_85.map_or("-".into(), minutes),
             r.command
@@ -212,4 +263,19 @@ fn cmd_pack(p: &PackArgs) -> Result<()> {
     );
     println!("rebuild dcrobust to embed it (cargo build --release)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    /// Oracle: the usual thousands grouping, written out by hand.
+    #[test]
+    fn thousands_groups_digits_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(243072), "243,072");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

@@ -263,40 +263,71 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-/// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/` and
-/// `strong-standard/`, written by the commands in README.md, "Reproducing the paper"): `dcrobust
-/// report --markdown` prints their white-box and worst-case rows, and README.md quotes each of
-/// them verbatim; the models are the zoo's standard models with the clean accuracies `dcrobust
-/// zoo` records for the full test split.
+/// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
+/// `paper-adversarial/` and `strong-standard/`, written by the commands in README.md,
+/// "Reproducing the paper"): `dcrobust report --markdown` prints their white-box and worst-case
+/// rows, and README.md quotes each of them verbatim; the models are the zoo's models (standard
+/// or FGSM-trained, four each) with the clean accuracies `dcrobust zoo` records for the full test
+/// split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("docs/results/paper-standard");
-    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md = String::from_utf8(o.stdout).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let zoo = dcrobust(&["zoo", "--json"]);
     let zoo: serde_json::Value = serde_json::from_slice(&zoo.stdout).unwrap();
-    let mut rows = 0;
-    for m in zoo.as_array().unwrap() {
-        let name = m["name"].as_str().unwrap();
-        if name.ends_with("-fgsm") {
-            continue;
+    // The paper protocol's two runs: `paper-standard/` for the four standard models,
+    // `paper-adversarial/` for the four FGSM-trained ones. README.md quotes every white-box row,
+    // whose clean accuracy must be the zoo's.
+    let zoo = zoo.as_array().unwrap();
+    for (folder, fgsm, training) in [
+        ("paper-standard", false, "none"),
+        ("paper-adversarial", true, "fgsm eps=0.0314 fraction=0.5"),
+    ] {
+        let dir = root.join("docs/results").join(folder);
+        let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let md = String::from_utf8(o.stdout).unwrap();
+        let mut rows = 0;
+        for m in zoo {
+            let name = m["name"].as_str().unwrap();
+            if name.ends_with("-fgsm") != fgsm {
+                continue;
+            }
+            let acc = m["test_accuracy"].as_f64().unwrap();
+            let row = md
+                .lines()
+                .find(|l| l.starts_with(&format!("| {name} | {training} | ")))
+                .unwrap_or_else(|| panic!("{folder}: no white-box row of {name} in\n{md}"));
+            assert!(
+                row.contains(&format!("| {:.2} (", 100.0 * acc)),
+                "{row}: clean accuracy is not the zoo's {acc}"
+            );
+            assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+            rows += 1;
         }
-        let acc = m["test_accuracy"].as_f64().unwrap();
-        let row = md
-            .lines()
-            .find(|l| l.starts_with(&format!("| {name} | none | ")))
-            .unwrap_or_else(|| panic!("no white-box row of {name} in\n{md}"));
-        assert!(
-            row.contains(&format!("| {:.2} (", 100.0 * acc)),
-            "{row}: clean accuracy is not the zoo's {acc}"
-        );
-        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
-        rows += 1;
+        assert_eq!(rows, 4, "{folder}: four models");
+        if fgsm {
+            // Its transfer matrices are quoted whole, the paper's Table 8 row included.
+            let mut in_transfer = false;
+            let transfer: Vec<&str> = md
+                .lines()
+                .filter(|l| {
+                    if l.starts_with("####") {
+                        in_transfer = l.starts_with("#### Transfer");
+                    }
+                    in_transfer && (l.starts_with("| cnn9-") || l.starts_with("| paper"))
+                })
+                .collect();
+            assert_eq!(
+                transfer.len(),
+                6,
+                "two sources and the paper, twice, in\n{md}"
+            );
+            for row in transfer {
+                assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+            }
+        }
     }
-    assert_eq!(rows, 4, "the four standard models");
 
     // The stronger attacks' run (`docs/results/strong-standard/`): README.md quotes the rows of
     // its worst-case table, one per standard model.
@@ -322,7 +353,8 @@ fn readme_reproduction_tables_are_the_committed_results() {
 /// docs/training.md, "Adversarial training"). One FGSM step from the clean image stopped finding
 /// its errors during training, so FGSM at 8/255 leaves most images correct while PGD breaks
 /// them, and FGSM does better at 8/255 than at 2/255. The checks must say so: a warning for
-/// accuracy rising with ε, and PGD still not weaker than FGSM.
+/// accuracy rising with ε, one for FGSM blind to what PGD finds, and PGD still not weaker than
+/// FGSM.
 #[test]
 fn the_fgsm_trained_baseline_is_flagged_for_masked_gradients() {
     let model = fgsm_pgd_on_100_images("cnn9-baseline-fgsm");
@@ -350,6 +382,12 @@ fn the_fgsm_trained_baseline_is_flagged_for_masked_gradients() {
     };
     assert_eq!(status("monotone-in-eps"), "warn");
     assert_eq!(status("pgd-not-weaker-than-fgsm"), "pass");
+    // FGSM keeps nearly all of the clean accuracy at 8/255 where PGD keeps none.
+    assert!(
+        fgsm8 >= 0.9 * model["clean_accuracy"].as_f64().unwrap(),
+        "FGSM {fgsm8} at 8/255"
+    );
+    assert_eq!(status("fgsm-agrees-with-multi-step"), "warn");
 }
 
 /// Oracle: the same images give the same predictions. Evaluating a zoo model on an ImageFolder

@@ -342,7 +342,7 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     // Corruption: CE table, mCE, heatmap value 77.0 (tanh fog s1).
     assert!(page.contains("106.8%"));
     assert!(page.contains(">\n77.0\n</text>"));
-    assert!(page.contains("mCE 106.8% and relative mCE – (baseline = 100%)"));
+    assert!(page.contains(&format!("mCE 106.8% and relative mCE – ({BASE} = 100%)")));
     // Examples: clean, adversarial, perturbation, corrupted image.
     assert_eq!(page.matches("src=\"data:image/png;base64,").count(), 4);
     // Two runs: each model across them, TanhConv clean 90.0 % then FGSM 13.4 % in run 1.

@@ -264,11 +264,11 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 }
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
-/// `paper-adversarial/` and `strong-standard/`, written by the commands in README.md,
-/// "Reproducing the paper"): `dcrobust report --markdown` prints their white-box and worst-case
-/// rows, and README.md quotes each of them verbatim; the models are the zoo's models (standard
-/// or FGSM-trained, four each) with the clean accuracies `dcrobust zoo` records for the full test
-/// split.
+/// `paper-adversarial/`, `strong-standard/` and `paper-corruption/`, written by the commands in
+/// README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their white-box,
+/// transfer, worst-case and mCE rows, and README.md quotes each of them verbatim; the models are
+/// the zoo's models (standard or FGSM-trained, four each) with the clean accuracies `dcrobust
+/// zoo` records for the full test split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -346,6 +346,47 @@ fn readme_reproduction_tables_are_the_committed_results() {
     assert_eq!(worst.len(), 4, "worst-case rows in\n{md}");
     for row in worst {
         assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+    }
+
+    // The corruption run (`docs/results/paper-corruption/`): README.md quotes its mCE table and
+    // its accuracies per corruption and per severity whole, with each standard model's
+    // full-split clean accuracy.
+    let dir = root.join("docs/results/paper-corruption");
+    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = String::from_utf8(o.stdout).unwrap();
+    let table = |heading: &str| -> Vec<&str> {
+        md.lines()
+            .skip_while(|l| !l.starts_with(heading))
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .collect()
+    };
+    let mce = table("#### Corruptions: clean accuracy");
+    let corruption = table("#### Accuracy (%) per corruption");
+    let severity = table("#### Accuracy (%) per severity");
+    assert_eq!(
+        (mce.len(), corruption.len(), severity.len()),
+        (6, 21, 7),
+        "tables in\n{md}"
+    );
+    for row in mce.iter().chain(&corruption).chain(&severity) {
+        assert!(readme.lines().any(|l| l == *row), "README.md lacks {row:?}");
+    }
+    for m in zoo
+        .iter()
+        .filter(|m| !m["name"].as_str().unwrap().ends_with("-fgsm"))
+    {
+        let row = format!(
+            "| {} | {:.2} |",
+            m["name"].as_str().unwrap(),
+            100.0 * m["test_accuracy"].as_f64().unwrap()
+        );
+        assert!(
+            mce.iter().any(|l| l.starts_with(&row)),
+            "no mCE row starts with {row:?}"
+        );
     }
 }
 

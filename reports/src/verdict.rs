@@ -58,7 +58,8 @@ fn baseline_suffix(name: &str) -> Option<&str> {
 /// one whose non-empty suffix ends `name`, the longest such suffix first (so
 /// `cnn9-tanh-cosine-fgsm` pairs with `cnn9-baseline-fgsm`, trained the same way); else the
 /// run's baseline `default` (so `cnn9-tanh-cosine` pairs with `cnn9-baseline`).
-/// `model_name` reads a model's name, so that both suites' summaries pair the same way.
+/// `model_name` reads a model's name, so that both suites' summaries pair the same way (the
+/// corruption verdict's pairing; CE and mCE keep the run's one CE baseline).
 fn paired_baseline<'a, M>(
     models: &'a [M],
     default: &'a M,
@@ -73,25 +74,6 @@ fn paired_baseline<'a, M>(
         })
         .max_by_key(|(len, _)| *len)
         .map_or(default, |(_, b)| b)
-}
-
-/// [`paired_baseline`] of an adversarial run's model `name`.
-fn paired_adversarial<'a>(
-    models: &'a [ModelAdversarial],
-    default: &'a ModelAdversarial,
-    name: &str,
-) -> &'a ModelAdversarial {
-    paired_baseline(models, default, name, |m| &m.model)
-}
-
-/// [`paired_baseline`] of a corruption run's model `name` (the verdict's comparison; CE and mCE
-/// keep the run's one CE baseline).
-fn paired_corruption<'a>(
-    models: &'a [ModelCorruption],
-    default: &'a ModelCorruption,
-    name: &str,
-) -> &'a ModelCorruption {
-    paired_baseline(models, default, name, |m| &m.model)
 }
 
 /// The corruption run's baseline: the summary's CE baseline where it names a model, else the
@@ -148,7 +130,7 @@ pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
     };
     let e = s.headline_linf;
     for m in &s.models {
-        let b = paired_adversarial(&s.models, default, &m.model);
+        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -284,7 +266,7 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<String> {
     let e = s.headline_linf;
     let mut parts = Vec::new();
     for m in &s.models {
-        let b = paired_adversarial(&s.models, default, &m.model);
+        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -413,7 +395,7 @@ pub(crate) fn corruption_conclusion(s: &CorruptionSummary) -> Option<String> {
     let n = s.run.images;
     let mut parts = Vec::new();
     for m in &s.models {
-        let b = paired_corruption(&s.models, default, &m.model);
+        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -641,7 +623,7 @@ pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
     };
     let ce = ce_baseline_name(s);
     for m in &s.models {
-        let b = paired_corruption(&s.models, default, &m.model);
+        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }

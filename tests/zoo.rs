@@ -79,6 +79,32 @@ fn cell_accuracy(model: &serde_json::Value, attack: &str, eps: f64) -> f64 {
         .unwrap()
 }
 
+/// `dcrobust report docs/results/FOLDER --markdown`: a committed run's tables.
+fn committed_markdown(folder: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/results")
+        .join(folder);
+    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The rows (header and rule included) of the first Markdown table after the line starting
+/// with `heading`.
+fn table_under<'a>(md: &'a str, heading: &str) -> Vec<&'a str> {
+    md.lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect()
+}
+
+/// Asserts that README.md (its text `readme`) has `row` as a line of its own.
+fn assert_quoted(readme: &str, row: &str) {
+    assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+}
+
 /// Oracle: the repository's zoo directories. `dcrobust zoo --json` lists exactly those, each
 /// with its own `zoo.json`'s accuracy and command, and the operator its `config.json` names.
 #[test]
@@ -283,10 +309,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
         ("paper-standard", false, "none"),
         ("paper-adversarial", true, "fgsm eps=0.0314 fraction=0.5"),
     ] {
-        let dir = root.join("docs/results").join(folder);
-        let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let md = String::from_utf8(o.stdout).unwrap();
+        let md = committed_markdown(folder);
         let mut rows = 0;
         for m in zoo {
             let name = m["name"].as_str().unwrap();
@@ -302,7 +325,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 row.contains(&format!("| {:.2} (", 100.0 * acc)),
                 "{row}: clean accuracy is not the zoo's {acc}"
             );
-            assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+            assert_quoted(&readme, row);
             rows += 1;
         }
         assert_eq!(rows, 4, "{folder}: four models");
@@ -324,55 +347,37 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 "two sources and the paper, twice, in\n{md}"
             );
             for row in transfer {
-                assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+                assert_quoted(&readme, row);
             }
         }
     }
 
     // The stronger attacks' run (`docs/results/strong-standard/`): README.md quotes the rows of
     // its worst-case table, one per standard model.
-    let dir = root.join("docs/results/strong-standard");
-    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md = String::from_utf8(o.stdout).unwrap();
-    let worst: Vec<&str> = md
-        .lines()
-        .skip_while(|l| !l.starts_with("#### WORST-CASE"))
-        .skip(1)
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
+    let md = committed_markdown("strong-standard");
+    let worst: Vec<&str> = table_under(&md, "#### WORST-CASE")
+        .into_iter()
         .filter(|l| l.starts_with("| cnn9-"))
         .collect();
     assert_eq!(worst.len(), 4, "worst-case rows in\n{md}");
     for row in worst {
-        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+        assert_quoted(&readme, row);
     }
 
     // The corruption run (`docs/results/paper-corruption/`): README.md quotes its mCE table and
     // its accuracies per corruption and per severity whole, with each standard model's
     // full-split clean accuracy.
-    let dir = root.join("docs/results/paper-corruption");
-    let o = dcrobust(&["report", dir.to_str().unwrap(), "--markdown"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let md = String::from_utf8(o.stdout).unwrap();
-    let table = |heading: &str| -> Vec<&str> {
-        md.lines()
-            .skip_while(|l| !l.starts_with(heading))
-            .skip(1)
-            .skip_while(|l| !l.starts_with('|'))
-            .take_while(|l| l.starts_with('|'))
-            .collect()
-    };
-    let mce = table("#### Corruptions: clean accuracy");
-    let corruption = table("#### Accuracy (%) per corruption");
-    let severity = table("#### Accuracy (%) per severity");
+    let md = committed_markdown("paper-corruption");
+    let mce = table_under(&md, "#### Corruptions: clean accuracy");
+    let corruption = table_under(&md, "#### Accuracy (%) per corruption");
+    let severity = table_under(&md, "#### Accuracy (%) per severity");
     assert_eq!(
         (mce.len(), corruption.len(), severity.len()),
         (6, 21, 7),
         "tables in\n{md}"
     );
     for row in mce.iter().chain(&corruption).chain(&severity) {
-        assert!(readme.lines().any(|l| l == *row), "README.md lacks {row:?}");
+        assert_quoted(&readme, row);
     }
     for m in zoo
         .iter()
@@ -563,7 +568,7 @@ fn readme_autoattack_table_is_the_committed_comparison() {
             format!("`{attack}`")
         };
         let row = format!("| {label} | {} |", cells.join(" | "));
-        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+        assert_quoted(&readme, &row);
         rows += 1;
     }
     assert_eq!(rows, 7);
@@ -629,7 +634,7 @@ fn readme_merged_autoattack_table_is_the_committed_comparison() {
             format!("`{attack}`")
         };
         let row = format!("| {label} | {} |", cells.join(" | "));
-        assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+        assert_quoted(&readme, &row);
     }
 }
 

@@ -237,9 +237,9 @@ pub(super) fn checks(
     out
 }
 
-/// `fgsm-agrees-with-multi-step`: warns at every L∞ ε where FGSM keeps at least
+/// `fgsm-agrees-with-multi-step`: warns at every L∞ ε of `linf_eps` where FGSM keeps at least
 /// [`FGSM_BLIND_KEEPS`] of the clean accuracy while the strongest multi-step gradient attack of
-/// the run (BIM, PGD, MI-FGSM, APGD and the like, not Square) at the same ε (from `linf_eps`) keeps at most
+/// the run (BIM, PGD, MI-FGSM, APGD and the like, not Square) at the same ε keeps at most
 /// [`MULTI_STEP_BREAKS_KEEPS`] of it. One step then barely moves the predictions although the
 /// budget holds adversarial images for most of them: the loss is flat along the gradient sign at
 /// the clean image and curves further out, the mark of single-step adversarial training's
@@ -257,7 +257,7 @@ pub(super) fn fgsm_sees_multi_step(m: &ModelAdversarial, linf_eps: &[f64]) -> Op
         let strongest = m
             .cells
             .iter()
-            .filter(|c| c.eps == e && c.norm == "linf")
+            .filter(|c| c.eps == e)
             .filter(|c| {
                 AttackKind::from_name(&c.attack).is_some_and(|k| {
                     k != AttackKind::Fgsm && k.uses_gradients() && k.norm() == Norm::Linf

@@ -364,34 +364,42 @@ fn readme_reproduction_tables_are_the_committed_results() {
         assert_quoted(&readme, row);
     }
 
-    // The corruption run (`docs/results/paper-corruption/`): README.md quotes its mCE table and
-    // its accuracies per corruption and per severity whole, with each standard model's
-    // full-split clean accuracy.
-    let md = committed_markdown("paper-corruption");
-    let mce = table_under(&md, "#### Corruptions: clean accuracy");
-    let corruption = table_under(&md, "#### Accuracy (%) per corruption");
-    let severity = table_under(&md, "#### Accuracy (%) per severity");
-    assert_eq!(
-        (mce.len(), corruption.len(), severity.len()),
-        (6, 21, 7),
-        "tables in\n{md}"
-    );
-    for row in mce.iter().chain(&corruption).chain(&severity) {
-        assert_quoted(&readme, row);
-    }
-    for m in zoo
-        .iter()
-        .filter(|m| !m["name"].as_str().unwrap().ends_with("-fgsm"))
-    {
-        let row = format!(
-            "| {} | {:.2} |",
-            m["name"].as_str().unwrap(),
-            100.0 * m["test_accuracy"].as_f64().unwrap()
+    // The corruption runs: `docs/results/paper-corruption/` for the four standard models and
+    // `docs/results/paper-corruption-adv/` for the standard baseline and the four FGSM-trained
+    // ones. README.md quotes each one's mCE table and its accuracies per corruption and per
+    // severity whole, with each model's full-split clean accuracy.
+    for (folder, fgsm, models) in [
+        ("paper-corruption", false, 4),
+        ("paper-corruption-adv", true, 5),
+    ] {
+        let md = committed_markdown(folder);
+        let mce = table_under(&md, "#### Corruptions: clean accuracy");
+        let corruption = table_under(&md, "#### Accuracy (%) per corruption");
+        let severity = table_under(&md, "#### Accuracy (%) per severity");
+        assert_eq!(
+            (mce.len(), corruption.len(), severity.len()),
+            (2 + models, 21, 7),
+            "{folder}: tables in\n{md}"
         );
-        assert!(
-            mce.iter().any(|l| l.starts_with(&row)),
-            "no mCE row starts with {row:?}"
-        );
+        for row in mce.iter().chain(&corruption).chain(&severity) {
+            assert_quoted(&readme, row);
+        }
+        // The FGSM-trained models' run has the standard baseline beside them, as the CE
+        // baseline.
+        for m in zoo.iter().filter(|m| {
+            let name = m["name"].as_str().unwrap();
+            name.ends_with("-fgsm") == fgsm || (fgsm && name == "cnn9-baseline")
+        }) {
+            let row = format!(
+                "| {} | {:.2} |",
+                m["name"].as_str().unwrap(),
+                100.0 * m["test_accuracy"].as_f64().unwrap()
+            );
+            assert!(
+                mce.iter().any(|l| l.starts_with(&row)),
+                "{folder}: no mCE row starts with {row:?}"
+            );
+        }
     }
 }
 

@@ -364,6 +364,17 @@ fn readme_reproduction_tables_are_the_committed_results() {
         assert_quoted(&readme, row);
     }
 
+    // The L2 run (`docs/results/l2-standard/`): README.md quotes its CW-L2, PGD-L2 and worst-case
+    // tables against ε whole, a header, a rule and one row per standard model each.
+    let md = committed_markdown("l2-standard");
+    for heading in ["#### CW-L2", "#### PGD-L2", "#### WORST-CASE (L2)"] {
+        let table = table_under(&md, heading);
+        assert_eq!(table.len(), 6, "{heading} in\n{md}");
+        for row in table {
+            assert_quoted(&readme, row);
+        }
+    }
+
     // The corruption runs: `docs/results/paper-corruption/` for the four standard models and
     // `docs/results/paper-corruption-adv/` for the standard baseline and the four FGSM-trained
     // ones. README.md quotes each one's mCE table and its accuracies per corruption and per

@@ -290,11 +290,12 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 }
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
-/// `paper-adversarial/`, `strong-standard/` and `paper-corruption/`, written by the commands in
-/// README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their white-box,
-/// transfer, worst-case and mCE rows, and README.md quotes each of them verbatim; the models are
-/// the zoo's models (standard or FGSM-trained, four each) with the clean accuracies `dcrobust
-/// zoo` records for the full test split.
+/// `paper-adversarial/`, `strong-standard/`, `l2-standard/`, `paper-corruption/` and
+/// `paper-corruption-adv/`, written by the commands in README.md, "Reproducing the paper"):
+/// `dcrobust report --markdown` prints their white-box, transfer, worst-case, L2 and corruption
+/// tables, and README.md quotes each of them verbatim; the models are the zoo's models (standard
+/// or FGSM-trained, four each) with the clean accuracies `dcrobust zoo` records for the full
+/// test split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -42,11 +42,13 @@ pub struct BenchArgs {
     pub widths: Vec<f64>,
     /// Also time the same networks in PyTorch with this Python interpreter (it must have
     /// torch), interleaved with dcrobust's runs, and print dcrobust's rate over PyTorch's.
+    /// PyTorch runs first in every repetition, so a missing interpreter or torch is reported
+    /// before any of dcrobust's measurements.
     /// The PyTorch script (benches/torch_cnn9.py) is built into dcrobust. Only the baseline and
     /// TanhConv (cosine, learnable radius) have PyTorch twins.
     #[arg(long, value_name = "PYTHON")]
     pub torch: Option<PathBuf>,
-    /// Repetitions of every measurement, each followed by PyTorch's with --torch; the table
+    /// Repetitions of every measurement, each preceded by PyTorch's with --torch; the table
     /// shows medians [default: 3 with --torch, else 1].
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub repeat: Option<usize>,
@@ -286,12 +288,12 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             if repeat > 1 || a.torch.is_some() {
                 eprintln!("width {w}: repetition {}/{repeat}", r + 1);
             }
-            runs.push(crate::bench::run(&cfg, |_| {})?);
             if let Some(python) = &a.torch {
                 let (rows, version) = run_torch(python, *w, &twins, a)?;
                 torch_version = Some(version);
                 torch_runs.push(rows);
             }
+            runs.push(crate::bench::run(&cfg, |_| {})?);
         }
         for (i, row) in runs[0].iter().enumerate() {
             let rates: Vec<f64> = runs.iter().map(|r| r[i].images_per_s).collect();

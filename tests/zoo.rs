@@ -290,8 +290,8 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 }
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
-/// `paper-adversarial/`, `strong-standard/`, `l2-standard/`, `paper-corruption/` and
-/// `paper-corruption-adv/`, written by the commands in README.md, "Reproducing the paper"):
+/// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `l2-standard/`,
+/// `paper-corruption/` and `paper-corruption-adv/`, written by the commands in README.md, "Reproducing the paper"):
 /// `dcrobust report --markdown` prints their white-box, transfer, worst-case, L2 and corruption
 /// tables, and README.md quotes each of them verbatim; the models are the zoo's models (standard
 /// or FGSM-trained, four each) with the clean accuracies `dcrobust zoo` records for the full
@@ -351,6 +351,41 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 assert_quoted(&readme, row);
             }
         }
+    }
+
+    // The transfer run between all eight models (`docs/results/paper-transfer/`): README.md
+    // quotes its FGSM and BIM matrices whole (a header, a rule, eight sources and the paper's
+    // row each). Its white-box cells were copied from the FGSM-trained half's run, so the five
+    // models they share have the same white-box rows in both.
+    let md = committed_markdown("paper-transfer");
+    for attack in ["FGSM", "BIM"] {
+        let table = table_under(&md, &format!("#### Transfer (black-box) {attack} "));
+        assert_eq!(table.len(), 11, "{attack} transfer matrix in\n{md}");
+        // Every source's only empty cell is its own column: white-box, not transfer.
+        let cells = |l: &str| -> Vec<String> {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        };
+        let header = cells(table[0]);
+        for row in table.iter().filter(|l| l.starts_with("| cnn9-")) {
+            let row = cells(row);
+            let empty: Vec<&str> = (1..row.len())
+                .filter(|&i| row[i] == "-")
+                .map(|i| header[i].as_str())
+                .collect();
+            assert_eq!(empty, [row[0].as_str()], "{attack}: {row:?}");
+        }
+        for row in table {
+            assert_quoted(&readme, row);
+        }
+    }
+    let white_box = table_under(&md, "#### White-box");
+    assert_eq!(white_box.len(), 10, "eight white-box rows in\n{md}");
+    let adv = committed_markdown("paper-adversarial");
+    for row in table_under(&adv, "#### White-box").iter().skip(2) {
+        assert!(white_box.contains(row), "paper-transfer lacks {row:?}");
     }
 
     // The stronger attacks' run (`docs/results/strong-standard/`): README.md quotes the rows of

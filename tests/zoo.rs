@@ -100,6 +100,11 @@ fn table_under<'a>(md: &'a str, heading: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The trimmed cells of a Markdown table row, `| a | b |` giving `["a", "b"]`.
+fn cells(row: &str) -> Vec<&str> {
+    row.trim_matches('|').split('|').map(str::trim).collect()
+}
+
 /// Asserts that README.md (its text `readme`) has `row` as a line of its own.
 fn assert_quoted(readme: &str, row: &str) {
     assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
@@ -291,11 +296,11 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
 /// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `l2-standard/`,
-/// `paper-corruption/` and `paper-corruption-adv/`, written by the commands in README.md, "Reproducing the paper"):
-/// `dcrobust report --markdown` prints their white-box, transfer, worst-case, L2 and corruption
-/// tables, and README.md quotes each of them verbatim; the models are the zoo's models (standard
-/// or FGSM-trained, four each) with the clean accuracies `dcrobust zoo` records for the full
-/// test split.
+/// `paper-corruption/` and `paper-corruption-adv/`, written by the commands in README.md,
+/// "Reproducing the paper"): `dcrobust report --markdown` prints their white-box, transfer,
+/// worst-case, L2 and corruption tables, and README.md quotes each of them verbatim; the models
+/// are the zoo's models (standard or FGSM-trained, four each) with the clean accuracies
+/// `dcrobust zoo` records for the full test split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -362,20 +367,14 @@ fn readme_reproduction_tables_are_the_committed_results() {
         let table = table_under(&md, &format!("#### Transfer (black-box) {attack} "));
         assert_eq!(table.len(), 11, "{attack} transfer matrix in\n{md}");
         // Every source's only empty cell is its own column: white-box, not transfer.
-        let cells = |l: &str| -> Vec<String> {
-            l.trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect()
-        };
         let header = cells(table[0]);
         for row in table.iter().filter(|l| l.starts_with("| cnn9-")) {
             let row = cells(row);
             let empty: Vec<&str> = (1..row.len())
                 .filter(|&i| row[i] == "-")
-                .map(|i| header[i].as_str())
+                .map(|i| header[i])
                 .collect();
-            assert_eq!(empty, [row[0].as_str()], "{attack}: {row:?}");
+            assert_eq!(empty, [row[0]], "{attack}: {row:?}");
         }
         for row in table {
             assert_quoted(&readme, row);

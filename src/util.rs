@@ -84,15 +84,21 @@ pub fn progress_bar(show: bool, total: u64, prefix: &str, unit: &str) -> indicat
 }
 
 /// The one-line message of an error and its causes, joined by `: ` (anyhow's `{:#}`), with the
-/// backtraces candle attaches to its errors (when `RUST_BACKTRACE` is set) left out.
+/// backtraces candle attaches to its errors (when `RUST_BACKTRACE` is set) left out. A cause
+/// whose message already ends the one before it (an error that both prints its source and
+/// returns it from `source()`, as `DataError::Io` does) is said once.
 pub fn error_message(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|cause| match cause.downcast_ref::<candle_core::Error>() {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = match cause.downcast_ref::<candle_core::Error>() {
             Some(candle_core::Error::WithBacktrace { inner, .. }) => inner.to_string(),
             _ => cause.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(": ")
+        };
+        if !parts.last().is_some_and(|last| last.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 /// Test hook standing in for a kill: when `DCROBUST_FAULT` is `POINT:N`, the `N`-th arrival
@@ -156,6 +162,24 @@ pub fn shell_line(mut args: impl Iterator<Item = String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: the chain context → `DataError::Io` → `io::Error`, whose middle message already
+    /// ends with the last one; each message appears exactly once, in chain order.
+    #[test]
+    fn error_message_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(crate::data::DataError::Io {
+            path: "a/summary.json".into(),
+            source: io,
+        })
+        .context("loading the results of a");
+        assert_eq!(
+            error_message(&e),
+            "loading the results of a: cannot read a/summary.json: no such file"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_message(&e), "outer: inner");
+    }
 
     /// Oracle: SplitMix64's published first output for seed 0 is 0xE220A8397B1DCDAF
     /// (Vigna's reference implementation: state += golden gamma, then the two multiplies).

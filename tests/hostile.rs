@@ -534,6 +534,19 @@ fn truncated_results_json_is_named() {
         write(&hist_path, &history[..history.len() - 3]);
         let o = dcrobust(&["report", run.to_str().unwrap()]);
         assert_clear_error(&o, &[&hist_path.display().to_string(), "invalid JSON"]);
+
+        // A missing summary is named, with the system's reason said once.
+        std::fs::remove_file(run.join("summary.json")).unwrap();
+        let o = dcrobust(&["report", run.to_str().unwrap()]);
+        assert_clear_error(
+            &o,
+            &[
+                &run.join("summary.json").display().to_string(),
+                "cannot read",
+            ],
+        );
+        let err = stderr(&o);
+        assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
     }
 }
 

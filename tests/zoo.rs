@@ -387,16 +387,28 @@ fn readme_reproduction_tables_are_the_committed_results() {
         assert!(white_box.contains(row), "paper-transfer lacks {row:?}");
     }
 
-    // The stronger attacks' run (`docs/results/strong-standard/`): README.md quotes the rows of
-    // its worst-case table, one per standard model.
-    let md = committed_markdown("strong-standard");
-    let worst: Vec<&str> = table_under(&md, "#### WORST-CASE")
-        .into_iter()
-        .filter(|l| l.starts_with("| cnn9-"))
-        .collect();
-    assert_eq!(worst.len(), 4, "worst-case rows in\n{md}");
-    for row in worst {
-        assert_quoted(&readme, row);
+    // The stronger attacks' runs (`docs/results/strong-standard/` for the standard models,
+    // `docs/results/strong-adversarial/` for the FGSM-trained ones): README.md quotes the rows of
+    // each one's worst-case table, one per model of the run's half of the zoo, and the
+    // FGSM-trained run's white-box table at 8/255 whole.
+    for (folder, fgsm) in [("strong-standard", false), ("strong-adversarial", true)] {
+        let md = committed_markdown(folder);
+        let worst: Vec<&str> = table_under(&md, "#### WORST-CASE")
+            .into_iter()
+            .filter(|l| l.starts_with("| cnn9-"))
+            .collect();
+        assert_eq!(worst.len(), 4, "{folder}: worst-case rows in\n{md}");
+        for row in worst {
+            assert_eq!(cells(row)[0].ends_with("-fgsm"), fgsm, "{folder}: {row}");
+            assert_quoted(&readme, row);
+        }
+        if fgsm {
+            let white_box = table_under(&md, "#### White-box");
+            assert_eq!(white_box.len(), 6, "{folder}: white-box table in\n{md}");
+            for row in white_box {
+                assert_quoted(&readme, row);
+            }
+        }
     }
 
     // The L2 run (`docs/results/l2-standard/`): README.md quotes its CW-L2, PGD-L2 and worst-case

@@ -295,9 +295,9 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 }
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
-/// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `l2-standard/`,
-/// `paper-corruption/` and `paper-corruption-adv/`, written by the commands in README.md,
-/// "Reproducing the paper"): `dcrobust report --markdown` prints their white-box, transfer,
+/// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `strong-adversarial/`,
+/// `l2-standard/`, `paper-corruption/` and `paper-corruption-adv/`, written by the commands in
+/// README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their white-box, transfer,
 /// worst-case, L2 and corruption tables, and README.md quotes each of them verbatim; the models
 /// are the zoo's models (standard or FGSM-trained, four each) with the clean accuracies
 /// `dcrobust zoo` records for the full test split.

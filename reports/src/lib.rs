@@ -90,22 +90,20 @@ pub struct RunResults {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A file could not be read (missing, or not readable).
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error, said in the message, so not returned again by `source()`.
+        error: std::io::Error,
     },
     /// A file is not valid JSON, or does not match the expected schema.
-    #[error("invalid JSON in {path}: {source}")]
+    #[error("invalid JSON in {path}: {error}")]
     Json {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: serde_json::Error,
+        /// The underlying error, said in the message, so not returned again by `source()`.
+        error: serde_json::Error,
     },
     /// `summary.json` is neither an adversarial nor a corruption summary.
     #[error(

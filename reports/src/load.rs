@@ -16,16 +16,16 @@ enum SuiteKind {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, ReportError> {
-    std::fs::read(path).map_err(|source| ReportError::Io {
+    std::fs::read(path).map_err(|error| ReportError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
 fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, ReportError> {
-    serde_json::from_slice(bytes).map_err(|source| ReportError::Json {
+    serde_json::from_slice(bytes).map_err(|error| ReportError::Json {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -137,9 +137,9 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
 
     let models = dir.join("models");
     if models.is_dir() {
-        let entries = std::fs::read_dir(&models).map_err(|source| ReportError::Io {
+        let entries = std::fs::read_dir(&models).map_err(|error| ReportError::Io {
             path: models.clone(),
-            source,
+            error,
         })?;
         let mut files: Vec<_> = entries
             .filter_map(|e| e.ok())
@@ -154,9 +154,9 @@ pub fn load_run(dir: &Path) -> Result<RunResults, ReportError> {
 
     let features = dir.join("features");
     if features.is_dir() {
-        let entries = std::fs::read_dir(&features).map_err(|source| ReportError::Io {
+        let entries = std::fs::read_dir(&features).map_err(|error| ReportError::Io {
             path: features.clone(),
-            source,
+            error,
         })?;
         let mut files: Vec<_> = entries
             .filter_map(|e| e.ok())

@@ -296,11 +296,11 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
 /// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `strong-adversarial/`,
-/// `l2-standard/`, `paper-corruption/` and `paper-corruption-adv/`, written by the commands in
-/// README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their white-box, transfer,
-/// worst-case, L2 and corruption tables, and README.md quotes each of them verbatim; the models
-/// are the zoo's models (standard or FGSM-trained, four each) with the clean accuracies
-/// `dcrobust zoo` records for the full test split.
+/// `l2-standard/`, `l2-adversarial/`, `paper-corruption/` and `paper-corruption-adv/`, written by
+/// the commands in README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their
+/// white-box, transfer, worst-case, L2 and corruption tables, and README.md quotes each of them
+/// verbatim; the models are the zoo's models (standard or FGSM-trained, four each) with the clean
+/// accuracies `dcrobust zoo` records for the full test split.
 #[test]
 fn readme_reproduction_tables_are_the_committed_results() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -411,14 +411,21 @@ fn readme_reproduction_tables_are_the_committed_results() {
         }
     }
 
-    // The L2 run (`docs/results/l2-standard/`): README.md quotes its CW-L2, PGD-L2 and worst-case
-    // tables against ε whole, a header, a rule and one row per standard model each.
-    let md = committed_markdown("l2-standard");
-    for heading in ["#### CW-L2", "#### PGD-L2", "#### WORST-CASE (L2)"] {
-        let table = table_under(&md, heading);
-        assert_eq!(table.len(), 6, "{heading} in\n{md}");
-        for row in table {
-            assert_quoted(&readme, row);
+    // The L2 runs (`docs/results/l2-standard/` for the standard models,
+    // `docs/results/l2-adversarial/` for the FGSM-trained ones): README.md quotes each one's CW-L2,
+    // PGD-L2 and worst-case tables against ε whole, a header, a rule and one row per model of the
+    // run's half of the zoo each.
+    for (folder, fgsm) in [("l2-standard", false), ("l2-adversarial", true)] {
+        let md = committed_markdown(folder);
+        for heading in ["#### CW-L2", "#### PGD-L2", "#### WORST-CASE (L2)"] {
+            let table = table_under(&md, heading);
+            assert_eq!(table.len(), 6, "{folder}: {heading} in\n{md}");
+            for row in &table[2..] {
+                assert_eq!(cells(row)[0].ends_with("-fgsm"), fgsm, "{folder}: {row}");
+            }
+            for row in table {
+                assert_quoted(&readme, row);
+            }
         }
     }
 
@@ -708,7 +715,8 @@ fn readme_merged_autoattack_table_is_the_committed_comparison() {
 /// zoo": of 300 embedded test images under PGD-20 at 2/255, 4/255 and 8/255, TanhConv keeps 65 %,
 /// 52 % and 30 %, BallConv 65 %, 53 % and 29 %, SphereConv 60 %, 49 % and 23 %). Unlike the
 /// FGSM-trained baseline, PGD does not break them at 8/255, their accuracy falls with ε under
-/// both attacks, and no gradient-masking check warns. The bounds leave room for the smaller sample (100 images: ±10 points at 95 %).
+/// both attacks, and no gradient-masking check warns. The bounds leave room for the smaller
+/// sample (100 images: ±10 points at 95 %).
 #[test]
 fn the_fgsm_trained_decoupled_models_resist_pgd() {
     for name in [

@@ -499,7 +499,8 @@ fn results_seed(name: &str) -> Vec<u8> {
 
 /// Oracle: the seed summaries of the `results_json` fuzz target (real files of a tiny run, with
 /// their kind byte) render (control); cut short, `report` names the file and says the JSON is
-/// invalid. A cut `history.json` is named the same way.
+/// invalid. A cut `history.json` is named the same way, and a missing `summary.json` is named with
+/// the system's reason ("(os error 2)", ENOENT on Linux) said exactly once.
 #[test]
 fn truncated_results_json_is_named() {
     for summary_seed in [

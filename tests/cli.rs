@@ -192,7 +192,15 @@ fn bad_input_gets_clear_errors() {
         ),
         (
             &["train", "--adv-fraction", "0.5"],
-            "--adv-fraction 0.5 needs --adv-train fgsm or pgd",
+            "--adv-fraction 0.5 needs --adv-train fgsm, fgsm-rs or pgd",
+        ),
+        (
+            &["train", "--adv-train", "fgsm", "--adv-step-size", "0.5"],
+            "--adv-step-size 0.5 needs --adv-train fgsm-rs or pgd",
+        ),
+        (
+            &["train", "--adv-train", "pgd", "--adv-step-size", "0"],
+            "--adv-step-size must be a positive fraction of --adv-eps, got 0",
         ),
         (&["train", "--threads", "0"], "--threads"),
         (

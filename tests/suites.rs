@@ -733,6 +733,56 @@ fn adversarial_training_is_recorded_and_changes_training() {
     );
 }
 
+/// Oracle: the definition of `--holdout`: the run records it, every epoch reports an accuracy
+/// on the held-out images (a fraction in [0, 1]) beside the test split's, FGSM-RS training is
+/// recorded with its one step of 1.25 ε; a hold-out that leaves no training images is refused,
+/// naming the option, with a non-zero exit and no run written.
+#[test]
+fn holdout_is_recorded_and_evaluated_every_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut cmd = args(&[
+            "train",
+            "--op",
+            "baseline",
+            "--out",
+            &out.display().to_string(),
+        ]);
+        cmd.extend(args(TINY));
+        cmd.extend(args(extra));
+        dcrobust(&cmd)
+    };
+    let out = dir.path().join("h");
+    let o = run(&out, &["--holdout", "40", "--adv-train", "fgsm-rs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = read(&out.join("cnn9-baseline/config.json"));
+    assert_eq!(cfg["train"]["holdout"], 40);
+    let a = &cfg["train"]["adversarial"];
+    assert_eq!(
+        (
+            a["attack"].as_str(),
+            a["steps"].as_u64(),
+            a["step_size"].as_f64()
+        ),
+        (Some("fgsm-rs"), Some(1), Some(1.25))
+    );
+    let h: serde_json::Value = read(&out.join("cnn9-baseline/history.json"));
+    let epochs = h["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 1);
+    for e in epochs {
+        let v = e["val_accuracy"]
+            .as_f64()
+            .expect("val_accuracy every epoch");
+        assert!((0.0..=1.0).contains(&v), "{v}");
+        assert!(e["val_loss"].as_f64().unwrap().is_finite());
+    }
+    let bad = dir.path().join("bad");
+    let o = run(&bad, &["--holdout", "1000"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--holdout 1000"), "{}", stderr(&o));
+    assert!(!bad.join("cnn9-baseline/state.json").exists());
+}
+
 /// Oracle: the surrogate's role — trained with its own seed into `surrogate/`, it is a source of
 /// transfer attacks and never evaluated itself; with one model in the run it is the only source.
 #[test]

@@ -61,8 +61,10 @@ pub struct RecipeArgs {
     /// Record running training metrics every N iterations (0 = per epoch only).
     #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub log_every: usize,
-    /// Adversarial training: none, fgsm (one step of --adv-eps) or pgd (--adv-steps steps of
-    /// --adv-eps/4 from a random start); examples are crafted in inference mode.
+    /// Adversarial training: none; fgsm (one step of --adv-eps); fgsm-rs (one step of
+    /// --adv-step-size·ε from a uniform random start in the ε-ball, Wong et al. 2020); or pgd
+    /// (--adv-steps steps of --adv-step-size·ε from a random start, Madry et al. 2018). Examples
+    /// are crafted in inference mode (docs/training.md).
     #[arg(long, value_enum, default_value_t = AdvTrainArg::None)]
     pub adv_train: AdvTrainArg,
     /// L-inf budget of adversarial training (a number or a fraction such as 8/255).
@@ -71,10 +73,20 @@ pub struct RecipeArgs {
     /// PGD iterations of adversarial training.
     #[arg(long, default_value_t = 7, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub adv_steps: usize,
+    /// Step size of fgsm-rs and pgd as a fraction of --adv-eps (a number or a fraction such as
+    /// 5/6) [fgsm-rs: 1.25, Wong et al.; pgd: 2.5/--adv-steps, enough to cross the ball from any
+    /// start].
+    #[arg(long, value_parser = parse_eps, allow_negative_numbers = true)]
+    pub adv_step_size: Option<f64>,
     /// Fraction of each training batch replaced by its adversarial examples, in (0, 1]; the rest
     /// stays clean; needs --adv-train [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
     #[arg(long, allow_negative_numbers = true)]
     pub adv_fraction: Option<f64>,
+    /// Training images held out as a validation split (the last of every class, class-balanced),
+    /// evaluated after every epoch and recorded in the run: choose recipes, epochs and step
+    /// sizes on it, never on the test split [0].
+    #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    pub holdout: usize,
 }
 
 /// Adversarial training choices.
@@ -84,6 +96,8 @@ pub enum AdvTrainArg {
     None,
     /// FGSM adversarial training.
     Fgsm,
+    /// FGSM from a random start with a 1.25 ε step (Wong et al. 2020).
+    FgsmRs,
     /// PGD adversarial training.
     Pgd,
 }
@@ -191,25 +205,40 @@ pub fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<
     cfg.log_every = a.log_every;
     if a.adv_train == AdvTrainArg::None {
         if let Some(f) = a.adv_fraction {
-            bail!("--adv-fraction {f} needs --adv-train fgsm or pgd: it is the share of each batch made adversarial");
+            bail!("--adv-fraction {f} needs --adv-train fgsm, fgsm-rs or pgd: it is the share of each batch made adversarial");
         }
     }
-    cfg.adversarial = match a.adv_train {
-        AdvTrainArg::None => None,
-        kind => Some(AdvTraining {
-            attack: if kind == AdvTrainArg::Fgsm {
-                AdvTrainAttack::Fgsm
-            } else {
-                AdvTrainAttack::Pgd
-            },
-            eps: a.adv_eps,
-            steps: a.adv_steps,
-            step_size: 0.25,
-            fraction: a
-                .adv_fraction
-                .unwrap_or(if kind == AdvTrainArg::Fgsm { 0.5 } else { 1.0 }),
-        }),
+    if let Some(s) = a.adv_step_size {
+        if !matches!(a.adv_train, AdvTrainArg::FgsmRs | AdvTrainArg::Pgd) {
+            bail!(
+                "--adv-step-size {s} needs --adv-train fgsm-rs or pgd: fgsm always steps --adv-eps"
+            );
+        }
+        if !(s > 0.0 && s.is_finite()) {
+            bail!("--adv-step-size must be a positive fraction of --adv-eps, got {s}");
+        }
+    }
+    // FGSM ignores steps and step size; it records the values runs have always recorded
+    // (--adv-steps and 0.25), so their config.json stays the same and they resume.
+    let (attack, steps, step_size, fraction) = match a.adv_train {
+        AdvTrainArg::None => (None, a.adv_steps, 0.25, 1.0),
+        AdvTrainArg::Fgsm => (Some(AdvTrainAttack::Fgsm), a.adv_steps, 0.25, 0.5),
+        AdvTrainArg::FgsmRs => (Some(AdvTrainAttack::FgsmRs), 1, 1.25, 0.5),
+        AdvTrainArg::Pgd => (
+            Some(AdvTrainAttack::Pgd),
+            a.adv_steps,
+            2.5 / a.adv_steps.max(1) as f64,
+            1.0,
+        ),
     };
+    cfg.adversarial = attack.map(|attack| AdvTraining {
+        attack,
+        eps: a.adv_eps,
+        steps,
+        step_size: a.adv_step_size.unwrap_or(step_size),
+        fraction: a.adv_fraction.unwrap_or(fraction),
+    });
+    cfg.holdout = a.holdout;
     cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(cfg)
 }

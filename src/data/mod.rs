@@ -122,6 +122,54 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// Moves `n` images out of the training split into a validation split, balanced across
+    /// classes from the end: the last image of every class, then the one before it, and so on
+    /// (so a validation split never shares an image with the training images that remain, and
+    /// [`Dataset::truncate`]'s class-balanced prefix is the last to go). Both splits keep the
+    /// original order. Returns the validation split. Deterministic.
+    ///
+    /// # Errors
+    /// When `n` would leave fewer than one training image per class.
+    pub fn hold_out(&mut self, n: usize) -> Result<Split, String> {
+        let classes = self.classes.len().max(1);
+        if n == 0 {
+            return Ok(Split::default());
+        }
+        if n + classes > self.train.len() {
+            return Err(format!(
+                "--holdout {n} leaves fewer than {classes} of the {} training images to train on",
+                self.train.len()
+            ));
+        }
+        let image_len = self.image_len();
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+        for (i, &l) in self.train.labels.iter().enumerate() {
+            by_class[(l as usize).min(classes - 1)].push(i);
+        }
+        let mut held = vec![false; self.train.len()];
+        let (mut taken, mut round) = (0, 1);
+        while taken < n {
+            for members in &by_class {
+                if taken < n && round <= members.len() {
+                    held[members[members.len() - round]] = true;
+                    taken += 1;
+                }
+            }
+            round += 1;
+        }
+        let (mut keep, mut val) = (Split::default(), Split::default());
+        for (i, &h) in held.iter().enumerate() {
+            let to = if h { &mut val } else { &mut keep };
+            to.images
+                .extend_from_slice(&self.train.images[i * image_len..(i + 1) * image_len]);
+            to.labels.push(self.train.labels[i]);
+        }
+        self.train = keep;
+        Ok(val)
+    }
+}
+
 /// The on-disk formats [`load`] understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -331,6 +379,38 @@ mod tests {
                 labels: vec![1, 0, 1],
             },
         }
+    }
+
+    /// Oracle: by hand on 3 classes × 4 images (labels 0,1,2,0,1,2,…; pixel = index): holding
+    /// out 4 takes the last image of each class (9, 10, 11), then class 0's one before (6);
+    /// the rest stay in order; a hold-out that leaves under one image per class is refused.
+    #[test]
+    fn hold_out_takes_the_last_images_of_every_class() {
+        let mut d = Dataset {
+            name: "t".into(),
+            source: "t".into(),
+            classes: vec!["a".into(), "b".into(), "c".into()],
+            channels: 1,
+            height: 1,
+            width: 1,
+            train: Split {
+                images: (0..12).collect(),
+                labels: (0..12).map(|i| i % 3).collect(),
+            },
+            test: Split::default(),
+        };
+        let mut refused = d.clone();
+        let err = refused.hold_out(10).unwrap_err();
+        assert!(
+            err.contains("--holdout 10") && err.contains("12 training images"),
+            "{err}"
+        );
+        let val = d.hold_out(4).unwrap();
+        assert_eq!(val.images, [6, 9, 10, 11]);
+        assert_eq!(val.labels, [0, 0, 1, 2]);
+        assert_eq!(d.train.images, [0, 1, 2, 3, 4, 5, 7, 8]);
+        assert_eq!(d.train.labels, [0, 1, 2, 0, 1, 2, 1, 2]);
+        assert!(d.hold_out(0).unwrap().is_empty());
     }
 
     #[test]

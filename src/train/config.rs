@@ -8,6 +8,11 @@ use super::*;
 pub enum AdvTrainAttack {
     /// One FGSM step of ε from the clean image (Goodfellow et al. 2015).
     Fgsm,
+    /// FGSM from a uniform random start in the ε-ball, one step of `step_size`·ε (1.25 ε by
+    /// default), projected back onto the ball (Wong, Rice and Kolter 2020, "Fast is better than
+    /// free"): PGD with one step and a random start.
+    #[serde(rename = "fgsm-rs")]
+    FgsmRs,
     /// PGD with a random start (Madry et al. 2018).
     Pgd,
 }
@@ -23,9 +28,9 @@ pub struct AdvTraining {
     pub attack: AdvTrainAttack,
     /// L∞ budget ε in [0, 1] pixel units.
     pub eps: f64,
-    /// PGD iterations.
+    /// PGD iterations (FGSM and FGSM-RS take one step and ignore it).
     pub steps: usize,
-    /// PGD step size as a fraction of ε.
+    /// Step size as a fraction of ε (PGD and FGSM-RS; FGSM always steps ε and ignores it).
     pub step_size: f64,
     /// Fraction of each batch replaced by adversarial examples, in (0, 1]; run configurations
     /// written before the option existed replaced every image, so it defaults to 1.
@@ -43,10 +48,11 @@ impl AdvTraining {
         ((self.fraction * batch as f64).ceil() as usize).clamp(1, batch.max(1))
     }
 
-    /// The attack's short name: `fgsm`, or `pgd-<steps>`.
+    /// The attack's short name: `fgsm`, `fgsm-rs`, or `pgd-<steps>`.
     pub fn attack_label(&self) -> String {
         match self.attack {
             AdvTrainAttack::Fgsm => "fgsm".to_string(),
+            AdvTrainAttack::FgsmRs => "fgsm-rs".to_string(),
             AdvTrainAttack::Pgd => format!("pgd-{}", self.steps),
         }
     }
@@ -54,14 +60,19 @@ impl AdvTraining {
     /// The attack that crafts the training examples.
     pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
         let cfg = dcrobust_attacks::AttackConfig {
-            steps: self.steps,
+            steps: match self.attack {
+                AdvTrainAttack::FgsmRs => 1,
+                _ => self.steps,
+            },
             step_size: self.step_size as f32,
+            random_start: true,
+            restarts: 1,
             early_stop: false,
             ..Default::default()
         };
         let kind = match self.attack {
             AdvTrainAttack::Fgsm => dcrobust_attacks::AttackKind::Fgsm,
-            AdvTrainAttack::Pgd => dcrobust_attacks::AttackKind::Pgd,
+            AdvTrainAttack::FgsmRs | AdvTrainAttack::Pgd => dcrobust_attacks::AttackKind::Pgd,
         };
         cfg.build(kind, self.eps)
             .map_err(|e| format!("adversarial training: {e}"))
@@ -107,6 +118,14 @@ pub struct TrainConfig {
     /// Adversarial training, if any.
     #[serde(default)]
     pub adversarial: Option<AdvTraining>,
+    /// Training images held out as a validation split ([`crate::data::Dataset::hold_out`]),
+    /// evaluated after every epoch, so that recipe choices are made without the test split.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holdout: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl TrainConfig {
@@ -130,6 +149,7 @@ impl TrainConfig {
             eval_batch_size: 256,
             seed,
             adversarial: None,
+            holdout: 0,
         }
     }
 

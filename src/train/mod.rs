@@ -160,6 +160,17 @@ pub fn train(
         data: DataInfo::of(data),
         weights_sha256: None,
     };
+    // The validation split leaves the training images before anything is written, so a
+    // `--holdout` too large is refused with nothing half made.
+    let held;
+    let (data, validation) = if cfg.holdout > 0 {
+        let mut d = data.clone();
+        let v = d.hold_out(cfg.holdout).map_err(anyhow::Error::msg)?;
+        held = d;
+        (&held, v)
+    } else {
+        (data, Split::default())
+    };
     let device = net.params().device().clone();
     let mut opt = Optimizer::new(cfg.optimizer, cfg.weight_decay, net.params().all().iter());
     let mut state = TrainState::default();
@@ -334,6 +345,11 @@ pub fn train(
         let train_time = start.elapsed().as_secs_f64();
         state.wall_time_s += train_time;
         let (test_loss, test_accuracy) = evaluate(net, data, &data.test, cfg.eval_batch_size)?;
+        let val = if validation.is_empty() {
+            None
+        } else {
+            Some(evaluate(net, data, &validation, cfg.eval_batch_size)?)
+        };
         history.epochs.push(EpochRecord {
             epoch,
             iteration: state.iteration,
@@ -344,11 +360,16 @@ pub fn train(
             learning_rate: lr,
             wall_time_s: state.wall_time_s,
             images_per_s: seen as f64 / train_time.max(1e-9),
+            val_loss: val.map(|v| v.0),
+            val_accuracy: val.map(|v| v.1),
         });
         state.epochs_done = epoch;
         state.finished = epoch == cfg.epochs;
+        let val_text = val.map_or(String::new(), |(l, a)| {
+            format!(" | val loss {l:.4} acc {:.2}%", 100.0 * a)
+        });
         bar.println(format!(
-            "{} epoch {epoch}/{}: train loss {:.4} acc {:.2}% | test loss {:.4} acc {:.2}% | {:.0} img/s",
+            "{} epoch {epoch}/{}: train loss {:.4} acc {:.2}%{val_text} | test loss {:.4} acc {:.2}% | {:.0} img/s",
             history.model,
             cfg.epochs,
             loss_sum / seen.max(1) as f64,
@@ -440,6 +461,110 @@ pub fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A two-class linear model whose class-0 logit is 0: with every label 0 the cross-entropy
+    /// input gradient is `softmax(z)₁ · w`, so its sign is `sign(w)` wherever the image is.
+    struct TwoClass(Vec<f32>);
+
+    impl dcrobust_attacks::Model for TwoClass {
+        fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+            let d = self.0.len();
+            let w = Tensor::cat(
+                &[
+                    Tensor::zeros((1, d), DType::F32, x.device())?,
+                    Tensor::from_slice(&self.0, (1, d), x.device())?,
+                ],
+                0,
+            )?;
+            x.flatten_from(1)?.matmul(&w.t()?)
+        }
+    }
+
+    /// The perturbation `δ·sign(w)` per pixel of the adversarial-training attack `adv` on 8
+    /// grey (0.5) images of 3×32×32, labels 0, against [`TwoClass`], in units of ε.
+    fn signed_steps(adv: &AdvTraining) -> Vec<f32> {
+        let d = 3 * 32 * 32;
+        let w: Vec<f32> = (0..d)
+            .map(|i| if (i * 7919) % 3 == 0 { -0.01 } else { 0.01 })
+            .collect();
+        let batch = dcrobust_attacks::Batch::new(
+            vec![0.5; 8 * d],
+            [8, 3, 32, 32],
+            vec![0; 8],
+            (0..8).collect(),
+            11,
+        )
+        .unwrap();
+        let model = TwoClass(w.clone());
+        let x = adv
+            .build()
+            .unwrap()
+            .perturb(&dcrobust_attacks::Oracle::new(&model), &batch)
+            .unwrap();
+        let eps = adv.eps as f32;
+        x.iter()
+            .enumerate()
+            .map(|(i, v)| (v - 0.5) * w[i % d].signum() / eps)
+            .collect()
+    }
+
+    /// Oracle: closed form of FGSM-RS (Wong et al. 2020) where the gradient's sign is constant
+    /// ([`TwoClass`]) and no pixel meets the box: from `u ~ U[-ε, ε]` one step of 1.25 ε along
+    /// `sign(w)` and the projection give `δ·sign(w) = min(u + 1.25 ε, ε)`. So every pixel moves
+    /// by 0.25 ε to ε the gradient's way, `P(δ = ε) = P(u ≥ −0.25 ε) = 0.625`, and the rest are
+    /// uniform on `[0.25 ε, ε)` with mean 0.625 ε. 24,576 pixels: the share's standard error is
+    /// 0.003 and the mean's 0.0023 ε, so the bounds below are over 6 standard errors wide.
+    #[test]
+    fn fgsm_rs_matches_its_closed_form() {
+        let adv = AdvTraining {
+            attack: AdvTrainAttack::FgsmRs,
+            eps: 8.0 / 255.0,
+            steps: 1,
+            step_size: 1.25,
+            fraction: 0.5,
+        };
+        assert_eq!(adv.attack_label(), "fgsm-rs");
+        let s = signed_steps(&adv);
+        let tol = 1e-4;
+        assert!(s.iter().all(|&v| (0.25 - tol..=1.0 + tol).contains(&v)));
+        let at_eps = s.iter().filter(|&&v| v > 1.0 - tol).count() as f64 / s.len() as f64;
+        assert!((at_eps - 0.625).abs() < 0.02, "share at ε {at_eps}");
+        let inner: Vec<f64> = s
+            .iter()
+            .filter(|&&v| v <= 1.0 - tol)
+            .map(|&v| f64::from(v))
+            .collect();
+        let mean = inner.iter().sum::<f64>() / inner.len() as f64;
+        assert!(
+            (mean - 0.625).abs() < 0.015,
+            "mean of the inner steps {mean}"
+        );
+    }
+
+    /// Oracle: closed form of PGD training with a constant gradient sign ([`TwoClass`]): from
+    /// `u ~ U[-ε, ε]`, `k` steps of `α` give `δ·sign(w) = min(u + kα, ε)`. With the default
+    /// `α = 2.5 ε / k` every start reaches ε (`u + 2.5 ε ≥ 1.5 ε`); with `α = ε/4` and `k = 3`
+    /// only the starts with `u ≥ 0.25 ε` do, a share of 0.375.
+    #[test]
+    fn pgd_training_step_size_reaches_the_boundary() {
+        let pgd = |step_size| AdvTraining {
+            attack: AdvTrainAttack::Pgd,
+            eps: 8.0 / 255.0,
+            steps: 3,
+            step_size,
+            fraction: 1.0,
+        };
+        let tol = 1e-4;
+        assert!(signed_steps(&pgd(2.5 / 3.0))
+            .iter()
+            .all(|&v| (v - 1.0).abs() < tol));
+        let short = signed_steps(&pgd(0.25));
+        let at_eps = short.iter().filter(|&&v| v > 1.0 - tol).count() as f64 / short.len() as f64;
+        assert!((at_eps - 0.375).abs() < 0.02, "share at ε {at_eps}");
+        assert!(short
+            .iter()
+            .all(|&v| (-0.25 - tol..=1.0 + tol).contains(&v)));
+    }
 
     /// Oracle: the definition of the mixed batch. Rows `k..B` are the clean images bit for bit;
     /// rows `0..k` are FGSM examples, so each pixel moved by at most ε (up to f32 rounding) and

@@ -283,7 +283,7 @@ pub(super) fn fgsm_sees_multi_step(m: &ModelAdversarial, linf_eps: &[f64]) -> Op
         }
     }
     summarise(
-        "fgsm-agrees-with-multi-step",
+        dcrobust_reports::CATASTROPHIC_OVERFITTING,
         status,
         rows,
         "wherever a multi-step attack breaks most images, FGSM breaks some too",

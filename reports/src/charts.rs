@@ -1,5 +1,5 @@
 //! Inline SVG charts, every one drawn with plotters' SVG backend into a `String`: line charts,
-//! grouped bars, heatmaps and scatter plots.
+//! grouped bars, heatmaps, scatter plots and the clean-vs-robust trade-off.
 //!
 //! Text is laid out with plotters' built-in size estimate (no font files are read); the browser
 //! draws it with its own sans-serif font. plotters escapes the text it writes; the HTML legends
@@ -546,6 +546,117 @@ pub(crate) fn scatter(title: &str, x: &[f32], y: &[f32], class: &[u32]) -> Strin
     })
 }
 
+/// How a point of [`trade_off_chart`] is drawn: the model's training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// Standard training.
+    Circle,
+    /// FGSM training.
+    Triangle,
+    /// FGSM-RS training.
+    Diamond,
+    /// PGD (or any other) adversarial training.
+    Square,
+}
+
+impl Marker {
+    /// The marker of a model trained as `adversarial_training` says (`fgsm 8/255 ...`,
+    /// `fgsm-rs ...`, `pgd-7 ...`), `None` for standard training.
+    pub(crate) fn of_training(adversarial_training: Option<&str>) -> Marker {
+        match adversarial_training.and_then(|t| t.split_whitespace().next()) {
+            None => Marker::Circle,
+            Some("fgsm") => Marker::Triangle,
+            Some("fgsm-rs") => Marker::Diamond,
+            Some(_) => Marker::Square,
+        }
+    }
+
+    /// The marker's symbol in the HTML legend.
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            Marker::Circle => "●",
+            Marker::Triangle => "▲",
+            Marker::Diamond => "◆",
+            Marker::Square => "■",
+        }
+    }
+}
+
+/// One model in [`trade_off_chart`]: accuracies as fractions with their 95 % intervals.
+pub(crate) struct TradeOffPoint {
+    /// Clean accuracy.
+    pub clean: f64,
+    /// Clean accuracy's interval `(lo, hi)`.
+    pub clean_ci: (f64, f64),
+    /// Robust accuracy under the strongest attack.
+    pub robust: f64,
+    /// Robust accuracy's interval `(lo, hi)`.
+    pub robust_ci: (f64, f64),
+    /// Palette slot (the operator).
+    pub colour: usize,
+    /// Marker (the training).
+    pub marker: Marker,
+}
+
+/// Robust against clean accuracy, in %: one marker per model, coloured by `colour` and shaped
+/// by `marker`, with its two 95 % intervals as error bars, so a model that buys robustness with
+/// clean accuracy sits up and to the left of one that does not.
+pub(crate) fn trade_off_chart(title: &str, y_desc: &str, points: &[TradeOffPoint]) -> String {
+    let pc = |v: f64| 100.0 * v;
+    let (x0, x1) = auto_range(
+        points
+            .iter()
+            .flat_map(|p| [pc(p.clean_ci.0), pc(p.clean_ci.1)]),
+        false,
+    );
+    let (_, y1) = auto_range(points.iter().map(|p| pc(p.robust_ci.1)), true);
+    plotters_svg((460, 360), |root| {
+        let e = |x: &dyn std::fmt::Display| x.to_string();
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 13))
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(46)
+            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("clean accuracy (%)")
+            .y_desc(y_desc)
+            .x_labels(6)
+            .y_labels(6)
+            .label_style(("sans-serif", 11))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .axis_style(BLACK)
+            .draw()
+            .map_err(|x| e(&x))?;
+        for p in points {
+            let (x, y) = (pc(p.clean), pc(p.robust));
+            let colour = palette(p.colour);
+            let bar = colour.mix(0.6).stroke_width(1);
+            chart
+                .draw_series([
+                    PathElement::new(vec![(x, pc(p.robust_ci.0)), (x, pc(p.robust_ci.1))], bar),
+                    PathElement::new(vec![(pc(p.clean_ci.0), y), (pc(p.clean_ci.1), y)], bar),
+                ])
+                .map_err(|x| e(&x))?;
+            let fill = colour.filled();
+            let drawn = match p.marker {
+                Marker::Circle => chart.draw_series([Circle::new((x, y), 5, fill)]),
+                Marker::Triangle => chart.draw_series([TriangleMarker::new((x, y), 6, fill)]),
+                Marker::Diamond => chart.draw_series([EmptyElement::at((x, y))
+                    + Polygon::new(vec![(0, -7), (6, 0), (0, 7), (-6, 0)], fill)]),
+                Marker::Square => chart.draw_series([
+                    EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], fill)
+                ]),
+            };
+            drawn.map_err(|x| e(&x))?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,6 +686,38 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
         assert!(!svg.contains("<script"));
+    }
+
+    /// Oracle: the fixture by hand: two models, one standard (a circle) and one FGSM-RS-trained
+    /// (a diamond, a 4-point polygon), each with a vertical and a horizontal error bar; the
+    /// training labels map to their markers as documented.
+    #[test]
+    fn trade_off_chart_draws_one_marker_and_two_bars_per_model() {
+        assert_eq!(Marker::of_training(None), Marker::Circle);
+        assert_eq!(Marker::of_training(Some("fgsm 8/255")), Marker::Triangle);
+        assert_eq!(Marker::of_training(Some("fgsm-rs 8/255")), Marker::Diamond);
+        assert_eq!(Marker::of_training(Some("pgd-3 8/255")), Marker::Square);
+        let point = |clean, robust, marker| TradeOffPoint {
+            clean,
+            clean_ci: (clean - 0.02, clean + 0.02),
+            robust,
+            robust_ci: (robust - 0.03, robust + 0.03),
+            colour: 0,
+            marker,
+        };
+        let svg = trade_off_chart(
+            "robust vs clean",
+            "PGD accuracy (%)",
+            &[
+                point(0.85, 0.05, Marker::Circle),
+                point(0.75, 0.3, Marker::Diamond),
+            ],
+        );
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 1, "{svg}");
+        assert_eq!(svg.matches("<polygon").count(), 1, "{svg}");
+        // The error bars alone are drawn at opacity 0.6 (markers and mesh are opaque).
+        assert_eq!(svg.matches("opacity=\"0.6\"").count(), 4, "{svg}");
     }
 
     /// Oracle: the ramp's end stops by construction, and the range helper's documented padding.

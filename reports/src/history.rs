@@ -23,6 +23,13 @@ pub struct EpochRecord {
     pub wall_time_s: f64,
     /// Training throughput of this epoch, images per second.
     pub images_per_s: f64,
+    /// Mean cross-entropy on the validation split held out of the training images (`--holdout`),
+    /// in inference mode; `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    /// Fraction of the validation split classified correctly; `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Running training metrics, averaged over the last `every` iterations.
@@ -81,6 +88,8 @@ mod tests {
                 learning_rate: 1e-3,
                 wall_time_s: 3.0,
                 images_per_s: 100.0,
+                val_loss: Some(1.25),
+                val_accuracy: Some(0.75),
             }],
             iterations: vec![],
         };

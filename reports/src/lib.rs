@@ -63,6 +63,7 @@ pub use markdown::tables_markdown;
 pub use render::render;
 pub use run_info::RunInfo;
 pub use tables::tables_csv;
+pub use verdict::CATASTROPHIC_OVERFITTING;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -294,7 +294,41 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         out.push('\n');
     }
     if let Some(c) = adversarial_conclusion(s) {
-        let _ = writeln!(out, "Conclusion (as the report states it): {c}\n");
+        let _ = writeln!(out, "Conclusion (as the report states it):\n");
+        header(
+            out,
+            &[
+                "model".into(),
+                "baseline".into(),
+                "Δ clean".into(),
+                "Δ robust".into(),
+                "95 % interval".into(),
+                "attack".into(),
+                "verdict".into(),
+            ],
+            2,
+        );
+        for r in &c.rows {
+            let baseline = match &r.replaced {
+                Some((name, _)) if name != &r.baseline => format!("{} (for {name})", r.baseline),
+                Some(_) => format!("{} (degenerate)", r.baseline),
+                None => r.baseline.clone(),
+            };
+            let (d, lo, hi) = r.delta_robust;
+            row(
+                out,
+                &[
+                    text(&r.model),
+                    text(&baseline),
+                    format!("{:+.2}", 100.0 * r.delta_clean),
+                    format!("{:+.2}", 100.0 * d),
+                    format!("{:+.1} to {:+.1}", 100.0 * lo, 100.0 * hi),
+                    text(&r.attack),
+                    text(&r.verdict.label()),
+                ],
+            );
+        }
+        let _ = writeln!(out, "\n{} {}\n", c.sentence, c.trust);
     }
 }
 

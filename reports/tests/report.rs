@@ -48,6 +48,8 @@ fn history(model: &str, accs: &[f64]) -> TrainingHistory {
                 learning_rate: 1e-3,
                 wall_time_s: 5.0 * (i + 1) as f64,
                 images_per_s: 1000.0,
+                val_loss: None,
+                val_accuracy: None,
             })
             .collect(),
         iterations: vec![],
@@ -271,10 +273,11 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     let page = render(&[adversarial_run(TANH, "bird"), corruption_run()]);
     assert!(page.starts_with("<!DOCTYPE html>"));
     // 4 convergence charts + 3 attacks (fgsm, pgd, pgd-l2) + 2 heatmaps + severity + category bars.
-    // + the two loss charts on a log scale + the baseline's prediction histogram.
+    // + the two loss charts on a log scale + the baseline's prediction histogram + the
+    // clean-vs-robust chart of the adversarial run.
     assert_eq!(
         page.matches("<svg").count(),
-        4 + 2 + 3 + 2 + 1 + 1 + 1,
+        4 + 2 + 3 + 2 + 1 + 1 + 1 + 1,
         "svg count"
     );
     assert!(page.contains("<summary>The losses on a log scale</summary>"));
@@ -289,18 +292,21 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     }
     // The page's model legend at the top, then one per chart grid: convergence, attacks,
     // corruption; each model keeps its colour (slot 1, the second palette colour, for TanhConv)
-    // in all of them.
-    assert_eq!(page.matches("<div class=\"legend\">").count(), 4);
+    // in all of them. The clean-vs-robust chart's legend names operators (tanh in slot 3).
+    assert_eq!(page.matches("<div class=\"legend\">").count(), 5);
+    assert!(page.contains("<i style=\"background:rgb(214,39,40)\"></i>tanh</span>"));
+    assert!(page.contains("Clean vs robust accuracy at ε = 8/255"));
     assert_eq!(
         page.matches("<i style=\"background:rgb(255,127,14)\"></i>cnn9-tanh-cosine")
             .count(),
         4
     );
     // Each run's conclusion comes before its per-model lines; TanhConv fails a check in the
-    // adversarial run, so that conclusion refuses to draw one.
+    // adversarial run, so its row of the conclusion table refuses to draw one.
     let conclusion = page
-        .find("<p class=\"conclusion\">No conclusion for cnn9-tanh-cosine against cnn9-baseline")
-        .expect("conclusion");
+        .find("<tr><td>cnn9-tanh-cosine</td><td>cnn9-baseline</td>")
+        .expect("conclusion row");
+    assert!(page[conclusion..].contains("<td>no conclusion: checks fail ("));
     assert!(conclusion < page.find("<ul class=\"verdict\">").unwrap());
     assert!(page.contains(
         "<p class=\"conclusion\">cnn9-tanh-cosine is not clearly more robust to corruptions"

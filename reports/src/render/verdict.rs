@@ -5,24 +5,27 @@
 use std::fmt::Write as _;
 
 use super::suite_name;
+use crate::charts::{html_legend, trade_off_chart, Marker, TradeOffPoint};
+use crate::html::attack_name;
 use crate::html::esc;
+use crate::stats::wilson;
 use crate::verdict::{
     adversarial_conclusion, adversarial_verdict, corruption_conclusion, corruption_trust_line,
-    corruption_verdict, trust_line,
+    corruption_verdict, trust_line, Conclusion,
 };
-use crate::RunResults;
+use crate::{AdversarialSummary, RunResults};
 
 /// One run's verdict: its heading, the conclusion paragraph, the comparison sentences and the
 /// trust line.
 pub(super) fn verdict(p: &mut String, run: &RunResults) {
     let _ = write!(p, "<h3>{} ({})</h3>", esc(&run.dir_label), suite_name(run));
-    let conclusion = run
-        .adversarial
-        .as_ref()
-        .and_then(adversarial_conclusion)
-        .into_iter()
-        .chain(run.corruption.as_ref().and_then(corruption_conclusion));
-    for c in conclusion {
+    if let Some(c) = run.adversarial.as_ref().and_then(adversarial_conclusion) {
+        conclusion_table(p, &c);
+    }
+    if let Some(s) = &run.adversarial {
+        trade_off(p, s);
+    }
+    if let Some(c) = run.corruption.as_ref().and_then(corruption_conclusion) {
         let _ = write!(p, "<p class=\"conclusion\">{}</p>", esc(&c));
     }
     p.push_str("<ul class=\"verdict\">");
@@ -53,4 +56,105 @@ pub(super) fn verdict(p: &mut String, run: &RunResults) {
             esc(&corruption_trust_line(s))
         );
     }
+}
+
+/// The adversarial conclusion: one row per model against its baseline (Δ clean, Δ robust with
+/// its 95 % interval, verdict), then its sentence and how far to trust it.
+fn conclusion_table(p: &mut String, c: &Conclusion) {
+    p.push_str(
+        "<table class=\"conclusion\"><tr><th>model</th><th>baseline</th><th>Δ clean</th>\
+         <th>Δ robust [95 % interval]</th><th>verdict</th></tr>",
+    );
+    let points = |x: f64| format!("{:+.1}", 100.0 * x);
+    for r in &c.rows {
+        let baseline = match &r.replaced {
+            Some((name, why)) if name != &r.baseline => {
+                format!("{} (for {name}, which {why})", r.baseline)
+            }
+            Some((_, why)) => format!("{} (degenerate: {why})", r.baseline),
+            None => r.baseline.clone(),
+        };
+        let (d, lo, hi) = r.delta_robust;
+        let _ = write!(
+            p,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{} to {}] under {}</td><td>{}</td></tr>",
+            esc(&r.model),
+            esc(&baseline),
+            points(r.delta_clean),
+            points(d),
+            points(lo),
+            points(hi),
+            esc(&attack_name(&r.attack)),
+            esc(&r.verdict.label())
+        );
+    }
+    p.push_str("</table>");
+    let _ = write!(
+        p,
+        "<p class=\"conclusion\">{}</p><p class=\"trust\">{}</p>",
+        esc(&c.sentence),
+        esc(&c.trust)
+    );
+}
+
+/// Operators in [`trade_off`]'s legend order; the palette slot is the position (a model none
+/// names takes the next slot).
+const OPERATORS: [&str; 4] = ["baseline", "sphere", "ball", "tanh"];
+
+/// The clean-vs-robust chart of an adversarial run with two or more models: each model's
+/// robust accuracy under its strongest attack at the headline L∞ budget (the lowest accuracy of
+/// any attack there) against its clean accuracy, both with 95 % Wilson intervals; colour is the
+/// operator, the marker the training.
+fn trade_off(p: &mut String, s: &AdversarialSummary) {
+    let e = s.headline_linf;
+    let points: Vec<TradeOffPoint> = s
+        .models
+        .iter()
+        .filter_map(|m| {
+            let worst = m
+                .cells
+                .iter()
+                .filter(|c| c.norm == "linf" && (c.eps - e).abs() <= 1e-9 && c.images > 0)
+                .min_by(|a, b| a.accuracy.total_cmp(&b.accuracy))?;
+            let name = m.model.to_ascii_lowercase();
+            Some(TradeOffPoint {
+                clean: m.clean_accuracy,
+                clean_ci: wilson(m.clean_accuracy, s.run.images),
+                robust: worst.accuracy,
+                robust_ci: wilson(worst.accuracy, worst.images),
+                colour: OPERATORS
+                    .iter()
+                    .position(|o| name.contains(o))
+                    .unwrap_or(OPERATORS.len()),
+                marker: Marker::of_training(m.adversarial_training.as_deref()),
+            })
+        })
+        .collect();
+    if points.len() < 2 {
+        return;
+    }
+    let eps = crate::html::eps(e, "linf");
+    p.push_str("<div>");
+    p.push_str(&trade_off_chart(
+        &format!("Clean vs robust accuracy at ε = {eps}"),
+        "robust accuracy, strongest attack (%)",
+        &points,
+    ));
+    p.push_str(&html_legend(
+        OPERATORS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| points.iter().any(|pt| pt.colour == *i))
+            .map(|(i, o)| (*o, i)),
+    ));
+    let _ = write!(
+        p,
+        "<p class=\"note\">{} standard, {} FGSM, {} FGSM-RS, {} PGD training. Bars: 95 % \
+         intervals. Up and to the right is better; a model up and to the left bought its \
+         robustness with clean accuracy.</p></div>",
+        Marker::Circle.symbol(),
+        Marker::Triangle.symbol(),
+        Marker::Diamond.symbol(),
+        Marker::Square.symbol()
+    );
 }

@@ -310,7 +310,9 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         );
         for r in &c.rows {
             let baseline = match &r.replaced {
-                Some((name, _)) if name != &r.baseline => format!("{} (for {name})", r.baseline),
+                Some((name, _)) if name != &r.baseline => {
+                    format!("{} (stands in for {name})", r.baseline)
+                }
                 Some(_) => format!("{} (degenerate)", r.baseline),
                 None => r.baseline.clone(),
             };

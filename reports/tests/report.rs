@@ -304,9 +304,9 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     // Each run's conclusion comes before its per-model lines; TanhConv fails a check in the
     // adversarial run, so its row of the conclusion table refuses to draw one.
     let conclusion = page
-        .find("<tr><td>cnn9-tanh-cosine</td><td>cnn9-baseline</td>")
+        .find("<tr><td class=\"l\">cnn9-tanh-cosine</td><td class=\"l\">cnn9-baseline</td>")
         .expect("conclusion row");
-    assert!(page[conclusion..].contains("<td>no conclusion: checks fail ("));
+    assert!(page[conclusion..].contains("<td class=\"l\">no conclusion: checks fail ("));
     assert!(conclusion < page.find("<ul class=\"verdict\">").unwrap());
     assert!(page.contains(
         "<p class=\"conclusion\">cnn9-tanh-cosine is not clearly more robust to corruptions"

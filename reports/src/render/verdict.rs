@@ -62,22 +62,23 @@ pub(super) fn verdict(p: &mut String, run: &RunResults) {
 /// its 95 % interval, verdict), then its sentence and how far to trust it.
 fn conclusion_table(p: &mut String, c: &Conclusion) {
     p.push_str(
-        "<table class=\"conclusion\"><tr><th>model</th><th>baseline</th><th>Δ clean</th>\
-         <th>Δ robust [95 % interval]</th><th>verdict</th></tr>",
+        "<table><tr><th class=\"l\">model</th><th class=\"l\">baseline</th><th>Δ clean \
+         (points)</th><th>Δ robust [95 % interval] (points)</th><th class=\"l\">verdict</th></tr>",
     );
     let points = |x: f64| format!("{:+.1}", 100.0 * x);
     for r in &c.rows {
         let baseline = match &r.replaced {
-            Some((name, why)) if name != &r.baseline => {
-                format!("{} (for {name}, which {why})", r.baseline)
+            Some((name, _)) if name != &r.baseline => {
+                format!("{} (stands in for {name})", r.baseline)
             }
-            Some((_, why)) => format!("{} (degenerate: {why})", r.baseline),
+            Some(_) => format!("{} (degenerate)", r.baseline),
             None => r.baseline.clone(),
         };
         let (d, lo, hi) = r.delta_robust;
         let _ = write!(
             p,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{} to {}] under {}</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{} [{} to {}] \
+             under {}</td><td class=\"l\">{}</td></tr>",
             esc(&r.model),
             esc(&baseline),
             points(r.delta_clean),
@@ -91,7 +92,7 @@ fn conclusion_table(p: &mut String, c: &Conclusion) {
     p.push_str("</table>");
     let _ = write!(
         p,
-        "<p class=\"conclusion\">{}</p><p class=\"trust\">{}</p>",
+        "<p class=\"conclusion\">{}</p><p class=\"note\">{}</p>",
         esc(&c.sentence),
         esc(&c.trust)
     );

@@ -137,11 +137,9 @@ mod tests {
     /// the first train and last test image decode identically from both.
     #[test]
     fn embedded_matches_shared_folder() {
-        let src = super::super::test_util::shared_data().join("cifar10");
-        if !src.is_dir() {
-            eprintln!("skipping: {} not found", src.display());
+        let Some(src) = super::super::test_util::shared_dir("cifar10") else {
             return;
-        }
+        };
         let d = embedded().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         for name in [

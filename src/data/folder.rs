@@ -339,7 +339,7 @@ pub(crate) fn assemble(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{shared_data, write};
+    use super::super::test_util::{shared_dir, write};
     use super::super::{load, Cifar100Labels, DataFormat};
     use super::*;
 
@@ -552,11 +552,9 @@ mod tests {
     /// to check the sort.
     #[test]
     fn real_cifar10_jpegs() {
-        let src = shared_data().join("cifar10");
-        if !src.is_dir() {
-            eprintln!("skipping: {} not found", src.display());
+        let Some(src) = shared_dir("cifar10") else {
             return;
-        }
+        };
         let tmp = tempfile::tempdir().unwrap();
         for class in ["truck", "cat"] {
             for (split, n) in [("train", 3), ("test", 2)] {

@@ -340,7 +340,7 @@ pub(crate) fn load_idx(dir: &Path, splits: Splits) -> Result<Dataset, DataError>
 mod tests {
     use std::io::Write;
 
-    use super::super::test_util::{shared_data, write};
+    use super::super::test_util::{shared_dir, write};
     use super::super::{load, Cifar100Labels, DataFormat};
     use super::*;
 
@@ -647,11 +647,9 @@ mod tests {
     /// and 6000 / 1000 images of each class.
     #[test]
     fn real_fashion_mnist() {
-        let dir = shared_data().join("fashion-mnist");
-        if !dir.is_dir() {
-            eprintln!("skipping: {} not found", dir.display());
+        let Some(dir) = shared_dir("fashion-mnist") else {
             return;
-        }
+        };
         let d = load(&dir, None, Cifar100Labels::Fine).unwrap();
         assert_eq!((d.channels, d.height, d.width), (1, 28, 28));
         assert_eq!(d.train.len(), 60000);

@@ -346,6 +346,24 @@ pub(crate) mod test_util {
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
     }
 
+    /// The shared real-data folder `name` (`cifar10`, `fashion-mnist`), if it is there. Without
+    /// it a test that reads it says so and passes, except where `DCROBUST_REQUIRE_SHARED_DATA=1`
+    /// (set by `.ci/run` in CI, where the folder is always laid beside the clone): there a
+    /// missing folder fails the test.
+    pub fn shared_dir(name: &str) -> Option<std::path::PathBuf> {
+        let dir = shared_data().join(name);
+        if dir.is_dir() {
+            return Some(dir);
+        }
+        assert!(
+            std::env::var("DCROBUST_REQUIRE_SHARED_DATA").as_deref() != Ok("1"),
+            "{} not found, and DCROBUST_REQUIRE_SHARED_DATA=1 requires it",
+            dir.display()
+        );
+        eprintln!("skipping: {} not found", dir.display());
+        None
+    }
+
     /// Writes `bytes` to `dir/name`, creating parent folders.
     pub fn write(dir: &Path, name: &str, bytes: &[u8]) {
         let path = dir.join(name);

@@ -105,9 +105,25 @@ fn cells(row: &str) -> Vec<&str> {
     row.trim_matches('|').split('|').map(str::trim).collect()
 }
 
-/// Asserts that README.md (its text `readme`) has `row` as a line of its own.
-fn assert_quoted(readme: &str, row: &str) {
-    assert!(readme.lines().any(|l| l == row), "README.md lacks {row:?}");
+/// A document of the repository (`README.md`, `docs/reproduction.md`, ...): its path and text.
+struct Doc {
+    path: &'static str,
+    text: String,
+}
+
+fn doc(path: &'static str) -> Doc {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    Doc { path, text }
+}
+
+/// Asserts that the document has `row` as a line of its own.
+fn assert_quoted(doc: &Doc, row: &str) {
+    assert!(
+        doc.text.lines().any(|l| l == row),
+        "{} lacks {row:?}",
+        doc.path
+    );
 }
 
 /// Oracle: the repository's zoo directories. `dcrobust zoo --json` lists exactly those, each
@@ -154,33 +170,33 @@ fn zoo_lists_the_shipped_models() {
 }
 
 /// Oracle: the shipped models' own `zoo.json` files, through `dcrobust zoo --markdown` (one
-/// line per model, checked against `zoo --json` above). README.md's "Model zoo" table must be
-/// exactly that output, line for line.
+/// line per model, checked against `zoo --json` above). The table of docs/zoo.md, "The models",
+/// must be exactly that output, line for line.
 #[test]
-fn readme_zoo_table_is_dcrobust_zoo_markdown() {
+fn docs_zoo_table_is_dcrobust_zoo_markdown() {
     let o = dcrobust(&["zoo", "--markdown"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), zoo_dirs().len() + 2, "{table}");
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section: Vec<&str> = readme
+    let zoo_doc = doc("docs/zoo.md");
+    let section: Vec<&str> = zoo_doc
+        .text
         .lines()
-        .skip_while(|l| *l != "### Model zoo")
+        .skip_while(|l| *l != "## The models")
         .skip(1)
-        .take_while(|l| !l.starts_with("### "))
+        .take_while(|l| !l.starts_with("## "))
         .collect();
     let start = section
         .iter()
         .position(|l| *l == lines[0])
-        .expect("README.md's zoo section has the zoo table's header");
-    let readme_table: Vec<&str> = section[start..]
+        .expect("docs/zoo.md's section \"The models\" has the zoo table's header");
+    let doc_table: Vec<&str> = section[start..]
         .iter()
         .take_while(|l| l.starts_with('|'))
         .copied()
         .collect();
-    assert_eq!(readme_table, lines, "README.md's zoo table");
+    assert_eq!(doc_table, lines, "docs/zoo.md's zoo table");
 }
 
 /// Oracles: with no model, recipe or training option the run evaluates every zoo model (its
@@ -297,18 +313,17 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 /// Oracle: the committed summaries of the reproduction runs (`docs/results/paper-standard/`,
 /// `paper-adversarial/`, `paper-transfer/`, `strong-standard/`, `strong-adversarial/`,
 /// `l2-standard/`, `l2-adversarial/`, `paper-corruption/` and `paper-corruption-adv/`, written by
-/// the commands in README.md, "Reproducing the paper"): `dcrobust report --markdown` prints their
-/// white-box, transfer, worst-case, L2 and corruption tables, and README.md quotes each of them
+/// the commands in docs/reproduction.md): `dcrobust report --markdown` prints their white-box,
+/// transfer, worst-case, L2 and corruption tables, and docs/reproduction.md quotes each of them
 /// verbatim; the models are the zoo's models (standard or FGSM-trained, four each) with the clean
 /// accuracies `dcrobust zoo` records for the full test split.
 #[test]
-fn readme_reproduction_tables_are_the_committed_results() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+fn reproduction_tables_are_the_committed_results() {
+    let repro = doc("docs/reproduction.md");
     let zoo = dcrobust(&["zoo", "--json"]);
     let zoo: serde_json::Value = serde_json::from_slice(&zoo.stdout).unwrap();
     // The paper protocol's two runs: `paper-standard/` for the four standard models,
-    // `paper-adversarial/` for the four FGSM-trained ones. README.md quotes every white-box row,
+    // `paper-adversarial/` for the four FGSM-trained ones. docs/reproduction.md quotes every white-box row,
     // whose clean accuracy must be the zoo's.
     let zoo = zoo.as_array().unwrap();
     for (folder, fgsm, training) in [
@@ -331,7 +346,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 row.contains(&format!("| {:.2} (", 100.0 * acc)),
                 "{row}: clean accuracy is not the zoo's {acc}"
             );
-            assert_quoted(&readme, row);
+            assert_quoted(&repro, row);
             rows += 1;
         }
         assert_eq!(rows, 4, "{folder}: four models");
@@ -353,12 +368,12 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 "two sources and the paper, twice, in\n{md}"
             );
             for row in transfer {
-                assert_quoted(&readme, row);
+                assert_quoted(&repro, row);
             }
         }
     }
 
-    // The transfer run between all eight models (`docs/results/paper-transfer/`): README.md
+    // The transfer run between all eight models (`docs/results/paper-transfer/`): docs/reproduction.md
     // quotes its FGSM and BIM matrices whole (a header, a rule, eight sources and the paper's
     // row each). Its white-box cells were copied from the FGSM-trained half's run, so the five
     // models they share have the same white-box rows in both.
@@ -377,7 +392,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
             assert_eq!(empty, [row[0]], "{attack}: {row:?}");
         }
         for row in table {
-            assert_quoted(&readme, row);
+            assert_quoted(&repro, row);
         }
     }
     let white_box = table_under(&md, "#### White-box");
@@ -388,7 +403,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
     }
 
     // The stronger attacks' runs (`docs/results/strong-standard/` for the standard models,
-    // `docs/results/strong-adversarial/` for the FGSM-trained ones): README.md quotes the rows of
+    // `docs/results/strong-adversarial/` for the FGSM-trained ones): docs/reproduction.md quotes the rows of
     // each one's worst-case table, one per model of the run's half of the zoo, and the
     // FGSM-trained run's white-box table at 8/255 whole.
     for (folder, fgsm) in [("strong-standard", false), ("strong-adversarial", true)] {
@@ -400,19 +415,19 @@ fn readme_reproduction_tables_are_the_committed_results() {
         assert_eq!(worst.len(), 4, "{folder}: worst-case rows in\n{md}");
         for row in worst {
             assert_eq!(cells(row)[0].ends_with("-fgsm"), fgsm, "{folder}: {row}");
-            assert_quoted(&readme, row);
+            assert_quoted(&repro, row);
         }
         if fgsm {
             let white_box = table_under(&md, "#### White-box");
             assert_eq!(white_box.len(), 6, "{folder}: white-box table in\n{md}");
             for row in white_box {
-                assert_quoted(&readme, row);
+                assert_quoted(&repro, row);
             }
         }
     }
 
     // The L2 runs (`docs/results/l2-standard/` for the standard models,
-    // `docs/results/l2-adversarial/` for the FGSM-trained ones): README.md quotes each one's CW-L2,
+    // `docs/results/l2-adversarial/` for the FGSM-trained ones): docs/reproduction.md quotes each one's CW-L2,
     // PGD-L2 and worst-case tables against ε whole, a header, a rule and one row per model of the
     // run's half of the zoo each.
     for (folder, fgsm) in [("l2-standard", false), ("l2-adversarial", true)] {
@@ -424,14 +439,14 @@ fn readme_reproduction_tables_are_the_committed_results() {
                 assert_eq!(cells(row)[0].ends_with("-fgsm"), fgsm, "{folder}: {row}");
             }
             for row in table {
-                assert_quoted(&readme, row);
+                assert_quoted(&repro, row);
             }
         }
     }
 
     // The corruption runs: `docs/results/paper-corruption/` for the four standard models and
     // `docs/results/paper-corruption-adv/` for the standard baseline and the four FGSM-trained
-    // ones. README.md quotes each one's mCE table and its accuracies per corruption and per
+    // ones. docs/reproduction.md quotes each one's mCE table and its accuracies per corruption and per
     // severity whole, with each model's full-split clean accuracy.
     for (folder, fgsm, models) in [
         ("paper-corruption", false, 4),
@@ -447,7 +462,7 @@ fn readme_reproduction_tables_are_the_committed_results() {
             "{folder}: tables in\n{md}"
         );
         for row in mce.iter().chain(&corruption).chain(&severity) {
-            assert_quoted(&readme, row);
+            assert_quoted(&repro, row);
         }
         // The FGSM-trained models' run has the standard baseline beside them, as the CE
         // baseline.
@@ -468,7 +483,65 @@ fn readme_reproduction_tables_are_the_committed_results() {
     }
 }
 
-/// Oracle: the shipped FGSM-trained baseline's known gradient masking (README.md, "Model zoo";
+/// Oracle: the committed runs behind docs/reproduction.md, through `dcrobust report --markdown`.
+/// Each row of README.md's headline table ("The answer") is, cell for cell, a zoo model's
+/// white-box row at 8/255 (clean, FGSM and BIM with the paper's values in parentheses, from
+/// `paper-standard/` or `paper-adversarial/`), its worst case at 8/255 (`strong-standard/` or
+/// `strong-adversarial/`) and its mCE (`paper-corruption/` or `paper-corruption-adv/`); the
+/// table has one row per zoo model.
+#[test]
+fn readme_headline_table_is_the_committed_results() {
+    let readme = doc("README.md");
+    let rows: Vec<Vec<&str>> = readme
+        .text
+        .lines()
+        .skip_while(|l| *l != "## The answer")
+        .take_while(|l| *l != "## Set-up")
+        .filter(|l| l.starts_with("| cnn9-"))
+        .map(cells)
+        .collect();
+    assert_eq!(rows.len(), zoo_dirs().len(), "{rows:?}");
+    let runs: Vec<String> = [
+        "paper-standard",
+        "paper-adversarial",
+        "strong-standard",
+        "strong-adversarial",
+        "paper-corruption",
+        "paper-corruption-adv",
+    ]
+    .iter()
+    .map(|f| committed_markdown(f))
+    .collect();
+    // The column of `heading` in the table whose first row is `header`.
+    let column = |header: &str, heading: &str| {
+        cells(header)
+            .iter()
+            .position(|h| *h == heading)
+            .unwrap_or_else(|| panic!("no column {heading} in {header}"))
+    };
+    for row in rows {
+        let name = row[0];
+        let fgsm = usize::from(name.ends_with("-fgsm"));
+        assert_eq!(row[1], ["none", "FGSM"][fgsm], "{name}");
+        let training = ["none", "fgsm eps=0.0314 fraction=0.5"][fgsm];
+        let white_box = runs[fgsm]
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} | {training} | ")))
+            .map(cells)
+            .unwrap_or_else(|| panic!("no white-box row of {name}"));
+        assert_eq!(row[2..5], white_box[2..5], "{name}: clean, FGSM, BIM");
+        let worst = table_under(&runs[2 + fgsm], "#### WORST-CASE");
+        let at8 = column(worst[0], "8/255");
+        let w = worst.iter().map(|l| cells(l)).find(|c| c[0] == name);
+        assert_eq!(Some(row[5]), w.map(|c| c[at8]), "{name}: worst case");
+        let mce = table_under(&runs[4 + fgsm], "#### Corruptions: clean accuracy");
+        let col = column(mce[0], "mCE");
+        let m = mce.iter().map(|l| cells(l)).find(|c| c[0] == name);
+        assert_eq!(Some(row[6]), m.map(|c| c[col]), "{name}: mCE");
+    }
+}
+
+/// Oracle: the shipped FGSM-trained baseline's known gradient masking (docs/zoo.md, "The models";
 /// docs/training.md, "Adversarial training"). One FGSM step from the clean image stopped finding
 /// its errors during training, so FGSM at 8/255 leaves most images correct while PGD breaks
 /// them, and FGSM does better at 8/255 than at 2/255. The checks must say so: a warning for
@@ -585,7 +658,8 @@ fn checkpoints_are_evaluated_on_a_folder_without_a_training_split() {
     assert_eq!(from_folder, from_embedded);
 }
 
-/// The rows of README.md's AutoAttack comparison tables: clean accuracy, then each attack.
+/// The rows of the AutoAttack comparison tables (docs/attacks.md, "Against the reference"): clean
+/// accuracy, then each attack.
 const COMPARISON_ROWS: [&str; 7] = [
     "clean",
     "apgd-ce",
@@ -597,11 +671,11 @@ const COMPARISON_ROWS: [&str; 7] = [
 ];
 
 /// Oracle: the committed comparison runs (`attacks/scripts/results/*.json`, written by
-/// `attacks/scripts/reference_compare.py --json`). Each row of README.md's "AutoAttack against the
-/// reference" table is their robust accuracies in percent, column by column: 8/255 and 2/255 on
+/// `attacks/scripts/reference_compare.py --json`). Each row of the 100-image table of
+/// docs/attacks.md, "Against the reference", is their robust accuracies in percent, column by column: 8/255 and 2/255 on
 /// the same pixels (dcrobust, reference), then the reference on Pillow's pixels with seeds 0 and 1.
 #[test]
-fn readme_autoattack_table_is_the_committed_comparison() {
+fn autoattack_table_is_the_committed_comparison() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let results = root.join("attacks/scripts/results");
     let eps8 = read_json(&results.join("eps8-100.json"));
@@ -611,7 +685,7 @@ fn readme_autoattack_table_is_the_committed_comparison() {
     assert_eq!(eps2["pixels"], "dcrobust");
     assert_eq!(eps8["pixels"], "dcrobust");
     let pct = |v: &serde_json::Value| format!("{:.0}", 100.0 * v.as_f64().unwrap());
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let attacks = doc("docs/attacks.md");
     let mut rows = 0;
     for attack in COMPARISON_ROWS {
         let cells = if attack == "clean" {
@@ -641,7 +715,7 @@ fn readme_autoattack_table_is_the_committed_comparison() {
             format!("`{attack}`")
         };
         let row = format!("| {label} | {} |", cells.join(" | "));
-        assert_quoted(&readme, &row);
+        assert_quoted(&attacks, &row);
         rows += 1;
     }
     assert_eq!(rows, 7);
@@ -649,11 +723,11 @@ fn readme_autoattack_table_is_the_committed_comparison() {
 
 /// Oracle: the committed merged comparisons `attacks/scripts/results/eps2-300.json` and
 /// `eps8-300.json` (each written by `reference_compare.py --merge` from three 100-image chunks
-/// beside it). Each row of README.md's merged table is, per budget, the robust accuracy in
+/// beside it). Each row of the merged table of docs/attacks.md, "Against the reference", is, per budget, the robust accuracy in
 /// percent on each side, their difference and the number of images robust on one side only;
 /// every attack agrees within 0.5 points at both budgets, the agreement the comparison is held to.
 #[test]
-fn readme_merged_autoattack_table_is_the_committed_comparison() {
+fn merged_autoattack_table_is_the_committed_comparison() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let merged: Vec<_> = ["eps2-300.json", "eps8-300.json"]
         .iter()
@@ -663,7 +737,7 @@ fn readme_merged_autoattack_table_is_the_committed_comparison() {
         assert_eq!(m["images"], 300);
         assert_eq!(m["chunks"].as_array().unwrap().len(), 3);
     }
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let attacks = doc("docs/attacks.md");
     let pct = |v: &serde_json::Value| 100.0 * v.as_f64().unwrap();
     // In hundredths of a point, without a negative zero (the reference's accuracies are f32).
     let diff = |o: f64, r: f64| {
@@ -707,12 +781,12 @@ fn readme_merged_autoattack_table_is_the_committed_comparison() {
             format!("`{attack}`")
         };
         let row = format!("| {label} | {} |", cells.join(" | "));
-        assert_quoted(&readme, &row);
+        assert_quoted(&attacks, &row);
     }
 }
 
-/// Oracle: the shipped FGSM-trained decoupled models' measured robustness (README.md, "Model
-/// zoo": of 300 embedded test images under PGD-20 at 2/255, 4/255 and 8/255, TanhConv keeps 65 %,
+/// Oracle: the shipped FGSM-trained decoupled models' measured robustness (docs/zoo.md, "The
+/// models": of 300 embedded test images under PGD-20 at 2/255, 4/255 and 8/255, TanhConv keeps 65 %,
 /// 52 % and 30 %, BallConv 65 %, 53 % and 29 %, SphereConv 60 %, 49 % and 23 %). Unlike the
 /// FGSM-trained baseline, PGD does not break them at 8/255, their accuracy falls with ε under
 /// both attacks, and no gradient-masking check warns. The bounds leave room for the smaller

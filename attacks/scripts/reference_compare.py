@@ -400,8 +400,8 @@ def merge(files):
 
 
 def print_table(result, attacks):
-    """The Markdown comparison table of `result` (robust accuracy in percent, as README.md shows
-    it), then the images robust on one side only."""
+    """The Markdown comparison table of `result` (robust accuracy in percent, as docs/attacks.md
+    shows it), then the images robust on one side only."""
     print(f"\n{result['images']} images, eps {result['eps']}, {Path(result['model']).name}\n")
     print("| attack | dcrobust | reference | difference | robust in dcrobust only / in the reference only |")
     print("| --- | ---: | ---: | ---: | ---: |")

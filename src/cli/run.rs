@@ -72,8 +72,8 @@ pub use crate::suite::SuiteKind as Suite;
 #[derive(Debug, Args)]
 pub struct AdversarialArgs {
     /// Attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, and
-    /// the black-box square (`dcrobust attacks` lists them; README.md, "Full evaluation", runs
-    /// them all). Square runs at --headline-linf only. The default keeps the default run of the
+    /// the black-box square (`dcrobust attacks` lists them; docs/reproduction.md, "Full evaluation",
+    /// runs them all). Square runs at --headline-linf only. The default keeps the default run of the
     /// eight zoo models under 5 minutes on 2 cores.
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd", value_parser = parse_attack)]
     pub attacks: Vec<AttackKind>,

@@ -13,7 +13,7 @@ pub struct ZooArgs {
     /// Print the list as JSON.
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
-    /// Print the list as a Markdown table (README.md's "Model zoo" table).
+    /// Print the list as a Markdown table (the table of docs/zoo.md, "The models").
     #[arg(long)]
     pub markdown: bool,
     /// What to do instead of listing.

@@ -6,7 +6,11 @@
 //! Here the input gradient is `col2im(Wᵀ·dY)`, the weight gradient is `Σ_n dY_n·col_nᵀ`, and a
 //! gradient is only computed for an argument that takes part in autograd. Results do not depend
 //! on the thread count: each image is computed by one thread, and the weight gradient is summed
-//! over fixed chunks of the batch in a fixed order. Other devices use candle's own convolution.
+//! over fixed chunks of the batch in a fixed order.
+//!
+//! With the `cudnn` feature the same three operations run on a CUDA device for f32 tensors,
+//! each pass one cuDNN call (`kernels::cudnn`): candle's own backward pass would send both
+//! gradients to its direct kernels. Other devices and types use candle's own convolution.
 
 use super::microgemm;
 use super::support::{filled, multiversion};
@@ -17,18 +21,20 @@ use rayon::prelude::*;
 /// Images per partial sum of the weight gradient (fixed, so sums do not depend on threads).
 const WGRAD_CHUNK: usize = 8;
 
+/// A convolution's sizes: `x (n, cin, h, w)`, filters `(cout, cin, k, k)`, output
+/// `(n, cout, ho, wo)`.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
-    n: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    ho: usize,
-    wo: usize,
+pub(super) struct Geom {
+    pub(super) n: usize,
+    pub(super) cin: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) cout: usize,
+    pub(super) k: usize,
+    pub(super) stride: usize,
+    pub(super) pad: usize,
+    pub(super) ho: usize,
+    pub(super) wo: usize,
 }
 
 impl Geom {
@@ -43,7 +49,9 @@ impl Geom {
     }
 }
 
-fn geom(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Geom> {
+/// The geometry of convolving `x` with filters `w`; an error unless `x` is `(N, C, H, W)`, `w`
+/// is `(C_out, C, k, k)`, the stride is positive and the padded image holds the kernel.
+pub(super) fn geom(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Geom> {
     let (&[n, cin, h, wd], &[cout, cin2, kh, kw]) = (x, w) else {
         candle_core::bail!("conv2d: expected (N, C, H, W) input and (C_out, C_in, k, k) filters, got {x:?} and {w:?}")
     };
@@ -660,6 +668,18 @@ impl CustomOp2 for Conv2d {
         Ok((out, Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
 
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), self.stride, self.pad)?;
+        super::cudnn::conv(super::conv_plan::Pass::Forward, &g, (s1, l1), (s2, l2))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -705,6 +725,18 @@ impl CustomOp2 for GradInput {
         ));
         Ok((out, Shape::from((g.n, g.cin, g.h, g.w))))
     }
+
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let g = self.g;
+        super::cudnn::conv(super::conv_plan::Pass::BackwardData, &g, (s1, l1), (s2, l2))
+    }
 }
 
 struct GradWeight {
@@ -729,16 +761,35 @@ impl CustomOp2 for GradWeight {
         ));
         Ok((out, Shape::from((g.cout, g.cin, g.k, g.k))))
     }
+
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let g = self.g;
+        super::cudnn::conv(
+            super::conv_plan::Pass::BackwardFilter,
+            &g,
+            (s1, l1),
+            (s2, l2),
+        )
+    }
 }
 
 /// 2-D convolution (no dilation, no groups, square kernel), differentiable.
 ///
-/// On the CPU with f32 or f64 it runs dcrobust's kernels; elsewhere candle's `conv2d`.
+/// On the CPU with f32 or f64 it runs dcrobust's kernels; on a CUDA device with f32, when built
+/// with the `cudnn` feature, cuDNN for the forward pass and both gradients; elsewhere (and after
+/// [`super::use_candle_kernels`]) candle's `conv2d`.
 ///
 /// # Shapes
 /// `x`: `(N, C_in, H, W)`, `w`: `(C_out, C_in, k, k)` → `(N, C_out, (H+2p−k)/s+1, (W+2p−k)/s+1)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    if !super::own_kernels(x) {
+    if !super::own_kernels(x) && !super::cudnn_conv(x, w) {
         return x.conv2d(w, padding, stride, 1, 1);
     }
     x.contiguous()?.apply_op2(

@@ -1,12 +1,19 @@
 //! dcrobust's CPU kernels: candle custom operations with their own forward and backward passes,
 //! used on the CPU for f32 and f64 tensors (on the GPU, and after [`use_candle_kernels`], the
-//! models use candle's own operations instead). Each operation is deterministic whatever the
-//! thread count: an image is computed by one thread, and every sum over images runs in a fixed
-//! order. Performance notes: docs/performance.md#kernels.
+//! models use candle's own operations instead, except for the convolution below). Each operation
+//! is deterministic whatever the thread count: an image is computed by one thread, and every sum
+//! over images runs in a fixed order. Performance notes: docs/performance.md#kernels.
+//!
+//! The convolution also runs on a CUDA device when built with the `cudnn` feature: for f32
+//! tensors its forward pass, input gradient and weight gradient are each one cuDNN call
+//! (`cudnn`, a per-shape cache of descriptors, algorithms and a growing workspace), with the
+//! deterministic algorithms and FP32 math by default; [`conv_plan`] holds that path's shape
+//! logic and its two process-wide settings, [`set_conv_math`] and [`set_conv_algos`].
 //!
 //! | operation | shapes | oracle (tests) |
 //! | --- | --- | --- |
 //! | [`conv::conv2d`] | `x (N, C, H, W)`, `w (O, C, k, k)` → `(N, O, H', W')` | candle's `conv2d` values and gradients; finite differences |
+//! | [`conv::conv2d`] on cuDNN (feature `cudnn`, CUDA, f32) | as above | on the CPU: the cache key, shapes and descriptor parameters of every CNN-9 convolution against the CPU operation's shapes, the algorithm policy against cuDNN's reproducibility notes; on a GPU (`DCROBUST_REQUIRE_GPU=1`): the CPU operation's values and gradients under each math type and policy, and the same bits on a second run |
 //! | [`batch_norm::batch_norm_train`] (+ReLU) | `x (N, C, H, W)`, `γ, β (C,)` → `(N, C, H, W)` and the batch statistics `(C,)` | candle's composite BatchNorm; finite differences of dx, dγ, dβ |
 //! | [`max_pool::max_pool2`] | `(N, C, H, W)` → `(N, C, H/2, W/2)` | the closed form (gradient routed to each window's first maximum) |
 //! | [`fused::decoupled_tail`] | `y, n (N, O, H, W)`/`(N, 1, H, W)`, `ρ (O,)` → `(N, O, H, W)` | candle's composite `h(n, ρ)·g(y/n)` for every magnitude × activation; finite differences |
@@ -21,6 +28,9 @@
 pub mod acos;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_plan;
+#[cfg(feature = "cudnn")]
+pub(crate) mod cudnn;
 pub mod fused;
 pub mod max_pool;
 pub(crate) mod microgemm;
@@ -28,13 +38,15 @@ pub(crate) mod support;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use conv_plan::{conv_algos, conv_math, set_conv_algos, set_conv_math, ConvAlgos, ConvMath};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
 
 /// Makes every layer use candle's own operations instead of dcrobust's CPU kernels (convolution,
-/// BatchNorm, `acos`, max-pooling, the fused decoupled tail), for the whole process; `dcrobust
-/// bench` uses it as the reference.
+/// BatchNorm, `acos`, max-pooling, the fused decoupled tail) and its cuDNN convolution, for the
+/// whole process; `dcrobust bench` uses it as the reference.
 pub fn use_candle_kernels(on: bool) {
     CANDLE_KERNELS.store(on, Ordering::SeqCst);
 }
@@ -44,5 +56,18 @@ pub fn use_candle_kernels(on: bool) {
 pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
     t.device().is_cpu()
         && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+        && !CANDLE_KERNELS.load(Ordering::SeqCst)
+}
+
+/// Whether the convolution runs on dcrobust's cuDNN path ([`conv::conv2d`]): built with the
+/// `cudnn` feature, non-empty f32 tensors on a CUDA device, unless [`use_candle_kernels`]
+/// turned dcrobust's operations off.
+pub(crate) fn cudnn_conv(x: &candle_core::Tensor, w: &candle_core::Tensor) -> bool {
+    cfg!(feature = "cudnn")
+        && x.device().is_cuda()
+        && x.dtype() == candle_core::DType::F32
+        && w.dtype() == candle_core::DType::F32
+        && x.elem_count() > 0
+        && w.elem_count() > 0
         && !CANDLE_KERNELS.load(Ordering::SeqCst)
 }

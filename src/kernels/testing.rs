@@ -23,3 +23,13 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         .unwrap();
     d.into_iter().fold(0.0, f64::max)
 }
+
+/// Held by every test that sets the process-wide cuDNN convolution settings
+/// (`kernels::set_conv_math`, `kernels::set_conv_algos`) or depends on them, so that tests run
+/// in parallel do not see each other's settings.
+pub static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`CONV_SETTINGS`], also after a test that held it failed.
+pub fn conv_settings() -> std::sync::MutexGuard<'static, ()> {
+    CONV_SETTINGS.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -31,6 +31,8 @@ pub struct BenchConfig {
     pub kernels: Vec<&'static str>,
     /// Modes to time: `train`, `infer` and/or `attack`.
     pub modes: Vec<&'static str>,
+    /// Where to run; on a GPU every timed stretch ends with a synchronisation.
+    pub device: Device,
 }
 
 /// Kernel sets `dcrobust bench` knows.
@@ -176,7 +178,7 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
     if cfg.batch == 0 || cfg.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
-    let device = Device::Cpu;
+    let device = &cfg.device;
     let mut rows = Vec::new();
     for m in &cfg.models {
         let [h, w] = m.image_size;
@@ -191,7 +193,7 @@ pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<B
         let flops = cnn9_flops(m);
         for &kernels in &cfg.kernels {
             crate::kernels::use_candle_kernels(kernels == "candle");
-            let net = build_network(m, cfg.seed, &device)?;
+            let net = build_network(m, cfg.seed, device)?;
             let timed = time_modes(&net, cfg, &x, &labels, shape);
             crate::kernels::use_candle_kernels(false);
             for (mode, per_s) in timed? {
@@ -223,9 +225,9 @@ fn time_modes(
     labels: &[u32],
     shape: [usize; 4],
 ) -> Result<Vec<(&'static str, f64)>> {
-    let device = Device::Cpu;
-    let xt = Tensor::from_slice(x, shape.as_slice(), &device)?;
-    let yt = Tensor::from_slice(labels, labels.len(), &device)?;
+    let device = &cfg.device;
+    let xt = Tensor::from_slice(x, shape.as_slice(), device)?;
+    let yt = Tensor::from_slice(labels, labels.len(), device)?;
     let recipe = TrainConfig::new(1, cfg.seed);
     let mut opt = Optimizer::new(
         recipe.optimizer,
@@ -238,10 +240,12 @@ fn time_modes(
         for _ in 0..cfg.warmup {
             f()?;
         }
+        device.synchronize()?;
         let t = Instant::now();
         for _ in 0..cfg.steps {
             f()?;
         }
+        device.synchronize()?;
         Ok((cfg.steps * cfg.batch) as f64 / t.elapsed().as_secs_f64())
     };
     if want("train") {

@@ -14,31 +14,31 @@ pub struct BenchArgs {
     /// Models (CNN-9 only; default baseline,tanh).
     pub model: ModelArgs,
     /// Images per step.
-    #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub batch: usize,
     /// Timed steps per measurement.
-    #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub steps: usize,
     /// Untimed steps before each measurement.
-    #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub warmup: usize,
     /// Worker threads (default: all cores).
-    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub threads: Option<usize>,
     /// Seed of the weights and the random images.
-    #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub seed: u64,
     /// Kernel sets to time, comma-separated: dcrobust (own CPU kernels), candle (candle's
     /// operations).
-    #[arg(long, value_delimiter = ',', default_value = "dcrobust,candle", value_parser = parse_bench_kernels)]
+    #[arg(long, value_delimiter = ',', default_value = "dcrobust,candle", value_parser = parse_bench_kernels, help_heading = "Benchmark")]
     pub kernels: Vec<&'static str>,
     /// Modes to time, comma-separated: train (forward, backward, optimiser step), infer
     /// (forward), attack (input gradient, weights frozen).
-    #[arg(long, value_delimiter = ',', default_value = "train,infer,attack", value_parser = parse_bench_mode)]
+    #[arg(long, value_delimiter = ',', default_value = "train,infer,attack", value_parser = parse_bench_mode, help_heading = "Benchmark")]
     pub modes: Vec<&'static str>,
     /// Widths to time one after the other, comma-separated (for example 0.125,0.25,0.5,1);
     /// replaces --width.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["width", "model_config"], allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["width", "model_config"], allow_negative_numbers = true, help_heading = "Benchmark")]
     pub widths: Vec<f64>,
     /// Also time the same networks in PyTorch with this Python interpreter (it must have
     /// torch), interleaved with dcrobust's runs, and print dcrobust's rate over PyTorch's.
@@ -46,15 +46,24 @@ pub struct BenchArgs {
     /// before any of dcrobust's measurements.
     /// The PyTorch script (benches/torch_cnn9.py) is built into dcrobust. Only the baseline and
     /// TanhConv (cosine, learnable radius) have PyTorch twins.
-    #[arg(long, value_name = "PYTHON")]
+    #[arg(long, value_name = "PYTHON", help_heading = "Benchmark")]
     pub torch: Option<PathBuf>,
     /// Repetitions of every measurement, each preceded by PyTorch's with --torch; the table
     /// shows medians [default: 3 with --torch, else 1].
-    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
     pub repeat: Option<usize>,
     /// Also write the measurements to this JSON file.
-    #[arg(long)]
+    #[arg(long, help_heading = "Benchmark")]
     pub json: Option<PathBuf>,
+    /// Device: `cpu`, or `cuda:N` (a build with the `cuda` feature; with --torch, PyTorch runs
+    /// on `cuda` too). On a GPU every timed stretch ends with a device synchronisation, and the
+    /// `dcrobust` kernel set means the cuDNN convolutions (feature `cudnn`), `candle` candle's
+    /// own operations.
+    #[arg(long, default_value = "cpu", help_heading = "Benchmark")]
+    pub device: String,
+    /// cuDNN settings, passed to PyTorch too with --torch.
+    #[command(flatten)]
+    pub gpu: GpuArgs,
 }
 
 pub(crate) fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
@@ -128,7 +137,12 @@ fn run_torch(
         .with_context(|| format!("--torch: writing {}", script.display()))?;
     let o = std::process::Command::new(python)
         .arg(&script)
-        .args(["--device", "cpu", "--threads"])
+        .arg("--device")
+        .arg(if a.device == "cpu" { "cpu" } else { "cuda" })
+        .arg("--conv-math")
+        .arg(a.gpu.conv_math.name())
+        .args((a.gpu.conv_algos != crate::kernels::ConvAlgos::Fastest).then_some("--deterministic"))
+        .arg("--threads")
         .arg(rayon::current_num_threads().to_string())
         .arg("--width")
         .arg(width.to_string())
@@ -214,6 +228,8 @@ struct SummaryRow {
 
 pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
     apply_threads(a.threads)?;
+    a.gpu.apply();
+    let device = parse_device(&a.device)?;
     let data = data::embedded()?;
     let models = model_configs(&a.model, &data, &["baseline", "tanh"])?;
     if let Some(m) = models.iter().find(|m| m.arch != Arch::Cnn9) {
@@ -256,8 +272,15 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
         bail!("--torch: none of these models has a PyTorch twin (the baseline and TanhConv with the cosine activation and the learnable radius do)");
     }
     let peak = crate::bench::measured_peak_gflops(0.5);
+    let on = match &device {
+        candle_core::Device::Cpu => "CPU".to_string(),
+        _ => format!(
+            "{}, convolutions {} / {}",
+            a.device, a.gpu.conv_math, a.gpu.conv_algos
+        ),
+    };
     println!(
-        "CPU, {} threads, batch {}, {} timed steps after {} warm-up, {} repetition(s), medians; GFLOP/s count convolutions",
+        "{on}, {} threads, batch {}, {} timed steps after {} warm-up, {} repetition(s), medians; GFLOP/s count convolutions",
         a.threads.unwrap_or_else(rayon::current_num_threads),
         a.batch,
         a.steps,
@@ -281,6 +304,7 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             seed: a.seed,
             kernels: a.kernels.clone(),
             modes: a.modes.clone(),
+            device: device.clone(),
         };
         let mut runs: Vec<Vec<crate::bench::BenchRow>> = Vec::new();
         let mut torch_runs: Vec<TorchRates> = Vec::new();

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 /// Options every command that computes shares.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Execution and output")]
 pub struct CommonArgs {
     /// Run seed: initialisation, shuffling and augmentation derive from it.
     #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true)]
@@ -22,10 +23,59 @@ pub struct CommonArgs {
     /// Output directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// cuDNN settings (used with --device cuda:N).
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+impl CommonArgs {
+    /// The device `--device` names, with the cuDNN settings applied first.
+    pub fn open_device(&self) -> Result<Device> {
+        self.gpu.apply();
+        parse_device(&self.device)
+    }
+}
+
+/// How convolutions run on cuDNN (builds with the `cudnn` feature, `--device cuda:N`); the CPU
+/// ignores both.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "GPU")]
+pub struct GpuArgs {
+    /// cuDNN convolution math: fma (FP32 fused multiply-add, the default) or tf32 (Tensor
+    /// Cores with 10-bit mantissas, about 1e-3 relative error; PyTorch's default for cuDNN
+    /// convolutions). A speed comparison with PyTorch must use the same on both sides.
+    #[arg(long, default_value = "fma", value_parser = parse_setting::<crate::kernels::ConvMath>)]
+    pub conv_math: crate::kernels::ConvMath,
+    /// cuDNN convolution algorithms: deterministic (the default: cuDNN's heuristic choice when it
+    /// is reproducible, else a reproducible one; the same bits on every run), fixed (implicit
+    /// precomputed GEMM forward, ALGO_1 for both gradients, no heuristic) or fastest (the
+    /// heuristic's choice, atomics included: faster gradients, run-to-run differences in the
+    /// last bits).
+    #[arg(long, default_value = "deterministic", value_parser = parse_setting::<crate::kernels::ConvAlgos>)]
+    pub conv_algos: crate::kernels::ConvAlgos,
+}
+
+impl GpuArgs {
+    /// Makes the settings the process's own ([`crate::kernels::set_conv_math`],
+    /// [`crate::kernels::set_conv_algos`]).
+    pub fn apply(&self) {
+        crate::kernels::set_conv_math(self.conv_math);
+        crate::kernels::set_conv_algos(self.conv_algos);
+    }
+}
+
+/// Parses a setting through its `FromStr`, whose error names the accepted values.
+fn parse_setting<T>(s: &str) -> std::result::Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| e.to_string())
 }
 
 /// Where the data comes from.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Data")]
 pub struct DataArgs {
     /// Data set directory (CIFAR-10/100 binary, MNIST-style IDX, or ImageFolder with train/ and
     /// test/). Without it the embedded CIFAR-10 subset is used.
@@ -56,6 +106,7 @@ pub enum LabelsArg {
 
 /// Which networks to build.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Models")]
 pub struct ModelArgs {
     /// Architecture: cnn9, resnet32 or feat2d.
     #[arg(long, default_value = "cnn9", value_parser = parse_arch)]

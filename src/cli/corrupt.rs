@@ -18,7 +18,12 @@ pub struct CorruptArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Corruptions, as for `run --suite corruption`.
-    #[arg(long, value_delimiter = ',', default_value = "all")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "all",
+        help_heading = "Corruptions"
+    )]
     pub corruptions: Vec<String>,
     /// Severities, comma-separated, 1 to 5: one block of the test split each, ascending.
     /// Anything but all five is recorded in severities.json, which `run --cifar10c` reads.
@@ -26,17 +31,18 @@ pub struct CorruptArgs {
         long,
         value_delimiter = ',',
         default_value = "1,2,3,4,5",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help_heading = "Corruptions"
     )]
     pub severities: Vec<Severity>,
     /// Also write clean.npy: the uncorrupted test images (uint8 N x H x W x C, same order).
-    #[arg(long)]
+    #[arg(long, help_heading = "Corruptions")]
     pub clean: bool,
     /// Severity table: cifar10-c or imagenet-c.
-    #[arg(long, default_value = "cifar10-c", value_parser = crate::cli::run::parse_table)]
+    #[arg(long, default_value = "cifar10-c", value_parser = crate::cli::run::parse_table, help_heading = "Corruptions")]
     pub table: dcrobust_corruptions::Table,
     /// Hide the progress bar.
-    #[arg(long)]
+    #[arg(long, help_heading = "Execution and output")]
     pub quiet: bool,
 }
 

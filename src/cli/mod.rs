@@ -82,7 +82,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = Cli::command().get_matches_from(args);
+    let matches = short_help(Cli::command()).get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let (Command::Run(r), Some(("run", sub))) = (&mut cli.command, matches.subcommand()) {
         r.training_options = training_option_ids()
@@ -91,6 +91,53 @@ where
             .collect();
     }
     cli
+}
+
+/// `-h` gives one line per option, `--help` the whole text, as ripgrep does: every option
+/// whose help is longer than its first sentence keeps the whole text as its long help and that
+/// sentence (without its final period) as its short one; subcommands alike.
+pub(crate) fn short_help(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_long_help().is_some() {
+            return a;
+        }
+        let Some(full) = a.get_help().map(|h| h.to_string()) else {
+            return a;
+        };
+        let short = first_sentence(&full);
+        if short.len() == full.trim_end_matches('.').len() {
+            return a;
+        }
+        let short = short.to_string();
+        a.long_help(full).help(short)
+    })
+    .mut_subcommands(short_help)
+}
+
+/// The text up to the first sentence end: a period, colon or semicolon followed by a space,
+/// 12 characters or more in (so `8/255`, `1.25`, `e.g.` and a short `Device:` stay whole), or a parenthesis opened at the
+/// top level after at least 40 characters; the whole text without its final period if none.
+fn first_sentence(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    for (i, &c) in bytes.iter().enumerate() {
+        match c {
+            b'(' | b'[' if depth == 0 && i >= 40 => return text[..i].trim_end(),
+            b'(' | b'[' => depth += 1,
+            b')' | b']' => depth = depth.saturating_sub(1),
+            b'.' | b':' | b';'
+                if depth == 0
+                    && i >= 12
+                    && bytes.get(i + 1) == Some(&b' ')
+                    && !text[..i].ends_with("e.g")
+                    && !text[..i].ends_with("i.e") =>
+            {
+                return &text[..i];
+            }
+            _ => {}
+        }
+    }
+    text.trim_end_matches('.')
 }
 
 /// The ids of `run`'s options that make it train: every model and recipe option, and
@@ -140,6 +187,69 @@ pub fn run(cli: Cli) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: the rule by hand on sentences of the real help: a period or colon followed by a
+    /// space ends the sentence, not `8/255`, `1.25` or `e.g.`; an early colon does not; a
+    /// parenthesis after 40 characters does; and `run -h` (the short help) has one line per
+    /// option where `run --help` has the whole text, with every option in both.
+    #[test]
+    fn short_help_keeps_the_first_sentence() {
+        assert_eq!(
+            first_sentence("Operators to train, comma-separated: baseline (ordinary ...)"),
+            "Operators to train, comma-separated"
+        );
+        assert_eq!(
+            first_sentence(
+                "L-inf budget of adversarial training (a number or a fraction such as 8/255)."
+            ),
+            "L-inf budget of adversarial training (a number or a fraction such as 8/255)"
+        );
+        assert_eq!(
+            first_sentence("Step 1.25 e.g. here. Then more."),
+            "Step 1.25 e.g. here"
+        );
+        assert_eq!(
+            first_sentence("Device: `cpu`, or `cuda:N`."),
+            "Device: `cpu`, or `cuda:N`"
+        );
+        assert_eq!(
+            first_sentence(
+                "Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) \
+                 instead of evaluating the model zoo. Any model option implies it."
+            ),
+            "Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) \
+             instead of evaluating the model zoo"
+        );
+        assert_eq!(
+            first_sentence(
+                "Operator radius, fixed or learnable, for every decoupled layer (default)"
+            ),
+            "Operator radius, fixed or learnable, for every decoupled layer"
+        );
+        let mut cmd = short_help(Cli::command());
+        let run = cmd.find_subcommand_mut("run").unwrap();
+        let (short, long) = (
+            run.render_help().to_string(),
+            run.render_long_help().to_string(),
+        );
+        assert!(
+            2 * short.lines().count() < long.lines().count(),
+            "{} vs {} lines",
+            short.lines().count(),
+            long.lines().count()
+        );
+        for opt in [
+            "--linf-eps",
+            "--checkpoint",
+            "--adv-train",
+            "--holdout",
+            "--severities",
+        ] {
+            assert!(short.contains(opt) && long.contains(opt), "{opt}");
+        }
+        assert!(!short.contains("the run evaluates the zoo on CIFAR-10 data"));
+        assert!(long.contains("the run evaluates the zoo on CIFAR-10 data"));
+    }
     use candle_core::Device;
     use clap::CommandFactory;
 

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 
 /// The training recipe, shared by `train` and `run`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Training")]
 pub struct RecipeArgs {
     /// Named recipe that sets every option below; single options override it. quick: Adam 1e-3,
     /// steps ×0.1 at 50 % and 75 %; paper: the official DCNets schedule (Adam 1e-3, ×0.1 at 47,

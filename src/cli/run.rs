@@ -40,28 +40,28 @@ pub struct RunArgs {
     /// zoo:standard, zoo:adversarial (`dcrobust zoo` lists them). Without it, and without
     /// --train or any model or recipe option, the run evaluates the zoo on CIFAR-10 data (all of
     /// it for the adversarial suite, the standard models for the corruption suite).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', help_heading = "Models")]
     pub checkpoint: Vec<String>,
     /// Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) instead of
     /// evaluating the model zoo. Any model option (--op, --width, ...), recipe option
     /// (--recipe, --epochs, --lr, ...) or --train-limit implies it.
-    #[arg(long, conflicts_with = "checkpoint")]
+    #[arg(long, conflicts_with = "checkpoint", help_heading = "Models")]
     pub train: bool,
     /// The training options given on the command line (filled by [`crate::cli::parse`]).
     #[arg(skip)]
     pub training_options: Vec<String>,
     /// Images per evaluation batch (changes speed and memory, never the numbers).
-    #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Execution and output")]
     pub eval_batch_size: usize,
     /// Hide progress bars.
-    #[arg(long)]
+    #[arg(long, help_heading = "Execution and output")]
     pub quiet: bool,
     /// Open the report in the system browser when the run ends.
-    #[arg(long)]
+    #[arg(long, help_heading = "Execution and output")]
     pub open: bool,
     /// Evaluate only shard K of N (e.g. 2/8: every 8th evaluation unit from the 2nd), as one
     /// task of a job array; each shard needs its own --out, and `dcrobust merge` combines them.
-    #[arg(long, value_parser = parse_shard)]
+    #[arg(long, value_parser = parse_shard, help_heading = "Execution and output")]
     pub shard: Option<Shard>,
 }
 
@@ -70,6 +70,7 @@ pub use crate::suite::SuiteKind as Suite;
 
 /// Options of the adversarial suite.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Attacks")]
 pub struct AdversarialArgs {
     /// Attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, and
     /// the black-box square (`dcrobust attacks` lists them; docs/reproduction.md, "Full evaluation",
@@ -151,6 +152,7 @@ pub struct AdversarialArgs {
 
 /// Options of the corruption suite.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Corruptions")]
 pub struct CorruptionArgs {
     /// Corruptions, comma-separated CIFAR-10-C names, or `all` (the 19), `main` (the 15 of
     /// mCE), `noise`, `blur`, `weather`, `digital`.
@@ -347,7 +349,7 @@ impl CorruptionArgs {
 
 pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
     apply_threads(r.common.threads)?;
-    let device = parse_device(&r.common.device)?;
+    let device = r.common.open_device()?;
     let suite = r.suite.name();
     // Every option is checked before any model is trained or loaded.
     let recipe = train_config(&r.recipe, r.common.seed, 2)?;

@@ -28,13 +28,13 @@ pub struct TrainArgs {
     #[arg(long, hide = true, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub stop_after_epochs: Option<usize>,
     /// Hide the progress bar.
-    #[arg(long)]
+    #[arg(long, help_heading = "Execution and output")]
     pub quiet: bool,
 }
 
 pub(crate) fn cmd_train(a: &TrainArgs) -> Result<()> {
     apply_threads(a.common.threads)?;
-    let device = parse_device(&a.common.device)?;
+    let device = a.common.open_device()?;
     let cfg = train_config(&a.recipe, a.common.seed, 5)?;
     let data = load_data(&a.data)?;
     let models = model_configs(&a.model, &data, &["baseline", "tanh"])?;

@@ -1,6 +1,6 @@
 # Sourced by .ci/gpu-check and .ci/gpu-zoo on the GPU machine (no Rust toolchain there).
 # unpack_bundle BUNDLE DIR: unpacks BUNDLE/dcrobust.xz (from .ci/gpu-bundle) into DIR/dcrobust,
-# sets `bin` to it, and puts the CUDA libraries of PyTorch's Python wheels (nvidia/cu13/lib,
+# sets `bin` to it (and `tests_bin` to the unit tests of BUNDLE/tests.xz, where there), and puts the CUDA libraries of PyTorch's Python wheels (nvidia/cu13/lib,
 # nvidia/cudnn/lib, ...) on LD_LIBRARY_PATH; the driver library comes from the system. Returns 1,
 # naming them, when libraries are still missing.
 unpack_bundle() {
@@ -14,6 +14,14 @@ unpack_bundle() {
     fi
     chmod +x "$dir/dcrobust"
     bin="$dir/dcrobust"
+    # The unit tests built with the feature (the cuDNN convolution test), when the bundle has them.
+    tests_bin=
+    if [ -f "$bundle/tests.xz" ]; then
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+            "$bundle/tests.xz" "$dir/dcrobust-tests"
+        chmod +x "$dir/dcrobust-tests"
+        tests_bin="$dir/dcrobust-tests"
+    fi
     libs=$(
         python3 - <<'PY'
 import glob, os

@@ -134,7 +134,17 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--conv-math", choices=["fma", "tf32"], default="fma",
+                    help="cuDNN convolution and matmul math: fma (FP32, allow_tf32 off) or tf32 "
+                         "(PyTorch's default for cuDNN convolutions), as dcrobust's --conv-math")
+    ap.add_argument("--deterministic", action="store_true",
+                    help="cudnn.deterministic = True, as dcrobust's default --conv-algos")
     a = ap.parse_args()
+
+    tf32 = a.conv_math == "tf32"
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.deterministic = a.deterministic
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -150,11 +160,13 @@ def main():
             ips = time_mode(model, mode, x, y, a.batch, steps, a.warmup, device)
             results.append({"op": op, "mode": mode, "images_per_s": ips})
             print(f"torch {torch.__version__} {a.device} threads={a.threads} width={a.width} "
-                  f"batch={a.batch} {op:8} {mode:6} {ips:10.1f} images/s", flush=True)
+                  f"batch={a.batch} math={a.conv_math} deterministic={a.deterministic} "
+                  f"{op:8} {mode:6} {ips:10.1f} images/s", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"torch": torch.__version__, "device": a.device, "threads": a.threads,
-                       "width": a.width, "batch": a.batch, "results": results}, f, indent=1)
+                       "width": a.width, "batch": a.batch, "conv_math": a.conv_math,
+                       "deterministic": a.deterministic, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -430,6 +430,12 @@ mod tests {
                     for (what, (g, r)) in ["y", "dx", "dw"].iter().zip(got.iter().zip(&want)) {
                         let scale = r.iter().fold(1f32, |m, v| m.max(v.abs()));
                         let err = g.iter().zip(r).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                        // The GPU check's log (run with --nocapture) shows every comparison.
+                        eprintln!(
+                            "case {i} {what} ({math}, {algos}): max error {err:.2e}, scale \
+                             {scale:.2e}, tolerance {:.0e} relative",
+                            tol
+                        );
                         assert!(
                             err <= tol * scale,
                             "case {i} {what} ({math}, {algos}): error {err}, scale {scale}"

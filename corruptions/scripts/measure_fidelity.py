@@ -1,8 +1,8 @@
 # Glass blur and JPEG of dcrobust-corruptions against make_cifar_c.py on real CIFAR-10 images.
 # Needs numpy, scikit-image and pillow (a venv: python3 -m venv V && V/bin/pip install numpy
 # scikit-image pillow) and cargo. Run from the repository root:
-#   V/bin/python corruptions/scripts/measure_fidelity.py [DATA_DIR] [IMAGES_PER_CLASS] [SEEDS] [PARTS]
-# DATA_DIR defaults to ../shared/data/cifar10 (ImageFolder: test/<class>/NNNN.jpg); the first
+#   V/bin/python corruptions/scripts/measure_fidelity.py DATA_DIR [IMAGES_PER_CLASS] [SEEDS] [PARTS]
+# DATA_DIR is a CIFAR-10 ImageFolder (test/<class>/NNNN.jpg), e.g. PATH/TO/cifar10; the first
 # IMAGES_PER_CLASS (default 100) test images of each class, decoded by Pillow, are the clean
 # images both sides get. It prints, per severity:
 # - glass blur: the mean absolute change |out - in| (0-255 levels) of the reference over SEEDS
@@ -16,7 +16,9 @@ import numpy as np
 from PIL import Image as PILImage
 from skimage.filters import gaussian
 
-data = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/cifar10"
+if len(sys.argv) < 2:
+    sys.exit("usage: measure_fidelity.py DATA_DIR [IMAGES_PER_CLASS] [SEEDS] [PARTS] (DATA_DIR: a CIFAR-10 ImageFolder)")
+data = sys.argv[1]
 per_class = int(sys.argv[2]) if len(sys.argv) > 2 else 100
 seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 parts = (sys.argv[4] if len(sys.argv) > 4 else "glass,jpeg").split(",")

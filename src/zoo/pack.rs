@@ -61,6 +61,37 @@ pub fn correct(
 /// Packs a finished run into `<into>/<name>/`: stores the weights (f16 when that moves clean
 /// test accuracy by less than [`HALF_TOLERANCE`]), the configuration with the stored weights'
 /// SHA-256, the history, and `zoo.json` with the accuracies measured here.
+/// `PATH/TO/<last component>` for a data folder, so that a recorded command or configuration
+/// names no folder of the machine that trained the model (`PATH/TO/...` is left as it is).
+pub fn portable_path(path: &str) -> String {
+    if path.starts_with("PATH/TO/") {
+        return path.to_string();
+    }
+    let last = Path::new(path.trim_end_matches('/'))
+        .file_name()
+        .map_or_else(|| "data".to_string(), |n| n.to_string_lossy().to_string());
+    format!("PATH/TO/{last}")
+}
+
+/// `command` with the value of every `--data` option (`--data DIR` or `--data=DIR`) made
+/// [`portable_path`]; the rest is kept as written.
+pub fn portable_command(command: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut after_data = false;
+    for word in command.split_whitespace() {
+        if after_data {
+            out.push(portable_path(word));
+            after_data = false;
+        } else if let Some(v) = word.strip_prefix("--data=") {
+            out.push(format!("--data={}", portable_path(v)));
+        } else {
+            after_data = word == "--data";
+            out.push(word.to_string());
+        }
+    }
+    out.join(" ")
+}
+
 pub fn pack(req: &PackRequest) -> Result<ZooMeta> {
     let name = req.name;
     if name.is_empty()
@@ -102,6 +133,11 @@ pub fn pack(req: &PackRequest) -> Result<ZooMeta> {
                 .to_string()
         }
     };
+    // A zoo record names no folder of the machine that trained it.
+    let command = portable_command(&command);
+    if cfg.data.source != "embedded" {
+        cfg.data.source = portable_path(&cfg.data.source);
+    }
     let test = &req.data.test;
     let n = test.len();
     let f32_correct = correct(&net, req.data, test, req.batch_size)?;

@@ -184,3 +184,24 @@ fn zoo_models_need_cifar10() {
         "{e}"
     );
 }
+
+/// Oracle: by hand: a recorded training command keeps every word but the `--data` values,
+/// which become `PATH/TO/<last folder>` (trailing slash or `--data=` form alike); a
+/// placeholder stays as it is.
+#[test]
+fn recorded_commands_name_no_folder_of_the_machine() {
+    assert_eq!(
+        super::pack::portable_command(
+            "dcrobust train --data /home/me/data/cifar10/ --width 0.25 --out runs"
+        ),
+        "dcrobust train --data PATH/TO/cifar10 --width 0.25 --out runs"
+    );
+    assert_eq!(
+        super::pack::portable_command("dcrobust train --data=../d/cifar10 --seed 0"),
+        "dcrobust train --data=PATH/TO/cifar10 --seed 0"
+    );
+    assert_eq!(
+        super::pack::portable_path("PATH/TO/cifar10"),
+        "PATH/TO/cifar10"
+    );
+}

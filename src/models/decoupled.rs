@@ -4,7 +4,7 @@
 use super::config::{Angular, Magnitude, OperatorConfig, Radius};
 use super::layers::ConvShape;
 use super::params::Mode;
-use super::params::{Group, ParamStore};
+use super::params::{Group, HostFlag, ParamStore};
 use crate::kernels::acos::acos;
 use crate::kernels::conv::conv2d;
 use crate::kernels::fused::{channel_sumsq, decoupled_tail, FusedAngular, FusedMagnitude};
@@ -27,6 +27,8 @@ pub struct DecoupledConv {
     pub mu_ema: Option<Var>,
     /// Learned sigmoid steepness, shape `(C_out,)`, for [`Angular::LearnableSigmoid`].
     pub sigmoid_k: Option<Var>,
+    /// Whether `mu_ema` has started (is not 0), kept on the host.
+    ema_started: HostFlag,
     op: OperatorConfig,
     ones: Tensor,
     stride: usize,
@@ -77,6 +79,7 @@ impl DecoupledConv {
             radius,
             mu_ema,
             sigmoid_k,
+            ema_started: HostFlag::default(),
             op,
             ones,
             stride,
@@ -216,15 +219,19 @@ impl DecoupledConv {
                 };
                 let mu = if mode.is_train() {
                     let mu = n.mean_all()?.reshape(1)?;
-                    let old = ema.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?[0];
-                    // The average starts at the first batch's value rather than at 0.
-                    let new = if old == 0.0 {
+                    let started = self.ema_started.get(|| {
+                        Ok(ema.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?[0] != 0.0)
+                    })?;
+                    // The average starts at the first batch's value rather than at 0 (μ is a
+                    // mean of norms of at least 1e-2, so a started average is never 0).
+                    let new = if !started {
                         mu.detach()
                     } else {
                         (ema.as_tensor().affine(ema_decay, 0.0)?
                             + mu.detach().affine(1.0 - ema_decay, 0.0)?)?
                     };
                     ema.set(&new)?;
+                    self.ema_started.set(true);
                     mu
                 } else {
                     ema.as_tensor().detach()

@@ -2,7 +2,7 @@
 
 use super::config::OperatorConfig;
 use super::decoupled::DecoupledConv;
-use super::params::{Group, Mode, ParamStore};
+use super::params::{Group, HostFlag, Mode, ParamStore};
 use crate::kernels::batch_norm::batch_norm_train;
 use crate::kernels::conv::conv2d;
 use crate::kernels::fused::channel_affine;
@@ -140,6 +140,8 @@ pub struct BatchNorm {
     /// batch's statistics rather than at 0 and 1, which would take hundreds of steps to forget
     /// for decoupled layers, whose outputs have variances around 1e-3.
     pub updates: Var,
+    /// Whether `updates` is above 0, kept on the host.
+    started: HostFlag,
     decay: f64,
     eps: f64,
 }
@@ -163,6 +165,7 @@ impl BatchNorm {
                 Group::Buffer,
             )?,
             updates: store.constant(&format!("{name}.updates"), &[1], 0.0, Group::Buffer)?,
+            started: HostFlag::default(),
             decay,
             eps,
         })
@@ -221,14 +224,18 @@ impl BatchNorm {
             let dtype = self.running_mean.dtype();
             let (mean, var) = (mean.to_dtype(dtype)?, var.to_dtype(dtype)?);
             let unbiased = var.affine(count / (count - 1.0).max(1.0), 0.0)?;
-            let seen = self
-                .updates
-                .as_tensor()
-                .to_dtype(DType::F64)?
-                .to_vec1::<f64>()?[0];
+            let seen = self.started.get(|| {
+                Ok(self
+                    .updates
+                    .as_tensor()
+                    .to_dtype(DType::F64)?
+                    .to_vec1::<f64>()?[0]
+                    != 0.0)
+            })?;
             self.updates
                 .set(&self.updates.as_tensor().affine(1.0, 1.0)?)?;
-            let d = if seen == 0.0 { 0.0 } else { self.decay };
+            self.started.set(true);
+            let d = if seen { self.decay } else { 0.0 };
             let rm =
                 (self.running_mean.as_tensor().affine(d, 0.0)? + mean.affine(1.0 - d, 0.0)?)?;
             let rv =

@@ -4,6 +4,51 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How many times parameters have been loaded in this process ([`ParamStore::load`]); a
+/// [`HostFlag`] read before the last load reads its buffer again.
+static LOADS: AtomicU64 = AtomicU64::new(0);
+
+/// A yes/no fact about a buffer that a training step needs on the host (whether a running
+/// average has started), read from the device once and then kept on the host, so that a
+/// training step on a GPU does not wait for the device to answer it. Loading parameters
+/// ([`ParamStore::load`]) makes every flag read its buffer again.
+#[derive(Debug, Default)]
+pub struct HostFlag {
+    /// 0: not read; else `1 + (load generation << 1 | value)`.
+    state: AtomicU64,
+}
+
+impl HostFlag {
+    /// The fact: the kept value, or `read()` when it was never read or parameters were loaded
+    /// since.
+    pub fn get(&self, read: impl FnOnce() -> Result<bool>) -> Result<bool> {
+        let generation = LOADS.load(Ordering::SeqCst);
+        let s = self.state.load(Ordering::SeqCst);
+        if s != 0 && (s - 1) >> 1 == generation {
+            return Ok((s - 1) & 1 == 1);
+        }
+        let v = read()?;
+        self.set(v);
+        Ok(v)
+    }
+
+    /// Records the fact after the step changed the buffer.
+    pub fn set(&self, value: bool) {
+        let generation = LOADS.load(Ordering::SeqCst);
+        self.state
+            .store(1 + (generation << 1 | u64::from(value)), Ordering::SeqCst);
+    }
+}
+
+impl Clone for HostFlag {
+    fn clone(&self) -> Self {
+        HostFlag {
+            state: AtomicU64::new(self.state.load(Ordering::SeqCst)),
+        }
+    }
+}
 
 /// How a forward pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +220,7 @@ impl ParamStore {
                 .set(&t)
                 .map_err(|e| format!("tensor `{}`: {e}", p.name))?;
         }
+        LOADS.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -205,6 +251,34 @@ mod tests {
         let mut b = ParamStore::new(&Device::Cpu, DType::F64, 7);
         let w = b.normal("w", &[20_000], 0.5, Group::Decay).unwrap();
         assert_eq!(w.as_tensor().to_vec1::<f64>().unwrap(), xs);
+    }
+
+    /// Oracle: the definition of [`HostFlag`]: the first `get` reads the buffer, later ones
+    /// return what was read or set without reading, and a [`ParamStore::load`] anywhere in the
+    /// process makes the next `get` read again.
+    #[test]
+    fn host_flag_reads_once_until_parameters_are_loaded() {
+        let flag = HostFlag::default();
+        let reads = std::cell::Cell::new(0);
+        let read = |v: bool| {
+            reads.set(reads.get() + 1);
+            Ok(v)
+        };
+        assert!(!flag.get(|| read(false)).unwrap());
+        assert!(!flag.get(|| read(true)).unwrap(), "kept, not read again");
+        flag.set(true);
+        assert!(flag.get(|| read(false)).unwrap());
+        assert_eq!(reads.get(), 1);
+        let mut store = ParamStore::new(&Device::Cpu, DType::F32, 0);
+        store.constant("b", &[1], 2.0, Group::Buffer).unwrap();
+        let fresh = HashMap::from([("b".to_string(), Tensor::new(&[3f32], &Device::Cpu).unwrap())]);
+        store.load(&fresh).unwrap();
+        assert!(
+            !flag.get(|| read(false)).unwrap(),
+            "read again after a load"
+        );
+        assert_eq!(reads.get(), 2);
+        assert!(flag.clone().get(|| read(true)).is_ok_and(|v| !v));
     }
 
     /// Oracle: loading refuses a missing name, a wrong shape and NaN values, naming the tensor.

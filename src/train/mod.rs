@@ -140,6 +140,98 @@ fn count_correct(logits: &Tensor, y: &Tensor) -> Result<usize> {
     Ok(pred.iter().zip(&y).filter(|(a, b)| a == b).count())
 }
 
+/// A step's (or a few steps') training loss and correct count, read on the host.
+struct Reading {
+    /// Σ over the steps of the mean loss × the step's images.
+    loss_x_images: f64,
+    /// Images classified correctly.
+    correct: usize,
+    /// Images.
+    images: usize,
+    /// Steps.
+    steps: usize,
+}
+
+/// Sums the training loss and correct count of each step for the progress bar, the
+/// per-iteration log and the divergence check. On the CPU every step is read at once; on a GPU
+/// the sums stay on the device and are read every `every` steps (the log interval, 10 when
+/// there is none) and at the epoch's last step, so that a step does not wait for the device.
+/// A diverged loss is then caught up to `every - 1` steps late, still before the epoch's
+/// checkpoint is written.
+struct Meter {
+    every: usize,
+    /// The device's running sums: loss × images and correct count, f32 scalars.
+    sums: Option<(Tensor, Tensor)>,
+    images: usize,
+    steps: usize,
+}
+
+impl Meter {
+    fn new(device: &Device, log_every: usize) -> Self {
+        Meter::every(match (device.is_cpu(), log_every) {
+            (true, _) => 1,
+            (false, 0) => 10,
+            (false, n) => n,
+        })
+    }
+
+    /// A meter read every `every` steps (1: every step, read at once).
+    fn every(every: usize) -> Self {
+        Meter {
+            every,
+            sums: None,
+            images: 0,
+            steps: 0,
+        }
+    }
+
+    /// Adds one step of `n` images (mean loss `ce`, `logits` against labels `y`); returns the
+    /// sums since the last reading when this step is read (`last`: the epoch's last step).
+    ///
+    /// # Shapes
+    /// `ce`: scalar; `logits`: `(n, K)`; `y`: `(n,)` u32.
+    fn add(
+        &mut self,
+        ce: &Tensor,
+        logits: &Tensor,
+        y: &Tensor,
+        n: usize,
+        last: bool,
+    ) -> Result<Option<Reading>> {
+        if self.every == 1 {
+            let v = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            return Ok(Some(Reading {
+                loss_x_images: v * n as f64,
+                correct: count_correct(logits, y)?,
+                images: n,
+                steps: 1,
+            }));
+        }
+        let loss = ce.detach().to_dtype(DType::F32)?.affine(n as f64, 0.0)?;
+        let right = logits.argmax(1)?.eq(y)?.to_dtype(DType::F32)?.sum_all()?;
+        self.sums = Some(match self.sums.take() {
+            None => (loss, right),
+            Some((l, c)) => ((l + loss)?, (c + right)?),
+        });
+        self.images += n;
+        self.steps += 1;
+        if self.steps < self.every && !last {
+            return Ok(None);
+        }
+        let Some((l, c)) = self.sums.take() else {
+            return Ok(None);
+        };
+        let reading = Reading {
+            loss_x_images: l.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            correct: c.to_dtype(DType::F64)?.to_scalar::<f64>()?.round() as usize,
+            images: self.images,
+            steps: self.steps,
+        };
+        (self.images, self.steps) = (0, 0);
+        Ok(Some(reading))
+    }
+}
+
 /// Trains `net` on `data` following `cfg`, writing the run directory `out` as it goes.
 /// Returns the convergence history.
 pub fn train(
@@ -254,6 +346,7 @@ pub fn train(
     };
 
     let total_iterations = cfg.epochs * batches_per_epoch;
+    let mut meter = Meter::new(&device, cfg.log_every);
     for epoch in state.epochs_done + 1..=cfg.epochs {
         let mut lr = cfg.lr_at(epoch, state.iteration, total_iterations);
         let mut order: Vec<usize> = (0..n).collect();
@@ -290,14 +383,22 @@ pub fn train(
             };
             let logits = net.forward_t(&x, true)?;
             let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
-            let ce_value = ce.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !ce_value.is_finite() {
-                bail!(
-                    "training diverged: the loss is {ce_value} at epoch {epoch}, iteration {} (learning rate {lr}); {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
-                    state.iteration + 1,
-                    out.display(),
-                    state.epochs_done
-                );
+            let reading = meter.add(&ce, &logits, &y, idx.len(), b + 1 == batches_per_epoch)?;
+            if let Some(r) = &reading {
+                if !r.loss_x_images.is_finite() {
+                    let first = state.iteration + 2 - r.steps;
+                    let at = if r.steps == 1 {
+                        format!("iteration {first}")
+                    } else {
+                        format!("iterations {first}-{}", state.iteration + 1)
+                    };
+                    bail!(
+                        "training diverged: the loss is {} at epoch {epoch}, {at} (learning rate {lr}); {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
+                        r.loss_x_images / r.images as f64,
+                        out.display(),
+                        state.epochs_done
+                    );
+                }
             }
             let total_loss = if cfg.orthogonality > 0.0 && !net.decoupled_layers().is_empty() {
                 (ce + net.orthogonality()?.affine(cfg.orthogonality, 0.0)?)?
@@ -312,15 +413,18 @@ pub fn train(
             if cfg.projection_every > 0 && state.iteration % cfg.projection_every == 0 {
                 net.project_weights()?;
             }
-            let c = count_correct(&logits, &y)?;
-            loss_sum += ce_value * idx.len() as f64;
-            correct += c;
-            seen += idx.len();
+            let Some(r) = reading else {
+                bar.inc(1);
+                continue;
+            };
+            loss_sum += r.loss_x_images;
+            correct += r.correct;
+            seen += r.images;
             window = (
-                window.0 + ce_value * idx.len() as f64,
-                window.1 + c,
-                window.2 + idx.len(),
-                window.3 + 1,
+                window.0 + r.loss_x_images,
+                window.1 + r.correct,
+                window.2 + r.images,
+                window.3 + r.steps,
             );
             let elapsed = state.wall_time_s + start.elapsed().as_secs_f64();
             if cfg.log_every > 0 && window.3 >= cfg.log_every {
@@ -461,6 +565,39 @@ pub fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Oracle: sums by hand. Steps of 2 images with losses 1, 2, 3, 4 (a logit row that
+    /// predicts class 0, labels 0 and 1: one correct each): read every 3 steps, the first two
+    /// steps give nothing, the third the sums 2·(1+2+3) = 12 and 3 correct over 6 images, and the
+    /// epoch's last step is read alone (8, 1, 2 images); read every step, the same step reads
+    /// 2·4 = 8 at once.
+    #[test]
+    fn the_meter_sums_steps_until_it_is_read() {
+        let logits = Tensor::new(&[[1f32, 0.0], [1.0, 0.0]], &Device::Cpu).unwrap();
+        let y = Tensor::new(&[0u32, 1], &Device::Cpu).unwrap();
+        let ce = |v: f32| Tensor::new(v, &Device::Cpu).unwrap();
+        let mut m = Meter::every(3);
+        assert!(m.add(&ce(1.0), &logits, &y, 2, false).unwrap().is_none());
+        assert!(m.add(&ce(2.0), &logits, &y, 2, false).unwrap().is_none());
+        let r = m.add(&ce(3.0), &logits, &y, 2, false).unwrap().unwrap();
+        assert_eq!(
+            (r.loss_x_images, r.correct, r.images, r.steps),
+            (12.0, 3, 6, 3)
+        );
+        let r = m.add(&ce(4.0), &logits, &y, 2, true).unwrap().unwrap();
+        assert_eq!(
+            (r.loss_x_images, r.correct, r.images, r.steps),
+            (8.0, 1, 2, 1)
+        );
+        let r = Meter::every(1)
+            .add(&ce(4.0), &logits, &y, 2, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.loss_x_images, r.correct, r.images, r.steps),
+            (8.0, 1, 2, 1)
+        );
+    }
 
     /// A two-class linear model whose class-0 logit is 0: with every label 0 the cross-entropy
     /// input gradient is `softmax(z)₁ · w`, so its sign is `sign(w)` wherever the image is.

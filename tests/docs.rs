@@ -471,8 +471,8 @@ impl Code {
         ))
     }
 
-    /// Whether a `.rs` path (possibly relative to a crate's sources, as in `kernels/fused.rs`)
-    /// is the tail of some file of the repository.
+    /// Whether a `.rs` path (possibly relative to a crate's sources, as in
+    /// `kernels/fused/tail.rs`) is the tail of some file of the repository.
     fn rust_file_exists(&self, p: &str) -> bool {
         self.rust_files
             .iter()
@@ -619,7 +619,7 @@ fn the_checker_rejects_invented_names() {
                 `dcrobust::data::fuzz_entry`, `dcrobust_reports::parse_*`, `Mode::Frozen`, \
                 `Model::bounds`, `kernels::support::multiversion!`, `AttackKind::ALL`, \
                 `gemm_common::cache::kernel_params`, `src/suite/adversarial/cell.rs`, \
-                `kernels/fused.rs`, `docs/model.md#cnn-9`, [x](docs/zoo.md#the-models)";
+                `kernels/fused/tail.rs`, `docs/model.md#cnn-9`, [x](docs/zoo.md#the-models)";
     let found = problems(&code, "README.md", good);
     assert!(found.is_empty(), "{found:#?}");
 }

@@ -78,12 +78,13 @@ pub(crate) fn has_avx2() -> bool {
 /// function with the same signature) compiled for AVX2 when the processor has it, and for the
 /// baseline x86-64 (SSE2) otherwise. Only the vector width changes, not the results: each
 /// element goes through the same IEEE operations in the same order (Rust never fuses a
-/// multiply and an add on its own), so both versions give bit-identical outputs.
+/// multiply and an add on its own), so both versions give bit-identical outputs. A visibility
+/// before `fn` (`pub(super) fn ...`) is given to the defined function.
 macro_rules! multiversion {
-    ($(#[$doc:meta])* fn $name:ident<$g:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $inner:ident) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident<$g:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $inner:ident) => {
         $(#[$doc])*
         #[allow(clippy::too_many_arguments)]
-        fn $name<$g: $bound>($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name<$g: $bound>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2")]

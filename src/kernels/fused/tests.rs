@@ -1,8 +1,14 @@
 //! Tests of the fused kernels against candle's composite operations and finite differences.
 
+use super::affine::{
+    affine_bwd_image, affine_bwd_image_body, affine_fwd_image, affine_fwd_image_body,
+};
+use super::sumsq::{sumsq_bwd_image, sumsq_bwd_image_body, sumsq_fwd_image, sumsq_fwd_image_body};
+use super::tail::{tail_bwd_image, tail_bwd_image_body, tail_fwd_image, tail_fwd_image_body, Tail};
 use super::*;
 use crate::kernels::testing::{max_diff, uniform};
-use candle_core::{Device, Var};
+use candle_core::{Device, Tensor, Var};
+use std::f64::consts::PI;
 
 fn entries(t: &Tensor) -> Vec<f64> {
     t.flatten_all().unwrap().to_vec1().unwrap()

@@ -1,8 +1,9 @@
 //! `dcrobust corrupt`.
 
 use super::*;
+use crate::data::cifar10c::{self, CorruptedSet};
 use crate::data::Splits;
-use crate::suite::corruption::{self, CorruptedSet};
+use crate::suite::corruption;
 use anyhow::{bail, Result};
 use clap::Args;
 use dcrobust_corruptions::Severity;
@@ -61,7 +62,7 @@ pub(crate) fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {
     };
     let data = load_data_splits(&a.data, Splits::TestOnly)?;
     let t = std::time::Instant::now();
-    corruption::write_corrupted_set(&data, &set, out, !a.quiet)?;
+    cifar10c::write_corrupted_set(&data, &set, out, !a.quiet)?;
     let sev: Vec<String> = set.severities.iter().map(|s| s.to_string()).collect();
     println!(
         "wrote {} corruptions x severities {} of {} test images ({}x{}x{}), labels.npy{} to {} in {:.1} s",

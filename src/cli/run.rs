@@ -1,6 +1,7 @@
 //! `dcrobust run --suite adversarial|corruption`.
 
 use super::*;
+use crate::data::cifar10c;
 use crate::models::ModelConfig;
 use crate::suite::cells::Shard;
 use crate::suite::corruption::CorruptionConfig;
@@ -376,7 +377,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                 .corruption
                 .to_config(r.adversarial.eval_images, r.eval_batch_size)?;
             if let Some(dir) = &corr.cifar10c {
-                suite::corruption::check_released(dir, &corr.corruptions, &corr.severities, &data)?;
+                cifar10c::check_released(dir, &corr.corruptions, &corr.severities, &data)?;
             }
             (None, Some(corr))
         }

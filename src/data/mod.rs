@@ -1,11 +1,13 @@
 //! Data loading: CIFAR-10/100 binary, IDX (MNIST / Fashion-MNIST), ImageFolder trees,
-//! and a small real CIFAR-10 subset embedded in the binary.
+//! and a small real CIFAR-10 subset embedded in the binary. [`cifar10c`] reads and writes
+//! corrupted test splits in the released CIFAR-10-C layout.
 //!
 //! Every loader produces a [`Dataset`] whose pixels are `u8` in NCHW order.
 //! Loaders never panic on bad input; they return a [`DataError`] naming the file
 //! and the problem.
 
 mod cifar;
+pub mod cifar10c;
 mod embedded;
 mod error;
 mod folder;

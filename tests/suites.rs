@@ -675,24 +675,27 @@ fn attacks_lists_the_registry() {
     }
 }
 
+/// `dcrobust train` of the baseline at the tests' tiny size into `out`, with `extra` options.
+fn train_tiny_baseline(out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = args(&[
+        "train",
+        "--op",
+        "baseline",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    cmd.extend(args(TINY));
+    cmd.extend(args(extra));
+    dcrobust(&cmd)
+}
+
 /// Oracle: adversarial training is part of the recorded recipe, changes what is learned (the
 /// weights differ from standard training with the same seed), and a resume with another
 /// adversarial setting is refused.
 #[test]
 fn adversarial_training_is_recorded_and_changes_training() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |out: &Path, extra: &[&str]| {
-        let mut cmd = args(&[
-            "train",
-            "--op",
-            "baseline",
-            "--out",
-            &out.display().to_string(),
-        ]);
-        cmd.extend(args(TINY));
-        cmd.extend(args(extra));
-        dcrobust(&cmd)
-    };
+    let run = train_tiny_baseline;
     let (plain, adv) = (dir.path().join("plain"), dir.path().join("adv"));
     assert!(run(&plain, &[]).status.success());
     let o = run(
@@ -740,18 +743,7 @@ fn adversarial_training_is_recorded_and_changes_training() {
 #[test]
 fn holdout_is_recorded_and_evaluated_every_epoch() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |out: &Path, extra: &[&str]| {
-        let mut cmd = args(&[
-            "train",
-            "--op",
-            "baseline",
-            "--out",
-            &out.display().to_string(),
-        ]);
-        cmd.extend(args(TINY));
-        cmd.extend(args(extra));
-        dcrobust(&cmd)
-    };
+    let run = train_tiny_baseline;
     let out = dir.path().join("h");
     let o = run(&out, &["--holdout", "40", "--adv-train", "fgsm-rs"]);
     assert!(o.status.success(), "{}", stderr(&o));

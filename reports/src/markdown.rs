@@ -309,13 +309,7 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
             2,
         );
         for r in &c.rows {
-            let baseline = match &r.replaced {
-                Some((name, _)) if name != &r.baseline => {
-                    format!("{} (stands in for {name})", r.baseline)
-                }
-                Some(_) => format!("{} (degenerate)", r.baseline),
-                None => r.baseline.clone(),
-            };
+            let baseline = r.baseline_label();
             let (d, lo, hi) = r.delta_robust;
             row(
                 out,

@@ -330,6 +330,20 @@ pub(crate) struct ConclusionRow {
     pub(crate) verdict: RowVerdict,
 }
 
+impl ConclusionRow {
+    /// The baseline as the table names it: `B (stands in for D)` where `B` replaces the
+    /// degenerate `D`, `B (degenerate)` where no sound baseline could, else `B`.
+    pub(crate) fn baseline_label(&self) -> String {
+        match &self.replaced {
+            Some((name, _)) if name != &self.baseline => {
+                format!("{} (stands in for {name})", self.baseline)
+            }
+            Some(_) => format!("{} (degenerate)", self.baseline),
+            None => self.baseline.clone(),
+        }
+    }
+}
+
 /// The adversarial run's conclusion: one row per non-baseline model, one sentence, and how far
 /// to trust it.
 #[derive(Clone, Debug, PartialEq)]

@@ -67,13 +67,7 @@ fn conclusion_table(p: &mut String, c: &Conclusion) {
     );
     let points = |x: f64| format!("{:+.1}", 100.0 * x);
     for r in &c.rows {
-        let baseline = match &r.replaced {
-            Some((name, _)) if name != &r.baseline => {
-                format!("{} (stands in for {name})", r.baseline)
-            }
-            Some(_) => format!("{} (degenerate)", r.baseline),
-            None => r.baseline.clone(),
-        };
+        let baseline = r.baseline_label();
         let (d, lo, hi) = r.delta_robust;
         let _ = write!(
             p,

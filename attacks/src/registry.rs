@@ -311,6 +311,25 @@ fn positive(
 }
 
 impl AttackConfig {
+    /// The steps (iterations, or queries for Square) that `kind` takes per sample under these
+    /// parameters, as results record them; `None` for AutoAttack, an ensemble of attacks of
+    /// different lengths.
+    pub fn steps_of(&self, kind: AttackKind) -> Option<usize> {
+        match kind {
+            AttackKind::Pgd | AttackKind::PgdL2 => Some(self.steps),
+            AttackKind::Bim => Some(self.bim_steps),
+            AttackKind::Mifgsm => Some(self.mifgsm_steps),
+            AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT => Some(self.apgd_steps),
+            AttackKind::CwL2 => Some(self.cw_steps * self.cw_search_steps),
+            AttackKind::Square => Some(self.square_queries),
+            AttackKind::Fgsm => Some(1),
+            AttackKind::FabT => Some(self.fab_steps),
+            AttackKind::AutoAttack => None,
+        }
+    }
+}
+
+impl AttackConfig {
     /// Every field, in declaration order, with what it sets: the listing of `dcrobust attacks`
     /// and the fields an `--attack-config` JSON file may hold (a test checks that it names
     /// exactly the serialised fields).

@@ -484,3 +484,39 @@ fn mifgsm_one_step_is_fgsm() {
         .zip(&b.x)
         .all(|(a, x)| (a - x).abs() <= eps + 1e-7));
 }
+
+/// Oracle: the definition of each attack's length, by hand, with a distinct value in every
+/// parameter (so a kind reading the wrong field fails): CW-L2 takes its Adam steps in each of
+/// its binary-search steps, FGSM one step, and AutoAttack, an ensemble, has no single length.
+#[test]
+fn every_attack_records_its_own_length() {
+    let cfg = AttackConfig {
+        steps: 2,
+        bim_steps: 3,
+        mifgsm_steps: 5,
+        apgd_steps: 7,
+        cw_steps: 11,
+        cw_search_steps: 13,
+        square_queries: 17,
+        fab_steps: 19,
+        ..AttackConfig::default()
+    };
+    let want = [
+        (AttackKind::Fgsm, Some(1)),
+        (AttackKind::Bim, Some(3)),
+        (AttackKind::Pgd, Some(2)),
+        (AttackKind::PgdL2, Some(2)),
+        (AttackKind::Mifgsm, Some(5)),
+        (AttackKind::ApgdCe, Some(7)),
+        (AttackKind::ApgdDlr, Some(7)),
+        (AttackKind::CwL2, Some(143)),
+        (AttackKind::Square, Some(17)),
+        (AttackKind::ApgdT, Some(7)),
+        (AttackKind::FabT, Some(19)),
+        (AttackKind::AutoAttack, None),
+    ];
+    assert_eq!(want.len(), AttackKind::ALL.len());
+    for (kind, steps) in want {
+        assert_eq!(cfg.steps_of(kind), steps, "{kind:?}");
+    }
+}

@@ -96,7 +96,7 @@ pub(crate) fn ce_baseline_name(s: &CorruptionSummary) -> &str {
 
 /// The attacks the adversarial verdict quotes at budget `e`, both evaluated on the baseline `b`:
 /// the weak one (FGSM, else the first attack any model ran) and a different, strong one (the
-/// first of the worst case over the run's attacks, PGD, APGD-CE, APGD, BIM).
+/// first of the worst case over the run's attacks, PGD, APGD-CE, BIM).
 fn verdict_attacks<'a>(
     s: &'a AdversarialSummary,
     b: &ModelAdversarial,
@@ -110,7 +110,7 @@ fn verdict_attacks<'a>(
                 .flat_map(|m| m.cells.iter().map(|c| c.attack.as_str())),
         )
         .find(|a| cell_at(b, a, e).is_some());
-    let strong = ["worst-case", "pgd", "apgd-ce", "apgd", "bim"]
+    let strong = ["worst-case", "pgd", "apgd-ce", "bim"]
         .into_iter()
         .find(|a| Some(*a) != weak && cell_at(b, a, e).is_some());
     (weak, strong)

@@ -118,19 +118,7 @@ pub(super) fn attack_cell(
         offset += o.adv_pred.len();
     }
     let a = attacked.max(1) as f64;
-    let steps = match kind {
-        AttackKind::Pgd | AttackKind::PgdL2 => Some(params.steps),
-        AttackKind::Bim => Some(params.bim_steps),
-        AttackKind::Mifgsm => Some(params.mifgsm_steps),
-        AttackKind::ApgdCe | AttackKind::ApgdDlr => Some(params.apgd_steps),
-        AttackKind::CwL2 => Some(params.cw_steps * params.cw_search_steps),
-        AttackKind::Square => Some(params.square_queries),
-        AttackKind::Fgsm => Some(1),
-        AttackKind::ApgdT => Some(params.apgd_steps),
-        AttackKind::FabT => Some(params.fab_steps),
-        // An ensemble of attacks of different lengths.
-        AttackKind::AutoAttack => None,
-    };
+    let steps = params.steps_of(kind);
     Ok((
         AttackCell {
             attack: kind.name().to_string(),

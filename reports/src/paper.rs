@@ -49,13 +49,16 @@ const fn row(attack: &'static str, adv: bool, accuracy: [f64; 4]) -> PaperRow {
     }
 }
 
+/// The keys of the paper's operator columns, in column order: Baseline, SphereConv, BallConv,
+/// TanhConv.
+pub const OPERATOR_KEYS: [&str; 4] = ["baseline", "sphere", "ball", "tanh"];
+
 /// The paper column a model name belongs to: `baseline` → Baseline, `sphere` → SphereConv,
-/// `ball` → BallConv, `tanh` → TanhConv (case-insensitive substring match), else `None`.
+/// `ball` → BallConv, `tanh` → TanhConv (case-insensitive substring match of
+/// [`OPERATOR_KEYS`]), else `None`.
 pub fn operator_column(model: &str) -> Option<usize> {
     let m = model.to_ascii_lowercase();
-    ["baseline", "sphere", "ball", "tanh"]
-        .iter()
-        .position(|k| m.contains(k))
+    OPERATOR_KEYS.iter().position(|k| m.contains(k))
 }
 
 /// CIFAR-10's class names in label order, as every dcrobust CIFAR-10 run records them.

@@ -56,7 +56,7 @@ pub struct BenchArgs {
     #[arg(long, help_heading = "Benchmark")]
     pub json: Option<PathBuf>,
     /// Device: `cpu`, or `cuda:N` (a build with the `cuda` feature; with --torch, PyTorch runs
-    /// on `cuda` too). On a GPU every timed stretch ends with a device synchronisation, and the
+    /// on the same device). On a GPU every timed stretch ends with a device synchronisation, and the
     /// `dcrobust` kernel set means the cuDNN convolutions (feature `cudnn`), `candle` candle's
     /// own operations.
     #[arg(long, default_value = "cpu", help_heading = "Benchmark")]
@@ -138,7 +138,7 @@ fn run_torch(
     let o = std::process::Command::new(python)
         .arg(&script)
         .arg("--device")
-        .arg(if a.device == "cpu" { "cpu" } else { "cuda" })
+        .arg(&a.device)
         .arg("--conv-math")
         .arg(a.gpu.conv_math.name())
         .args((a.gpu.conv_algos != crate::kernels::ConvAlgos::Fastest).then_some("--deterministic"))

@@ -115,8 +115,9 @@ pub(crate) fn short_help(cmd: clap::Command) -> clap::Command {
 }
 
 /// The text up to the first sentence end: a period, colon or semicolon followed by a space,
-/// 12 characters or more in (so `8/255`, `1.25`, `e.g.` and a short `Device:` stay whole), or a parenthesis opened at the
-/// top level after at least 40 characters; the whole text without its final period if none.
+/// 12 characters or more in (so `8/255`, `1.25`, `e.g.` and a short `Device:` stay whole), or
+/// a parenthesis opened at the top level after at least 40 characters; the whole text without
+/// its final period if none.
 fn first_sentence(text: &str) -> &str {
     let bytes = text.as_bytes();
     let mut depth = 0usize;

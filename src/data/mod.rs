@@ -43,6 +43,46 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+
+    /// The images at `indices` (ascending), `image_len` bytes each, in that order.
+    fn select(&self, indices: &[usize], image_len: usize) -> Split {
+        let mut images = Vec::with_capacity(indices.len() * image_len);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            images.extend_from_slice(&self.images[i * image_len..(i + 1) * image_len]);
+            labels.push(self.labels[i]);
+        }
+        Split { images, labels }
+    }
+}
+
+/// `n` indices of a split with `labels` over `classes` classes (at most the split's size),
+/// balanced across classes: each class's first image, then each class's second, and so on
+/// (`from_end`: each class's last, then the one before it), in ascending order. Labels at or
+/// past `classes` count as the last class.
+fn class_rounds(labels: &[u32], classes: usize, n: usize, from_end: bool) -> Vec<usize> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
+    for (i, &l) in labels.iter().enumerate() {
+        by_class[(l as usize).min(classes.saturating_sub(1))].push(i);
+    }
+    if from_end {
+        by_class.iter_mut().for_each(|m| m.reverse());
+    }
+    let n = n.min(labels.len());
+    let mut chosen = Vec::with_capacity(n);
+    let mut round = 0;
+    while chosen.len() < n {
+        for members in &by_class {
+            if let Some(&i) = members.get(round) {
+                if chosen.len() < n {
+                    chosen.push(i);
+                }
+            }
+        }
+        round += 1;
+    }
+    chosen.sort_unstable();
+    chosen
 }
 
 impl fmt::Debug for Split {
@@ -96,30 +136,8 @@ impl Dataset {
             if n >= split.len() {
                 continue;
             }
-            let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
-            for (i, &l) in split.labels.iter().enumerate() {
-                by_class[(l as usize).min(classes.saturating_sub(1))].push(i);
-            }
-            let mut chosen = Vec::with_capacity(n);
-            let mut round = 0;
-            while chosen.len() < n {
-                for members in &by_class {
-                    if let Some(&i) = members.get(round) {
-                        if chosen.len() < n {
-                            chosen.push(i);
-                        }
-                    }
-                }
-                round += 1;
-            }
-            chosen.sort_unstable();
-            let mut images = Vec::with_capacity(n * image_len);
-            let mut labels = Vec::with_capacity(n);
-            for i in chosen {
-                images.extend_from_slice(&split.images[i * image_len..(i + 1) * image_len]);
-                labels.push(split.labels[i]);
-            }
-            *split = Split { images, labels };
+            let chosen = class_rounds(&split.labels, classes, n, false);
+            *split = split.select(&chosen, image_len);
         }
     }
 }
@@ -145,29 +163,14 @@ impl Dataset {
             ));
         }
         let image_len = self.image_len();
-        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
-        for (i, &l) in self.train.labels.iter().enumerate() {
-            by_class[(l as usize).min(classes - 1)].push(i);
+        let held = class_rounds(&self.train.labels, classes, n, true);
+        let mut is_held = vec![false; self.train.len()];
+        for &i in &held {
+            is_held[i] = true;
         }
-        let mut held = vec![false; self.train.len()];
-        let (mut taken, mut round) = (0, 1);
-        while taken < n {
-            for members in &by_class {
-                if taken < n && round <= members.len() {
-                    held[members[members.len() - round]] = true;
-                    taken += 1;
-                }
-            }
-            round += 1;
-        }
-        let (mut keep, mut val) = (Split::default(), Split::default());
-        for (i, &h) in held.iter().enumerate() {
-            let to = if h { &mut val } else { &mut keep };
-            to.images
-                .extend_from_slice(&self.train.images[i * image_len..(i + 1) * image_len]);
-            to.labels.push(self.train.labels[i]);
-        }
-        self.train = keep;
+        let kept: Vec<usize> = (0..self.train.len()).filter(|&i| !is_held[i]).collect();
+        let val = self.train.select(&held, image_len);
+        self.train = self.train.select(&kept, image_len);
         Ok(val)
     }
 }

@@ -8,6 +8,7 @@ use super::suite_name;
 use crate::charts::{html_legend, trade_off_chart, Marker, TradeOffPoint};
 use crate::html::attack_name;
 use crate::html::esc;
+use crate::paper;
 use crate::stats::wilson;
 use crate::verdict::{
     adversarial_conclusion, adversarial_verdict, corruption_conclusion, corruption_trust_line,
@@ -92,14 +93,10 @@ fn conclusion_table(p: &mut String, c: &Conclusion) {
     );
 }
 
-/// Operators in [`trade_off`]'s legend order; the palette slot is the position (a model none
-/// names takes the next slot).
-const OPERATORS: [&str; 4] = ["baseline", "sphere", "ball", "tanh"];
-
 /// The clean-vs-robust chart of an adversarial run with two or more models: each model's
 /// robust accuracy under its strongest attack at the headline L∞ budget (the lowest accuracy of
 /// any attack there) against its clean accuracy, both with 95 % Wilson intervals; colour is the
-/// operator, the marker the training.
+/// operator (its paper column, [`paper::operator_column`]), the marker the training.
 fn trade_off(p: &mut String, s: &AdversarialSummary) {
     let e = s.headline_linf;
     let points: Vec<TradeOffPoint> = s
@@ -111,16 +108,12 @@ fn trade_off(p: &mut String, s: &AdversarialSummary) {
                 .iter()
                 .filter(|c| c.norm == "linf" && (c.eps - e).abs() <= 1e-9 && c.images > 0)
                 .min_by(|a, b| a.accuracy.total_cmp(&b.accuracy))?;
-            let name = m.model.to_ascii_lowercase();
             Some(TradeOffPoint {
                 clean: m.clean_accuracy,
                 clean_ci: wilson(m.clean_accuracy, s.run.images),
                 robust: worst.accuracy,
                 robust_ci: wilson(worst.accuracy, worst.images),
-                colour: OPERATORS
-                    .iter()
-                    .position(|o| name.contains(o))
-                    .unwrap_or(OPERATORS.len()),
+                colour: paper::operator_column(&m.model).unwrap_or(paper::OPERATOR_KEYS.len()),
                 marker: Marker::of_training(m.adversarial_training.as_deref()),
             })
         })
@@ -136,7 +129,7 @@ fn trade_off(p: &mut String, s: &AdversarialSummary) {
         &points,
     ));
     p.push_str(&html_legend(
-        OPERATORS
+        paper::OPERATOR_KEYS
             .iter()
             .enumerate()
             .filter(|(i, _)| points.iter().any(|pt| pt.colour == *i))

@@ -10,6 +10,8 @@
 //!   CIFAR-10 subset used when no data set is given.
 //! - [`kernels`]: dcrobust's CPU kernels (convolution, BatchNorm, max-pooling, the fused
 //!   decoupled tail, `acos`) as candle custom operations.
+//! - [`external`]: models dcrobust did not train: ONNX graphs and PyTorch state dicts of
+//!   RobustBench's CIFAR architectures.
 //! - [`models`]: the decoupled operator and the CNN-9, ResNet-32 and 2-D-feature networks.
 //! - [`train`]: optimisers, the training loop, checkpoints and convergence curves.
 //! - [`zoo`]: the CNN-9 models dcrobust trained on CIFAR-10 and ships in the binary.
@@ -21,6 +23,7 @@
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod external;
 pub mod kernels;
 pub mod models;
 pub mod suite;

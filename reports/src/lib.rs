@@ -61,7 +61,7 @@ pub use html::eps as format_eps;
 pub use load::{load_run, parse_features, parse_history, parse_suite, parse_summary, Summary};
 pub use markdown::tables_markdown;
 pub use render::render;
-pub use run_info::RunInfo;
+pub use run_info::{ModelOrigin, RunInfo};
 pub use tables::tables_csv;
 pub use verdict::CATASTROPHIC_OVERFITTING;
 

@@ -21,4 +21,23 @@ pub struct RunInfo {
     pub threads: usize,
     /// Seconds spent training (or loading) models, over every start of the run.
     pub train_seconds: f64,
+    /// Where each evaluated model came from (absent in runs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<ModelOrigin>,
+}
+
+/// Where one evaluated model came from: the `--checkpoint` item, its format and, for a file,
+/// the SHA-256 of its bytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelOrigin {
+    /// The model's name in the results.
+    pub model: String,
+    /// The `--checkpoint` item (`zoo:NAME`, a run directory, `onnx:PATH`, `pt:ARCH:PATH`) or the
+    /// directory it was trained into.
+    pub source: String,
+    /// `zoo model`, `dcrobust training run`, `ONNX graph`, `PyTorch state dict (ARCH)`.
+    pub format: String,
+    /// SHA-256 of the weights file, in hex, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }

@@ -129,6 +129,12 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             device: "cpu".into(),
             threads: 2,
             train_seconds: 12.5,
+            origins: vec![dcrobust_reports::ModelOrigin {
+                model: "wrn-28-10".into(),
+                source: "pt:wrn-28-10:models/<robust>.pt".into(),
+                format: "PyTorch state dict (wrn-28-10)".into(),
+                sha256: Some("ab".repeat(32)),
+            }],
         },
         headline_linf: e8,
         headline_l2: 0.5,
@@ -235,6 +241,7 @@ fn corruption_run() -> RunResults {
             device: "cpu".into(),
             threads: 1,
             train_seconds: 1.0,
+            origins: Vec::new(),
         },
         source: "cifar10-c".into(),
         baseline: Some(BASE.into()),
@@ -364,6 +371,10 @@ fn page_shows_every_section_with_the_fixture_numbers() {
     assert!(page.contains("<td style=\"background:rgb(133,133,255);color:white\">3</td>"));
     // Reproducibility.
     assert!(page.contains("<td class=\"l\">7</td>"), "seed");
+    // Where each model came from, escaped, with its SHA-256.
+    assert!(page.contains("Models evaluated"));
+    assert!(page.contains("pt:wrn-28-10:models/&lt;robust&gt;.pt"));
+    assert!(page.contains(&format!("<code>{}</code>", "ab".repeat(32))));
     assert!(page.contains("&quot;suite&quot;: &quot;adversarial&quot;"));
 }
 

@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// cuDNN settings, passed to PyTorch too with --torch.
     #[command(flatten)]
     pub gpu: GpuArgs,
+    /// Time one attack step (forward, summed cross-entropy, input gradient) of this external
+    /// model instead of the CNN-9s: onnx:PATH or pt:ARCH:PATH (docs/external-models.md). With
+    /// --torch, a pt: model is timed in PyTorch too (benches/torch_external.py).
+    #[arg(long, value_name = "ITEM", help_heading = "Benchmark")]
+    pub external: Option<String>,
 }
 
 pub(crate) fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
@@ -230,6 +235,9 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
     apply_threads(a.threads)?;
     a.gpu.apply();
     let device = parse_device(&a.device)?;
+    if let Some(item) = &a.external {
+        return bench_external(a, item, &device);
+    }
     let data = data::embedded()?;
     let models = model_configs(&a.model, &data, &["baseline", "tanh"])?;
     if let Some(m) = models.iter().find(|m| m.arch != Arch::Cnn9) {
@@ -438,4 +446,176 @@ fn print_summary(rows: &[SummaryRow], peak: Option<f64>, torch: bool) {
             r.images_per_s / c.images_per_s
         );
     }
+}
+
+/// The PyTorch side of `--external`: the timing script and the architectures it imports.
+const TORCH_EXTERNAL_SCRIPT: &str = include_str!("../../benches/torch_external.py");
+const TORCH_ARCHS: &str = include_str!("../../benches/robustbench_archs.py");
+
+/// `dcrobust bench --external ITEM`: images/s of one attack step of an external model, with
+/// PyTorch's on the same file beside it (`--torch`), medians over `--repeat` repetitions.
+fn bench_external(a: &BenchArgs, item: &str, device: &candle_core::Device) -> Result<()> {
+    use crate::external::{ExternalFormat, ExternalModel, ExternalSpec};
+    use candle_core::{Tensor, Var};
+    use dcrobust_attacks::Model as _;
+    use rand::{Rng, SeedableRng};
+
+    let spec = ExternalSpec::parse(item)
+        .with_context(|| format!("--external {item}: expected onnx:PATH or pt:ARCH:PATH"))??;
+    let arch = match (spec.format, &a.torch) {
+        (ExternalFormat::Torch(arch), _) => Some(arch),
+        (ExternalFormat::Onnx, Some(_)) => {
+            bail!("--torch times pt:ARCH:PATH models; an ONNX graph has no PyTorch source here")
+        }
+        (ExternalFormat::Onnx, None) => None,
+    };
+    let model = ExternalModel::load(&spec, device)?;
+    if a.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let repeat = a.repeat.unwrap_or(if a.torch.is_some() { 3 } else { 1 });
+    if repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let (c, h, w) = (3, 32, 32);
+    let n = a.batch * c * h * w;
+    let x: Vec<f32> = (0..n).map(|_| rng.random::<f32>()).collect();
+    let x = Tensor::from_vec(x, (a.batch, c, h, w), device)?;
+    let classes = model.logits(&x.narrow(0, 0, 1)?)?.dim(1)?;
+    let y: Vec<u32> = (0..a.batch)
+        .map(|_| rng.random_range(0..classes as u32))
+        .collect();
+    let y = Tensor::from_vec(y, a.batch, device)?;
+    let step = || -> Result<()> {
+        let xv = Var::from_tensor(&x)?;
+        let logits = model.logits(xv.as_tensor())?;
+        let loss = (candle_nn::loss::cross_entropy(&logits, &y)? * a.batch as f64)?;
+        let grads = loss.backward()?;
+        let g = grads
+            .get(xv.as_tensor())
+            .context("the model's output does not depend on its input")?;
+        // Reading one value waits for the device.
+        g.flatten_all()?.narrow(0, 0, 1)?.to_vec1::<f32>()?;
+        Ok(())
+    };
+    let threads = rayon::current_num_threads();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut torch_version = None;
+    for _ in 0..repeat {
+        if let (Some(python), Some(arch)) = (&a.torch, arch) {
+            let (rate, version) = run_torch_external(python, arch, &spec.path, threads, a)?;
+            theirs.push(rate);
+            torch_version = Some(version);
+        }
+        for _ in 0..a.warmup {
+            step()?;
+        }
+        let t = std::time::Instant::now();
+        for _ in 0..a.steps {
+            step()?;
+        }
+        ours.push((a.batch * a.steps) as f64 / t.elapsed().as_secs_f64());
+    }
+    let name = spec.model_name();
+    println!(
+        "attack step of {} ({}): batch {}, {} steps after {} warm-up, {} thread(s), {}; medians of {repeat}",
+        spec.label(),
+        spec.format,
+        a.batch,
+        a.steps,
+        a.warmup,
+        threads,
+        a.device
+    );
+    let ours_m = median(&ours);
+    if theirs.is_empty() {
+        println!("{name}: dcrobust {ours_m:.1} images/s");
+    } else {
+        let theirs_m = median(&theirs);
+        println!(
+            "{name}: dcrobust {ours_m:.1} images/s, PyTorch {} {theirs_m:.1} images/s, dcrobust/PyTorch {:.2}",
+            torch_version.as_deref().unwrap_or("?"),
+            ours_m / theirs_m
+        );
+    }
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({
+            "external": spec.label(),
+            "batch": a.batch,
+            "threads": threads,
+            "device": a.device,
+            "dcrobust_images_per_s": ours,
+            "torch": torch_version,
+            "torch_images_per_s": theirs,
+        });
+        crate::util::write_json_atomic(path, &doc)
+            .with_context(|| format!("--json: writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One run of benches/torch_external.py on `file`: PyTorch's images/s and torch's version.
+fn run_torch_external(
+    python: &std::path::Path,
+    arch: crate::external::TorchArch,
+    file: &std::path::Path,
+    threads: usize,
+    a: &BenchArgs,
+) -> Result<(f64, String)> {
+    if a.device != "cpu" {
+        bail!("--external with --torch times the CPU only");
+    }
+    let dir = std::env::temp_dir().join(format!("dcrobust-bench-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("--torch: making {}", dir.display()))?;
+    let script = dir.join("torch_external.py");
+    let out = dir.join("torch.json");
+    let written = std::fs::write(&script, TORCH_EXTERNAL_SCRIPT)
+        .and_then(|_| std::fs::write(dir.join("robustbench_archs.py"), TORCH_ARCHS));
+    let result = written
+        .with_context(|| format!("--torch: writing {}", script.display()))
+        .and_then(|_| {
+            std::process::Command::new(python)
+                .arg(&script)
+                .arg("--arch")
+                .arg(arch.to_string())
+                .arg("--file")
+                .arg(file)
+                .arg("--batch")
+                .arg(a.batch.to_string())
+                .arg("--steps")
+                .arg(a.steps.to_string())
+                .arg("--warmup")
+                .arg(a.warmup.to_string())
+                .arg("--threads")
+                .arg(threads.to_string())
+                .arg("--seed")
+                .arg(a.seed.to_string())
+                .arg("--json")
+                .arg(&out)
+                .output()
+                .with_context(|| format!("--torch: could not run `{}`", python.display()))
+        })
+        .and_then(|o| {
+            if !o.status.success() {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let last = err.lines().last().unwrap_or_default().to_string();
+                bail!(
+                    "--torch: `{} torch_external.py` failed ({}): {last}",
+                    python.display(),
+                    o.status
+                );
+            }
+            let doc: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(&out).context("--torch: the PyTorch script wrote no results")?,
+            )
+            .context("--torch: the PyTorch script's results are not JSON")?;
+            let rate = doc["images_per_s"]
+                .as_f64()
+                .context("--torch: no images_per_s in the PyTorch script's output")?;
+            Ok((rate, doc["torch"].as_str().unwrap_or("?").to_string()))
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

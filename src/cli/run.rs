@@ -37,12 +37,33 @@ pub struct RunArgs {
     #[command(flatten)]
     pub corruption: CorruptionArgs,
     /// Evaluate these models instead of training, comma-separated: training run directories
-    /// (from `dcrobust train` or an earlier run's models/), or zoo models: zoo:NAME, zoo:all,
-    /// zoo:standard, zoo:adversarial (`dcrobust zoo` lists them). Without it, and without
+    /// (from `dcrobust train` or an earlier run's models/), zoo models (zoo:NAME, zoo:all,
+    /// zoo:standard, zoo:adversarial; `dcrobust zoo` lists them), ONNX graphs (onnx:PATH) or
+    /// PyTorch state dicts of RobustBench's architectures (pt:ARCH:PATH, ARCH one of
+    /// preact-resnet18, resnet18, wrn-28-10, wrn-34-10; docs/external-models.md). Without it, and without
     /// --train or any model or recipe option, the run evaluates the zoo on CIFAR-10 data (all of
     /// it for the adversarial suite, the standard models for the corruption suite).
     #[arg(long, value_delimiter = ',', help_heading = "Models")]
     pub checkpoint: Vec<String>,
+    /// Per-channel mean subtracted from the images (in [0, 1]) before every external model
+    /// (onnx:, pt:), comma-separated, e.g. 0.4914,0.4822,0.4465; needs --input-std. Without
+    /// them external models get the images unnormalised, as RobustBench's models expect.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "input_std",
+        allow_negative_numbers = true,
+        help_heading = "Models"
+    )]
+    pub input_mean: Vec<f32>,
+    /// Per-channel standard deviation the images are divided by after --input-mean.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "input_mean",
+        help_heading = "Models"
+    )]
+    pub input_std: Vec<f32>,
     /// Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) instead of
     /// evaluating the model zoo. Any model option (--op, --width, ...), recipe option
     /// (--recipe, --epochs, --lr, ...) or --train-limit implies it.
@@ -386,7 +407,23 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
         Suite::Corruption => &["baseline", "tanh"],
     };
-    let checkpoints = crate::zoo::resolve(&checkpoint_items(r, &data)?)?;
+    let mut checkpoints = crate::zoo::resolve(&checkpoint_items(r, &data)?)?;
+    let normalization = if r.input_mean.is_empty() {
+        None
+    } else {
+        let n = crate::external::Normalization::new(r.input_mean.clone(), r.input_std.clone())?;
+        let mut external = 0;
+        for c in &mut checkpoints {
+            if let crate::zoo::Checkpoint::External(spec) = c {
+                spec.normalization = Some(n.clone());
+                external += 1;
+            }
+        }
+        if external == 0 {
+            bail!("--input-mean and --input-std apply to external models (--checkpoint onnx:PATH or pt:ARCH:PATH); none is given");
+        }
+        Some(n)
+    };
     let models = if checkpoints.is_empty() {
         model_configs(&r.model, &data, default_ops)?
     } else {
@@ -445,6 +482,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             adversarial: adv.clone(),
             corruption: corr.clone(),
             shard: r.shard,
+            input_normalization: normalization,
         },
     )?;
     let prepared = match loaded {

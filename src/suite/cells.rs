@@ -165,8 +165,10 @@ pub fn run_info(
     device: &str,
     threads: usize,
     train_seconds: f64,
+    origins: Vec<dcrobust_reports::ModelOrigin>,
 ) -> RunInfo {
     RunInfo {
+        origins,
         seed,
         data: format!("{} ({})", data.name, data.source),
         images,

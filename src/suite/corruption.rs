@@ -93,7 +93,7 @@ fn accuracy(
     batch: usize,
 ) -> Result<(f64, Vec<u32>)> {
     let split = Split { images, labels };
-    let preds = crate::train::predict(&model.net, data, &split, batch)?;
+    let preds = model.net.predict(data, &split, batch)?;
     let correct = preds
         .iter()
         .zip(&split.labels)
@@ -436,6 +436,7 @@ impl Suite for CorruptionSuite<'_> {
                 &self.ctx.device,
                 self.ctx.threads,
                 self.train_seconds,
+                self.models.iter().map(|m| m.origin.clone()).collect(),
             ),
         };
         store.save("meta", &meta)?;

@@ -12,7 +12,8 @@ pub mod adversarial;
 pub mod cells;
 pub mod corruption;
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Split};
+use crate::external::ExternalModel;
 use crate::models::{ModelConfig, Network};
 use crate::train::{self, TrainConfig, TrainOptions};
 use crate::util::write_json_atomic;
@@ -56,7 +57,8 @@ pub struct SuiteRecord {
     pub data: train::DataInfo,
     /// Models trained by the run (empty when they come from `checkpoints`).
     pub models: Vec<ModelConfig>,
-    /// Training run directories evaluated instead of training.
+    /// Models evaluated instead of training: training run directories, `zoo:NAME`, `onnx:PATH`,
+    /// `pt:ARCH:PATH`.
     pub checkpoints: Vec<PathBuf>,
     /// The training recipe, when the run trains.
     pub train: Option<TrainConfig>,
@@ -70,6 +72,9 @@ pub struct SuiteRecord {
     /// equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<cells::Shard>,
+    /// `--input-mean` and `--input-std`, applied to the external models (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_normalization: Option<crate::external::Normalization>,
 }
 
 /// What every suite run shares beyond its own configuration, passed as one value.
@@ -162,18 +167,85 @@ pub fn checkpoint_model_names(checkpoints: &[Checkpoint]) -> Result<Vec<String>>
     checkpoints.iter().map(Checkpoint::model_name).collect()
 }
 
+/// A classifier the suites evaluate: one of dcrobust's networks, or an external model.
+pub enum Classifier {
+    /// A network dcrobust trained (or the zoo ships).
+    Native(Box<Network>),
+    /// An ONNX graph or a PyTorch state dict ([`crate::external`]).
+    External(Box<ExternalModel>),
+}
+
+impl Classifier {
+    /// Parameters of the model.
+    pub fn num_parameters(&self) -> usize {
+        match self {
+            Classifier::Native(n) => n.num_parameters(),
+            Classifier::External(e) => e.num_parameters(),
+        }
+    }
+
+    /// dcrobust's network, if it is one.
+    pub fn native(&self) -> Option<&Network> {
+        match self {
+            Classifier::Native(n) => Some(n.as_ref()),
+            Classifier::External(_) => None,
+        }
+    }
+
+    /// Predicted classes of the images of `split`, in batches of `batch_size`.
+    pub fn predict(&self, data: &Dataset, split: &Split, batch_size: usize) -> Result<Vec<u32>> {
+        match self {
+            Classifier::Native(n) => train::predict(n, data, split, batch_size),
+            Classifier::External(e) => {
+                use dcrobust_attacks::Model as _;
+                let mut out = Vec::with_capacity(split.len());
+                let mut first = 0;
+                while first < split.len() {
+                    let end = (first + batch_size.max(1)).min(split.len());
+                    let x = candle_core::Tensor::from_vec(
+                        images_f32(data, split, first..end),
+                        (end - first, data.channels, data.height, data.width),
+                        &e.device(),
+                    )?;
+                    out.extend(e.logits(&x)?.argmax(1)?.to_vec1::<u32>()?);
+                    first = end;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl dcrobust_attacks::Model for Classifier {
+    fn logits(&self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        match self {
+            Classifier::Native(n) => n.logits(x),
+            Classifier::External(e) => e.logits(x),
+        }
+    }
+
+    fn device(&self) -> Device {
+        match self {
+            Classifier::Native(n) => dcrobust_attacks::Model::device(n.as_ref()),
+            Classifier::External(e) => e.device(),
+        }
+    }
+}
+
 /// A model ready for evaluation.
 pub struct PreparedModel {
     /// Its name (`cnn9-tanh-cosine`, ...).
     pub name: String,
-    /// The network, trained.
-    pub net: Network,
+    /// The classifier, trained.
+    pub net: Classifier,
     /// Its convergence curves, when the run directory has them.
     pub history: Option<TrainingHistory>,
     /// The training run directory, or `zoo:NAME` for a zoo model.
     pub dir: PathBuf,
     /// Adversarial training recipe, described, if any.
     pub adversarial_training: Option<String>,
+    /// Where it came from, as the report lists it.
+    pub origin: dcrobust_reports::ModelOrigin,
 }
 
 /// Where the models come from.
@@ -201,6 +273,31 @@ pub fn prepare_models(
     match source {
         ModelSource::Load(checkpoints) => {
             for checkpoint in checkpoints {
+                if let Checkpoint::External(spec) = checkpoint {
+                    let model = ExternalModel::load(spec, device)?;
+                    model.check_fits(data.channels, data.height, data.width, data.classes.len())?;
+                    let origin = dcrobust_reports::ModelOrigin {
+                        model: spec.model_name(),
+                        source: spec.label(),
+                        format: match &spec.normalization {
+                            Some(n) => format!(
+                                "{}, inputs normalised with mean {:?} and std {:?}",
+                                spec.format, n.mean, n.std
+                            ),
+                            None => spec.format.to_string(),
+                        },
+                        sha256: Some(model.sha256().to_string()),
+                    };
+                    prepared.push(PreparedModel {
+                        name: spec.model_name(),
+                        net: Classifier::External(Box::new(model)),
+                        history: None,
+                        dir: checkpoint.label(),
+                        adversarial_training: None,
+                        origin,
+                    });
+                    continue;
+                }
                 let (name, cfg, net, history) = match checkpoint {
                     Checkpoint::Dir(dir) => {
                         let (cfg, net) = train::load_network(dir, device)?;
@@ -233,6 +330,7 @@ pub fn prepare_models(
                             Some(history),
                         )
                     }
+                    Checkpoint::External(_) => continue,
                 };
                 let m = &cfg.model;
                 if m.in_channels != data.channels
@@ -252,12 +350,23 @@ pub fn prepare_models(
                         data.classes.len()
                     );
                 }
+                let origin = dcrobust_reports::ModelOrigin {
+                    model: name.clone(),
+                    source: checkpoint.label().display().to_string(),
+                    format: match checkpoint {
+                        Checkpoint::Zoo(_) => "zoo model",
+                        _ => "dcrobust training run",
+                    }
+                    .to_string(),
+                    sha256: cfg.weights_sha256.clone(),
+                };
                 prepared.push(PreparedModel {
                     name,
-                    net,
+                    net: Classifier::Native(Box::new(net)),
                     history,
                     dir: checkpoint.label(),
                     adversarial_training: describe_adv(&cfg.train),
+                    origin,
                 });
             }
             let mut names: Vec<&str> = prepared.iter().map(|p| p.name.as_str()).collect();
@@ -286,8 +395,14 @@ pub fn prepare_models(
                 let history = train::train(&net, m, data, recipe, &dir, &opts)?;
                 prepared.push(PreparedModel {
                     name: m.name(),
-                    net,
+                    net: Classifier::Native(Box::new(net)),
                     history: Some(history),
+                    origin: dcrobust_reports::ModelOrigin {
+                        model: m.name(),
+                        source: dir.display().to_string(),
+                        format: "trained by this run".to_string(),
+                        sha256: None,
+                    },
                     dir,
                     adversarial_training: describe_adv(recipe),
                 });
@@ -420,9 +535,10 @@ pub fn write_features(
     batch: usize,
 ) -> Result<()> {
     let n = data.test.len().min(1000);
-    for m in models
+    for (m, net) in models
         .iter()
-        .filter(|m| m.net.config().arch == crate::models::Arch::Feat2d)
+        .filter_map(|m| Some((m, m.net.native()?)))
+        .filter(|(_, net)| net.config().arch == crate::models::Arch::Feat2d)
     {
         let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let mut first = 0;
@@ -431,10 +547,9 @@ pub fn write_features(
             let t = candle_core::Tensor::from_vec(
                 images_f32(data, &data.test, first..end),
                 (end - first, data.channels, data.height, data.width),
-                m.net.params().device(),
+                net.params().device(),
             )?;
-            let f = m
-                .net
+            let f = net
                 .features(&t, false)?
                 .to_dtype(candle_core::DType::F32)?
                 .to_vec2::<f32>()?;

@@ -233,6 +233,8 @@ pub enum Checkpoint {
     Dir(PathBuf),
     /// A zoo model.
     Zoo(Box<ZooModel>),
+    /// A model dcrobust did not train: `onnx:PATH` or `pt:ARCH:PATH`.
+    External(crate::external::ExternalSpec),
 }
 
 impl Checkpoint {
@@ -241,6 +243,7 @@ impl Checkpoint {
         match self {
             Checkpoint::Dir(d) => d.clone(),
             Checkpoint::Zoo(z) => PathBuf::from(format!("zoo:{}", z.meta.name)),
+            Checkpoint::External(e) => PathBuf::from(e.label()),
         }
     }
 
@@ -254,17 +257,23 @@ impl Checkpoint {
                 Ok(cfg.model.name())
             }
             Checkpoint::Zoo(z) => Ok(z.meta.name.clone()),
+            Checkpoint::External(e) => Ok(e.model_name()),
         }
     }
 }
 
 /// Resolves `--checkpoint` items: `zoo:NAME`, `zoo:all`, `zoo:standard` (not adversarially
-/// trained) and `zoo:adversarial` name zoo models, anything else a run directory. The result
-/// keeps the order given, each zoo model once.
+/// trained) and `zoo:adversarial` name zoo models, `onnx:PATH` and `pt:ARCH:PATH` external
+/// models ([`crate::external`]), anything else a run directory. The result keeps the order
+/// given, each zoo model once.
 pub fn resolve(items: &[String]) -> Result<Vec<Checkpoint>> {
     let mut out: Vec<Checkpoint> = Vec::new();
     let mut seen_zoo: Vec<String> = Vec::new();
     for item in items {
+        if let Some(external) = crate::external::ExternalSpec::parse(item) {
+            out.push(Checkpoint::External(external?));
+            continue;
+        }
         let Some(spec) = item.strip_prefix("zoo:") else {
             out.push(Checkpoint::Dir(PathBuf::from(item)));
             continue;

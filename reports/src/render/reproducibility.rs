@@ -64,6 +64,25 @@ pub(super) fn reproducibility(p: &mut String, run: &RunResults) {
         row("evaluation time", format!("{:.1} s", s.eval_seconds));
     }
     p.push_str("</table>");
+    let origins = run
+        .adversarial
+        .as_ref()
+        .map(|s| &s.run.origins)
+        .or(run.corruption.as_ref().map(|s| &s.run.origins));
+    if let Some(origins) = origins.filter(|o| !o.is_empty()) {
+        p.push_str("<h4>Models evaluated</h4><table><tr><th class=\"l\">model</th><th class=\"l\">source</th><th class=\"l\">format</th><th class=\"l\">SHA-256</th></tr>");
+        for o in origins {
+            let _ = write!(
+                p,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\"><code>{}</code></td></tr>",
+                esc(&o.model),
+                esc(&o.source),
+                esc(&o.format),
+                esc(o.sha256.as_deref().unwrap_or("-"))
+            );
+        }
+        p.push_str("</table>");
+    }
     if let Some(cfg) = &run.suite_config {
         let pretty = serde_json::to_string_pretty(cfg).unwrap_or_default();
         let _ = write!(

@@ -360,6 +360,7 @@ impl Suite for AdversarialSuite<'_> {
                     &self.ctx.device,
                     self.ctx.threads,
                     self.train_seconds,
+                    self.models.iter().map(|m| m.origin.clone()).collect(),
                 ),
             },
         )?;

@@ -165,6 +165,7 @@ mod tests {
                 device: "cpu".into(),
                 threads: 1,
                 train_seconds: 0.0,
+                origins: Vec::new(),
             },
             headline_linf: 8.0 / 255.0,
             headline_l2: 0.5,

@@ -219,6 +219,19 @@ fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// `v` without its `seconds` fields (timings, which differ between two evaluations).
+fn untimed(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| k.as_str() != "seconds")
+            .map(|(k, v)| (k.clone(), untimed(v)))
+            .collect(),
+        serde_json::Value::Array(a) => a.iter().map(untimed).collect(),
+        other => other.clone(),
+    }
+}
+
 /// Both suites on an ONNX graph, a PyTorch checkpoint and a zoo model, with transfer attacks
 /// between them: every model is evaluated, the report renders and names where each came from.
 #[test]
@@ -228,34 +241,62 @@ fn both_suites_run_on_external_and_zoo_models() {
     let pt = format!("pt:wrn-28-1:{}", fixture("wrn-28-1.safetensors").display());
     let models = format!("{onnx},{pt},zoo:cnn9-baseline");
     let out = dir.path().join("adv");
+    let run = |out: &Path, shard: Option<&str>| {
+        let mut args = vec![
+            "run",
+            "--suite",
+            "adversarial",
+            "--checkpoint",
+            &models,
+            "--eval-images",
+            "20",
+            "--attacks",
+            "fgsm,pgd",
+            "--pgd-steps",
+            "3",
+            "--linf-eps",
+            "0,8/255",
+            "--l2-eps",
+            "0",
+            "--transfer-attacks",
+            "fgsm",
+            "--transfer-from",
+            "small-cnn,cnn9-baseline",
+            "--examples",
+            "0",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = dcrobust(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&out, None);
+    let s = read_json(&out.join("summary.json"));
+    // Rerun in place: every unit is found done, and the results are the same.
+    run(&out, None);
+    let again = read_json(&out.join("summary.json"));
+    assert_eq!(again["models"], s["models"]);
+    assert_eq!(again["transfer"], s["transfer"]);
+    // The same run in two shards, merged: the same results.
+    let (a, b) = (dir.path().join("s1"), dir.path().join("s2"));
+    run(&a, Some("1/2"));
+    run(&b, Some("2/2"));
+    let merged = dir.path().join("merged");
     let o = dcrobust(&[
-        "run",
-        "--suite",
-        "adversarial",
-        "--checkpoint",
-        &models,
-        "--eval-images",
-        "20",
-        "--attacks",
-        "fgsm,pgd",
-        "--pgd-steps",
-        "3",
-        "--linf-eps",
-        "0,8/255",
-        "--l2-eps",
-        "0",
-        "--transfer-attacks",
-        "fgsm",
-        "--transfer-from",
-        "small-cnn,cnn9-baseline",
-        "--examples",
-        "0",
-        "--quiet",
+        "merge",
         "--out",
-        out.to_str().unwrap(),
+        merged.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = read_json(&out.join("summary.json"));
+    let m = read_json(&merged.join("summary.json"));
+    assert_eq!(untimed(&m["models"]), untimed(&s["models"]));
+    assert_eq!(m["transfer"], s["transfer"]);
     let names: Vec<&str> = s["models"]
         .as_array()
         .unwrap()
@@ -280,13 +321,26 @@ fn both_suites_run_on_external_and_zoo_models() {
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("Models evaluated") && page.contains(wrn["sha256"].as_str().unwrap()));
 
+    // The corruption suite on every fixture: both ONNX exports and each architecture.
+    let every = [
+        onnx.clone(),
+        format!("onnx:{}", fixture("preact-resnet18-dynamo.onnx").display()),
+        format!(
+            "pt:preact-resnet18:{}",
+            fixture("preact-resnet18.pt").display()
+        ),
+        format!("pt:resnet18:{}", fixture("resnet18.pth").display()),
+        pt.clone(),
+        format!("pt:wrn-34-1:{}", fixture("wrn-34-1.safetensors").display()),
+    ]
+    .join(",");
     let out = dir.path().join("corr");
     let o = dcrobust(&[
         "run",
         "--suite",
         "corruption",
         "--checkpoint",
-        &format!("{onnx},{pt}"),
+        &every,
         "--eval-images",
         "20",
         "--corruptions",
@@ -299,7 +353,23 @@ fn both_suites_run_on_external_and_zoo_models() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = read_json(&out.join("summary.json"));
-    assert_eq!(s["models"].as_array().unwrap().len(), 2);
+    let names: Vec<&str> = s["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "small-cnn",
+            "preact-resnet18-dynamo",
+            "preact-resnet18",
+            "resnet18",
+            "wrn-28-1",
+            "wrn-34-1"
+        ]
+    );
     assert!(out.join("report.html").is_file());
 }
 

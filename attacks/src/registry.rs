@@ -135,9 +135,44 @@ impl AttackKind {
         }
     }
 
+    /// Where the report ranks it when it picks one attack to quote: the confusion matrices take
+    /// the first of these a run has, the verdict the first [`AttackKind::strong`] one. Lower
+    /// comes first; `None`: never quoted.
+    pub fn quote_rank(self) -> Option<u8> {
+        match self {
+            AttackKind::Pgd => Some(0),
+            AttackKind::ApgdCe => Some(1),
+            AttackKind::Bim => Some(2),
+            AttackKind::Mifgsm => Some(3),
+            AttackKind::Fgsm => Some(4),
+            _ => None,
+        }
+    }
+
+    /// Whether the verdict may quote it as the strong (multi-step, gradient-based) attack beside
+    /// FGSM.
+    pub fn strong(self) -> bool {
+        matches!(self, AttackKind::Pgd | AttackKind::ApgdCe | AttackKind::Bim)
+    }
+
+    /// The quoted attacks ([`AttackKind::quote_rank`]), in rank order.
+    pub fn quoted() -> Vec<AttackKind> {
+        let mut v: Vec<AttackKind> = AttackKind::ALL
+            .into_iter()
+            .filter(|k| k.quote_rank().is_some())
+            .collect();
+        v.sort_by_key(|k| k.quote_rank());
+        v
+    }
+
     /// Looks a name up.
     pub fn from_name(s: &str) -> Option<AttackKind> {
         AttackKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Every name, comma-separated, for messages.
+    pub fn names() -> String {
+        AttackKind::ALL.map(AttackKind::name).join(", ")
     }
 }
 
@@ -158,7 +193,7 @@ impl std::fmt::Display for AttackKind {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     /// No attack has this name.
-    #[error("unknown attack `{0}`; expected one of fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, square, apgd-t, fab-t, autoattack")]
+    #[error("unknown attack `{0}`; expected one of {names}", names = AttackKind::names())]
     UnknownAttack(String),
     /// ε outside its range.
     #[error("{attack}: eps {eps} is out of range: expected {expected}")]

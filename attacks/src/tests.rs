@@ -515,8 +515,32 @@ fn every_attack_records_its_own_length() {
         (AttackKind::FabT, Some(19)),
         (AttackKind::AutoAttack, None),
     ];
-    assert_eq!(want.len(), AttackKind::ALL.len());
     for (kind, steps) in want {
         assert_eq!(cfg.steps_of(kind), steps, "{kind:?}");
+    }
+}
+
+/// The registry's ranking is the one the report quoted before it lived there: the confusion
+/// matrices' order pgd, apgd-ce, bim, mifgsm, fgsm, and the verdict's strong attacks pgd,
+/// apgd-ce, bim; an unknown name's message lists every attack.
+#[test]
+fn registry_ranks_the_quoted_attacks() {
+    let quoted: Vec<&str> = AttackKind::quoted()
+        .into_iter()
+        .map(AttackKind::name)
+        .collect();
+    assert_eq!(quoted, ["pgd", "apgd-ce", "bim", "mifgsm", "fgsm"]);
+    let strong: Vec<&str> = AttackKind::quoted()
+        .into_iter()
+        .filter(|k| k.strong())
+        .map(AttackKind::name)
+        .collect();
+    assert_eq!(strong, ["pgd", "apgd-ce", "bim"]);
+    assert!(AttackKind::ALL
+        .into_iter()
+        .all(|k| !k.strong() || k.quote_rank().is_some()));
+    let e = "nope".parse::<AttackKind>().unwrap_err().to_string();
+    for k in AttackKind::ALL {
+        assert!(e.contains(k.name()), "{e}");
     }
 }

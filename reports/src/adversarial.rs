@@ -227,6 +227,18 @@ pub struct AdversarialSummary {
     pub examples: Vec<ExampleImage>,
     /// Seconds spent evaluating: the sum over evaluation units, across resumes and shards.
     pub eval_seconds: f64,
+    /// The attacks the verdict may quote as the strong one, in order of preference (the worst
+    /// case first), as the registry of the dcrobust that wrote the summary ranks them.
+    #[serde(default = "strong_attacks_before_recorded")]
+    pub strong_attacks: Vec<String>,
+}
+
+/// The strong attacks of summaries written before [`AdversarialSummary::strong_attacks`] was
+/// recorded: the order their dcrobust used.
+pub(crate) fn strong_attacks_before_recorded() -> Vec<String> {
+    ["worst-case", "pgd", "apgd-ce", "bim"]
+        .map(String::from)
+        .to_vec()
 }
 
 #[cfg(test)]

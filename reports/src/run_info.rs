@@ -32,8 +32,8 @@ pub struct RunInfo {
 pub struct ModelOrigin {
     /// The model's name in the results.
     pub model: String,
-    /// The `--checkpoint` item (`zoo:NAME`, a run directory, `onnx:PATH`, `pt:ARCH:PATH`) or the
-    /// directory it was trained into.
+    /// The `--checkpoint` item (`zoo:NAME`, a run directory, `onnx:PATH`, `pt:ARCH:PATH`), or
+    /// `models/NAME` for a model the run trained (inside the run directory).
     pub source: String,
     /// `zoo model`, `dcrobust training run`, `ONNX graph`, `PyTorch state dict (ARCH)`.
     pub format: String,

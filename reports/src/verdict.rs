@@ -110,8 +110,10 @@ fn verdict_attacks<'a>(
                 .flat_map(|m| m.cells.iter().map(|c| c.attack.as_str())),
         )
         .find(|a| cell_at(b, a, e).is_some());
-    let strong = ["worst-case", "pgd", "apgd-ce", "bim"]
-        .into_iter()
+    let strong = s
+        .strong_attacks
+        .iter()
+        .map(String::as_str)
         .find(|a| Some(*a) != weak && cell_at(b, a, e).is_some());
     (weak, strong)
 }
@@ -889,6 +891,7 @@ mod tests {
             transfer: Vec::new(),
             examples: Vec::new(),
             eval_seconds: 0.0,
+            strong_attacks: crate::adversarial::strong_attacks_before_recorded(),
         }
     }
 

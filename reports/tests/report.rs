@@ -170,6 +170,9 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             adv_png: "examples/tanh/fgsm-0.png".into(),
         }],
         eval_seconds: 3.25,
+        strong_attacks: ["worst-case", "pgd", "apgd-ce", "bim"]
+            .map(String::from)
+            .to_vec(),
     };
     let mut images = BTreeMap::new();
     images.insert("examples/clean-0.png".to_string(), png(100, 100));

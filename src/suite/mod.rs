@@ -397,9 +397,10 @@ pub fn prepare_models(
                     name: m.name(),
                     net: Classifier::Native(Box::new(net)),
                     history: Some(history),
+                    // Relative to the run directory, so that runs and shards elsewhere agree.
                     origin: dcrobust_reports::ModelOrigin {
                         model: m.name(),
-                        source: dir.display().to_string(),
+                        source: format!("models/{}", m.name()),
                         format: "trained by this run".to_string(),
                         sha256: None,
                     },

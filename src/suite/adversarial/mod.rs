@@ -624,8 +624,9 @@ fn confusion_matrices(
             })
             .map(|r| (r.label as usize, r.clean_pred as usize, r.adv_pred as usize))
     };
-    let Some(attack) = ["pgd", "apgd-ce", "bim", "mifgsm", "fgsm"]
+    let Some(attack) = AttackKind::quoted()
         .into_iter()
+        .map(AttackKind::name)
         .find(|a| mine(a, headline).next().is_some())
     else {
         return Vec::new();
@@ -721,6 +722,15 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
         transfer,
         examples,
         eval_seconds,
+        strong_attacks: std::iter::once(worst_case::WORST_CASE)
+            .chain(
+                AttackKind::quoted()
+                    .into_iter()
+                    .filter(|k| k.strong())
+                    .map(AttackKind::name),
+            )
+            .map(String::from)
+            .collect(),
     };
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;

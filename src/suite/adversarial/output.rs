@@ -173,6 +173,7 @@ mod tests {
             transfer: vec![],
             examples: vec![],
             eval_seconds: 0.0,
+            strong_attacks: vec!["worst-case".into(), "pgd".into()],
         };
         let lines = table_lines(&s);
         let ends = |l: &str| -> Vec<usize> {

@@ -447,3 +447,50 @@ fn bench_times_an_external_model() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--torch times pt:ARCH:PATH models"));
 }
+
+/// The baseline is found by the model's operator, not its name: an external model called
+/// `my-baseline-net` is no transfer source under `--transfer-from baseline`, the zoo's
+/// `cnn9-baseline` is.
+#[test]
+fn an_external_model_named_baseline_is_not_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("my-baseline-net.onnx");
+    std::fs::copy(fixture("small-cnn.onnx"), &renamed).unwrap();
+    let models = format!(
+        "onnx:{},zoo:cnn9-baseline,zoo:cnn9-tanh-cosine",
+        renamed.display()
+    );
+    let out = dir.path().join("run");
+    let o = dcrobust(&[
+        "run",
+        "--suite",
+        "adversarial",
+        "--checkpoint",
+        &models,
+        "--eval-images",
+        "20",
+        "--attacks",
+        "fgsm",
+        "--linf-eps",
+        "8/255",
+        "--l2-eps",
+        "0",
+        "--transfer-attacks",
+        "fgsm",
+        "--examples",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = read_json(&out.join("summary.json"));
+    let mut sources: Vec<&str> = s["transfer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["source"].as_str().unwrap())
+        .collect();
+    sources.dedup();
+    assert_eq!(sources, ["cnn9-baseline"]);
+}

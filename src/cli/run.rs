@@ -156,8 +156,9 @@ pub struct AdversarialArgs {
     /// seed, in <out>/surrogate/) as a source of the transfer attacks only.
     #[arg(long)]
     pub surrogate: bool,
-    /// Source models of the transfer attacks: `baseline` (the run's baseline models), `all`, or
-    /// model names (e.g. cnn9-tanh-cosine), comma-separated.
+    /// Source models of the transfer attacks: `baseline` (the run's baseline models: dcrobust's
+    /// networks with ordinary convolutions, however trained), `all`, or model names (e.g.
+    /// cnn9-tanh-cosine), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline")]
     pub transfer_from: Vec<String>,
     /// Test images evaluated, by either suite: a class-balanced subset of the test split
@@ -196,7 +197,8 @@ pub struct CorruptionArgs {
     /// instead of corrupting the test split in process; --data must then be CIFAR-10.
     #[arg(long)]
     pub cifar10c: Option<PathBuf>,
-    /// Model whose errors normalise CE (default: the baseline model of the run).
+    /// Model whose errors normalise CE (default: the run's first baseline model without
+    /// adversarial training).
     #[arg(long)]
     pub ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.

@@ -42,7 +42,8 @@ pub struct CorruptionConfig {
     pub table: Table,
     /// Evaluate on released CIFAR-10-C files in this directory instead of corrupting in process.
     pub cifar10c: Option<PathBuf>,
-    /// Model whose errors normalise CE; `None`: the first baseline model of the run.
+    /// Model whose errors normalise CE; `None`: the run's first baseline model
+    /// ([`crate::suite::PreparedModel::is_baseline`]) without adversarial training.
     pub ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.
     pub examples: usize,
@@ -402,7 +403,7 @@ impl Suite for CorruptionSuite<'_> {
             Some(b) => Some(b.clone()),
             None => models
                 .iter()
-                .find(|m| m.name.ends_with("-baseline"))
+                .find(|m| m.is_baseline() && m.adversarial_training.is_none())
                 .map(|m| m.name.clone()),
         };
         let mut units = vec![Unit {

@@ -248,6 +248,16 @@ pub struct PreparedModel {
     pub origin: dcrobust_reports::ModelOrigin,
 }
 
+impl PreparedModel {
+    /// Whether it is a baseline: one of dcrobust's networks with ordinary convolutions (no
+    /// decoupled operator), whatever its training and name. External models are not.
+    pub fn is_baseline(&self) -> bool {
+        self.net
+            .native()
+            .is_some_and(|n| n.config().operator.is_none())
+    }
+}
+
 /// Where the models come from.
 pub enum ModelSource<'a> {
     /// Train each configuration into `<out>/models/<name>` (resuming a run found there).

@@ -104,12 +104,6 @@ pub(super) fn transfer(
     Ok((cells, records))
 }
 
-/// Whether a model name is a baseline's: `cnn9-baseline`, or a variant such as the zoo's
-/// `cnn9-baseline-fgsm`.
-pub(super) fn is_baseline(name: &str) -> bool {
-    name.ends_with("-baseline") || name.contains("-baseline-")
-}
-
 /// Whether `name` is a source of transfer attacks: named in `--transfer-from`, or a baseline
 /// model when the list says `baseline` (every model when the run has no baseline).
 pub(super) fn is_transfer_source(
@@ -120,9 +114,12 @@ pub(super) fn is_transfer_source(
     match &cfg.transfer_from {
         None => true,
         Some(from) => from.iter().any(|f| {
+            let baseline = models
+                .iter()
+                .find(|m| m.name == name)
+                .is_some_and(PreparedModel::is_baseline);
             f == name
-                || (f == "baseline"
-                    && (is_baseline(name) || !models.iter().any(|m| is_baseline(&m.name))))
+                || (f == "baseline" && (baseline || !models.iter().any(PreparedModel::is_baseline)))
         }),
     }
 }

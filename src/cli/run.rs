@@ -5,7 +5,7 @@ use crate::data::cifar10c;
 use crate::models::ModelConfig;
 use crate::suite::cells::Shard;
 use crate::suite::corruption::CorruptionConfig;
-use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat};
+use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat, SuiteConfig};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use dcrobust_attacks::{AttackConfig, AttackKind, Target};
@@ -389,11 +389,11 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         crate::data::Splits::TestOnly
     };
     let data = load_data_splits(&r.data, splits)?;
-    let (adv, corr) = match r.suite {
+    let config = match r.suite {
         Suite::Adversarial => {
             let adv = r.adversarial.to_config(r.eval_batch_size)?;
             adv.validate(&data)?;
-            (Some(adv), None)
+            SuiteConfig::Adversarial(adv)
         }
         Suite::Corruption => {
             let corr = r
@@ -402,8 +402,12 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             if let Some(dir) = &corr.cifar10c {
                 cifar10c::check_released(dir, &corr.corruptions, &corr.severities, &data)?;
             }
-            (None, Some(corr))
+            SuiteConfig::Corruption(corr)
         }
+    };
+    let (adv, corr) = match &config {
+        SuiteConfig::Adversarial(a) => (Some(a), None),
+        SuiteConfig::Corruption(c) => (None, Some(c)),
     };
     let default_ops: &[&str] = match r.suite {
         Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
@@ -436,11 +440,9 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
     } else {
         suite::checkpoint_model_names(&checkpoints)?
     };
-    if let Some(adv) = &adv {
-        adv.check_models(&names)?;
-    }
-    if let Some(corr) = &corr {
-        corr.check_models(&names)?;
+    match &config {
+        SuiteConfig::Adversarial(adv) => adv.check_models(&names)?,
+        SuiteConfig::Corruption(corr) => corr.check_models(&names)?,
     }
     let out = r
         .common
@@ -481,8 +483,8 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             checkpoints: checkpoints.iter().map(|c| c.label()).collect(),
             train: (checkpoints.is_empty() || r.adversarial.surrogate).then(|| recipe.clone()),
             surrogate: adv.is_some() && r.adversarial.surrogate,
-            adversarial: adv.clone(),
-            corruption: corr.clone(),
+            adversarial: adv.cloned(),
+            corruption: corr.cloned(),
             shard: r.shard,
             input_normalization: normalization,
         },
@@ -544,8 +546,8 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
     }
     // One path for both suites: evaluate, then print the table and where the results are.
-    let finished = match (&adv, &corr) {
-        (Some(adv), _) => {
+    let finished = match &config {
+        SuiteConfig::Adversarial(adv) => {
             let mut eval_data = data.clone();
             eval_data.truncate(None, adv.eval_images);
             suite::adversarial::run(&prepared, &surrogates, &eval_data, adv, &ctx, train_seconds)?
@@ -563,7 +565,7 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                     )
                 })
         }
-        (None, Some(corr)) => {
+        SuiteConfig::Corruption(corr) => {
             let mut eval_data = data.clone();
             eval_data.truncate(None, corr.eval_images);
             suite::corruption::run(&prepared, &eval_data, corr, &ctx, train_seconds)?
@@ -578,10 +580,11 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
                 )
             })
         }
-        (None, None) => bail!("--suite {suite}: no configuration was built for it"),
     };
-    let Some(line) = finished else {
-        return shard_done(&out, shard.expect("a shard returns no summary"));
+    let line = match (finished, shard) {
+        (Some(line), _) => line,
+        (None, Some(shard)) => return shard_done(&out, shard),
+        (None, None) => bail!("the {suite} suite finished without a summary"),
     };
     println!("{line}");
     suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;

@@ -44,6 +44,16 @@ impl SuiteKind {
     }
 }
 
+/// The suite a run evaluates, with its options: one value, so that no code path holds both or
+/// neither.
+#[derive(Clone, Debug)]
+pub enum SuiteConfig {
+    /// `--suite adversarial`.
+    Adversarial(adversarial::AdversarialConfig),
+    /// `--suite corruption`.
+    Corruption(corruption::CorruptionConfig),
+}
+
 /// Everything a suite run was started with: `suite.json`, written and read back as this type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuiteRecord {

@@ -334,6 +334,87 @@ mod tests {
         assert!(ExternalSpec::parse("onnx:").unwrap().is_err());
     }
 
+    /// The fixtures of `tests/fixtures/external/` (from the working directory, as on the GPU
+    /// machine, else from this checkout).
+    fn fixtures() -> PathBuf {
+        let here = PathBuf::from("tests/fixtures/external");
+        if here.is_dir() {
+            here
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external")
+        }
+    }
+
+    /// Logits `(N, K)` and the input gradient of the summed cross-entropy, on the host.
+    fn logits_and_grad(m: &ExternalModel, x: &Tensor, y: &Tensor) -> (Vec<f32>, Vec<f32>) {
+        use dcrobust_attacks::Model;
+        let dev = m.device();
+        let xv = candle_core::Var::from_tensor(&x.to_device(&dev).unwrap()).unwrap();
+        let y = y.to_device(&dev).unwrap();
+        let logits = m.logits(xv.as_tensor()).unwrap();
+        let n = x.dim(0).unwrap() as f64;
+        let loss = (candle_nn::loss::cross_entropy(&logits, &y).unwrap() * n).unwrap();
+        let g = loss.backward().unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (flat(&logits), flat(g.get(xv.as_tensor()).unwrap()))
+    }
+
+    /// Oracle: the CPU evaluation (itself checked against PyTorch by tests/external.rs). On a
+    /// CUDA device (cuDNN convolutions under FP32 math, candle's CUDA operations), every fixture's
+    /// logits agree within 1e-4 of the largest logit and its input gradients within 1e-3 of the
+    /// largest entry. Needs a CUDA device: without one it says so and passes, unless
+    /// `DCROBUST_REQUIRE_GPU` is set (`.ci/gpu-check` sets it).
+    #[test]
+    fn the_gpu_matches_the_cpu_on_the_fixtures() {
+        let gpu = match Device::new_cuda(0) {
+            Ok(d) => d,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("DCROBUST_REQUIRE_GPU").is_none(),
+                    "DCROBUST_REQUIRE_GPU is set but no CUDA device opens: {e}"
+                );
+                eprintln!("no CUDA device ({e}); the external models' GPU comparison did not run");
+                return;
+            }
+        };
+        let _settings = crate::kernels::testing::conv_settings();
+        let dir = fixtures();
+        let refs = candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu)
+            .unwrap();
+        let (x, y) = (
+            &refs["x"],
+            refs["y"].to_dtype(candle_core::DType::U32).unwrap(),
+        );
+        for item in [
+            "pt:preact-resnet18:preact-resnet18.pt",
+            "pt:resnet18:resnet18.pth",
+            "pt:wrn-28-1:wrn-28-1.safetensors",
+            "pt:wrn-34-1:wrn-34-1.safetensors",
+            "onnx:preact-resnet18-normalized.onnx",
+            "onnx:small-cnn.onnx",
+            "onnx:preact-resnet18-dynamo.onnx",
+        ] {
+            let (kind, file) = item.rsplit_once(':').unwrap();
+            let spec = ExternalSpec::parse(&format!("{kind}:{}", dir.join(file).display()))
+                .unwrap()
+                .unwrap();
+            let cpu = logits_and_grad(&ExternalModel::load(&spec, &Device::Cpu).unwrap(), x, &y);
+            let cuda = logits_and_grad(&ExternalModel::load(&spec, &gpu).unwrap(), x, &y);
+            let worst = |a: &[f32], b: &[f32]| {
+                let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+                (d, scale)
+            };
+            let (dl, sl) = worst(&cpu.0, &cuda.0);
+            let (dg, sg) = worst(&cpu.1, &cuda.1);
+            eprintln!(
+                "{item}: logits within {dl:.2e} of {sl:.2e}, gradients within {dg:.2e} of {sg:.2e}"
+            );
+            assert!(dl <= 1e-4 * sl.max(1.0), "{item}: logits differ by {dl}");
+            assert!(dg <= 1e-3 * sg, "{item}: gradients differ by {dg}");
+        }
+    }
+
     #[test]
     fn normalization_rejects_bad_values() {
         assert!(Normalization::new(vec![0.5; 3], vec![0.25; 3]).is_ok());

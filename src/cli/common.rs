@@ -141,6 +141,21 @@ pub struct ModelArgs {
     pub model_config: Option<PathBuf>,
 }
 
+impl ModelArgs {
+    /// The one model configuration these options describe with `operator` (`None`: the
+    /// baseline), sized for `data`'s images and classes: the one place a [`ModelConfig`] is built
+    /// from the command line (the `--op` models and the adversarial suite's surrogate).
+    pub(crate) fn config(&self, operator: Option<OperatorConfig>, data: &Dataset) -> ModelConfig {
+        let mut cfg = ModelConfig::new(self.arch, operator, self.width);
+        cfg.batch_norm = !self.no_bn;
+        cfg.relu = !self.no_relu;
+        cfg.in_channels = data.channels;
+        cfg.image_size = [data.height, data.width];
+        cfg.num_classes = data.classes.len();
+        cfg
+    }
+}
+
 pub(crate) fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
     Arch::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
@@ -279,15 +294,7 @@ pub fn model_configs(
                     radius,
                 })
             };
-            let mut cfg = ModelConfig::new(args.arch, operator, args.width);
-            cfg.batch_norm = !args.no_bn;
-            cfg.relu = !args.no_relu;
-            cfgs.push(cfg);
-        }
-        for cfg in &mut cfgs {
-            cfg.in_channels = data.channels;
-            cfg.image_size = [data.height, data.width];
-            cfg.num_classes = data.classes.len();
+            cfgs.push(args.config(operator, data));
         }
     }
     for cfg in &cfgs {

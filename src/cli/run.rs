@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::data::cifar10c;
-use crate::models::ModelConfig;
 use crate::suite::cells::Shard;
 use crate::suite::corruption::CorruptionConfig;
+use crate::suite::run::{Finished, RunPlan};
 use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat, SuiteConfig};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -299,9 +299,6 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
     Ok(cfg)
 }
 
-/// Seed purpose of the surrogate model of transfer attacks.
-pub(crate) const SEED_SURROGATE: u64 = 201;
-
 impl AdversarialArgs {
     /// The adversarial suite's configuration; `eval_batch_size` changes no number.
     pub fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
@@ -374,8 +371,49 @@ impl CorruptionArgs {
 pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
     apply_threads(r.common.threads)?;
     let device = r.common.open_device()?;
-    let suite = r.suite.name();
-    // Every option is checked before any model is trained or loaded.
+    let plan = run_plan(r)?;
+    let out = plan.ctx.out.clone();
+    let line = match suite::run::execute(&plan, &device)? {
+        Finished::Adversarial(s) => {
+            suite::adversarial::print_table(&s);
+            format!(
+                "results in {} (summary.json, records.{}); training {:.0} s, evaluation {:.0} s",
+                out.display(),
+                match &plan.config {
+                    SuiteConfig::Adversarial(a) if matches!(a.records, RecordFormat::Csv) => "csv",
+                    _ => "jsonl",
+                },
+                s.run.train_seconds,
+                s.eval_seconds
+            )
+        }
+        Finished::Corruption(s) => {
+            suite::corruption::print_table(&s);
+            format!(
+                "results in {} (summary.json, cells.csv); training {:.0} s, corrupting {:.0} s, evaluation {:.0} s",
+                out.display(),
+                s.run.train_seconds,
+                s.corrupt_seconds,
+                s.eval_seconds
+            )
+        }
+        Finished::Shard => {
+            let shard = plan.ctx.shard.context("a shard finished without --shard")?;
+            return shard_done(&out, shard);
+        }
+    };
+    println!("{line}");
+    let page = write_report(std::slice::from_ref(&out), None)?;
+    println!("report: {}", page.display());
+    if r.open {
+        open_in_browser(&page);
+    }
+    Ok(())
+}
+
+/// The run the options describe, every option checked and the data loaded, before any model is
+/// trained or loaded.
+fn run_plan(r: &RunArgs) -> Result<RunPlan> {
     let recipe = train_config(&r.recipe, r.common.seed, 2)?;
     if r.eval_batch_size == 0 {
         bail!("--eval-batch-size must be at least 1");
@@ -404,10 +442,6 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
             }
             SuiteConfig::Corruption(corr)
         }
-    };
-    let (adv, corr) = match &config {
-        SuiteConfig::Adversarial(a) => (Some(a), None),
-        SuiteConfig::Corruption(c) => (None, Some(c)),
     };
     let default_ops: &[&str] = match r.suite {
         Suite::Adversarial => &["baseline", "sphere", "ball", "tanh"],
@@ -448,152 +482,27 @@ pub(crate) fn cmd_run(r: &RunArgs) -> Result<()> {
         .common
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{suite}")));
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}", r.suite.name())));
     eprintln!("{}", describe_data(&data));
-    let ctx = suite::RunContext {
-        seed: r.common.seed,
-        out: out.clone(),
-        device: r.common.device.clone(),
-        threads: r.common.threads.unwrap_or_else(rayon::current_num_threads),
-        progress: !r.quiet,
-        shard: r.shard,
-    };
-    // Checkpoints are loaded (and checked) before anything is written, so that a refused one
-    // leaves no output directory behind.
-    let t0 = std::time::Instant::now();
-    let loaded = if checkpoints.is_empty() {
-        None
-    } else {
-        Some(suite::prepare_models(
-            suite::ModelSource::Load(&checkpoints),
-            &data,
-            &out,
-            &device,
-            !r.quiet,
-        )?)
-    };
-    suite::record_config(
-        &out,
-        &suite::SuiteRecord {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            suite: r.suite,
+    let surrogate = trains_surrogate.then(|| r.model.config(None, &data));
+    Ok(RunPlan {
+        config,
+        data,
+        models,
+        checkpoints,
+        normalization,
+        recipe,
+        surrogate,
+        eval_batch_size: r.eval_batch_size,
+        ctx: suite::RunContext {
             seed: r.common.seed,
-            data: crate::train::DataInfo::of(&data),
-            models: models.clone(),
-            checkpoints: checkpoints.iter().map(|c| c.label()).collect(),
-            train: (checkpoints.is_empty() || r.adversarial.surrogate).then(|| recipe.clone()),
-            surrogate: adv.is_some() && r.adversarial.surrogate,
-            adversarial: adv.cloned(),
-            corruption: corr.cloned(),
+            out,
+            device: r.common.device.clone(),
+            threads: r.common.threads.unwrap_or_else(rayon::current_num_threads),
+            progress: !r.quiet,
             shard: r.shard,
-            input_normalization: normalization,
         },
-    )?;
-    let prepared = match loaded {
-        Some(p) => {
-            suite::write_loaded_histories(&p, &out)?;
-            p
-        }
-        None => suite::prepare_models(
-            suite::ModelSource::Train {
-                models: &models,
-                recipe: &recipe,
-            },
-            &data,
-            &out,
-            &device,
-            !r.quiet,
-        )?,
-    };
-    let surrogates = if adv.is_some() && r.adversarial.surrogate {
-        let mut cfg = ModelConfig::new(r.model.arch, None, r.model.width);
-        cfg.batch_norm = !r.model.no_bn;
-        cfg.relu = !r.model.no_relu;
-        cfg.in_channels = data.channels;
-        cfg.image_size = [data.height, data.width];
-        cfg.num_classes = data.classes.len();
-        let mut surrogate_recipe = recipe.clone();
-        surrogate_recipe.seed = crate::util::derive_seed(r.common.seed, &[SEED_SURROGATE]);
-        let mut s = suite::prepare_models(
-            suite::ModelSource::Train {
-                models: std::slice::from_ref(&cfg),
-                recipe: &surrogate_recipe,
-            },
-            &data,
-            &out.join("surrogate"),
-            &device,
-            !r.quiet,
-        )?;
-        for m in &mut s {
-            m.name = format!("surrogate-{}", m.name);
-        }
-        s
-    } else {
-        Vec::new()
-    };
-    // Training time over every start of the run: the models' histories sum it across resumes.
-    let train_seconds = if checkpoints.is_empty() {
-        prepared
-            .iter()
-            .chain(&surrogates)
-            .filter_map(|m| m.history.as_ref()?.epochs.last().map(|e| e.wall_time_s))
-            .sum()
-    } else {
-        t0.elapsed().as_secs_f64()
-    };
-    let shard = r.shard;
-    if shard.is_some() {
-        suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
-    }
-    // One path for both suites: evaluate, then print the table and where the results are.
-    let finished = match &config {
-        SuiteConfig::Adversarial(adv) => {
-            let mut eval_data = data.clone();
-            eval_data.truncate(None, adv.eval_images);
-            suite::adversarial::run(&prepared, &surrogates, &eval_data, adv, &ctx, train_seconds)?
-                .map(|s| {
-                    suite::adversarial::print_table(&s);
-                    format!(
-                        "results in {} (summary.json, records.{}); training {:.0} s, evaluation {:.0} s",
-                        out.display(),
-                        match adv.records {
-                            RecordFormat::Jsonl => "jsonl",
-                            RecordFormat::Csv => "csv",
-                        },
-                        s.run.train_seconds,
-                        s.eval_seconds
-                    )
-                })
-        }
-        SuiteConfig::Corruption(corr) => {
-            let mut eval_data = data.clone();
-            eval_data.truncate(None, corr.eval_images);
-            suite::corruption::run(&prepared, &eval_data, corr, &ctx, train_seconds)?
-            .map(|s| {
-                suite::corruption::print_table(&s);
-                format!(
-                    "results in {} (summary.json, cells.csv); training {:.0} s, corrupting {:.0} s, evaluation {:.0} s",
-                    out.display(),
-                    s.run.train_seconds,
-                    s.corrupt_seconds,
-                    s.eval_seconds
-                )
-            })
-        }
-    };
-    let line = match (finished, shard) {
-        (Some(line), _) => line,
-        (None, Some(shard)) => return shard_done(&out, shard),
-        (None, None) => bail!("the {suite} suite finished without a summary"),
-    };
-    println!("{line}");
-    suite::write_features(&prepared, &data, &out, r.eval_batch_size)?;
-    let page = write_report(std::slice::from_ref(&out), None)?;
-    println!("report: {}", page.display());
-    if r.open {
-        open_in_browser(&page);
-    }
-    Ok(())
+    })
 }
 
 /// The `--checkpoint` items of the run: the ones given, or the zoo's models when the run names

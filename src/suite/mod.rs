@@ -11,6 +11,7 @@
 pub mod adversarial;
 pub mod cells;
 pub mod corruption;
+pub mod run;
 
 use crate::data::{Dataset, Split};
 use crate::external::ExternalModel;

@@ -430,272 +430,36 @@ impl OnnxNet {
         }
     }
 
+    /// The outputs of `node` given the values computed so far: one function per operator.
     fn eval(&self, node: &onnx::NodeProto, values: &HashMap<&str, Value>) -> AnyResult<Vec<Value>> {
-        let get = |i: usize| -> AnyResult<Value> {
-            let name = node
-                .input
-                .get(i)
-                .filter(|n| !n.is_empty())
-                .with_context(|| format!("input {i} is missing"))?;
-            values
-                .get(name.as_str())
-                .or_else(|| self.constants.get(name))
-                .cloned()
-                .with_context(|| format!("no value named `{name}`"))
-        };
-        let has = |i: usize| node.input.get(i).is_some_and(|n| !n.is_empty());
-        let float = |i: usize| -> AnyResult<Tensor> {
-            match get(i)? {
-                Value::F(t) => Ok(t),
-                Value::I { .. } => bail!("input {i} is an integer tensor; expected floats"),
-            }
-        };
-        let ints = |i: usize| -> AnyResult<(Vec<i64>, bool)> {
-            match get(i)? {
-                Value::I { v, scalar } => Ok((v, scalar)),
-                Value::F(_) => bail!("input {i} is a float tensor; expected integers"),
-            }
-        };
-        let axis = |a: i64, rank: usize| -> AnyResult<usize> {
-            let r = rank as i64;
-            if a < -r || a >= r {
-                bail!("axis {a} is outside rank {rank}");
-            }
-            Ok(((a + r) % r) as usize)
+        let x = Inputs {
+            node,
+            values,
+            constants: &self.constants,
         };
         let f = Value::F;
         let out = match node.op_type.as_str() {
-            "Identity" | "Dropout" => get(0)?,
-            "Relu" => f(float(0)?.relu()?),
-            "Add" => f(float(0)?.broadcast_add(&float(1)?)?),
-            "Sub" => f(float(0)?.broadcast_sub(&float(1)?)?),
-            "Mul" => f(float(0)?.broadcast_mul(&float(1)?)?),
-            "Div" => f(float(0)?.broadcast_div(&float(1)?)?),
-            "Constant" => {
-                let a = node
-                    .attribute
-                    .first()
-                    .context("a Constant without a value")?;
-                match a.name.as_str() {
-                    "value" => {
-                        tensor_of(a.t.as_ref().context("no tensor")?, &self.device, &self.dir)?
-                    }
-                    "value_float" => f(Tensor::new(a.f, &self.device)?),
-                    "value_floats" => f(Tensor::new(a.floats.as_slice(), &self.device)?),
-                    "value_int" => Value::I {
-                        v: vec![a.i],
-                        scalar: true,
-                    },
-                    "value_ints" => Value::I {
-                        v: a.ints.clone(),
-                        scalar: false,
-                    },
-                    other => bail!("a Constant given by `{other}`"),
-                }
-            }
-            "Conv" => {
-                let group = attr_i(node, "group", 1);
-                if group != 1 {
-                    bail!("group {group}; dcrobust evaluates Conv with group 1");
-                }
-                let w = float(1)?;
-                let (k, s, p) = window(node, Some(w.dim(2)?))?;
-                if w.rank() != 4 || w.dim(2)? != k || w.dim(3)? != k {
-                    bail!(
-                        "weight of shape {:?}; dcrobust evaluates 2-D convolutions with square kernels",
-                        w.dims()
-                    );
-                }
-                let y = conv2d(&float(0)?, &w, s, p)?;
-                if has(2) {
-                    f(y.broadcast_add(&float(2)?.reshape((1, (), 1, 1))?)?)
-                } else {
-                    f(y)
-                }
-            }
-            "BatchNormalization" => {
-                if attr_i(node, "training_mode", 0) != 0 {
-                    bail!("training_mode 1; export the model in eval mode");
-                }
-                let eps = attr_f(node, "epsilon", 1e-5) as f64;
-                let (g, b, m, v) = (float(1)?, float(2)?, float(3)?, float(4)?);
-                let scale = (g / (v + eps)?.sqrt()?)?;
-                let shift = (b - (m * &scale)?)?;
-                f(channel_affine(&float(0)?, &scale, &shift, false)?)
-            }
-            "MaxPool" | "AveragePool" => {
-                let (k, s, p) = window(node, None)?;
-                if attr_i(node, "ceil_mode", 0) != 0 {
-                    bail!("ceil_mode 1; dcrobust evaluates floor mode");
-                }
-                if k != s || p != 0 {
-                    bail!("a {k}x{k} window with stride {s} and padding {p}; dcrobust evaluates pooling whose stride equals its window, unpadded");
-                }
-                if attr_ints(node, "storage_order").is_some_and(|o| o.iter().any(|&x| x != 0)) {
-                    bail!("storage_order 1 is not supported");
-                }
-                let x = float(0)?;
-                if node.op_type == "MaxPool" {
-                    if node.output.len() > 1 && !node.output[1].is_empty() {
-                        bail!("MaxPool's indices output is not supported");
-                    }
-                    f(super::ops::max_pool(&x, k)?)
-                } else {
-                    f(super::ops::avg_pool(&x, k)?)
-                }
-            }
-            "GlobalAveragePool" => f(float(0)?.mean_keepdim(3)?.mean_keepdim(2)?),
-            "Flatten" => {
-                let x = float(0)?;
-                let a = axis(attr_i(node, "axis", 1), x.rank() + 1)?;
-                let lead: usize = x.dims()[..a].iter().product();
-                f(x.reshape((lead, ()))?)
-            }
-            "Reshape" => {
-                let x = float(0)?;
-                let (shape, _) = ints(1)?;
-                if attr_i(node, "allowzero", 0) != 0 && shape.contains(&0) {
-                    bail!("a shape with a 0 dimension (allowzero 1)");
-                }
-                let mut dims = Vec::with_capacity(shape.len());
-                let mut infer = None;
-                for (i, &d) in shape.iter().enumerate() {
-                    match d {
-                        0 => dims.push(*x.dims().get(i).context("0 past the input's rank")?),
-                        -1 if infer.is_none() => {
-                            infer = Some(i);
-                            dims.push(1);
-                        }
-                        d if d > 0 => dims.push(d as usize),
-                        d => bail!("shape entry {d}"),
-                    }
-                }
-                if let Some(i) = infer {
-                    let known: usize = dims.iter().product();
-                    if known == 0 || x.elem_count() % known != 0 {
-                        bail!("cannot reshape {:?} to {shape:?}", x.dims());
-                    }
-                    dims[i] = x.elem_count() / known;
-                }
-                f(x.reshape(dims.as_slice())?)
-            }
-            "Gemm" => {
-                let (a, b) = (float(0)?, float(1)?);
-                let a = if attr_i(node, "transA", 0) != 0 {
-                    a.t()?
-                } else {
-                    a
-                };
-                let b = if attr_i(node, "transB", 0) != 0 {
-                    b.t()?
-                } else {
-                    b
-                };
-                let y = (a.matmul(&b)? * attr_f(node, "alpha", 1.0) as f64)?;
-                if has(2) {
-                    let c = (float(2)? * attr_f(node, "beta", 1.0) as f64)?;
-                    f(y.broadcast_add(&c)?)
-                } else {
-                    f(y)
-                }
-            }
-            "MatMul" => f(float(0)?.broadcast_matmul(&float(1)?)?),
-            "Concat" => {
-                let parts: Vec<Value> =
-                    (0..node.input.len()).map(&get).collect::<AnyResult<_>>()?;
-                match parts.first() {
-                    Some(Value::I { .. }) => {
-                        let mut v = Vec::new();
-                        for p in &parts {
-                            match p {
-                                Value::I { v: x, .. } => v.extend(x),
-                                Value::F(_) => bail!("mixes integer and float inputs"),
-                            }
-                        }
-                        Value::I { v, scalar: false }
-                    }
-                    Some(Value::F(t)) => {
-                        let a = axis(attr_i(node, "axis", 0), t.rank())?;
-                        let ts: Vec<Tensor> = parts
-                            .into_iter()
-                            .map(|p| match p {
-                                Value::F(t) => Ok(t),
-                                Value::I { .. } => bail!("mixes integer and float inputs"),
-                            })
-                            .collect::<AnyResult<_>>()?;
-                        f(Tensor::cat(&ts, a)?)
-                    }
-                    None => bail!("no inputs"),
-                }
-            }
-            "Squeeze" => {
-                let x = float(0)?;
-                let axes = if has(1) {
-                    ints(1)?.0
-                } else {
-                    attr_ints(node, "axes").unwrap_or_default()
-                };
-                let mut keep: Vec<usize> = Vec::new();
-                let ax: Vec<usize> = axes
-                    .iter()
-                    .map(|&a| axis(a, x.rank()))
-                    .collect::<AnyResult<_>>()?;
-                for (i, &d) in x.dims().iter().enumerate() {
-                    let squeeze = if ax.is_empty() {
-                        d == 1
-                    } else {
-                        ax.contains(&i)
-                    };
-                    if squeeze && d != 1 {
-                        bail!("axis {i} has size {d}, not 1");
-                    }
-                    if !squeeze {
-                        keep.push(d);
-                    }
-                }
-                f(x.reshape(keep.as_slice())?)
-            }
-            "Shape" => match get(0)? {
-                Value::F(t) => Value::I {
-                    v: t.dims().iter().map(|&d| d as i64).collect(),
-                    scalar: false,
-                },
-                Value::I { v, scalar } => Value::I {
-                    v: if scalar { vec![] } else { vec![v.len() as i64] },
-                    scalar: false,
-                },
-            },
-            "Gather" => {
-                let (data, _) = ints(0)?;
-                let (idx, scalar) = ints(1)?;
-                if attr_i(node, "axis", 0) != 0 {
-                    bail!("Gather on shapes along an axis other than 0");
-                }
-                let n = data.len() as i64;
-                let v = idx
-                    .iter()
-                    .map(|&i| {
-                        let j = if i < 0 { i + n } else { i };
-                        data.get(j as usize)
-                            .copied()
-                            .with_context(|| format!("index {i} outside {n} entries"))
-                    })
-                    .collect::<AnyResult<_>>()?;
-                Value::I { v, scalar }
-            }
-            "Unsqueeze" => {
-                let (v, scalar) = ints(0)?;
-                let axes = if has(1) {
-                    ints(1)?.0
-                } else {
-                    attr_ints(node, "axes").unwrap_or_default()
-                };
-                if !scalar || axes != [0] {
-                    bail!("Unsqueeze is supported on integer scalars along axis 0 (a shape being built)");
-                }
-                Value::I { v, scalar: false }
-            }
-            "Cast" => match get(0)? {
+            "Identity" | "Dropout" => x.get(0)?,
+            "Relu" => f(x.float(0)?.relu()?),
+            "Add" => f(x.float(0)?.broadcast_add(&x.float(1)?)?),
+            "Sub" => f(x.float(0)?.broadcast_sub(&x.float(1)?)?),
+            "Mul" => f(x.float(0)?.broadcast_mul(&x.float(1)?)?),
+            "Div" => f(x.float(0)?.broadcast_div(&x.float(1)?)?),
+            "MatMul" => f(x.float(0)?.broadcast_matmul(&x.float(1)?)?),
+            "GlobalAveragePool" => f(x.float(0)?.mean_keepdim(3)?.mean_keepdim(2)?),
+            "Constant" => self.constant(node)?,
+            "Conv" => f(conv(&x)?),
+            "BatchNormalization" => f(batch_norm(&x)?),
+            "MaxPool" | "AveragePool" => f(pool(&x)?),
+            "Flatten" => f(flatten(&x)?),
+            "Reshape" => f(reshape(&x)?),
+            "Gemm" => f(gemm(&x)?),
+            "Concat" => concat(&x)?,
+            "Squeeze" => f(squeeze(&x)?),
+            "Shape" => shape(&x)?,
+            "Gather" => gather(&x)?,
+            "Unsqueeze" => unsqueeze(&x)?,
+            "Cast" => match x.get(0)? {
                 Value::I { v, scalar } => Value::I { v, scalar },
                 Value::F(_) => bail!("Cast of float tensors is not supported"),
             },
@@ -703,4 +467,317 @@ impl OnnxNet {
         };
         Ok(vec![out])
     }
+
+    /// A `Constant` node's value.
+    fn constant(&self, node: &onnx::NodeProto) -> AnyResult<Value> {
+        let a = node
+            .attribute
+            .first()
+            .context("a Constant without a value")?;
+        Ok(match a.name.as_str() {
+            "value" => tensor_of(a.t.as_ref().context("no tensor")?, &self.device, &self.dir)?,
+            "value_float" => Value::F(Tensor::new(a.f, &self.device)?),
+            "value_floats" => Value::F(Tensor::new(a.floats.as_slice(), &self.device)?),
+            "value_int" => Value::I {
+                v: vec![a.i],
+                scalar: true,
+            },
+            "value_ints" => Value::I {
+                v: a.ints.clone(),
+                scalar: false,
+            },
+            other => bail!("a Constant given by `{other}`"),
+        })
+    }
+}
+
+/// A node's inputs, looked up among the values computed so far and the graph's constants.
+struct Inputs<'a> {
+    node: &'a onnx::NodeProto,
+    values: &'a HashMap<&'a str, Value>,
+    constants: &'a HashMap<String, Value>,
+}
+
+impl Inputs<'_> {
+    /// Input `i`.
+    fn get(&self, i: usize) -> AnyResult<Value> {
+        let name = self
+            .node
+            .input
+            .get(i)
+            .filter(|n| !n.is_empty())
+            .with_context(|| format!("input {i} is missing"))?;
+        self.values
+            .get(name.as_str())
+            .or_else(|| self.constants.get(name))
+            .cloned()
+            .with_context(|| format!("no value named `{name}`"))
+    }
+
+    /// Whether the optional input `i` is given.
+    fn has(&self, i: usize) -> bool {
+        self.node.input.get(i).is_some_and(|n| !n.is_empty())
+    }
+
+    /// Input `i`, a float tensor.
+    fn float(&self, i: usize) -> AnyResult<Tensor> {
+        match self.get(i)? {
+            Value::F(t) => Ok(t),
+            Value::I { .. } => bail!("input {i} is an integer tensor; expected floats"),
+        }
+    }
+
+    /// Input `i`, integers (a shape or indices) and whether they are a scalar.
+    fn ints(&self, i: usize) -> AnyResult<(Vec<i64>, bool)> {
+        match self.get(i)? {
+            Value::I { v, scalar } => Ok((v, scalar)),
+            Value::F(_) => bail!("input {i} is a float tensor; expected integers"),
+        }
+    }
+
+    /// The `axes` of Squeeze and Unsqueeze: input 1 (opset 13 on) or the attribute.
+    fn axes(&self) -> AnyResult<Vec<i64>> {
+        Ok(if self.has(1) {
+            self.ints(1)?.0
+        } else {
+            attr_ints(self.node, "axes").unwrap_or_default()
+        })
+    }
+}
+
+/// ONNX axis `a` (negative counts from the end) of a rank-`rank` tensor.
+fn axis(a: i64, rank: usize) -> AnyResult<usize> {
+    let r = rank as i64;
+    if a < -r || a >= r {
+        bail!("axis {a} is outside rank {rank}");
+    }
+    Ok(((a + r) % r) as usize)
+}
+
+/// `Conv`: a 2-D convolution, group 1, square kernel.
+///
+/// # Shapes
+/// `(N, C, H, W)` by `(K, C, k, k)` (bias `(K,)`) gives `(N, K, H', W')`.
+fn conv(x: &Inputs) -> AnyResult<Tensor> {
+    let node = x.node;
+    let group = attr_i(node, "group", 1);
+    if group != 1 {
+        bail!("group {group}; dcrobust evaluates Conv with group 1");
+    }
+    let w = x.float(1)?;
+    let (k, s, p) = window(node, Some(w.dim(2)?))?;
+    if w.rank() != 4 || w.dim(2)? != k || w.dim(3)? != k {
+        bail!(
+            "weight of shape {:?}; dcrobust evaluates 2-D convolutions with square kernels",
+            w.dims()
+        );
+    }
+    let y = conv2d(&x.float(0)?, &w, s, p)?;
+    Ok(if x.has(2) {
+        y.broadcast_add(&x.float(2)?.reshape((1, (), 1, 1))?)?
+    } else {
+        y
+    })
+}
+
+/// `BatchNormalization` in inference mode: a per-channel affine map of `(N, C, H, W)`.
+fn batch_norm(x: &Inputs) -> AnyResult<Tensor> {
+    if attr_i(x.node, "training_mode", 0) != 0 {
+        bail!("training_mode 1; export the model in eval mode");
+    }
+    let eps = attr_f(x.node, "epsilon", 1e-5) as f64;
+    let (g, b, m, v) = (x.float(1)?, x.float(2)?, x.float(3)?, x.float(4)?);
+    let scale = (g / (v + eps)?.sqrt()?)?;
+    let shift = (b - (m * &scale)?)?;
+    Ok(channel_affine(&x.float(0)?, &scale, &shift, false)?)
+}
+
+/// `MaxPool` and `AveragePool` with a stride equal to the window, unpadded, floor mode.
+///
+/// # Shapes
+/// `(N, C, H, W)` gives `(N, C, H / k, W / k)`.
+fn pool(x: &Inputs) -> AnyResult<Tensor> {
+    let node = x.node;
+    let (k, s, p) = window(node, None)?;
+    if attr_i(node, "ceil_mode", 0) != 0 {
+        bail!("ceil_mode 1; dcrobust evaluates floor mode");
+    }
+    if k != s || p != 0 {
+        bail!("a {k}x{k} window with stride {s} and padding {p}; dcrobust evaluates pooling whose stride equals its window, unpadded");
+    }
+    if attr_ints(node, "storage_order").is_some_and(|o| o.iter().any(|&x| x != 0)) {
+        bail!("storage_order 1 is not supported");
+    }
+    let input = x.float(0)?;
+    if node.op_type == "MaxPool" {
+        if node.output.len() > 1 && !node.output[1].is_empty() {
+            bail!("MaxPool's indices output is not supported");
+        }
+        Ok(super::ops::max_pool(&input, k)?)
+    } else {
+        Ok(super::ops::avg_pool(&input, k)?)
+    }
+}
+
+/// `Flatten`: the dimensions before `axis` into the first, the rest into the second.
+fn flatten(x: &Inputs) -> AnyResult<Tensor> {
+    let input = x.float(0)?;
+    let a = axis(attr_i(x.node, "axis", 1), input.rank() + 1)?;
+    let lead: usize = input.dims()[..a].iter().product();
+    Ok(input.reshape((lead, ()))?)
+}
+
+/// `Reshape` to the shape of input 1 (0 copies the input's dimension, -1 is inferred).
+fn reshape(x: &Inputs) -> AnyResult<Tensor> {
+    let input = x.float(0)?;
+    let (shape, _) = x.ints(1)?;
+    if attr_i(x.node, "allowzero", 0) != 0 && shape.contains(&0) {
+        bail!("a shape with a 0 dimension (allowzero 1)");
+    }
+    let mut dims = Vec::with_capacity(shape.len());
+    let mut infer = None;
+    for (i, &d) in shape.iter().enumerate() {
+        match d {
+            0 => dims.push(*input.dims().get(i).context("0 past the input's rank")?),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                dims.push(1);
+            }
+            d if d > 0 => dims.push(d as usize),
+            d => bail!("shape entry {d}"),
+        }
+    }
+    if let Some(i) = infer {
+        let known: usize = dims.iter().product();
+        if known == 0 || input.elem_count() % known != 0 {
+            bail!("cannot reshape {:?} to {shape:?}", input.dims());
+        }
+        dims[i] = input.elem_count() / known;
+    }
+    Ok(input.reshape(dims.as_slice())?)
+}
+
+/// `Gemm`: α·op(A)·op(B) + β·C.
+///
+/// # Shapes
+/// `(M, K)` by `(K, N)` (after the transposes) gives `(M, N)`; C broadcasts to it.
+fn gemm(x: &Inputs) -> AnyResult<Tensor> {
+    let node = x.node;
+    let (a, b) = (x.float(0)?, x.float(1)?);
+    let a = if attr_i(node, "transA", 0) != 0 {
+        a.t()?
+    } else {
+        a
+    };
+    let b = if attr_i(node, "transB", 0) != 0 {
+        b.t()?
+    } else {
+        b
+    };
+    let y = (a.matmul(&b)? * attr_f(node, "alpha", 1.0) as f64)?;
+    Ok(if x.has(2) {
+        let c = (x.float(2)? * attr_f(node, "beta", 1.0) as f64)?;
+        y.broadcast_add(&c)?
+    } else {
+        y
+    })
+}
+
+/// `Concat` of float tensors along `axis`, or of integer shapes being built.
+fn concat(x: &Inputs) -> AnyResult<Value> {
+    let parts: Vec<Value> = (0..x.node.input.len())
+        .map(|i| x.get(i))
+        .collect::<AnyResult<_>>()?;
+    match parts.first() {
+        Some(Value::I { .. }) => {
+            let mut v = Vec::new();
+            for p in &parts {
+                match p {
+                    Value::I { v: ints, .. } => v.extend(ints),
+                    Value::F(_) => bail!("mixes integer and float inputs"),
+                }
+            }
+            Ok(Value::I { v, scalar: false })
+        }
+        Some(Value::F(t)) => {
+            let a = axis(attr_i(x.node, "axis", 0), t.rank())?;
+            let ts: Vec<Tensor> = parts
+                .into_iter()
+                .map(|p| match p {
+                    Value::F(t) => Ok(t),
+                    Value::I { .. } => bail!("mixes integer and float inputs"),
+                })
+                .collect::<AnyResult<_>>()?;
+            Ok(Value::F(Tensor::cat(&ts, a)?))
+        }
+        None => bail!("no inputs"),
+    }
+}
+
+/// `Squeeze`: drops the given size-1 axes (all of them when none is given).
+fn squeeze(x: &Inputs) -> AnyResult<Tensor> {
+    let input = x.float(0)?;
+    let ax: Vec<usize> = x
+        .axes()?
+        .iter()
+        .map(|&a| axis(a, input.rank()))
+        .collect::<AnyResult<_>>()?;
+    let mut keep: Vec<usize> = Vec::new();
+    for (i, &d) in input.dims().iter().enumerate() {
+        let squeeze = if ax.is_empty() {
+            d == 1
+        } else {
+            ax.contains(&i)
+        };
+        if squeeze && d != 1 {
+            bail!("axis {i} has size {d}, not 1");
+        }
+        if !squeeze {
+            keep.push(d);
+        }
+    }
+    Ok(input.reshape(keep.as_slice())?)
+}
+
+/// `Shape`: the input's dimensions as integers.
+fn shape(x: &Inputs) -> AnyResult<Value> {
+    Ok(match x.get(0)? {
+        Value::F(t) => Value::I {
+            v: t.dims().iter().map(|&d| d as i64).collect(),
+            scalar: false,
+        },
+        Value::I { v, scalar } => Value::I {
+            v: if scalar { vec![] } else { vec![v.len() as i64] },
+            scalar: false,
+        },
+    })
+}
+
+/// `Gather` along axis 0 of an integer shape.
+fn gather(x: &Inputs) -> AnyResult<Value> {
+    let (data, _) = x.ints(0)?;
+    let (idx, scalar) = x.ints(1)?;
+    if attr_i(x.node, "axis", 0) != 0 {
+        bail!("Gather on shapes along an axis other than 0");
+    }
+    let n = data.len() as i64;
+    let v = idx
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + n } else { i };
+            data.get(j as usize)
+                .copied()
+                .with_context(|| format!("index {i} outside {n} entries"))
+        })
+        .collect::<AnyResult<_>>()?;
+    Ok(Value::I { v, scalar })
+}
+
+/// `Unsqueeze` of an integer scalar along axis 0 (a shape being built).
+fn unsqueeze(x: &Inputs) -> AnyResult<Value> {
+    let (v, scalar) = x.ints(0)?;
+    if !scalar || x.axes()? != [0] {
+        bail!("Unsqueeze is supported on integer scalars along axis 0 (a shape being built)");
+    }
+    Ok(Value::I { v, scalar: false })
 }

@@ -379,6 +379,169 @@ fn expected(arch: TorchArch, base: usize, classes: usize) -> Expected {
     e
 }
 
+/// What [`check_keys`] learns from a state dict that matches its architecture.
+struct CheckedKeys {
+    /// The first stage's width (16 for WideResNets).
+    base: usize,
+    /// Output classes.
+    classes: usize,
+    /// Trainable parameters (running statistics excluded).
+    parameters: usize,
+    /// A WideResNet's `fc.bias`, which its definition makes optional, is expected.
+    optional_fc_bias: bool,
+}
+
+/// Checks that `sd` holds every key `arch` needs with its shape and no other key (apart from
+/// [`ignored`] ones), reading the widths and class count from the stem and the classifier.
+fn check_keys(arch: TorchArch, sd: &BTreeMap<String, Tensor>) -> AnyResult<CheckedKeys> {
+    let fc = match arch {
+        TorchArch::WideResNet { .. } => "fc.weight",
+        _ => "linear.weight",
+    };
+    let dims = |key: &str| -> AnyResult<Vec<usize>> {
+        match sd.get(key) {
+            Some(t) => Ok(t.dims().to_vec()),
+            None => {
+                let some: Vec<&str> = sd.keys().take(4).map(String::as_str).collect();
+                bail!(
+                    "it has no `{key}` (its keys begin {}); is this the right architecture?",
+                    some.join(", ")
+                )
+            }
+        }
+    };
+    let base = match arch {
+        TorchArch::WideResNet { .. } => 16,
+        _ => {
+            let d = dims("conv1.weight")?;
+            if d.len() != 4 || d[0] == 0 {
+                bail!("`conv1.weight` has shape {d:?}; expected (width, 3, 3, 3)");
+            }
+            d[0]
+        }
+    };
+    let fc_dims = dims(fc)?;
+    if fc_dims.len() != 2 || fc_dims[0] < 2 {
+        bail!("`{fc}` has shape {fc_dims:?}; expected (classes, features) with at least 2 classes");
+    }
+    let classes = fc_dims[0];
+    let want = expected(arch, base, classes);
+    for (key, shape) in &want.shapes {
+        match sd.get(key) {
+            Some(t) if t.dims() == shape.as_slice() => {}
+            Some(t) => bail!(
+                "`{key}` has shape {:?}; {arch} with these widths expects {shape:?}",
+                t.dims()
+            ),
+            None if want.optional.contains(key) => {}
+            None => bail!("it has no `{key}` (shape {shape:?}), which {arch} needs"),
+        }
+    }
+    let unexpected: Vec<&String> = sd
+        .keys()
+        .filter(|k| !ignored(arch, k) && !want.shapes.iter().any(|(w, _)| w == *k))
+        .collect();
+    if !unexpected.is_empty() {
+        let shown: Vec<&str> = unexpected.iter().take(5).map(|s| s.as_str()).collect();
+        bail!(
+            "{} key(s) that {arch} does not have: {}{}",
+            unexpected.len(),
+            shown.join(", "),
+            if unexpected.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    let parameters = want
+        .shapes
+        .iter()
+        .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
+        .filter_map(|(k, _)| sd.get(k).map(|t| t.elem_count()))
+        .sum();
+    Ok(CheckedKeys {
+        base,
+        classes,
+        parameters,
+        optional_fc_bias: want.optional.iter().any(|k| k == "fc.bias"),
+    })
+}
+
+/// Takes the checked state dict's tensors apart into layers, in f32 on the target device.
+struct Taker<'a> {
+    sd: BTreeMap<String, Tensor>,
+    device: &'a Device,
+}
+
+impl Taker<'_> {
+    /// The tensor `key`.
+    fn take(&mut self, key: &str) -> AnyResult<Tensor> {
+        let t = self
+            .sd
+            .remove(key)
+            .with_context(|| format!("it has no `{key}`"))?;
+        Ok(t.to_dtype(DType::F32)?.to_device(self.device)?)
+    }
+
+    /// The bias-free convolution `name` with `stride`, padded to keep odd kernels centred.
+    fn conv(&mut self, name: &str, stride: usize) -> AnyResult<Conv> {
+        let w = self.take(&format!("{name}.weight"))?;
+        let pad = w.dim(2)? / 2;
+        Ok(Conv { w, stride, pad })
+    }
+
+    /// The BatchNorm `name`, folded into its inference-mode scale and shift.
+    fn bn(&mut self, name: &str) -> AnyResult<Bn> {
+        let g = self.take(&format!("{name}.weight"))?;
+        let b = self.take(&format!("{name}.bias"))?;
+        let m = self.take(&format!("{name}.running_mean"))?;
+        let v = self.take(&format!("{name}.running_var"))?;
+        let scale = (g / (v + BN_EPS)?.sqrt()?)?;
+        let shift = (b - (m * &scale)?)?;
+        Ok(Bn { scale, shift })
+    }
+
+    /// The residual block at prefix `p` with stride `s`; `widens` when its input and output
+    /// widths differ.
+    fn block(&mut self, arch: TorchArch, p: &str, widens: bool, s: usize) -> AnyResult<Block> {
+        Ok(match arch {
+            TorchArch::PreActResNet18 => Block::PreAct {
+                bn1: self.bn(&format!("{p}.bn1"))?,
+                conv1: self.conv(&format!("{p}.conv1"), s)?,
+                bn2: self.bn(&format!("{p}.bn2"))?,
+                conv2: self.conv(&format!("{p}.conv2"), 1)?,
+                shortcut: if s != 1 || widens {
+                    Some(self.conv(&format!("{p}.shortcut.0"), s)?)
+                } else {
+                    None
+                },
+            },
+            TorchArch::ResNet18 => Block::Basic {
+                conv1: self.conv(&format!("{p}.conv1"), s)?,
+                bn1: self.bn(&format!("{p}.bn1"))?,
+                conv2: self.conv(&format!("{p}.conv2"), 1)?,
+                bn2: self.bn(&format!("{p}.bn2"))?,
+                shortcut: if s != 1 || widens {
+                    Some((
+                        self.conv(&format!("{p}.shortcut.0"), s)?,
+                        self.bn(&format!("{p}.shortcut.1"))?,
+                    ))
+                } else {
+                    None
+                },
+            },
+            TorchArch::WideResNet { .. } => Block::Wide {
+                bn1: self.bn(&format!("{p}.bn1"))?,
+                conv1: self.conv(&format!("{p}.conv1"), s)?,
+                bn2: self.bn(&format!("{p}.bn2"))?,
+                conv2: self.conv(&format!("{p}.conv2"), 1)?,
+                shortcut: if widens {
+                    Some(self.conv(&format!("{p}.convShortcut"), s)?)
+                } else {
+                    None
+                },
+            },
+        })
+    }
+}
+
 /// Whether a key of the file is not a parameter the forward pass reads: BatchNorm's
 /// `num_batches_tracked` counters, and TRADES-style WideResNets' `sub_block1`, which their
 /// forward pass never calls (RobustBench builds those models with `sub_block1=True` only to
@@ -399,156 +562,40 @@ impl TorchNet {
 
     fn from_state_dict(
         arch: TorchArch,
-        mut sd: BTreeMap<String, Tensor>,
+        sd: BTreeMap<String, Tensor>,
         device: &Device,
     ) -> AnyResult<TorchNet> {
-        let fc = match arch {
-            TorchArch::WideResNet { .. } => "fc.weight",
-            _ => "linear.weight",
-        };
-        let dims = |sd: &BTreeMap<String, Tensor>, key: &str| -> AnyResult<Vec<usize>> {
-            match sd.get(key) {
-                Some(t) => Ok(t.dims().to_vec()),
-                None => {
-                    let some: Vec<&str> = sd.keys().take(4).map(String::as_str).collect();
-                    bail!(
-                        "it has no `{key}` (its keys begin {}); is this the right architecture?",
-                        some.join(", ")
-                    )
-                }
-            }
-        };
-        let base = match arch {
-            TorchArch::WideResNet { .. } => 16,
-            _ => {
-                let d = dims(&sd, "conv1.weight")?;
-                if d.len() != 4 || d[0] == 0 {
-                    bail!("`conv1.weight` has shape {d:?}; expected (width, 3, 3, 3)");
-                }
-                d[0]
-            }
-        };
-        let fc_dims = dims(&sd, fc)?;
-        if fc_dims.len() != 2 || fc_dims[0] < 2 {
-            bail!("`{fc}` has shape {fc_dims:?}; expected (classes, features) with at least 2 classes");
-        }
-        let classes = fc_dims[0];
-        let want = expected(arch, base, classes);
-        for (key, shape) in &want.shapes {
-            match sd.get(key) {
-                Some(t) if t.dims() == shape.as_slice() => {}
-                Some(t) => bail!(
-                    "`{key}` has shape {:?}; {arch} with these widths expects {shape:?}",
-                    t.dims()
-                ),
-                None if want.optional.contains(key) => {}
-                None => bail!("it has no `{key}` (shape {shape:?}), which {arch} needs"),
-            }
-        }
-        let unexpected: Vec<&String> = sd
-            .keys()
-            .filter(|k| !ignored(arch, k) && !want.shapes.iter().any(|(w, _)| w == *k))
-            .collect();
-        if !unexpected.is_empty() {
-            let shown: Vec<&str> = unexpected.iter().take(5).map(|s| s.as_str()).collect();
-            bail!(
-                "{} key(s) that {arch} does not have: {}{}",
-                unexpected.len(),
-                shown.join(", "),
-                if unexpected.len() > 5 { ", ..." } else { "" }
-            );
-        }
-        let parameters = want
-            .shapes
-            .iter()
-            .filter(|(k, _)| !k.ends_with("running_mean") && !k.ends_with("running_var"))
-            .filter_map(|(k, _)| sd.get(k).map(|t| t.elem_count()))
-            .sum();
-        let mut take = |key: &str| -> AnyResult<Tensor> {
-            let t = sd
-                .remove(key)
-                .with_context(|| format!("it has no `{key}`"))?;
-            Ok(t.to_dtype(DType::F32)?.to_device(device)?)
-        };
-        let conv = |take: &mut dyn FnMut(&str) -> AnyResult<Tensor>,
-                    name: &str,
-                    stride: usize|
-         -> AnyResult<Conv> {
-            let w = take(&format!("{name}.weight"))?;
-            let pad = w.dim(2)? / 2;
-            Ok(Conv { w, stride, pad })
-        };
-        let bn = |take: &mut dyn FnMut(&str) -> AnyResult<Tensor>, name: &str| -> AnyResult<Bn> {
-            let g = take(&format!("{name}.weight"))?;
-            let b = take(&format!("{name}.bias"))?;
-            let m = take(&format!("{name}.running_mean"))?;
-            let v = take(&format!("{name}.running_var"))?;
-            let scale = (g / (v + BN_EPS)?.sqrt()?)?;
-            let shift = (b - (m * &scale)?)?;
-            Ok(Bn { scale, shift })
-        };
-        let stem = conv(&mut take, "conv1", 1)?;
+        let checked = check_keys(arch, &sd)?;
+        let mut t = Taker { sd, device };
+        let stem = t.conv("conv1", 1)?;
         let stem_bn = match arch {
-            TorchArch::ResNet18 => Some(bn(&mut take, "bn1")?),
+            TorchArch::ResNet18 => Some(t.bn("bn1")?),
             _ => None,
         };
-        let mut blocks = Vec::new();
-        for (p, c_in, c, s) in stages(arch, base) {
-            let block = match arch {
-                TorchArch::PreActResNet18 => Block::PreAct {
-                    bn1: bn(&mut take, &format!("{p}.bn1"))?,
-                    conv1: conv(&mut take, &format!("{p}.conv1"), s)?,
-                    bn2: bn(&mut take, &format!("{p}.bn2"))?,
-                    conv2: conv(&mut take, &format!("{p}.conv2"), 1)?,
-                    shortcut: if s != 1 || c_in != c {
-                        Some(conv(&mut take, &format!("{p}.shortcut.0"), s)?)
-                    } else {
-                        None
-                    },
-                },
-                TorchArch::ResNet18 => Block::Basic {
-                    conv1: conv(&mut take, &format!("{p}.conv1"), s)?,
-                    bn1: bn(&mut take, &format!("{p}.bn1"))?,
-                    conv2: conv(&mut take, &format!("{p}.conv2"), 1)?,
-                    bn2: bn(&mut take, &format!("{p}.bn2"))?,
-                    shortcut: if s != 1 || c_in != c {
-                        Some((
-                            conv(&mut take, &format!("{p}.shortcut.0"), s)?,
-                            bn(&mut take, &format!("{p}.shortcut.1"))?,
-                        ))
-                    } else {
-                        None
-                    },
-                },
-                TorchArch::WideResNet { .. } => Block::Wide {
-                    bn1: bn(&mut take, &format!("{p}.bn1"))?,
-                    conv1: conv(&mut take, &format!("{p}.conv1"), s)?,
-                    bn2: bn(&mut take, &format!("{p}.bn2"))?,
-                    conv2: conv(&mut take, &format!("{p}.conv2"), 1)?,
-                    shortcut: if c_in != c {
-                        Some(conv(&mut take, &format!("{p}.convShortcut"), s)?)
-                    } else {
-                        None
-                    },
-                },
-            };
-            blocks.push(block);
-        }
+        let blocks = stages(arch, checked.base)
+            .into_iter()
+            .map(|(p, c_in, c, s)| t.block(arch, &p, c_in != c, s))
+            .collect::<AnyResult<Vec<Block>>>()?;
         let (final_bn, fc_w, fc_b, pool) = match arch {
             TorchArch::PreActResNet18 => (
-                Some(bn(&mut take, "bn")?),
-                take("linear.weight")?,
-                Some(take("linear.bias")?),
+                Some(t.bn("bn")?),
+                t.take("linear.weight")?,
+                Some(t.take("linear.bias")?),
                 4,
             ),
-            TorchArch::ResNet18 => (None, take("linear.weight")?, Some(take("linear.bias")?), 4),
+            TorchArch::ResNet18 => (
+                None,
+                t.take("linear.weight")?,
+                Some(t.take("linear.bias")?),
+                4,
+            ),
             TorchArch::WideResNet { .. } => {
-                let fc_b = if want.optional.iter().any(|k| k == "fc.bias") {
-                    take("fc.bias").ok()
+                let fc_b = if checked.optional_fc_bias {
+                    t.take("fc.bias").ok()
                 } else {
                     None
                 };
-                (Some(bn(&mut take, "bn1")?), take("fc.weight")?, fc_b, 8)
+                (Some(t.bn("bn1")?), t.take("fc.weight")?, fc_b, 8)
             }
         };
         Ok(TorchNet {
@@ -560,8 +607,8 @@ impl TorchNet {
             fc_w,
             fc_b,
             pool,
-            classes,
-            parameters,
+            classes: checked.classes,
+            parameters: checked.parameters,
         })
     }
 

@@ -232,6 +232,79 @@ impl Meter {
     }
 }
 
+/// Where [`resume`] leaves a run.
+enum Resumed {
+    /// Continue from this state and history.
+    Continue(TrainState, TrainingHistory),
+    /// The run had already finished: its history.
+    Finished(TrainingHistory),
+}
+
+/// Loads the run in `rd` for `--resume`: checks that it was started with `run_cfg` (taking its
+/// recorded weights' SHA-256), restores the weights and optimizer state from the checkpoint, and
+/// trims the history to the checkpoint's progress.
+fn resume(
+    rd: &RunDir,
+    net: &Network,
+    opt: &mut Optimizer,
+    run_cfg: &mut RunConfig,
+    cfg: &TrainConfig,
+) -> Result<Resumed> {
+    if !rd.state().exists() {
+        bail!(
+            "--resume: {} holds no training run to resume (no state.json)",
+            rd.dir.display()
+        );
+    }
+    let saved: RunConfig = read_json(&rd.config())?;
+    run_cfg.weights_sha256 = saved.weights_sha256.clone();
+    if saved != *run_cfg {
+        let a = serde_json::to_value(&saved)?;
+        let b = serde_json::to_value(&*run_cfg)?;
+        let diff = json_diff("", &a, &b);
+        bail!(
+            "--resume: the run in {} was started with a different configuration ({}); rerun with the same options or choose another --out",
+            rd.dir.display(),
+            diff.join(", ")
+        );
+    }
+    // The checkpoint files carry the progress they were saved at: a run killed between
+    // writing them and state.json resumes from their own epoch.
+    let mut state: TrainState = read_json(&rd.state())?;
+    let mut history: TrainingHistory = read_json(&rd.history())?;
+    let saved_state = state.clone();
+    let progress = load_for_resume(rd, net, opt, |p| {
+        p.map_or(saved_state.iteration, |p| p.iteration) as u64
+    })?;
+    if let Some(p) = progress {
+        if p.epochs_done != state.epochs_done {
+            // Killed after the checkpoint and before state.json: the history, written
+            // first, holds the checkpoint's epoch and its cumulative training time.
+            state.wall_time_s = history
+                .epochs
+                .iter()
+                .find(|e| e.epoch == p.epochs_done)
+                .map_or(state.wall_time_s, |e| e.wall_time_s);
+            state.epochs_done = p.epochs_done;
+            state.iteration = p.iteration;
+            state.finished = p.finished;
+        }
+    }
+    history.epochs.truncate(state.epochs_done);
+    history
+        .iterations
+        .retain(|r| r.iteration <= state.iteration);
+    if state.finished || state.epochs_done >= cfg.epochs {
+        eprintln!(
+            "{}: training already finished ({} epochs)",
+            rd.dir.display(),
+            state.epochs_done
+        );
+        return Ok(Resumed::Finished(history));
+    }
+    Ok(Resumed::Continue(state, history))
+}
+
 /// Trains `net` on `data` following `cfg`, writing the run directory `out` as it goes.
 /// Returns the convergence history.
 pub fn train(
@@ -271,57 +344,9 @@ pub fn train(
         ..Default::default()
     };
     if opts.resume {
-        if !rd.state().exists() {
-            bail!(
-                "--resume: {} holds no training run to resume (no state.json)",
-                out.display()
-            );
-        }
-        let saved: RunConfig = read_json(&rd.config())?;
-        run_cfg.weights_sha256 = saved.weights_sha256.clone();
-        if saved != run_cfg {
-            let a = serde_json::to_value(&saved)?;
-            let b = serde_json::to_value(&run_cfg)?;
-            let diff = json_diff("", &a, &b);
-            bail!(
-                "--resume: the run in {} was started with a different configuration ({}); rerun with the same options or choose another --out",
-                out.display(),
-                diff.join(", ")
-            );
-        }
-        // The checkpoint files carry the progress they were saved at: a run killed between
-        // writing them and state.json resumes from their own epoch.
-        state = read_json(&rd.state())?;
-        history = read_json(&rd.history())?;
-        let saved_state = state.clone();
-        let progress = load_for_resume(&rd, net, &mut opt, |p| {
-            p.map_or(saved_state.iteration, |p| p.iteration) as u64
-        })?;
-        if let Some(p) = progress {
-            if p.epochs_done != state.epochs_done {
-                // Killed after the checkpoint and before state.json: the history, written
-                // first, holds the checkpoint's epoch and its cumulative training time.
-                state.wall_time_s = history
-                    .epochs
-                    .iter()
-                    .find(|e| e.epoch == p.epochs_done)
-                    .map_or(state.wall_time_s, |e| e.wall_time_s);
-                state.epochs_done = p.epochs_done;
-                state.iteration = p.iteration;
-                state.finished = p.finished;
-            }
-        }
-        history.epochs.truncate(state.epochs_done);
-        history
-            .iterations
-            .retain(|r| r.iteration <= state.iteration);
-        if state.finished || state.epochs_done >= cfg.epochs {
-            eprintln!(
-                "{}: training already finished ({} epochs)",
-                out.display(),
-                state.epochs_done
-            );
-            return Ok(history);
+        match resume(&rd, net, &mut opt, &mut run_cfg, cfg)? {
+            Resumed::Continue(st, h) => (state, history) = (st, h),
+            Resumed::Finished(h) => return Ok(h),
         }
     } else if rd.state().exists() {
         bail!(
@@ -358,56 +383,31 @@ pub fn train(
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
             lr = cfg.lr_at(epoch, state.iteration, total_iterations);
-            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(
-                cfg.seed,
-                &[SEED_AUGMENT, epoch as u64, b as u64],
-            ));
-            let (x, y) = make_batch(
+            let step = Step {
+                epoch,
+                batch: b,
+                iteration: state.iteration,
+                lr,
+                last: b + 1 == batches_per_epoch,
+            };
+            let reading = train_step(
+                net,
+                &mut opt,
+                &mut meter,
+                cfg,
+                adversary.as_ref().map(|(a, adv)| (a.as_ref(), *adv)),
                 data,
-                &data.train,
                 idx,
-                cfg.augment.then_some(&mut rng),
-                &device,
-            )?;
-            let x = match &adversary {
-                Some((attack, adv)) => craft(
-                    net,
-                    attack.as_ref(),
-                    adv.replaced(idx.len()),
-                    &x,
-                    idx,
-                    data,
-                    derive_seed(cfg.seed, &[SEED_ADVERSARIAL, epoch as u64, b as u64]),
-                )?,
-                None => x,
-            };
-            let logits = net.forward_t(&x, true)?;
-            let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
-            let reading = meter.add(&ce, &logits, &y, idx.len(), b + 1 == batches_per_epoch)?;
-            if let Some(r) = &reading {
-                if !r.loss_x_images.is_finite() {
-                    let first = state.iteration + 2 - r.steps;
-                    let at = if r.steps == 1 {
-                        format!("iteration {first}")
-                    } else {
-                        format!("iterations {first}-{}", state.iteration + 1)
-                    };
-                    bail!(
-                        "training diverged: the loss is {} at epoch {epoch}, {at} (learning rate {lr}); {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
-                        r.loss_x_images / r.images as f64,
-                        out.display(),
-                        state.epochs_done
-                    );
-                }
-            }
-            let total_loss = if cfg.orthogonality > 0.0 && !net.decoupled_layers().is_empty() {
-                (ce + net.orthogonality()?.affine(cfg.orthogonality, 0.0)?)?
-            } else {
-                ce
-            };
-            let grads = total_loss.backward()?;
-            opt.step(&grads, lr)?;
-            drop(grads);
+                &step,
+            )
+            .map_err(|e| match e.downcast::<Diverged>() {
+                Ok(d) => anyhow::anyhow!(
+                    "{d}; {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
+                    out.display(),
+                    state.epochs_done
+                ),
+                Err(e) => e,
+            })?;
             crate::util::fault_point("batch");
             state.iteration += 1;
             if cfg.projection_every > 0 && state.iteration % cfg.projection_every == 0 {
@@ -448,40 +448,24 @@ pub fn train(
         }
         let train_time = start.elapsed().as_secs_f64();
         state.wall_time_s += train_time;
-        let (test_loss, test_accuracy) = evaluate(net, data, &data.test, cfg.eval_batch_size)?;
-        let val = if validation.is_empty() {
-            None
-        } else {
-            Some(evaluate(net, data, &validation, cfg.eval_batch_size)?)
-        };
-        history.epochs.push(EpochRecord {
+        let eval = evaluate_epoch(net, data, &validation, cfg.eval_batch_size)?;
+        let record = EpochRecord {
             epoch,
             iteration: state.iteration,
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: correct as f64 / seen.max(1) as f64,
-            test_loss,
-            test_accuracy,
             learning_rate: lr,
             wall_time_s: state.wall_time_s,
             images_per_s: seen as f64 / train_time.max(1e-9),
-            val_loss: val.map(|v| v.0),
-            val_accuracy: val.map(|v| v.1),
-        });
+            test_loss: eval.test.0,
+            test_accuracy: eval.test.1,
+            val_loss: eval.validation.map(|v| v.0),
+            val_accuracy: eval.validation.map(|v| v.1),
+        };
+        bar.println(epoch_line(&history.model, cfg.epochs, &record));
+        history.epochs.push(record);
         state.epochs_done = epoch;
         state.finished = epoch == cfg.epochs;
-        let val_text = val.map_or(String::new(), |(l, a)| {
-            format!(" | val loss {l:.4} acc {:.2}%", 100.0 * a)
-        });
-        bar.println(format!(
-            "{} epoch {epoch}/{}: train loss {:.4} acc {:.2}%{val_text} | test loss {:.4} acc {:.2}% | {:.0} img/s",
-            history.model,
-            cfg.epochs,
-            loss_sum / seen.max(1) as f64,
-            100.0 * correct as f64 / seen.max(1) as f64,
-            test_loss,
-            100.0 * test_accuracy,
-            seen as f64 / train_time.max(1e-9)
-        ));
         save_checkpoint(&rd, &mut run_cfg, net, &opt, &state, &history)?;
         crate::util::fault_point("epoch");
         if opts.stop_after_epochs == Some(epoch) && epoch < cfg.epochs {
@@ -491,6 +475,140 @@ pub fn train(
     }
     bar.finish_and_clear();
     Ok(history)
+}
+
+/// Loss and accuracy of `net` at the end of an epoch.
+struct EpochEval {
+    /// On the test split.
+    test: (f64, f64),
+    /// On the validation split, when the run holds one out.
+    validation: Option<(f64, f64)>,
+}
+
+/// The test (and validation) loss and accuracy of `net` at the end of an epoch.
+fn evaluate_epoch(
+    net: &Network,
+    data: &Dataset,
+    validation: &Split,
+    batch: usize,
+) -> Result<EpochEval> {
+    Ok(EpochEval {
+        test: evaluate(net, data, &data.test, batch)?,
+        validation: if validation.is_empty() {
+            None
+        } else {
+            Some(evaluate(net, data, validation, batch)?)
+        },
+    })
+}
+
+/// The line printed after each epoch.
+fn epoch_line(model: &str, epochs: usize, r: &EpochRecord) -> String {
+    let val_text = match (r.val_loss, r.val_accuracy) {
+        (Some(l), Some(a)) => format!(" | val loss {l:.4} acc {:.2}%", 100.0 * a),
+        _ => String::new(),
+    };
+    format!(
+        "{model} epoch {}/{epochs}: train loss {:.4} acc {:.2}%{val_text} | test loss {:.4} acc {:.2}% | {:.0} img/s",
+        r.epoch,
+        r.train_loss,
+        100.0 * r.train_accuracy,
+        r.test_loss,
+        100.0 * r.test_accuracy,
+        r.images_per_s
+    )
+}
+
+/// Where a training step falls in the run.
+struct Step {
+    /// Epoch, from 1.
+    epoch: usize,
+    /// Batch within the epoch, from 0.
+    batch: usize,
+    /// Optimizer steps taken before this one.
+    iteration: usize,
+    /// Learning rate of this step.
+    lr: f64,
+    /// The epoch's last batch (its meter reading is always taken).
+    last: bool,
+}
+
+/// The loss read back is not finite: training diverged.
+#[derive(Debug, thiserror::Error)]
+#[error("training diverged: the loss is {loss} at epoch {epoch}, {at} (learning rate {lr})")]
+struct Diverged {
+    loss: f64,
+    epoch: usize,
+    at: String,
+    lr: f64,
+}
+
+/// One optimizer step on the training images `idx`: the augmented batch (its first images
+/// replaced by adversarial examples when `adversary` is given), the forward pass, the loss (with
+/// the orthogonality penalty), the backward pass and the update. Returns the meter's reading when
+/// this step is read; a non-finite loss read back is a [`Diverged`] error, before the update.
+#[allow(clippy::too_many_arguments)]
+fn train_step(
+    net: &Network,
+    opt: &mut Optimizer,
+    meter: &mut Meter,
+    cfg: &TrainConfig,
+    adversary: Option<(&dyn dcrobust_attacks::Attack, &AdvTraining)>,
+    data: &Dataset,
+    idx: &[usize],
+    step: &Step,
+) -> Result<Option<Reading>> {
+    let (epoch, b) = (step.epoch as u64, step.batch as u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[SEED_AUGMENT, epoch, b]));
+    let device = net.params().device().clone();
+    let (x, y) = make_batch(
+        data,
+        &data.train,
+        idx,
+        cfg.augment.then_some(&mut rng),
+        &device,
+    )?;
+    let x = match adversary {
+        Some((attack, adv)) => craft(
+            net,
+            attack,
+            adv.replaced(idx.len()),
+            &x,
+            idx,
+            data,
+            derive_seed(cfg.seed, &[SEED_ADVERSARIAL, epoch, b]),
+        )?,
+        None => x,
+    };
+    let logits = net.forward_t(&x, true)?;
+    let ce = loss::cross_entropy(&logits, &y, cfg.label_smoothing)?;
+    let reading = meter.add(&ce, &logits, &y, idx.len(), step.last)?;
+    if let Some(r) = &reading {
+        if !r.loss_x_images.is_finite() {
+            let first = step.iteration + 2 - r.steps;
+            let at = if r.steps == 1 {
+                format!("iteration {first}")
+            } else {
+                format!("iterations {first}-{}", step.iteration + 1)
+            };
+            return Err(Diverged {
+                loss: r.loss_x_images / r.images as f64,
+                epoch: step.epoch,
+                at,
+                lr: step.lr,
+            }
+            .into());
+        }
+    }
+    let total_loss = if cfg.orthogonality > 0.0 && !net.decoupled_layers().is_empty() {
+        (ce + net.orthogonality()?.affine(cfg.orthogonality, 0.0)?)?
+    } else {
+        ce
+    };
+    let grads = total_loss.backward()?;
+    opt.step(&grads, step.lr)?;
+    drop(grads);
+    Ok(reading)
 }
 
 /// The training batch `x` (images of training indices `idx`) with its first `k` images replaced

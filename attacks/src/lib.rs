@@ -54,7 +54,10 @@ pub use fgsm::Fgsm;
 pub use mifgsm::MiFgsm;
 pub use oracle::{Batch, LossGrad, LossKind, Oracle};
 pub use pgd::Pgd;
-pub use registry::{AttackConfig, AttackKind, ConfigError};
+pub use registry::{
+    ApgdConfig, AttackConfig, AttackKind, AutoAttackConfig, BimConfig, ConfigError, CwConfig,
+    FabConfig, MifgsmConfig, PgdConfig, SquareConfig,
+};
 pub use run::{run_attack, AttackOutcome};
 pub use square::Square;
 

@@ -220,11 +220,10 @@ pub enum ConfigError {
     },
 }
 
-/// Parameters of every attack; the defaults follow the usual CIFAR-10 protocols
-/// (docs/attacks.md#pgd-settings): PGD-20 with α = ε/4 (2/255 at ε = 8/255) and a random start.
+/// PGD and PGD-L2 parameters (the step size is BIM's too).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AttackConfig {
+#[serde(default)]
+pub struct PgdConfig {
     /// PGD and PGD-L2 iterations.
     pub steps: usize,
     /// PGD, PGD-L2 and BIM step size as a fraction of ε.
@@ -233,53 +232,432 @@ pub struct AttackConfig {
     pub restarts: usize,
     /// PGD and PGD-L2 start at a random point of the ε-ball.
     pub random_start: bool,
+}
+
+impl Default for PgdConfig {
+    fn default() -> Self {
+        PgdConfig {
+            steps: 20,
+            step_size: 0.25,
+            restarts: 1,
+            random_start: true,
+        }
+    }
+}
+
+impl PgdConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("steps", self.steps)?;
+        at_least_one("restarts", self.restarts)?;
+        positive(
+            "step_size",
+            self.step_size,
+            "a fraction of eps in (0, 10]",
+            10.0,
+        )
+    }
+
+    /// PGD named `name` in `norm` on `loss` at budget `eps`.
+    fn attack(
+        &self,
+        name: &'static str,
+        norm: Norm,
+        loss: LossKind,
+        eps: f32,
+        early_stop: bool,
+    ) -> Pgd {
+        Pgd {
+            name,
+            norm,
+            eps,
+            steps: self.steps,
+            step_size: self.step_size * eps,
+            random_start: self.random_start,
+            restarts: self.restarts,
+            early_stop,
+            loss,
+        }
+    }
+}
+
+/// BIM parameters (its step size is [`PgdConfig::step_size`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BimConfig {
+    /// BIM iterations.
+    #[serde(rename = "bim_steps")]
+    pub steps: usize,
+}
+
+impl Default for BimConfig {
+    fn default() -> Self {
+        BimConfig { steps: 10 }
+    }
+}
+
+impl BimConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("bim_steps", self.steps)
+    }
+
+    /// BIM at budget `eps` with steps of `step_size`·ε.
+    fn attack(&self, eps: f32, step_size: f32, early_stop: bool) -> Bim {
+        Bim {
+            eps,
+            steps: self.steps,
+            step_size: step_size * eps,
+            early_stop,
+        }
+    }
+}
+
+/// MI-FGSM parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MifgsmConfig {
+    /// MI-FGSM iterations (step ε / steps).
+    #[serde(rename = "mifgsm_steps")]
+    pub steps: usize,
+    /// MI-FGSM momentum decay μ.
+    #[serde(rename = "mifgsm_decay")]
+    pub decay: f32,
+}
+
+impl Default for MifgsmConfig {
+    fn default() -> Self {
+        MifgsmConfig {
+            steps: 10,
+            decay: 1.0,
+        }
+    }
+}
+
+impl MifgsmConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("mifgsm_steps", self.steps)?;
+        at_least_zero("mifgsm_decay", self.decay)
+    }
+
+    /// MI-FGSM at budget `eps`.
+    fn attack(&self, eps: f32) -> MiFgsm {
+        MiFgsm {
+            eps,
+            steps: self.steps,
+            decay: self.decay,
+        }
+    }
+}
+
+/// APGD parameters: APGD-CE, APGD-DLR, APGD-T, and AutoAttack's APGD components.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApgdConfig {
+    /// APGD iterations (APGD-CE, APGD-DLR, APGD-T, and AutoAttack's APGD components).
+    #[serde(rename = "apgd_steps")]
+    pub steps: usize,
+    /// APGD restarts (APGD-T: per target class).
+    #[serde(rename = "apgd_restarts")]
+    pub restarts: usize,
+    /// APGD-T target classes (the 2nd to (n + 1)-th most likely; AutoAttack: 9).
+    #[serde(rename = "apgdt_targets")]
+    pub targets: usize,
+}
+
+impl Default for ApgdConfig {
+    fn default() -> Self {
+        ApgdConfig {
+            steps: 100,
+            restarts: 1,
+            targets: 9,
+        }
+    }
+}
+
+impl ApgdConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("apgd_steps", self.steps)?;
+        at_least_one("apgd_restarts", self.restarts)?;
+        at_least_one("apgdt_targets", self.targets)
+    }
+
+    /// Untargeted L∞ APGD named `name` on `loss` at budget `eps`.
+    fn attack(&self, name: &'static str, loss: LossKind, eps: f32) -> Apgd {
+        Apgd {
+            name,
+            norm: Norm::Linf,
+            eps,
+            steps: self.steps,
+            restarts: self.restarts,
+            loss,
+        }
+    }
+
+    /// APGD-T at budget `eps`.
+    fn targeted(&self, eps: f32) -> ApgdT {
+        ApgdT {
+            norm: Norm::Linf,
+            eps,
+            steps: self.steps,
+            restarts: self.restarts,
+            targets: self.targets,
+        }
+    }
+}
+
+/// FAB-T parameters (the defaults are AutoAttack's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FabConfig {
+    /// FAB-T iterations per target class and restart (AutoAttack: 100).
+    #[serde(rename = "fab_steps")]
+    pub steps: usize,
+    /// FAB-T restarts per target class (AutoAttack's standard version: 1).
+    #[serde(rename = "fab_restarts")]
+    pub restarts: usize,
+    /// FAB-T target classes (AutoAttack: 9).
+    #[serde(rename = "fab_targets")]
+    pub targets: usize,
+    /// FAB-T largest weight of the clean image's projection, α_max (AutoAttack: 0.1).
+    #[serde(rename = "fab_alpha_max")]
+    pub alpha_max: f32,
+    /// FAB-T overshoot η (AutoAttack: 1.05).
+    #[serde(rename = "fab_eta")]
+    pub eta: f32,
+    /// FAB-T backward step β after a success (AutoAttack: 0.9).
+    #[serde(rename = "fab_beta")]
+    pub beta: f32,
+}
+
+impl Default for FabConfig {
+    fn default() -> Self {
+        FabConfig {
+            steps: 100,
+            restarts: 1,
+            targets: 9,
+            alpha_max: 0.1,
+            eta: 1.05,
+            beta: 0.9,
+        }
+    }
+}
+
+impl FabConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("fab_steps", self.steps)?;
+        at_least_one("fab_restarts", self.restarts)?;
+        at_least_one("fab_targets", self.targets)?;
+        positive("fab_alpha_max", self.alpha_max, "in (0, 1]", 1.0)?;
+        positive("fab_eta", self.eta, "in (0, 10]", 10.0)?;
+        positive("fab_beta", self.beta, "in (0, 1]", 1.0)
+    }
+
+    /// FAB-T at budget `eps`.
+    fn attack(&self, eps: f32) -> FabT {
+        FabT {
+            eps,
+            steps: self.steps,
+            restarts: self.restarts,
+            targets: self.targets,
+            alpha_max: self.alpha_max,
+            eta: self.eta,
+            beta: self.beta,
+        }
+    }
+}
+
+/// Parameters of the AutoAttack ensemble of its own; its components otherwise take those of
+/// [`ApgdConfig`], [`FabConfig`] and [`SquareConfig`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutoAttackConfig {
+    /// Queries of AutoAttack's Square component (AutoAttack: 5000, schedule not rescaled).
+    #[serde(rename = "autoattack_square_queries")]
+    pub square_queries: usize,
+}
+
+impl Default for AutoAttackConfig {
+    fn default() -> Self {
+        AutoAttackConfig {
+            square_queries: 5000,
+        }
+    }
+}
+
+impl AutoAttackConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("autoattack_square_queries", self.square_queries)
+    }
+
+    /// The ensemble at budget `eps`, its components built from `apgd`, `fab` and `square`.
+    fn attack(
+        &self,
+        eps: f32,
+        apgd: &ApgdConfig,
+        fab: &FabConfig,
+        square: &SquareConfig,
+    ) -> AutoAttack {
+        AutoAttack {
+            eps,
+            apgd_ce: apgd.attack("apgd-ce", LossKind::CrossEntropy, eps),
+            apgd_t: apgd.targeted(eps),
+            fab_t: fab.attack(eps),
+            square: Square {
+                queries: self.square_queries,
+                rescale_schedule: false,
+                ..square.attack(eps)
+            },
+        }
+    }
+}
+
+/// Carlini–Wagner L2 parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CwConfig {
+    /// CW-L2 Adam iterations per value of c.
+    #[serde(rename = "cw_steps")]
+    pub steps: usize,
+    /// CW-L2 binary-search steps over c.
+    #[serde(rename = "cw_search_steps")]
+    pub search_steps: usize,
+    /// CW-L2 initial c.
+    #[serde(rename = "cw_c")]
+    pub c: f32,
+    /// CW-L2 Adam learning rate.
+    #[serde(rename = "cw_lr")]
+    pub lr: f32,
+    /// CW-L2 confidence κ.
+    #[serde(rename = "cw_kappa")]
+    pub kappa: f32,
+}
+
+impl Default for CwConfig {
+    fn default() -> Self {
+        CwConfig {
+            steps: 100,
+            search_steps: 5,
+            c: 0.1,
+            lr: 0.01,
+            kappa: 0.0,
+        }
+    }
+}
+
+impl CwConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("cw_steps", self.steps)?;
+        at_least_one("cw_search_steps", self.search_steps)?;
+        positive("cw_c", self.c, "in (0, 1e6]", 1e6)?;
+        positive("cw_lr", self.lr, "in (0, 10]", 10.0)?;
+        at_least_zero("cw_kappa", self.kappa)
+    }
+
+    /// CW-L2 at budget `eps`.
+    fn attack(&self, eps: f32, early_stop: bool) -> CwL2 {
+        CwL2 {
+            eps,
+            steps: self.steps,
+            search_steps: self.search_steps,
+            c_init: self.c,
+            lr: self.lr,
+            kappa: self.kappa,
+            early_stop,
+        }
+    }
+}
+
+/// Square attack parameters (the initial fraction and the redraw are the autoattack
+/// ensemble's Square's too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SquareConfig {
+    /// Square attack queries per sample.
+    #[serde(rename = "square_queries")]
+    pub queries: usize,
+    /// Square attack initial fraction of pixels per square.
+    #[serde(rename = "square_p_init")]
+    pub p_init: f32,
+    /// Square (and the autoattack ensemble's Square) redraws a window's signs while they would
+    /// leave the image unchanged, as the Square paper's code does; off, as in AutoAttack.
+    #[serde(rename = "square_redraw")]
+    pub redraw: bool,
+}
+
+impl Default for SquareConfig {
+    fn default() -> Self {
+        SquareConfig {
+            queries: 500,
+            p_init: 0.8,
+            redraw: false,
+        }
+    }
+}
+
+impl SquareConfig {
+    /// Checks every parameter's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one("square_queries", self.queries)?;
+        positive("square_p_init", self.p_init, "in (0, 1]", 1.0)
+    }
+
+    /// The Square attack at budget `eps`, its schedule rescaled to its queries.
+    fn attack(&self, eps: f32) -> Square {
+        Square {
+            eps,
+            queries: self.queries,
+            p_init: self.p_init,
+            rescale_schedule: true,
+            redraw: self.redraw,
+        }
+    }
+}
+
+/// Parameters of every attack, one struct per attack (or family) and the shared ones; the
+/// defaults follow the usual CIFAR-10 protocols (docs/attacks.md#pgd-settings): PGD-20 with
+/// α = ε/4 (2/255 at ε = 8/255) and a random start.
+///
+/// Its serialised form (an `--attack-config` file, and the `attack` of a suite's
+/// configuration) is one flat object: the per-attack structs' fields sit beside the shared
+/// ones under the names of [`AttackConfig::FIELDS`], in that order, and any other key is
+/// refused.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttackConfig {
+    /// PGD and PGD-L2 (`steps`, `step_size`, `restarts`, `random_start`).
+    #[serde(flatten)]
+    pub pgd: PgdConfig,
     /// PGD and BIM stop moving a sample once it is misclassified, later PGD restarts attack only
     /// the samples no earlier restart broke, and CW-L2 stops a sample at its first adversarial
     /// point inside the ε-ball; robust accuracy is the same either way.
     pub early_stop: bool,
-    /// BIM iterations.
-    pub bim_steps: usize,
-    /// MI-FGSM iterations (step ε / steps).
-    pub mifgsm_steps: usize,
-    /// MI-FGSM momentum decay μ.
-    pub mifgsm_decay: f32,
-    /// APGD iterations (APGD-CE, APGD-DLR, APGD-T, and AutoAttack's APGD components).
-    pub apgd_steps: usize,
-    /// APGD restarts (APGD-T: per target class).
-    pub apgd_restarts: usize,
-    /// APGD-T target classes (the 2nd to (n + 1)-th most likely; AutoAttack: 9).
-    pub apgdt_targets: usize,
-    /// FAB-T iterations per target class and restart (AutoAttack: 100).
-    pub fab_steps: usize,
-    /// FAB-T restarts per target class (AutoAttack's standard version: 1).
-    pub fab_restarts: usize,
-    /// FAB-T target classes (AutoAttack: 9).
-    pub fab_targets: usize,
-    /// FAB-T largest weight of the clean image's projection, α_max (AutoAttack: 0.1).
-    pub fab_alpha_max: f32,
-    /// FAB-T overshoot η (AutoAttack: 1.05).
-    pub fab_eta: f32,
-    /// FAB-T backward step β after a success (AutoAttack: 0.9).
-    pub fab_beta: f32,
-    /// Queries of AutoAttack's Square component (AutoAttack: 5000, schedule not rescaled).
-    pub autoattack_square_queries: usize,
-    /// CW-L2 Adam iterations per value of c.
-    pub cw_steps: usize,
-    /// CW-L2 binary-search steps over c.
-    pub cw_search_steps: usize,
-    /// CW-L2 initial c.
-    pub cw_c: f32,
-    /// CW-L2 Adam learning rate.
-    pub cw_lr: f32,
-    /// CW-L2 confidence κ.
-    pub cw_kappa: f32,
-    /// Square attack queries per sample.
-    pub square_queries: usize,
-    /// Square attack initial fraction of pixels per square.
-    pub square_p_init: f32,
-    /// Square (and the autoattack ensemble's Square) redraws a window's signs while they would
-    /// leave the image unchanged, as the Square paper's code does; off, as in AutoAttack.
-    pub square_redraw: bool,
+    /// BIM (`bim_steps`).
+    #[serde(flatten)]
+    pub bim: BimConfig,
+    /// MI-FGSM (`mifgsm_steps`, `mifgsm_decay`).
+    #[serde(flatten)]
+    pub mifgsm: MifgsmConfig,
+    /// APGD-CE, APGD-DLR and APGD-T (`apgd_steps`, `apgd_restarts`, `apgdt_targets`).
+    #[serde(flatten)]
+    pub apgd: ApgdConfig,
+    /// FAB-T (`fab_steps`, `fab_restarts`, `fab_targets`, `fab_alpha_max`, `fab_eta`,
+    /// `fab_beta`).
+    #[serde(flatten)]
+    pub fab: FabConfig,
+    /// The autoattack ensemble (`autoattack_square_queries`).
+    #[serde(flatten)]
+    pub autoattack: AutoAttackConfig,
+    /// CW-L2 (`cw_steps`, `cw_search_steps`, `cw_c`, `cw_lr`, `cw_kappa`).
+    #[serde(flatten)]
+    pub cw: CwConfig,
+    /// Square (`square_queries`, `square_p_init`, `square_redraw`).
+    #[serde(flatten)]
+    pub square: SquareConfig,
     /// Untargeted, or the target choice for targeted attacks.
     pub target: Target,
 }
@@ -287,34 +665,110 @@ pub struct AttackConfig {
 impl Default for AttackConfig {
     fn default() -> Self {
         AttackConfig {
-            steps: 20,
-            step_size: 0.25,
-            restarts: 1,
-            random_start: true,
+            pgd: PgdConfig::default(),
             early_stop: true,
-            bim_steps: 10,
-            mifgsm_steps: 10,
-            mifgsm_decay: 1.0,
-            apgd_steps: 100,
-            apgd_restarts: 1,
-            apgdt_targets: 9,
-            fab_steps: 100,
-            fab_restarts: 1,
-            fab_targets: 9,
-            fab_alpha_max: 0.1,
-            fab_eta: 1.05,
-            fab_beta: 0.9,
-            autoattack_square_queries: 5000,
-            cw_steps: 100,
-            cw_search_steps: 5,
-            cw_c: 0.1,
-            cw_lr: 0.01,
-            cw_kappa: 0.0,
-            square_queries: 500,
-            square_p_init: 0.8,
-            square_redraw: false,
+            bim: BimConfig::default(),
+            mifgsm: MifgsmConfig::default(),
+            apgd: ApgdConfig::default(),
+            fab: FabConfig::default(),
+            autoattack: AutoAttackConfig::default(),
+            cw: CwConfig::default(),
+            square: SquareConfig::default(),
             target: Target::Untargeted,
         }
+    }
+}
+
+/// Reads the flat form, refusing any key that no field takes (serde's `deny_unknown_fields`
+/// does not combine with `flatten`): the per-attack structs take their keys first, and a key
+/// left over is serde's unknown-field error, naming it and every accepted name
+/// ([`AttackConfig::FIELDS`]).
+impl<'de> Deserialize<'de> for AttackConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// [`AttackConfig`]'s fields, in its order, and then the keys none of them took.
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(flatten)]
+            pgd: PgdConfig,
+            #[serde(default = "early_stop_default")]
+            early_stop: bool,
+            #[serde(flatten)]
+            bim: BimConfig,
+            #[serde(flatten)]
+            mifgsm: MifgsmConfig,
+            #[serde(flatten)]
+            apgd: ApgdConfig,
+            #[serde(flatten)]
+            fab: FabConfig,
+            #[serde(flatten)]
+            autoattack: AutoAttackConfig,
+            #[serde(flatten)]
+            cw: CwConfig,
+            #[serde(flatten)]
+            square: SquareConfig,
+            #[serde(default)]
+            target: Target,
+            /// Last, so that it sees only the keys the fields above left.
+            #[serde(flatten)]
+            _rest: NoOtherKeys,
+        }
+        fn early_stop_default() -> bool {
+            AttackConfig::default().early_stop
+        }
+        let Wire {
+            pgd,
+            early_stop,
+            bim,
+            mifgsm,
+            apgd,
+            fab,
+            autoattack,
+            cw,
+            square,
+            target,
+            _rest: NoOtherKeys,
+        } = Wire::deserialize(deserializer)?;
+        Ok(AttackConfig {
+            pgd,
+            early_stop,
+            bim,
+            mifgsm,
+            apgd,
+            fab,
+            autoattack,
+            cw,
+            square,
+            target,
+        })
+    }
+}
+
+/// The keys of a serialised [`AttackConfig`] that none of its fields took: reads only an empty
+/// map, and refuses its first key with serde's unknown-field error.
+struct NoOtherKeys;
+
+impl<'de> Deserialize<'de> for NoOtherKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Refuse;
+        impl<'de> serde::de::Visitor<'de> for Refuse {
+            type Value = NoOtherKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("no keys besides the attack parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<NoOtherKeys, A::Error> {
+                match map.next_key::<String>()? {
+                    Some(key) => Err(serde::de::Error::unknown_field(
+                        &key,
+                        &AttackConfig::FIELD_NAMES,
+                    )),
+                    None => Ok(NoOtherKeys),
+                }
+            }
+        }
+        deserializer.deserialize_map(Refuse)
     }
 }
 
@@ -345,29 +799,41 @@ fn positive(
     Ok(())
 }
 
+fn at_least_zero(name: &'static str, v: f32) -> Result<(), ConfigError> {
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(ConfigError::Param {
+            name,
+            value: f64::from(v),
+            expected: "0 or more",
+        });
+    }
+    Ok(())
+}
+
 impl AttackConfig {
     /// The steps (iterations, or queries for Square) that `kind` takes per sample under these
     /// parameters, as results record them; `None` for AutoAttack, an ensemble of attacks of
     /// different lengths.
     pub fn steps_of(&self, kind: AttackKind) -> Option<usize> {
         match kind {
-            AttackKind::Pgd | AttackKind::PgdL2 => Some(self.steps),
-            AttackKind::Bim => Some(self.bim_steps),
-            AttackKind::Mifgsm => Some(self.mifgsm_steps),
-            AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT => Some(self.apgd_steps),
-            AttackKind::CwL2 => Some(self.cw_steps * self.cw_search_steps),
-            AttackKind::Square => Some(self.square_queries),
+            AttackKind::Pgd | AttackKind::PgdL2 => Some(self.pgd.steps),
+            AttackKind::Bim => Some(self.bim.steps),
+            AttackKind::Mifgsm => Some(self.mifgsm.steps),
+            AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT => Some(self.apgd.steps),
+            AttackKind::CwL2 => Some(self.cw.steps * self.cw.search_steps),
+            AttackKind::Square => Some(self.square.queries),
             AttackKind::Fgsm => Some(1),
-            AttackKind::FabT => Some(self.fab_steps),
+            AttackKind::FabT => Some(self.fab.steps),
             AttackKind::AutoAttack => None,
         }
     }
 }
 
 impl AttackConfig {
-    /// Every field, in declaration order, with what it sets: the listing of `dcrobust attacks`
-    /// and the fields an `--attack-config` JSON file may hold (a test checks that it names
-    /// exactly the serialised fields).
+    /// Every key of the flat serialised form, in the order serde writes them (the per-attack
+    /// structs' fields under their renamed keys), with what it sets: the listing of `dcrobust
+    /// attacks`, the fields an `--attack-config` JSON file may hold, and the names the
+    /// unknown-field error lists (a test checks that it names exactly the serialised fields).
     pub const FIELDS: &'static [(&'static str, &'static str)] = &[
         ("steps", "PGD and PGD-L2 iterations"),
         (
@@ -428,49 +894,27 @@ impl AttackConfig {
         ),
     ];
 
-    /// Checks every parameter's range.
+    /// The names of [`AttackConfig::FIELDS`]: every key the serialised form takes.
+    const FIELD_NAMES: [&'static str; AttackConfig::FIELDS.len()] = {
+        let mut names = [""; AttackConfig::FIELDS.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Self::FIELDS[i].0;
+            i += 1;
+        }
+        names
+    };
+
+    /// Checks every parameter's range, attack by attack.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        at_least_one("steps", self.steps)?;
-        at_least_one("restarts", self.restarts)?;
-        at_least_one("bim_steps", self.bim_steps)?;
-        at_least_one("mifgsm_steps", self.mifgsm_steps)?;
-        at_least_one("apgd_steps", self.apgd_steps)?;
-        at_least_one("apgd_restarts", self.apgd_restarts)?;
-        at_least_one("cw_steps", self.cw_steps)?;
-        at_least_one("cw_search_steps", self.cw_search_steps)?;
-        at_least_one("square_queries", self.square_queries)?;
-        at_least_one("apgdt_targets", self.apgdt_targets)?;
-        at_least_one("fab_steps", self.fab_steps)?;
-        at_least_one("fab_restarts", self.fab_restarts)?;
-        at_least_one("fab_targets", self.fab_targets)?;
-        at_least_one("autoattack_square_queries", self.autoattack_square_queries)?;
-        positive("fab_alpha_max", self.fab_alpha_max, "in (0, 1]", 1.0)?;
-        positive("fab_eta", self.fab_eta, "in (0, 10]", 10.0)?;
-        positive("fab_beta", self.fab_beta, "in (0, 1]", 1.0)?;
-        positive(
-            "step_size",
-            self.step_size,
-            "a fraction of eps in (0, 10]",
-            10.0,
-        )?;
-        positive("cw_c", self.cw_c, "in (0, 1e6]", 1e6)?;
-        positive("cw_lr", self.cw_lr, "in (0, 10]", 10.0)?;
-        positive("square_p_init", self.square_p_init, "in (0, 1]", 1.0)?;
-        if !(self.mifgsm_decay.is_finite() && self.mifgsm_decay >= 0.0) {
-            return Err(ConfigError::Param {
-                name: "mifgsm_decay",
-                value: f64::from(self.mifgsm_decay),
-                expected: "0 or more",
-            });
-        }
-        if !(self.cw_kappa.is_finite() && self.cw_kappa >= 0.0) {
-            return Err(ConfigError::Param {
-                name: "cw_kappa",
-                value: f64::from(self.cw_kappa),
-                expected: "0 or more",
-            });
-        }
-        Ok(())
+        self.pgd.validate()?;
+        self.bim.validate()?;
+        self.mifgsm.validate()?;
+        self.apgd.validate()?;
+        self.fab.validate()?;
+        self.autoattack.validate()?;
+        self.cw.validate()?;
+        self.square.validate()
     }
 
     /// Checks `eps` for `kind`: L∞ budgets lie in [0, 1] (the pixel range), L2 budgets are
@@ -494,7 +938,7 @@ impl AttackConfig {
         }
     }
 
-    /// Builds `kind` with budget `eps`.
+    /// Builds `kind` with budget `eps`, from its own parameters (and the shared `early_stop`).
     pub fn build(&self, kind: AttackKind, eps: f64) -> Result<Box<dyn Attack>, ConfigError> {
         self.validate()?;
         Self::check_eps(kind, eps)?;
@@ -502,112 +946,41 @@ impl AttackConfig {
             return Err(ConfigError::PicksTargets(kind.name()));
         }
         let eps = eps as f32;
-        let pgd = |name, norm, loss| Pgd {
-            name,
-            norm,
-            eps,
-            steps: self.steps,
-            step_size: self.step_size * eps,
-            random_start: self.random_start,
-            restarts: self.restarts,
-            early_stop: self.early_stop,
-            loss,
-        };
+        let early_stop = self.early_stop;
         Ok(match kind {
             AttackKind::Fgsm => Box::new(Fgsm { eps }),
-            AttackKind::Bim => Box::new(Bim {
+            AttackKind::Bim => Box::new(self.bim.attack(eps, self.pgd.step_size, early_stop)),
+            AttackKind::Pgd => Box::new(self.pgd.attack(
+                "pgd",
+                Norm::Linf,
+                LossKind::CrossEntropy,
                 eps,
-                steps: self.bim_steps,
-                step_size: self.step_size * eps,
-                early_stop: self.early_stop,
-            }),
-            AttackKind::Pgd => Box::new(pgd("pgd", Norm::Linf, LossKind::CrossEntropy)),
-            AttackKind::PgdL2 => Box::new(pgd("pgd-l2", Norm::L2, LossKind::CrossEntropy)),
-            AttackKind::Mifgsm => Box::new(MiFgsm {
+                early_stop,
+            )),
+            AttackKind::PgdL2 => Box::new(self.pgd.attack(
+                "pgd-l2",
+                Norm::L2,
+                LossKind::CrossEntropy,
                 eps,
-                steps: self.mifgsm_steps,
-                decay: self.mifgsm_decay,
-            }),
-            AttackKind::ApgdCe | AttackKind::ApgdDlr => Box::new(Apgd {
-                name: kind.name(),
-                norm: Norm::Linf,
-                eps,
-                steps: self.apgd_steps,
-                restarts: self.apgd_restarts,
-                loss: if kind == AttackKind::ApgdCe {
-                    LossKind::CrossEntropy
-                } else {
-                    LossKind::Dlr
-                },
-            }),
-            AttackKind::CwL2 => Box::new(CwL2 {
-                eps,
-                steps: self.cw_steps,
-                search_steps: self.cw_search_steps,
-                c_init: self.cw_c,
-                lr: self.cw_lr,
-                kappa: self.cw_kappa,
-                early_stop: self.early_stop,
-            }),
-            AttackKind::Square => Box::new(Square {
-                eps,
-                queries: self.square_queries,
-                p_init: self.square_p_init,
-                rescale_schedule: true,
-                redraw: self.square_redraw,
-            }),
-            AttackKind::ApgdT => Box::new(self.apgd_t(eps)),
-            AttackKind::FabT => Box::new(self.fab_t(eps)),
+                early_stop,
+            )),
+            AttackKind::Mifgsm => Box::new(self.mifgsm.attack(eps)),
+            AttackKind::ApgdCe => {
+                Box::new(self.apgd.attack(kind.name(), LossKind::CrossEntropy, eps))
+            }
+            AttackKind::ApgdDlr => Box::new(self.apgd.attack(kind.name(), LossKind::Dlr, eps)),
+            AttackKind::CwL2 => Box::new(self.cw.attack(eps, early_stop)),
+            AttackKind::Square => Box::new(self.square.attack(eps)),
+            AttackKind::ApgdT => Box::new(self.apgd.targeted(eps)),
+            AttackKind::FabT => Box::new(self.fab.attack(eps)),
             AttackKind::AutoAttack => Box::new(self.autoattack(eps)),
         })
-    }
-
-    /// APGD-T with these parameters at budget `eps`.
-    fn apgd_t(&self, eps: f32) -> ApgdT {
-        ApgdT {
-            norm: Norm::Linf,
-            eps,
-            steps: self.apgd_steps,
-            restarts: self.apgd_restarts,
-            targets: self.apgdt_targets,
-        }
     }
 
     /// The AutoAttack ensemble with these parameters at budget `eps` (the defaults are
     /// AutoAttack's standard version, [`AutoAttack::standard`]).
     pub(crate) fn autoattack(&self, eps: f32) -> AutoAttack {
-        AutoAttack {
-            eps,
-            apgd_ce: Apgd {
-                name: "apgd-ce",
-                norm: Norm::Linf,
-                eps,
-                steps: self.apgd_steps,
-                restarts: self.apgd_restarts,
-                loss: LossKind::CrossEntropy,
-            },
-            apgd_t: self.apgd_t(eps),
-            fab_t: self.fab_t(eps),
-            square: Square {
-                eps,
-                queries: self.autoattack_square_queries,
-                p_init: self.square_p_init,
-                rescale_schedule: false,
-                redraw: self.square_redraw,
-            },
-        }
-    }
-
-    /// FAB-T with these parameters at budget `eps`.
-    fn fab_t(&self, eps: f32) -> FabT {
-        FabT {
-            eps,
-            steps: self.fab_steps,
-            restarts: self.fab_restarts,
-            targets: self.fab_targets,
-            alpha_max: self.fab_alpha_max,
-            eta: self.fab_eta,
-            beta: self.fab_beta,
-        }
+        self.autoattack
+            .attack(eps, &self.apgd, &self.fab, &self.square)
     }
 }

@@ -436,10 +436,8 @@ fn bad_parameters_refused() {
         let e = c.build(kind, eps).err().unwrap().to_string();
         assert!(e.contains("out of range"), "{e}");
     }
-    let bad = AttackConfig {
-        steps: 0,
-        ..AttackConfig::default()
-    };
+    let mut bad = AttackConfig::default();
+    bad.pgd.steps = 0;
     assert!(bad
         .build(AttackKind::Pgd, 0.1)
         .err()
@@ -490,17 +488,15 @@ fn mifgsm_one_step_is_fgsm() {
 /// its binary-search steps, FGSM one step, and AutoAttack, an ensemble, has no single length.
 #[test]
 fn every_attack_records_its_own_length() {
-    let cfg = AttackConfig {
-        steps: 2,
-        bim_steps: 3,
-        mifgsm_steps: 5,
-        apgd_steps: 7,
-        cw_steps: 11,
-        cw_search_steps: 13,
-        square_queries: 17,
-        fab_steps: 19,
-        ..AttackConfig::default()
-    };
+    let mut cfg = AttackConfig::default();
+    cfg.pgd.steps = 2;
+    cfg.bim.steps = 3;
+    cfg.mifgsm.steps = 5;
+    cfg.apgd.steps = 7;
+    cfg.cw.steps = 11;
+    cfg.cw.search_steps = 13;
+    cfg.square.queries = 17;
+    cfg.fab.steps = 19;
     let want = [
         (AttackKind::Fgsm, Some(1)),
         (AttackKind::Bim, Some(3)),

@@ -526,15 +526,15 @@ fn registry_builds_the_standard_version() {
     }
     let c = AttackConfig::default();
     let want = AutoAttack::standard(0.03);
-    assert_eq!(c.apgd_steps, want.apgd_ce.steps);
-    assert_eq!(c.apgd_restarts, want.apgd_ce.restarts);
+    assert_eq!(c.apgd.steps, want.apgd_ce.steps);
+    assert_eq!(c.apgd.restarts, want.apgd_ce.restarts);
     assert_eq!(
-        (c.apgd_steps, c.apgd_restarts, c.apgdt_targets),
+        (c.apgd.steps, c.apgd.restarts, c.apgd.targets),
         (want.apgd_t.steps, want.apgd_t.restarts, want.apgd_t.targets)
     );
-    assert_eq!((c.fab_steps, c.fab_restarts, c.fab_targets), (100, 1, 9));
-    assert_eq!((c.fab_alpha_max, c.fab_eta, c.fab_beta), (0.1, 1.05, 0.9));
-    assert_eq!(c.autoattack_square_queries, 5000);
+    assert_eq!((c.fab.steps, c.fab.restarts, c.fab.targets), (100, 1, 9));
+    assert_eq!((c.fab.alpha_max, c.fab.eta, c.fab.beta), (0.1, 1.05, 0.9));
+    assert_eq!(c.autoattack.square_queries, 5000);
     assert!(!want.square.rescale_schedule);
     assert_eq!(
         (
@@ -551,54 +551,20 @@ fn registry_builds_the_standard_version() {
 #[test]
 fn bad_autoattack_options_are_errors() {
     let base = AttackConfig::default();
+    let with = |set: fn(&mut AttackConfig)| {
+        let mut c = base.clone();
+        set(&mut c);
+        c
+    };
     for (cfg, field) in [
+        (with(|c| c.fab.steps = 0), "fab_steps"),
+        (with(|c| c.fab.targets = 0), "fab_targets"),
+        (with(|c| c.apgd.targets = 0), "apgdt_targets"),
+        (with(|c| c.fab.alpha_max = 0.0), "fab_alpha_max"),
+        (with(|c| c.fab.beta = 1.5), "fab_beta"),
+        (with(|c| c.fab.eta = f32::NAN), "fab_eta"),
         (
-            AttackConfig {
-                fab_steps: 0,
-                ..base.clone()
-            },
-            "fab_steps",
-        ),
-        (
-            AttackConfig {
-                fab_targets: 0,
-                ..base.clone()
-            },
-            "fab_targets",
-        ),
-        (
-            AttackConfig {
-                apgdt_targets: 0,
-                ..base.clone()
-            },
-            "apgdt_targets",
-        ),
-        (
-            AttackConfig {
-                fab_alpha_max: 0.0,
-                ..base.clone()
-            },
-            "fab_alpha_max",
-        ),
-        (
-            AttackConfig {
-                fab_beta: 1.5,
-                ..base.clone()
-            },
-            "fab_beta",
-        ),
-        (
-            AttackConfig {
-                fab_eta: f32::NAN,
-                ..base.clone()
-            },
-            "fab_eta",
-        ),
-        (
-            AttackConfig {
-                autoattack_square_queries: 0,
-                ..base.clone()
-            },
+            with(|c| c.autoattack.square_queries = 0),
             "autoattack_square_queries",
         ),
     ] {

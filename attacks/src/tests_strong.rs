@@ -460,14 +460,14 @@ fn early_stopping_keeps_the_robust_set_and_saves_gradients() {
     ];
     for (kind, eps, restarts) in cases {
         let outcome = |early_stop: bool| {
-            let cfg = AttackConfig {
-                restarts,
+            let mut cfg = AttackConfig {
                 early_stop,
-                steps: 10,
-                cw_steps: 30,
-                cw_search_steps: 3,
                 ..AttackConfig::default()
             };
+            cfg.pgd.restarts = restarts;
+            cfg.pgd.steps = 10;
+            cfg.cw.steps = 30;
+            cfg.cw.search_steps = 3;
             let attack = cfg.build(kind, eps).unwrap();
             let oracle = Oracle::new(&m);
             let out =

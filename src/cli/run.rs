@@ -269,19 +269,19 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
         None => AttackConfig::default(),
     };
     if let Some(v) = a.pgd_steps {
-        cfg.steps = v;
+        cfg.pgd.steps = v;
     }
     if let Some(v) = a.step_size {
-        cfg.step_size = v;
+        cfg.pgd.step_size = v;
     }
     if let Some(v) = a.restarts {
-        cfg.restarts = v;
+        cfg.pgd.restarts = v;
     }
     if let Some(v) = a.apgd_steps {
-        cfg.apgd_steps = v;
+        cfg.apgd.steps = v;
     }
     if let Some(v) = a.square_queries {
-        cfg.square_queries = v;
+        cfg.square.queries = v;
     }
     if let Some(t) = a.target {
         cfg.target = match t {
@@ -293,7 +293,7 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
         cfg.early_stop = false;
     }
     if a.no_random_start {
-        cfg.random_start = false;
+        cfg.pgd.random_start = false;
     }
     cfg.validate()?;
     Ok(cfg)
@@ -431,7 +431,7 @@ fn run_plan(r: &RunArgs) -> Result<RunPlan> {
         Suite::Adversarial => {
             let adv = r.adversarial.to_config(r.eval_batch_size)?;
             adv.validate(&data)?;
-            SuiteConfig::Adversarial(adv)
+            SuiteConfig::Adversarial(Box::new(adv))
         }
         Suite::Corruption => {
             let corr = r

@@ -621,13 +621,13 @@ fn attacks_leave_every_tensor_bit_identical() {
     let b = attack_batch(4, 1);
     let oracle = Oracle::new(&net);
     for kind in [AttackKind::Pgd, AttackKind::ApgdCe, AttackKind::Square] {
-        let cfg = AttackConfig {
-            steps: 3,
-            apgd_steps: 3,
-            square_queries: 5,
+        let mut cfg = AttackConfig {
             early_stop: false,
             ..Default::default()
         };
+        cfg.pgd.steps = 3;
+        cfg.apgd.steps = 3;
+        cfg.square.queries = 5;
         let a = cfg.build(kind, 8.0 / 255.0).unwrap();
         dcrobust_attacks::run_attack(a.as_ref(), Target::Untargeted, false, &oracle, &b, None)
             .unwrap();
@@ -685,10 +685,8 @@ fn attack_results_do_not_depend_on_batch_split() {
     let net = stepped_network();
     let b = attack_batch(6, 2);
     let oracle = Oracle::new(&net);
-    let cfg = AttackConfig {
-        steps: 3,
-        ..Default::default()
-    };
+    let mut cfg = AttackConfig::default();
+    cfg.pgd.steps = 3;
     let a = cfg.build(AttackKind::Pgd, 4.0 / 255.0).unwrap();
     let whole = a.perturb(&oracle, &b).unwrap();
     let parts = [

@@ -49,8 +49,8 @@ impl SuiteKind {
 /// neither.
 #[derive(Clone, Debug)]
 pub enum SuiteConfig {
-    /// `--suite adversarial`.
-    Adversarial(adversarial::AdversarialConfig),
+    /// `--suite adversarial` (boxed: its attack parameters make it the larger by far).
+    Adversarial(Box<adversarial::AdversarialConfig>),
     /// `--suite corruption`.
     Corruption(corruption::CorruptionConfig),
 }

@@ -79,7 +79,7 @@ pub fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
         )?)
     };
     let (adv, corr) = match &plan.config {
-        SuiteConfig::Adversarial(a) => (Some(a), None),
+        SuiteConfig::Adversarial(a) => (Some(a.as_ref()), None),
         SuiteConfig::Corruption(c) => (None, Some(c)),
     };
     record_config(

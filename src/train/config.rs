@@ -60,13 +60,15 @@ impl AdvTraining {
     /// The attack that crafts the training examples.
     pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
         let cfg = dcrobust_attacks::AttackConfig {
-            steps: match self.attack {
-                AdvTrainAttack::FgsmRs => 1,
-                _ => self.steps,
+            pgd: dcrobust_attacks::PgdConfig {
+                steps: match self.attack {
+                    AdvTrainAttack::FgsmRs => 1,
+                    _ => self.steps,
+                },
+                step_size: self.step_size as f32,
+                random_start: true,
+                restarts: 1,
             },
-            step_size: self.step_size as f32,
-            random_start: true,
-            restarts: 1,
             early_stop: false,
             ..Default::default()
         };

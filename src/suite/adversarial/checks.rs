@@ -158,7 +158,7 @@ pub(super) fn checks(
     }
     // 4. More PGD steps must not help the model.
     let few = m.check_cells.iter().find(|c| {
-        c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.steps)
+        c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.pgd.steps)
     });
     if let (Some(few), Some(full)) = (few, find(&m.cells, AttackKind::Pgd, cfg.headline_linf)) {
         let excess = full.accuracy - few.accuracy;
@@ -170,7 +170,7 @@ pub(super) fn checks(
                 cfg.headline_linf,
                 few.steps.unwrap_or(0),
                 100.0 * few.accuracy,
-                cfg.attack.steps,
+                cfg.attack.pgd.steps,
                 100.0 * full.accuracy
             ),
         });

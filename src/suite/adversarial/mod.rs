@@ -486,12 +486,10 @@ impl Suite for AdversarialSuite<'_> {
                 let model = &models[mi];
                 bar.set_message(format!("{} checks", model.name));
                 let clean = self.clean(mi)?;
-                let few = AttackConfig {
-                    steps: (cfg.attack.steps / 4).max(1),
-                    ..cfg.attack.clone()
-                };
+                let mut few = cfg.attack.clone();
+                few.pgd.steps = (cfg.attack.pgd.steps / 4).max(1);
                 let mut check_cells = Vec::new();
-                if few.steps != cfg.attack.steps {
+                if few.pgd.steps != cfg.attack.pgd.steps {
                     let job = CellJob {
                         kind: AttackKind::Pgd,
                         eps: cfg.headline_linf,

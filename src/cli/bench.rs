@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::data::{self};
-use crate::models::Arch;
+use crate::models::{Arch, ModelConfig};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -246,30 +246,10 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             m.name()
         );
     }
-    let widths: Vec<f64> = if a.widths.is_empty() {
-        vec![models[0].width]
-    } else {
-        a.widths.clone()
-    };
+    let (widths, per_width) = models_per_width(a, &models)?;
     let repeat = a.repeat.unwrap_or(if a.torch.is_some() { 3 } else { 1 });
     if repeat == 0 {
         bail!("--repeat must be at least 1");
-    }
-    let mut per_width = Vec::new();
-    for &w in &widths {
-        let models: Vec<_> = models
-            .iter()
-            .map(|m| {
-                let mut m = m.clone();
-                m.width = w;
-                m
-            })
-            .collect();
-        for m in &models {
-            m.validate()
-                .map_err(|e| anyhow::anyhow!("--widths: model {}: {e}", m.name()))?;
-        }
-        per_width.push(models);
     }
     let twins: Vec<&str> = {
         let mut t: Vec<&str> = per_width[0].iter().filter_map(torch_twin).collect();
@@ -327,67 +307,122 @@ pub(crate) fn cmd_bench(a: &BenchArgs) -> Result<()> {
             }
             runs.push(crate::bench::run(&cfg, |_| {})?);
         }
-        for (i, row) in runs[0].iter().enumerate() {
-            let rates: Vec<f64> = runs.iter().map(|r| r[i].images_per_s).collect();
-            let ips = median(&rates);
-            let twin = models
-                .iter()
-                .find(|m| m.name() == row.model)
-                .and_then(torch_twin);
-            let t_rates: Vec<f64> = match twin {
-                Some(op) => torch_runs
-                    .iter()
-                    .filter_map(|rows| {
-                        rows.iter()
-                            .find(|(o, m, _)| o == op && m == row.mode)
-                            .map(|r| r.2)
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
-            let t = (!t_rates.is_empty()).then(|| median(&t_rates));
-            summary.push(SummaryRow {
-                width: *w,
-                model: row.model.clone(),
-                mode: row.mode,
-                kernels: row.kernels,
-                images_per_s: ips,
-                gflops: row.gflops / row.images_per_s * ips,
-                runs: rates,
-                torch_images_per_s: t,
-                torch_runs: t_rates,
-                vs_torch: t.map(|t| ips / t),
-            });
-        }
+        summary.extend(summary_rows(*w, models, &runs, &torch_runs));
     }
     print_summary(&summary, peak, a.torch.is_some());
     if let Some(v) = &torch_version {
         println!("PyTorch {v} (benches/torch_cnn9.py), same threads, batch and steps");
     }
     if let Some(path) = &a.json {
-        let rows: Vec<crate::bench::BenchRow> = summary
-            .iter()
-            .map(|r| crate::bench::BenchRow {
-                model: r.model.clone(),
-                mode: r.mode,
-                kernels: r.kernels,
-                images_per_s: r.images_per_s,
-                gflops: r.gflops,
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "threads": rayon::current_num_threads(),
-            "batch": a.batch,
-            "repeat": repeat,
-            "peak_gflops": peak,
-            "torch": torch_version,
-            "rows": rows,
-            "summary": summary,
-        });
-        crate::util::write_json_atomic(path, &doc)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_bench_json(path, a, repeat, peak, torch_version.as_deref(), &summary)?;
     }
     Ok(())
+}
+
+/// The models to time at each width: the `--widths` (or the models' own width), each model
+/// checked at that width.
+fn models_per_width(
+    a: &BenchArgs,
+    models: &[ModelConfig],
+) -> Result<(Vec<f64>, Vec<Vec<ModelConfig>>)> {
+    let widths: Vec<f64> = if a.widths.is_empty() {
+        vec![models[0].width]
+    } else {
+        a.widths.clone()
+    };
+    let mut per_width = Vec::new();
+    for &w in &widths {
+        let models: Vec<_> = models
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.width = w;
+                m
+            })
+            .collect();
+        for m in &models {
+            m.validate()
+                .map_err(|e| anyhow::anyhow!("--widths: model {}: {e}", m.name()))?;
+        }
+        per_width.push(models);
+    }
+    Ok((widths, per_width))
+}
+
+/// One summary row per row of the first repetition at width `w`: the median over `runs`, and
+/// PyTorch's median over `torch_runs` for the models with a PyTorch twin.
+fn summary_rows(
+    w: f64,
+    models: &[ModelConfig],
+    runs: &[Vec<crate::bench::BenchRow>],
+    torch_runs: &[TorchRates],
+) -> Vec<SummaryRow> {
+    let mut summary = Vec::new();
+    for (i, row) in runs[0].iter().enumerate() {
+        let rates: Vec<f64> = runs.iter().map(|r| r[i].images_per_s).collect();
+        let ips = median(&rates);
+        let twin = models
+            .iter()
+            .find(|m| m.name() == row.model)
+            .and_then(torch_twin);
+        let t_rates: Vec<f64> = match twin {
+            Some(op) => torch_runs
+                .iter()
+                .filter_map(|rows| {
+                    rows.iter()
+                        .find(|(o, m, _)| o == op && m == row.mode)
+                        .map(|r| r.2)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let t = (!t_rates.is_empty()).then(|| median(&t_rates));
+        summary.push(SummaryRow {
+            width: w,
+            model: row.model.clone(),
+            mode: row.mode,
+            kernels: row.kernels,
+            images_per_s: ips,
+            gflops: row.gflops / row.images_per_s * ips,
+            runs: rates,
+            torch_images_per_s: t,
+            torch_runs: t_rates,
+            vs_torch: t.map(|t| ips / t),
+        });
+    }
+    summary
+}
+
+/// `--json`: the rows, the summary and the settings.
+fn write_bench_json(
+    path: &std::path::Path,
+    a: &BenchArgs,
+    repeat: usize,
+    peak: Option<f64>,
+    torch_version: Option<&str>,
+    summary: &[SummaryRow],
+) -> Result<()> {
+    let rows: Vec<crate::bench::BenchRow> = summary
+        .iter()
+        .map(|r| crate::bench::BenchRow {
+            model: r.model.clone(),
+            mode: r.mode,
+            kernels: r.kernels,
+            images_per_s: r.images_per_s,
+            gflops: r.gflops,
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "threads": rayon::current_num_threads(),
+        "batch": a.batch,
+        "repeat": repeat,
+        "peak_gflops": peak,
+        "torch": torch_version,
+        "rows": rows,
+        "summary": summary,
+    });
+    crate::util::write_json_atomic(path, &doc)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The table: one line per width × model × mode × kernel set, with PyTorch's rate and the

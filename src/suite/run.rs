@@ -50,6 +50,29 @@ pub enum Finished {
 }
 
 impl RunPlan {
+    /// What `suite.json` records of this plan.
+    pub fn record(&self) -> SuiteRecord {
+        let (adversarial, corruption) = match &self.config {
+            SuiteConfig::Adversarial(a) => (Some(a.as_ref().clone()), None),
+            SuiteConfig::Corruption(c) => (None, Some(c.clone())),
+        };
+        SuiteRecord {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            suite: self.suite(),
+            seed: self.ctx.seed,
+            data: DataInfo::of(&self.data),
+            models: self.models.clone(),
+            checkpoints: self.checkpoints.iter().map(|c| c.label()).collect(),
+            train: (self.checkpoints.is_empty() || self.surrogate.is_some())
+                .then(|| self.recipe.clone()),
+            surrogate: self.surrogate.is_some(),
+            adversarial,
+            corruption,
+            shard: self.ctx.shard,
+            input_normalization: self.normalization.clone(),
+        }
+    }
+
     /// The suite this plan runs.
     pub fn suite(&self) -> SuiteKind {
         match self.config {
@@ -78,28 +101,7 @@ pub fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
             progress,
         )?)
     };
-    let (adv, corr) = match &plan.config {
-        SuiteConfig::Adversarial(a) => (Some(a.as_ref()), None),
-        SuiteConfig::Corruption(c) => (None, Some(c)),
-    };
-    record_config(
-        out,
-        &SuiteRecord {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            suite: plan.suite(),
-            seed: plan.ctx.seed,
-            data: DataInfo::of(&plan.data),
-            models: plan.models.clone(),
-            checkpoints: plan.checkpoints.iter().map(|c| c.label()).collect(),
-            train: (plan.checkpoints.is_empty() || plan.surrogate.is_some())
-                .then(|| plan.recipe.clone()),
-            surrogate: plan.surrogate.is_some(),
-            adversarial: adv.cloned(),
-            corruption: corr.cloned(),
-            shard: plan.ctx.shard,
-            input_normalization: plan.normalization.clone(),
-        },
-    )?;
+    record_config(out, &plan.record())?;
     let prepared = match loaded {
         Some(p) => {
             write_loaded_histories(&p, out)?;
@@ -133,26 +135,7 @@ pub fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
     if plan.ctx.shard.is_some() {
         write_features(&prepared, &plan.data, out, plan.eval_batch_size)?;
     }
-    let mut eval_data = plan.data.clone();
-    let finished = match &plan.config {
-        SuiteConfig::Adversarial(adv) => {
-            eval_data.truncate(None, adv.eval_images);
-            adversarial::run(
-                &prepared,
-                &surrogates,
-                &eval_data,
-                adv,
-                &plan.ctx,
-                train_seconds,
-            )?
-            .map(|s| Finished::Adversarial(Box::new(s)))
-        }
-        SuiteConfig::Corruption(corr) => {
-            eval_data.truncate(None, corr.eval_images);
-            corruption::run(&prepared, &eval_data, corr, &plan.ctx, train_seconds)?
-                .map(|s| Finished::Corruption(Box::new(s)))
-        }
-    };
+    let finished = evaluate(plan, &prepared, &surrogates, train_seconds)?;
     match finished {
         Some(f) => {
             write_features(&prepared, &plan.data, out, plan.eval_batch_size)?;
@@ -164,6 +147,36 @@ pub fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
             plan.suite().name()
         ),
     }
+}
+
+/// Evaluates the prepared models on the test images the suite's options select: the results, or
+/// `None` when this run is a shard.
+fn evaluate(
+    plan: &RunPlan,
+    prepared: &[PreparedModel],
+    surrogates: &[PreparedModel],
+    train_seconds: f64,
+) -> Result<Option<Finished>> {
+    let mut eval_data = plan.data.clone();
+    Ok(match &plan.config {
+        SuiteConfig::Adversarial(adv) => {
+            eval_data.truncate(None, adv.eval_images);
+            adversarial::run(
+                prepared,
+                surrogates,
+                &eval_data,
+                adv,
+                &plan.ctx,
+                train_seconds,
+            )?
+            .map(|s| Finished::Adversarial(Box::new(s)))
+        }
+        SuiteConfig::Corruption(corr) => {
+            eval_data.truncate(None, corr.eval_images);
+            corruption::run(prepared, &eval_data, corr, &plan.ctx, train_seconds)?
+                .map(|s| Finished::Corruption(Box::new(s)))
+        }
+    })
 }
 
 /// The surrogate, trained into `<out>/surrogate/models/` with the run's recipe and its own seed,

@@ -49,9 +49,9 @@ pub(crate) fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<
     Ok(Some(n))
 }
 
-/// `dcrobust merge`: checks that the shards are the N shards of one configuration, copies their
-/// units, models and examples into `--out`, assembles the results and renders the report.
-pub(crate) fn cmd_merge(a: &MergeArgs) -> Result<()> {
+/// The shards' common configuration (without `shard`) and each shard with its directory, after
+/// checking that they are the N finished shards of one run, each given once.
+fn read_shards(a: &MergeArgs) -> Result<(suite::SuiteRecord, Vec<(Shard, &PathBuf)>)> {
     let mut configs = Vec::new();
     let mut shards: Vec<(Shard, &PathBuf)> = Vec::new();
     for dir in &a.shards {
@@ -125,8 +125,16 @@ pub(crate) fn cmd_merge(a: &MergeArgs) -> Result<()> {
             ),
         }
     }
+    Ok((configs.swap_remove(0), shards))
+}
+
+/// `dcrobust merge`: checks that the shards are the N shards of one configuration, copies their
+/// units, models and examples into `--out`, assembles the results and renders the report.
+pub(crate) fn cmd_merge(a: &MergeArgs) -> Result<()> {
+    let (config, shards) = read_shards(a)?;
+    let count = shards[0].0.count;
     // The merged run's configuration is an unsharded run's: the shards' without `shard`.
-    suite::record_config(&a.out, &configs[0])?;
+    suite::record_config(&a.out, &config)?;
     let store = suite::cells::CellStore::open(&a.out)?;
     let mut units = 0;
     let mut by_index: Vec<&(Shard, &PathBuf)> = shards.iter().collect();
@@ -139,7 +147,7 @@ pub(crate) fn cmd_merge(a: &MergeArgs) -> Result<()> {
     for sub in ["models", "surrogate", "features"] {
         copy_tree(&first.join(sub), &a.out.join(sub))?;
     }
-    match (configs[0].suite, &configs[0].adversarial) {
+    match (config.suite, &config.adversarial) {
         (suite::SuiteKind::Adversarial, Some(cfg)) => {
             let summary = suite::adversarial::finish(&a.out, cfg)?;
             suite::adversarial::print_table(&summary);

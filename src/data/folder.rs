@@ -195,6 +195,10 @@ pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<Decoded, DataErr
     })
 }
 
+/// The class folders of each split: index 0 the training split (`None` when `which` skips it), 1
+/// the test split.
+type SplitClasses = Vec<Option<BTreeMap<String, Vec<Item>>>>;
+
 /// Validates a listed tree, decodes every image in parallel (in a deterministic
 /// order: split, class, file name) and packs the result into a [`Dataset`].
 ///
@@ -202,13 +206,57 @@ pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<Decoded, DataErr
 /// set. If any image is in colour, all images become 3-channel RGB; otherwise they
 /// stay 1-channel grey. All images must have the size of the first one.
 pub(crate) fn assemble(
-    mut tree: Tree,
+    tree: Tree,
     name: &str,
     source: &str,
     which: Splits,
 ) -> Result<Dataset, DataError> {
     let root = tree.root.clone();
-    // Index 0 is the training split (absent when `which` skips it), 1 the test split.
+    let (split_classes, class_names) = split_classes(tree, which)?;
+
+    // Flatten into (split index, label, item) in deterministic order.
+    let mut items: Vec<(usize, u32, Item)> = Vec::new();
+    for (s, classes) in split_classes.into_iter().enumerate() {
+        let Some(classes) = classes else { continue };
+        for (label, (class, mut files)) in classes.into_iter().enumerate() {
+            if files.is_empty() {
+                return Err(DataError::EmptyClass {
+                    path: root.join(SPLITS[s]).join(&class),
+                });
+            }
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+            let label = u32::try_from(label).map_err(|_| DataError::Invalid {
+                path: root.join(SPLITS[s]),
+                problem: "more than 2^32 class folders".to_string(),
+            })?;
+            items.extend(files.into_iter().map(|f| (s, label, f)));
+        }
+    }
+
+    // Decode in parallel; `collect` keeps the order. The first error in that order wins.
+    let decoded: Vec<Result<Decoded, DataError>> =
+        items.par_iter().map(|(_, _, item)| decode(item)).collect();
+    let mut images = Vec::with_capacity(decoded.len());
+    for d in decoded {
+        images.push(d?);
+    }
+    let (channels, height, width, [train, test]) = pack(images, &items)?;
+    Ok(Dataset {
+        name: name.to_string(),
+        source: source.to_string(),
+        classes: class_names,
+        channels,
+        height,
+        width,
+        train,
+        test,
+    })
+}
+
+/// The class folders of the splits `which` reads, and the class names (the training split's;
+/// the test split must hold the same).
+fn split_classes(mut tree: Tree, which: Splits) -> Result<(SplitClasses, Vec<String>), DataError> {
+    let root = tree.root.clone();
     let mut split_classes = Vec::with_capacity(SPLITS.len());
     for split in SPLITS {
         if split == SPLITS[0] && !which.train() {
@@ -254,39 +302,21 @@ pub(crate) fn assemble(
             });
         }
     }
+    Ok((split_classes, class_names))
+}
 
-    // Flatten into (split index, label, item) in deterministic order.
-    let mut items: Vec<(usize, u32, Item)> = Vec::new();
-    for (s, classes) in split_classes.into_iter().enumerate() {
-        let Some(classes) = classes else { continue };
-        for (label, (class, mut files)) in classes.into_iter().enumerate() {
-            if files.is_empty() {
-                return Err(DataError::EmptyClass {
-                    path: root.join(SPLITS[s]).join(&class),
-                });
-            }
-            files.sort_by(|a, b| a.name.cmp(&b.name));
-            let label = u32::try_from(label).map_err(|_| DataError::Invalid {
-                path: root.join(SPLITS[s]),
-                problem: "more than 2^32 class folders".to_string(),
-            })?;
-            items.extend(files.into_iter().map(|f| (s, label, f)));
-        }
-    }
-
-    // Decode in parallel; `collect` keeps the order. The first error in that order wins.
-    let decoded: Vec<Result<Decoded, DataError>> =
-        items.par_iter().map(|(_, _, item)| decode(item)).collect();
-    let mut images = Vec::with_capacity(decoded.len());
-    for d in decoded {
-        images.push(d?);
-    }
-
+/// Packs the decoded `images` (one per entry of `items`: split index, label, file) into the two
+/// splits: every image the size of the first, grey ones repeated to three planes when any image
+/// has colour. Returns channels, height, width and the splits.
+fn pack(
+    images: Vec<Decoded>,
+    items: &[(usize, u32, Item)],
+) -> Result<(usize, usize, usize, [Split; 2]), DataError> {
     let (width, height) = match images.first() {
         Some(first) => (first.width, first.height),
         None => (0, 0), // unreachable: every class holds an image
     };
-    for (img, (_, _, item)) in images.iter().zip(&items) {
+    for (img, (_, _, item)) in images.iter().zip(items) {
         if (img.width, img.height) != (width, height) {
             return Err(DataError::MixedSize {
                 path: item.display.clone(),
@@ -311,7 +341,7 @@ pub(crate) fn assemble(
         split.images.reserve_exact(n * image_len);
         split.labels.reserve_exact(n);
     }
-    for (img, (s, label, _)) in images.into_iter().zip(&items) {
+    for (img, (s, label, _)) in images.into_iter().zip(items) {
         let split = &mut splits[*s];
         split.labels.push(*label);
         if colour && !img.colour {
@@ -323,18 +353,7 @@ pub(crate) fn assemble(
             split.images.extend_from_slice(&img.pixels);
         }
     }
-    let [train, test] = splits;
-
-    Ok(Dataset {
-        name: name.to_string(),
-        source: source.to_string(),
-        classes: class_names,
-        channels,
-        height,
-        width,
-        train,
-        test,
-    })
+    Ok((channels, height, width, splits))
 }
 
 #[cfg(test)]

@@ -24,11 +24,11 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod external;
-pub mod kernels;
+pub(crate) mod kernels;
 pub mod models;
-pub mod suite;
+pub(crate) mod suite;
 pub mod train;
 pub mod util;
-pub mod zoo;
+pub(crate) mod zoo;
 
 pub use cli::run;

@@ -19,15 +19,15 @@ mod run;
 mod train;
 mod zoo;
 
-pub use bench::*;
-pub use common::*;
-pub use corrupt::*;
-pub use merge::*;
-pub use recipe::*;
-pub use report::*;
-pub use run::*;
-pub use train::*;
-pub use zoo::*;
+pub(crate) use bench::*;
+pub(crate) use common::*;
+pub(crate) use corrupt::*;
+pub(crate) use merge::*;
+pub(crate) use recipe::*;
+pub(crate) use report::*;
+pub(crate) use run::*;
+pub(crate) use train::*;
+pub(crate) use zoo::*;
 
 use anyhow::Result;
 use clap::{parser::ValueSource, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -39,13 +39,13 @@ use clap::{parser::ValueSource, Args, CommandFactory, FromArgMatches, Parser, Su
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
-pub enum Command {
+pub(crate) enum Command {
     /// Train baseline and decoupled networks, writing checkpoints and convergence curves.
     Train(TrainArgs),
     /// List architectures, magnitude functions and angular activations.
@@ -77,7 +77,7 @@ pub fn parse() -> Cli {
 }
 
 /// [`parse`] on the given arguments (the first is the program name).
-pub fn parse_from<I, T>(args: I) -> Cli
+pub(crate) fn parse_from<I, T>(args: I) -> Cli
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,

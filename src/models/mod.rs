@@ -6,15 +6,15 @@
 //! - [`network`]: CNN-9, ResNet-32 and the 2-D-feature CNN.
 //! - [`params`]: named parameters with their weight-decay group.
 
-pub mod config;
-pub mod decoupled;
-pub mod layers;
+pub(crate) mod config;
+pub(crate) mod decoupled;
+pub(crate) mod layers;
 pub mod network;
 pub mod params;
 
-pub use config::{Angular, Arch, Magnitude, ModelConfig, OperatorConfig, Radius};
+pub use config::{Arch, ModelConfig, OperatorConfig};
+pub(crate) use config::{Angular, Magnitude, Radius};
 pub use network::Network;
-pub use params::Mode;
 
 #[cfg(test)]
 mod tests;

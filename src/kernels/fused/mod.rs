@@ -26,9 +26,9 @@ mod affine;
 mod sumsq;
 mod tail;
 
-pub use affine::channel_affine;
-pub use sumsq::channel_sumsq;
-pub use tail::{decoupled_tail, FusedAngular, FusedMagnitude};
+pub(crate) use affine::channel_affine;
+pub(crate) use sumsq::channel_sumsq;
+pub(crate) use tail::{decoupled_tail, FusedAngular, FusedMagnitude};
 
 /// The float operations the kernels need, for `f32` and `f64`.
 pub(crate) trait Real:

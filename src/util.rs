@@ -42,7 +42,10 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.
-pub(crate) fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+pub(crate) fn write_json_atomic<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+) -> std::io::Result<()> {
     let mut s = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     s.push(b'\n');
     write_atomic(path, &s)
@@ -67,7 +70,12 @@ fn splitmix(z: u64) -> u64 {
 }
 
 /// A progress bar on standard error counting `unit`s (hidden when `show` is false).
-pub(crate) fn progress_bar(show: bool, total: u64, prefix: &str, unit: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(
+    show: bool,
+    total: u64,
+    prefix: &str,
+    unit: &str,
+) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
@@ -127,7 +135,7 @@ pub(crate) fn command_line() -> String {
 }
 
 /// `dcrobust` and `args` as one shell line (see [`command_line`]).
-pub(crate) fn shell_line(mut args: impl Iterator<Item = String>) -> String {
+fn shell_line(mut args: impl Iterator<Item = String>) -> String {
     let quote = |a: &str| {
         if !a.is_empty()
             && a.chars()

@@ -71,15 +71,15 @@ pub(crate) struct BenchArgs {
     pub(crate) external: Option<String>,
 }
 
-pub(crate) fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
+fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
     one_of(s, &crate::bench::KERNELS)
 }
 
-pub(crate) fn parse_bench_mode(s: &str) -> std::result::Result<&'static str, String> {
+fn parse_bench_mode(s: &str) -> std::result::Result<&'static str, String> {
     one_of(s, &crate::bench::MODES)
 }
 
-pub(crate) fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'static str, String> {
+fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'static str, String> {
     names
         .iter()
         .find(|n| **n == s)

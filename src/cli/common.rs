@@ -83,7 +83,7 @@ pub(crate) struct DataArgs {
     pub(crate) data: Option<PathBuf>,
     /// Force the format instead of detecting it: cifar10-binary, cifar100-binary, idx, image-folder.
     #[arg(long, requires = "data")]
-    pub(crate) data_format: Option<DataFormat>,
+    data_format: Option<DataFormat>,
     /// CIFAR-100 labels to use.
     #[arg(long, value_enum, default_value_t = LabelsArg::Fine)]
     pub(crate) cifar100_labels: LabelsArg,
@@ -92,7 +92,7 @@ pub(crate) struct DataArgs {
     pub(crate) train_limit: Option<usize>,
     /// Use only the first N test images.
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub(crate) test_limit: Option<usize>,
+    test_limit: Option<usize>,
 }
 
 /// CIFAR-100 label granularity.
@@ -131,10 +131,10 @@ pub(crate) struct ModelArgs {
     pub(crate) width: f64,
     /// Remove BatchNorm everywhere (paper Table 2).
     #[arg(long)]
-    pub(crate) no_bn: bool,
+    no_bn: bool,
     /// Remove the ReLU after each conv block (paper Table 3).
     #[arg(long)]
-    pub(crate) no_relu: bool,
+    no_relu: bool,
     /// A ModelConfig JSON file; replaces every model option above (its input size and class
     /// count must match the data).
     #[arg(long, conflicts_with_all = ["op", "angular", "arch", "width", "no_bn", "no_relu"])]
@@ -156,7 +156,7 @@ impl ModelArgs {
     }
 }
 
-pub(crate) fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
+fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
     Arch::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
         format!(
@@ -366,7 +366,7 @@ pub(crate) fn parse_count<T: std::str::FromStr>(s: &str) -> std::result::Result<
 }
 
 /// Most worker threads `--threads` accepts: four per core.
-pub(crate) fn max_threads() -> usize {
+fn max_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -23,7 +23,7 @@ pub(crate) struct MergeArgs {
 
 /// Copies the files under `src` into `dst` (atomically each), creating folders; `None` when `src`
 /// does not exist.
-pub(crate) fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
     if !src.is_dir() {
         return Ok(None);
     }

@@ -77,7 +77,7 @@ pub fn parse() -> Cli {
 }
 
 /// [`parse`] on the given arguments (the first is the program name).
-pub(crate) fn parse_from<I, T>(args: I) -> Cli
+fn parse_from<I, T>(args: I) -> Cli
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -96,7 +96,7 @@ where
 /// `-h` gives one line per option, `--help` the whole text, as ripgrep does: every option
 /// whose help is longer than its first sentence keeps the whole text as its long help and that
 /// sentence (without its final period) as its short one; subcommands alike.
-pub(crate) fn short_help(cmd: clap::Command) -> clap::Command {
+fn short_help(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(|a| {
         if a.get_long_help().is_some() {
             return a;

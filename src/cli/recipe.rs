@@ -58,7 +58,7 @@ pub(crate) struct RecipeArgs {
     pub(crate) projection_every: Option<usize>,
     /// Train without augmentation.
     #[arg(long)]
-    pub(crate) no_augment: bool,
+    no_augment: bool,
     /// Record running training metrics every N iterations (0 = per epoch only).
     #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
     pub(crate) log_every: usize,
@@ -67,22 +67,22 @@ pub(crate) struct RecipeArgs {
     /// (--adv-steps steps of --adv-step-size·ε from a random start, Madry et al. 2018). Examples
     /// are crafted in inference mode (docs/training.md).
     #[arg(long, value_enum, default_value_t = AdvTrainArg::None)]
-    pub(crate) adv_train: AdvTrainArg,
+    adv_train: AdvTrainArg,
     /// L-inf budget of adversarial training (a number or a fraction such as 8/255).
     #[arg(long, default_value = "8/255", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub(crate) adv_eps: f64,
+    adv_eps: f64,
     /// PGD iterations of adversarial training.
     #[arg(long, default_value_t = 7, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub(crate) adv_steps: usize,
+    adv_steps: usize,
     /// Step size of fgsm-rs and pgd as a fraction of --adv-eps (a number or a fraction such as
     /// 5/6) [fgsm-rs: 1.25, Wong et al.; pgd: 2.5/--adv-steps, enough to cross the ball from any
     /// start].
     #[arg(long, value_parser = parse_eps, allow_negative_numbers = true)]
-    pub(crate) adv_step_size: Option<f64>,
+    adv_step_size: Option<f64>,
     /// Fraction of each training batch replaced by its adversarial examples, in (0, 1]; the rest
     /// stays clean; needs --adv-train [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
     #[arg(long, allow_negative_numbers = true)]
-    pub(crate) adv_fraction: Option<f64>,
+    adv_fraction: Option<f64>,
     /// Training images held out as a validation split (the last of every class, class-balanced),
     /// evaluated after every epoch and recorded in the run: choose recipes, epochs and step
     /// sizes on it, never on the test split [0].
@@ -92,7 +92,7 @@ pub(crate) struct RecipeArgs {
 
 /// Adversarial training choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum AdvTrainArg {
+enum AdvTrainArg {
     /// Standard training.
     None,
     /// FGSM adversarial training.
@@ -135,7 +135,11 @@ pub(crate) enum ScheduleArg {
 }
 
 /// The training recipe the options describe.
-pub(crate) fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<TrainConfig> {
+pub(crate) fn train_config(
+    a: &RecipeArgs,
+    seed: u64,
+    default_epochs: usize,
+) -> Result<TrainConfig> {
     let recipe = match a.recipe {
         RecipeArg::Quick => train::Recipe::Quick,
         RecipeArg::Paper => train::Recipe::Paper,

@@ -55,7 +55,7 @@ pub(crate) struct RunArgs {
         allow_negative_numbers = true,
         help_heading = "Models"
     )]
-    pub(crate) input_mean: Vec<f32>,
+    input_mean: Vec<f32>,
     /// Per-channel standard deviation the images are divided by after --input-mean.
     #[arg(
         long,
@@ -63,7 +63,7 @@ pub(crate) struct RunArgs {
         requires = "input_mean",
         help_heading = "Models"
     )]
-    pub(crate) input_std: Vec<f32>,
+    input_std: Vec<f32>,
     /// Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) instead of
     /// evaluating the model zoo. Any model option (--op, --width, ...), recipe option
     /// (--recipe, --epochs, --lr, ...) or --train-limit implies it.
@@ -114,10 +114,10 @@ pub(crate) struct AdversarialArgs {
     pub(crate) headline_l2: f64,
     /// Attack parameters as a JSON file (fields of AttackConfig; the options below override it).
     #[arg(long)]
-    pub(crate) attack_config: Option<PathBuf>,
+    attack_config: Option<PathBuf>,
     /// PGD and PGD-L2 iterations (default 20).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub(crate) pgd_steps: Option<usize>,
+    pgd_steps: Option<usize>,
     /// PGD, BIM step size as a fraction of eps (default 0.25: 2/255 at 8/255).
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) step_size: Option<f32>,
@@ -136,22 +136,22 @@ pub(crate) struct AdversarialArgs {
     /// Keep iterating samples that are already misclassified, run every PGD restart on every
     /// sample and let CW-L2 search for the smallest perturbation (slower; same robust accuracy).
     #[arg(long)]
-    pub(crate) no_early_stop: bool,
+    no_early_stop: bool,
     /// Start PGD and PGD-L2 at the clean image instead of a random point of the eps-ball
     /// (AttackConfig field `random_start`).
     #[arg(long)]
-    pub(crate) no_random_start: bool,
+    no_random_start: bool,
     /// Skip the gradient-masking checks' own attacks (PGD with a quarter of the steps and
     /// unbounded PGD), and so the checks monotone-in-steps and unbounded-pgd-reaches-chance;
     /// the checks read off the attack results still run, at no cost.
     #[arg(long)]
-    pub(crate) no_checks: bool,
+    no_checks: bool,
     /// Transfer (black-box) attacks crafted on each model and evaluated on the others.
     #[arg(long, value_delimiter = ',', default_value = "fgsm,bim", value_parser = parse_attack)]
     pub(crate) transfer_attacks: Vec<AttackKind>,
     /// Skip the transfer attacks.
     #[arg(long)]
-    pub(crate) no_transfer: bool,
+    no_transfer: bool,
     /// Also train a separate surrogate (a baseline with the run's model options and its own
     /// seed, in <out>/surrogate/) as a source of the transfer attacks only.
     #[arg(long)]
@@ -203,7 +203,7 @@ pub(crate) struct CorruptionArgs {
     pub(crate) ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.
     #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub(crate) corruption_examples: usize,
+    corruption_examples: usize,
 }
 
 /// Target choice of targeted attacks.
@@ -215,7 +215,7 @@ pub(crate) enum TargetArg {
     LeastLikely,
 }
 
-pub(crate) fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
+fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
     s.parse::<AttackKind>().map_err(|e| e.to_string())
 }
 
@@ -226,7 +226,7 @@ pub(crate) fn parse_table(s: &str) -> std::result::Result<Table, String> {
 }
 
 /// Parses `--shard K/N`.
-pub(crate) fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
     Shard::parse(s)
 }
 
@@ -257,7 +257,7 @@ pub(crate) fn expand_corruptions(list: &[String]) -> Result<Vec<Corruption>> {
     Ok(out)
 }
 
-pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
+fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
     let mut cfg = match &a.attack_config {
         Some(path) => {
             let bytes =
@@ -301,7 +301,7 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
 
 impl AdversarialArgs {
     /// The adversarial suite's configuration; `eval_batch_size` changes no number.
-    pub(crate) fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
+    fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
         Ok(AdversarialConfig {
             attacks: self.attacks.clone(),
             linf_eps: self.linf_eps.clone(),
@@ -329,7 +329,7 @@ impl AdversarialArgs {
 }
 
 /// Test images a suite evaluates when `--eval-images` is not given.
-pub(crate) const DEFAULT_EVAL_IMAGES: usize = 300;
+const DEFAULT_EVAL_IMAGES: usize = 300;
 
 /// `--eval-images` as a subset size: the default when absent, `None` (all) for 0.
 fn eval_images(given: Option<usize>) -> Option<usize> {
@@ -342,7 +342,7 @@ fn eval_images(given: Option<usize>) -> Option<usize> {
 impl CorruptionArgs {
     /// The corruption suite's configuration; `eval_images` is `--eval-images` (released
     /// CIFAR-10-C files are evaluated whole), `eval_batch_size` changes no number.
-    pub(crate) fn to_config(
+    fn to_config(
         &self,
         eval_images: Option<usize>,
         eval_batch_size: usize,
@@ -542,7 +542,7 @@ fn checkpoint_items(r: &RunArgs, data: &crate::data::Dataset) -> Result<Vec<Stri
 }
 
 /// Says that a shard finished and how to merge.
-pub(crate) fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
+fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
     println!(
         "shard {shard} finished: its units are in {}; when every shard has finished, combine them with `dcrobust merge --out DIR SHARD_DIRS...`",
         out.join("cells").display()

@@ -59,7 +59,7 @@ pub(crate) struct PackArgs {
 
 /// One row of `dcrobust zoo` (and its JSON).
 #[derive(Debug, Serialize)]
-pub(crate) struct ZooRow {
+struct ZooRow {
     /// Zoo name.
     pub(crate) name: String,
     /// `baseline` or the decoupled operator (`tanh-cosine`, ...).
@@ -79,7 +79,7 @@ pub(crate) struct ZooRow {
     /// The paper's clean accuracy (Table 7).
     pub(crate) paper_accuracy: Option<f64>,
     /// Whether the model is within 3 points of the paper's value or above it.
-    pub(crate) meets_target: Option<bool>,
+    meets_target: Option<bool>,
     /// Training wall time, seconds.
     pub(crate) train_seconds: f64,
     /// Wall time to 85 % test accuracy, seconds.

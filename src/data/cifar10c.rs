@@ -175,7 +175,7 @@ pub(crate) struct CorruptedSet {
 
 /// Name of the file that lists the severity blocks of a directory written with a subset of the
 /// five severities (a JSON array of numbers, ascending).
-pub(crate) const SEVERITIES_FILE: &str = "severities.json";
+const SEVERITIES_FILE: &str = "severities.json";
 
 /// The severities whose blocks the released files in `dir` hold, in block order: the contents of
 /// [`SEVERITIES_FILE`] when `dir` has one (written by `dcrobust corrupt --severities`), else

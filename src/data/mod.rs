@@ -299,7 +299,7 @@ pub(crate) fn load_splits(
 /// directly or in `cifar-10-batches-bin/`), CIFAR-100 binary (`train.bin` or `test.bin`,
 /// directly or in `cifar-100-binary/`), IDX (any of the four MNIST file names, with or
 /// without `.gz`), ImageFolder (a `train/` or `test/` subfolder).
-pub(crate) fn detect(dir: &Path) -> Result<DataFormat, DataError> {
+fn detect(dir: &Path) -> Result<DataFormat, DataError> {
     check_dir(dir)?;
     if cifar::is_cifar10(dir) {
         return Ok(DataFormat::Cifar10Binary);
@@ -341,7 +341,7 @@ fn check_dir(dir: &Path) -> Result<(), DataError> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_util {
+mod test_util {
     //! Helpers shared by the data tests.
 
     use std::path::Path;

@@ -18,7 +18,7 @@ use crate::kernels::conv::conv2d;
 use crate::kernels::fused::channel_affine;
 
 /// Operators on floating-point tensors that the interpreter evaluates and differentiates.
-pub(crate) const FLOAT_OPS: [&str; 19] = [
+const FLOAT_OPS: [&str; 19] = [
     "Add",
     "AveragePool",
     "BatchNormalization",
@@ -41,7 +41,7 @@ pub(crate) const FLOAT_OPS: [&str; 19] = [
 ];
 
 /// Operators on integer shape vectors (no gradient flows through them).
-pub(crate) const SHAPE_OPS: [&str; 4] = ["Shape", "Gather", "Unsqueeze", "Cast"];
+const SHAPE_OPS: [&str; 4] = ["Shape", "Gather", "Unsqueeze", "Cast"];
 
 /// A value of the graph: a floating-point tensor on the model's device, or a small integer
 /// tensor (a shape or an index, rank 0 or 1) on the host.

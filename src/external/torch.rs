@@ -39,7 +39,8 @@ pub(crate) enum TorchArch {
 
 impl TorchArch {
     /// The names `pt:ARCH:PATH` accepts, for error messages.
-    pub(crate) const NAMES: &'static str = "preact-resnet18, resnet18, wrn-28-10, wrn-34-10 (any wrn-D-K)";
+    pub(crate) const NAMES: &'static str =
+        "preact-resnet18, resnet18, wrn-28-10, wrn-34-10 (any wrn-D-K)";
 
     /// Parses `preact-resnet18`, `resnet18` or `wrn-D-K`.
     pub(crate) fn parse(s: &str) -> AnyResult<TorchArch> {
@@ -83,7 +84,7 @@ const WRAPPER_KEYS: [&str; 4] = ["state_dict", "model_state_dict", "model", "net
 /// extension), unwrapped from a `state_dict`/`model_state_dict`/`model`/`net` entry when there is
 /// one, with DataParallel's `module.` prefixes removed. Tensors are on the CPU, in the file's
 /// dtype.
-pub(crate) fn read_state_dict(path: &Path) -> AnyResult<BTreeMap<String, Tensor>> {
+fn read_state_dict(path: &Path) -> AnyResult<BTreeMap<String, Tensor>> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read the checkpoint", path.display()))?;
     if !meta.is_file() {

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 /// Per-channel batch mean and biased variance of the last forward pass.
-pub(crate) type BatchStats = Arc<Mutex<Vec<(f64, f64)>>>;
+type BatchStats = Arc<Mutex<Vec<(f64, f64)>>>;
 
 struct BnTrain {
     eps: f64,

@@ -402,7 +402,7 @@ impl PlanKey {
 
     /// Output height and width: `(H + 2p − k)/s + 1` and `(W + 2p − k)/s + 1`, rounded down
     /// (what cuDNN's `cudnnGetConvolution2dForwardOutputDim` gives).
-    pub(crate) fn out_hw(&self) -> (usize, usize) {
+    fn out_hw(&self) -> (usize, usize) {
         (
             (self.h + 2 * self.pad - self.k) / self.stride + 1,
             (self.w + 2 * self.pad - self.k) / self.stride + 1,

@@ -14,7 +14,7 @@
 //! gives bit-identical results and the models' outputs do not depend on which one ran.
 
 /// Rows of the left factor per panel (accumulators: `MR × 2` vectors of 8 floats).
-pub(crate) const MR: usize = 6;
+const MR: usize = 6;
 
 use std::mem::MaybeUninit;
 /// Largest shared dimension handled here. The `gemm` crate splits the shared dimension into

@@ -28,13 +28,13 @@
 pub(crate) mod acos;
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
-pub(crate) mod conv_plan;
+mod conv_plan;
 #[cfg(feature = "cudnn")]
 pub(crate) mod cudnn;
 pub(crate) mod fused;
 pub(crate) mod max_pool;
-pub(crate) mod microgemm;
-pub(crate) mod support;
+mod microgemm;
+mod support;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -62,7 +62,7 @@ pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
 /// Whether the convolution runs on dcrobust's cuDNN path ([`conv::conv2d`]): built with the
 /// `cudnn` feature, non-empty f32 tensors on a CUDA device, unless [`use_candle_kernels`]
 /// turned dcrobust's operations off.
-pub(crate) fn cudnn_conv(x: &candle_core::Tensor, w: &candle_core::Tensor) -> bool {
+fn cudnn_conv(x: &candle_core::Tensor, w: &candle_core::Tensor) -> bool {
     cfg!(feature = "cudnn")
         && x.device().is_cuda()
         && x.dtype() == candle_core::DType::F32

@@ -27,7 +27,7 @@ pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 /// Held by every test that sets the process-wide cuDNN convolution settings
 /// (`kernels::set_conv_math`, `kernels::set_conv_algos`) or depends on them, so that tests run
 /// in parallel do not see each other's settings.
-pub(crate) static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes [`CONV_SETTINGS`], also after a test that held it failed.
 pub(crate) fn conv_settings() -> std::sync::MutexGuard<'static, ()> {

@@ -91,7 +91,7 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `(C_out, C_in, k, k)`.
-    pub(crate) fn normalized_weight(&self, mode: Mode) -> Result<Tensor> {
+    fn normalized_weight(&self, mode: Mode) -> Result<Tensor> {
         let w = &mode.param(&self.weight);
         w.broadcast_div(
             &w.sqr()?
@@ -107,7 +107,7 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, 1, H', W')`.
-    pub(crate) fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
+    fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
         let sq = channel_sumsq(x)?;
         conv2d(&sq, &self.ones, self.stride, self.padding)?
             .affine(1.0, NORM_EPS)?

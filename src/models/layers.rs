@@ -148,7 +148,13 @@ pub(crate) struct BatchNorm {
 
 impl BatchNorm {
     /// γ = 1, β = 0, running mean 0, running variance 1.
-    pub(crate) fn new(store: &mut ParamStore, name: &str, c: usize, decay: f64, eps: f64) -> Result<Self> {
+    pub(crate) fn new(
+        store: &mut ParamStore,
+        name: &str,
+        c: usize,
+        decay: f64,
+        eps: f64,
+    ) -> Result<Self> {
         Ok(BatchNorm {
             gamma: store.constant(&format!("{name}.gamma"), &[c], 1.0, Group::Decay)?,
             beta: store.constant(&format!("{name}.beta"), &[c], 0.0, Group::Decay)?,
@@ -181,7 +187,7 @@ impl BatchNorm {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
-    pub(crate) fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+    fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
         let shape4 = |t: &Tensor| t.reshape((1, (), 1, 1));
         let act = |y: Tensor| if relu { y.relu() } else { Ok(y) };
         let (mean, var) = if mode.is_train() {

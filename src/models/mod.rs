@@ -9,11 +9,11 @@
 pub(crate) mod config;
 pub(crate) mod decoupled;
 pub(crate) mod layers;
-pub mod network;
+pub(crate) mod network;
 pub mod params;
 
-pub use config::{Arch, ModelConfig, OperatorConfig};
 pub(crate) use config::{Angular, Magnitude, Radius};
+pub use config::{Arch, ModelConfig, OperatorConfig};
 pub use network::Network;
 
 #[cfg(test)]

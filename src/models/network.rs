@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Result, Tensor};
 
 /// A post-activation residual unit (docs/model.md#resnet-32): conv(stride) → BN → ReLU → conv
 /// → BN, plus an identity or 1x1-projection shortcut, then ReLU.
-pub(crate) struct ResidualUnit {
+struct ResidualUnit {
     first: ConvBlock,
     second: ConvBlock,
     shortcut: Option<(PlainConv, Option<BatchNorm>)>,
@@ -37,7 +37,7 @@ impl ResidualUnit {
 }
 
 /// One stage of a network's sequence.
-pub(crate) enum Layer {
+enum Layer {
     /// Conv block.
     Block(ConvBlock),
     /// Residual unit.
@@ -207,7 +207,12 @@ impl Builder<'_> {
 
 impl Network {
     /// Builds the network, initialising every parameter from `seed`.
-    pub(crate) fn new(config: ModelConfig, device: &Device, dtype: DType, seed: u64) -> Result<Self> {
+    pub(crate) fn new(
+        config: ModelConfig,
+        device: &Device,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<Self> {
         config.validate().map_err(candle_core::Error::Msg)?;
         let mut params = ParamStore::new(device, dtype, seed);
         let mut b = Builder {

@@ -160,7 +160,13 @@ impl ParamStore {
     ///
     /// # Shapes
     /// `shape`, e.g. `(C_out, C_in, k, k)` for a filter.
-    pub(crate) fn normal(&mut self, name: &str, shape: &[usize], std: f64, group: Group) -> Result<Var> {
+    pub(crate) fn normal(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        std: f64,
+        group: Group,
+    ) -> Result<Var> {
         let n: usize = shape.iter().product();
         let values = (0..n)
             .map(|_| std * standard_normal(&mut self.rng))
@@ -190,7 +196,10 @@ impl ParamStore {
 
     /// Overwrites every parameter and buffer from `tensors`, which must hold each name with the
     /// same shape. Extra entries (such as optimiser state) are ignored.
-    pub(crate) fn load(&self, tensors: &HashMap<String, Tensor>) -> std::result::Result<(), String> {
+    pub(crate) fn load(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+    ) -> std::result::Result<(), String> {
         for p in &self.params {
             let t = tensors
                 .get(&p.name)
@@ -226,7 +235,7 @@ impl ParamStore {
 }
 
 /// One standard normal draw (Box–Muller), from our own seeded generator.
-pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
+fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

@@ -108,7 +108,7 @@ fn accuracy(
 /// corruptions and category order.
 ///
 /// `baseline`: the baseline model's clean accuracy and cells, for CE.
-pub(crate) fn model_metrics(
+fn model_metrics(
     model: &str,
     clean: f64,
     cells: Vec<CorruptionCell>,

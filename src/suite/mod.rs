@@ -85,7 +85,7 @@ pub(crate) struct SuiteRecord {
     pub(crate) shard: Option<cells::Shard>,
     /// `--input-mean` and `--input-std`, applied to the external models (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) input_normalization: Option<crate::external::Normalization>,
+    input_normalization: Option<crate::external::Normalization>,
 }
 
 /// What every suite run shares beyond its own configuration, passed as one value.
@@ -112,7 +112,7 @@ pub(crate) struct Unit {
     pub(crate) id: String,
     /// Computed by every shard (cheap, and every shard's results need it) rather than by its
     /// owner alone; such units do not count in the shards' round-robin order.
-    pub(crate) every_shard: bool,
+    every_shard: bool,
 }
 
 /// An evaluation suite: a fixed plan of units, each computed once and recorded in `cells/`, and
@@ -140,7 +140,7 @@ pub(crate) trait Suite {
 /// Runs `suite` in `ctx`: computes every unit of the plan that this process owns and that has no
 /// readable file yet, then assembles the results, or, in a shard, writes `shard.json` and returns
 /// `None` (`dcrobust merge` assembles the shards).
-pub(crate) fn run_suite<S: Suite>(
+fn run_suite<S: Suite>(
     suite: &mut S,
     ctx: &RunContext,
     name: &str,
@@ -196,7 +196,7 @@ impl Classifier {
     }
 
     /// dcrobust's network, if it is one.
-    pub(crate) fn native(&self) -> Option<&Network> {
+    fn native(&self) -> Option<&Network> {
         match self {
             Classifier::Native(n) => Some(n.as_ref()),
             Classifier::External(_) => None,
@@ -204,7 +204,12 @@ impl Classifier {
     }
 
     /// Predicted classes of the images of `split`, in batches of `batch_size`.
-    pub(crate) fn predict(&self, data: &Dataset, split: &Split, batch_size: usize) -> Result<Vec<u32>> {
+    pub(crate) fn predict(
+        &self,
+        data: &Dataset,
+        split: &Split,
+        batch_size: usize,
+    ) -> Result<Vec<u32>> {
         match self {
             Classifier::Native(n) => train::predict(n, data, split, batch_size),
             Classifier::External(e) => {
@@ -256,13 +261,13 @@ pub(crate) struct PreparedModel {
     /// Adversarial training recipe, described, if any.
     pub(crate) adversarial_training: Option<String>,
     /// Where it came from, as the report lists it.
-    pub(crate) origin: dcrobust_reports::ModelOrigin,
+    origin: dcrobust_reports::ModelOrigin,
 }
 
 impl PreparedModel {
     /// Whether it is a baseline: one of dcrobust's networks with ordinary convolutions (no
     /// decoupled operator), whatever its training and name. External models are not.
-    pub(crate) fn is_baseline(&self) -> bool {
+    fn is_baseline(&self) -> bool {
         self.net
             .native()
             .is_some_and(|n| n.config().operator.is_none())
@@ -472,7 +477,7 @@ pub(crate) fn record_config(out: &Path, config: &SuiteRecord) -> Result<()> {
 }
 
 /// Images `first..first+n` of a split as `f32` in [0, 1], NCHW.
-pub(crate) fn images_f32(
+fn images_f32(
     data: &Dataset,
     split: &crate::data::Split,
     range: std::ops::Range<usize>,
@@ -485,7 +490,7 @@ pub(crate) fn images_f32(
 }
 
 /// Writes a planar (`C·H·W`, channel-major) 8-bit image as PNG, atomically.
-pub(crate) fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
+fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
     let mut buf = Vec::with_capacity(img.len());
     for y in 0..h {
         for x in 0..w {
@@ -512,7 +517,7 @@ pub(crate) fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) ->
 
 /// `k` image indices spread evenly over `0..n` (the first of each of `k` equal slices), so that
 /// examples cover a class-sorted test split.
-pub(crate) fn example_indices(n: usize, k: usize) -> Vec<usize> {
+fn example_indices(n: usize, k: usize) -> Vec<usize> {
     let k = k.min(n);
     (0..k).map(|j| j * n / k).collect()
 }
@@ -521,7 +526,7 @@ pub(crate) fn example_indices(n: usize, k: usize) -> Vec<usize> {
 /// `[j·n/k, (j+1)·n/k)` for which `usable` holds (the suites ask for images every model
 /// classifies correctly, so that every example is attacked); a stretch without one keeps
 /// `j·n/k`.
-pub(crate) fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
+fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
     let k = k.min(n);
     (0..k)
         .map(|j| {
@@ -534,7 +539,7 @@ pub(crate) fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -
 /// Writes the training history of every loaded model (a `--checkpoint` directory or zoo model)
 /// to `<out>/models/<name>/history.json`, where the report reads the convergence curves of
 /// trained ones; models trained by the run already have theirs there.
-pub(crate) fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()> {
+fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()> {
     for m in models {
         let Some(history) = &m.history else { continue };
         let dir = out.join("models").join(&m.name);
@@ -550,7 +555,7 @@ pub(crate) fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Re
 
 /// Writes `features/<model>.json` (the 2-D penultimate features of up to 1,000 test images) for
 /// every `feat2d` model, for the report's feature plots.
-pub(crate) fn write_features(
+fn write_features(
     models: &[PreparedModel],
     data: &Dataset,
     out: &Path,

@@ -192,4 +192,4 @@ fn train_surrogate(
 }
 
 /// Seed purpose of the surrogate model of transfer attacks.
-pub(crate) const SEED_SURROGATE: u64 = 201;
+const SEED_SURROGATE: u64 = 201;

@@ -35,7 +35,7 @@ impl RunDir {
     }
     /// `checkpoint.safetensors`: weights and optimiser state in one file, as written by
     /// dcrobust 0.1 (read only).
-    pub(crate) fn legacy_checkpoint(&self) -> PathBuf {
+    fn legacy_checkpoint(&self) -> PathBuf {
         self.dir.join("checkpoint.safetensors")
     }
     /// `state.json`.

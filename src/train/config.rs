@@ -311,7 +311,13 @@ pub(crate) enum Schedule {
 impl Schedule {
     /// The factor on the base learning rate at step `iteration` (from 0) of `total` steps, in
     /// epoch `epoch` (from 1).
-    pub(crate) fn factor(&self, epoch: usize, iteration: usize, total: usize, cfg: &TrainConfig) -> f64 {
+    pub(crate) fn factor(
+        &self,
+        epoch: usize,
+        iteration: usize,
+        total: usize,
+        cfg: &TrainConfig,
+    ) -> f64 {
         match *self {
             Schedule::Step => {
                 let passed = cfg.lr_milestones.iter().filter(|&&m| m < epoch).count();
@@ -334,7 +340,7 @@ impl Schedule {
 
 /// Milestones at half and three quarters of the run (the official schedule decays at 47%, 71%
 /// and 88% of its iterations; two steps suit short runs).
-pub(crate) fn default_milestones(epochs: usize) -> Vec<usize> {
+fn default_milestones(epochs: usize) -> Vec<usize> {
     let mut m: Vec<usize> = [epochs / 2, epochs * 3 / 4]
         .into_iter()
         .filter(|&e| e > 0 && e < epochs)
@@ -352,7 +358,7 @@ pub(crate) struct DataInfo {
     /// Where it came from.
     pub(crate) source: String,
     /// Training images used.
-    pub(crate) train_images: usize,
+    train_images: usize,
     /// Test images used.
     pub(crate) test_images: usize,
 }

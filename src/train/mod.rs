@@ -45,9 +45,9 @@ const SEED_ADVERSARIAL: u64 = 4;
 
 /// Progress saved with each checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct TrainState {
+struct TrainState {
     /// Epochs finished.
-    pub(crate) epochs_done: usize,
+    epochs_done: usize,
     /// Optimiser steps taken.
     pub(crate) iteration: usize,
     /// Seconds of training so far (evaluation excluded).
@@ -671,7 +671,11 @@ pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Val
 }
 
 /// Builds the network for `model_cfg` with its initialisation seed derived from the run seed.
-pub(crate) fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Network> {
+pub(crate) fn build_network(
+    model_cfg: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Network> {
     Ok(Network::new(
         model_cfg.clone(),
         device,

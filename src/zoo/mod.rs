@@ -79,7 +79,7 @@ pub(crate) struct ZooMeta {
 
 /// The paper's CNN-9 clean accuracies on CIFAR-10 (Liu et al. 2018, Table 7; docs/zoo.md):
 /// `(magnitude, standard, FGSM-trained)`, `baseline` for the ordinary CNN.
-pub(crate) const PAPER_TABLE7: [(&str, f64, f64); 4] = [
+const PAPER_TABLE7: [(&str, f64, f64); 4] = [
     ("baseline", 0.8535, 0.8370),
     ("sphere", 0.8858, 0.8741),
     ("ball", 0.9113, 0.8747),

@@ -29,7 +29,7 @@ pub(crate) struct PackRequest<'a> {
 }
 
 /// This machine's processor as `/proc/cpuinfo` names it, and its logical core count.
-pub(crate) fn this_processor() -> String {
+fn this_processor() -> String {
     let name = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -739,7 +739,7 @@ pub(crate) fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialS
 /// A white-box cell of `attack` at L∞ budget `eps` with `accuracy` on 100 images, every other
 /// field zero or empty: the fixture of this module's tests.
 #[cfg(test)]
-pub(crate) fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
+fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
     AttackCell {
         attack: attack.into(),
         norm: "linf".into(),

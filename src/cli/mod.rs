@@ -1,9 +1,9 @@
-//! The command line: one file per command, the argument groups they share in [`common`] and
-//! [`recipe`], and [`run()`], the single entry point.
+//! The command line: one file per command, the argument groups they share in `common` and
+//! `recipe`, and [`run()`], the single entry point.
 //!
 //! - `common.rs`: options every computing command shares (seed, device, threads, output), data
 //!   and model options, and the value parsers;
-//! - `recipe.rs`: the training recipe options and their [`TrainConfig`](crate::train::TrainConfig);
+//! - `recipe.rs`: the training recipe options and their `TrainConfig`;
 //! - `train.rs`, `run.rs`, `merge.rs`, `report.rs`, `corrupt.rs`, `bench.rs`, `info.rs`: the
 //!   commands `train`, `run`, `merge`, `report`, `corrupt`, `bench`, and `models` / `attacks`;
 //! - `zoo.rs`: `zoo` (the shipped models) and `zoo pack`.

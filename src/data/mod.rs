@@ -1,5 +1,5 @@
 //! Data loading: CIFAR-10/100 binary, IDX (MNIST / Fashion-MNIST), ImageFolder trees,
-//! and a small real CIFAR-10 subset embedded in the binary. [`cifar10c`] reads and writes
+//! and a small real CIFAR-10 subset embedded in the binary. `cifar10c` reads and writes
 //! corrupted test splits in the released CIFAR-10-C layout.
 //!
 //! Every loader produces a [`Dataset`] whose pixels are `u8` in NCHW order.

@@ -1,9 +1,9 @@
-//! Models dcrobust did not train: ONNX graphs (`--checkpoint onnx:PATH`, [`onnx`]) and PyTorch
-//! state dicts of RobustBench's CIFAR architectures (`--checkpoint pt:ARCH:PATH`, [`torch`]).
+//! Models dcrobust did not train: ONNX graphs (`--checkpoint onnx:PATH`, `onnx`) and PyTorch
+//! state dicts of RobustBench's CIFAR architectures (`--checkpoint pt:ARCH:PATH`, `torch`).
 //!
 //! An external model takes images with pixel values in [0, 1], as RobustBench's models do; a
 //! model trained on normalised inputs without normalising inside itself gets its mean and
-//! standard deviation from `--input-mean` and `--input-std` ([`Normalization`]). Both kinds are
+//! standard deviation from `--input-mean` and `--input-std` (`Normalization`). Both kinds are
 //! evaluated in inference mode and are differentiable in their input, so every attack, check and
 //! corruption of the suites applies to them (docs/external-models.md).
 

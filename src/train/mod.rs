@@ -4,7 +4,7 @@
 //! - `config.json`: the [`RunConfig`] (model, training, data) the run was started with;
 //! - `checkpoint.safetensors`: parameters, buffers and optimiser state after the last finished
 //!   epoch, written atomically;
-//! - `state.json`: the [`TrainState`] that goes with the checkpoint;
+//! - `state.json`: the `TrainState` that goes with the checkpoint;
 //! - `history.json`: the convergence curves ([`dcrobust_reports::TrainingHistory`]).
 //!
 //! Every random draw is derived from the run seed and the place it is made (epoch, batch), so a

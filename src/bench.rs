@@ -16,44 +16,44 @@ use std::time::Instant;
 
 /// What to time.
 #[derive(Clone, Debug)]
-pub struct BenchConfig {
+pub(crate) struct BenchConfig {
     /// The models (CNN-9 configurations).
-    pub models: Vec<ModelConfig>,
+    pub(crate) models: Vec<ModelConfig>,
     /// Images per step.
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// Timed steps per measurement.
-    pub steps: usize,
+    pub(crate) steps: usize,
     /// Untimed steps before each measurement.
-    pub warmup: usize,
+    pub(crate) warmup: usize,
     /// Seed of the weights and the random images.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Kernel sets to time: `dcrobust` (own CPU kernels) and/or `candle` (candle's operations).
-    pub kernels: Vec<&'static str>,
+    pub(crate) kernels: Vec<&'static str>,
     /// Modes to time: `train`, `infer` and/or `attack`.
-    pub modes: Vec<&'static str>,
+    pub(crate) modes: Vec<&'static str>,
     /// Where to run; on a GPU every timed stretch ends with a synchronisation.
-    pub device: Device,
+    pub(crate) device: Device,
 }
 
 /// Kernel sets `dcrobust bench` knows.
-pub const KERNELS: [&str; 2] = ["dcrobust", "candle"];
+pub(crate) const KERNELS: [&str; 2] = ["dcrobust", "candle"];
 /// Modes `dcrobust bench` knows.
-pub const MODES: [&str; 3] = ["train", "infer", "attack"];
+pub(crate) const MODES: [&str; 3] = ["train", "infer", "attack"];
 
 /// One measurement.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct BenchRow {
+pub(crate) struct BenchRow {
     /// Model name.
-    pub model: String,
+    pub(crate) model: String,
     /// `train`, `infer` or `attack`.
-    pub mode: &'static str,
+    pub(crate) mode: &'static str,
     /// `dcrobust` (own CPU kernels) or `candle` (candle's operations).
-    pub kernels: &'static str,
+    pub(crate) kernels: &'static str,
     /// Images per second.
-    pub images_per_s: f64,
+    pub(crate) images_per_s: f64,
     /// Convolution GFLOP/s reached (forward FLOPs × 1 for inference, × 2 for an attack step,
     /// × 3 for a training step).
-    pub gflops: f64,
+    pub(crate) gflops: f64,
 }
 
 /// Forward convolution FLOPs (2 per multiply-add) of one image through a CNN-9.
@@ -81,7 +81,7 @@ pub fn cnn9_flops(cfg: &ModelConfig) -> f64 {
 /// The machine's peak f32 rate in GFLOP/s, measured: every worker thread runs at once a loop of
 /// 12 independent chains of fused multiply-adds (AVX-512 where the CPU has it, else AVX2+FMA)
 /// for about `seconds`. `None` on CPUs with neither.
-pub fn measured_peak_gflops(seconds: f64) -> Option<f64> {
+pub(crate) fn measured_peak_gflops(seconds: f64) -> Option<f64> {
     let per_iter = fma_flops_per_iter()?;
     // Calibrate the iteration count on one thread, then run it on all of them together.
     let mut iters = 1usize << 16;
@@ -174,7 +174,7 @@ fn fma_loop_avx2(iters: usize) -> f32 {
 }
 
 /// Times every model in every mode, with dcrobust's kernels then candle's.
-pub fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
+pub(crate) fn run(cfg: &BenchConfig, mut report: impl FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
     if cfg.batch == 0 || cfg.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 /// Writes `bytes` to `path` so that a reader never sees a partial file: the bytes go to a
 /// temporary file in the same directory, which is flushed to disk and then renamed over `path`;
 /// the directory is flushed too, so the rename itself survives a crash of the machine.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -34,7 +34,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Reads a JSON file written by dcrobust; the error names the file.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes)
@@ -42,7 +42,10 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.
-pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+pub(crate) fn write_json_atomic<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+) -> std::io::Result<()> {
     let mut s = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     s.push(b'\n');
     write_atomic(path, &s)
@@ -51,7 +54,7 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io
 /// A seed for one purpose, derived from the run seed and a path of integers (for example
 /// `[SHUFFLE, epoch]`), so that every random draw depends only on where it is made, never on
 /// the order in which threads reach it. SplitMix64 finalisation of each component in turn.
-pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
+pub(crate) fn derive_seed(seed: u64, path: &[u64]) -> u64 {
     let mut h = splitmix(seed);
     for &p in path {
         h = splitmix(h ^ splitmix(p.wrapping_add(0x9E37_79B9_7F4A_7C15)));
@@ -67,7 +70,12 @@ fn splitmix(z: u64) -> u64 {
 }
 
 /// A progress bar on standard error counting `unit`s (hidden when `show` is false).
-pub fn progress_bar(show: bool, total: u64, prefix: &str, unit: &str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(
+    show: bool,
+    total: u64,
+    prefix: &str,
+    unit: &str,
+) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
@@ -100,7 +108,7 @@ pub fn error_message(e: &anyhow::Error) -> String {
 /// and nothing is flushed. Points: `batch` (after an optimiser step), `checkpoint` (between an
 /// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `cell` (after a
 /// unit's file), `report` (before the report page is written).
-pub fn fault_point(point: &str) {
+pub(crate) fn fault_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     let Ok(spec) = std::env::var("DCROBUST_FAULT") else {
@@ -122,12 +130,12 @@ pub fn fault_point(point: &str) {
 /// This process's command line as one shell line: `dcrobust` and its arguments, each quoted
 /// where the shell would need it, without `--resume` and the hidden `--stop-after-epochs` (so
 /// that it reruns the whole run from scratch).
-pub fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     shell_line(std::env::args().skip(1))
 }
 
 /// `dcrobust` and `args` as one shell line (see [`command_line`]).
-pub fn shell_line(mut args: impl Iterator<Item = String>) -> String {
+fn shell_line(mut args: impl Iterator<Item = String>) -> String {
     let quote = |a: &str| {
         if !a.is_empty()
             && a.chars()

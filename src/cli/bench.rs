@@ -9,37 +9,37 @@ use std::path::PathBuf;
 
 /// `dcrobust bench`.
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[command(flatten)]
     /// Models (CNN-9 only; default baseline,tanh).
-    pub model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Images per step.
     #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// Timed steps per measurement.
     #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub steps: usize,
+    pub(crate) steps: usize,
     /// Untimed steps before each measurement.
     #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub warmup: usize,
+    pub(crate) warmup: usize,
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Seed of the weights and the random images.
     #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Kernel sets to time, comma-separated: dcrobust (own CPU kernels), candle (candle's
     /// operations).
     #[arg(long, value_delimiter = ',', default_value = "dcrobust,candle", value_parser = parse_bench_kernels, help_heading = "Benchmark")]
-    pub kernels: Vec<&'static str>,
+    pub(crate) kernels: Vec<&'static str>,
     /// Modes to time, comma-separated: train (forward, backward, optimiser step), infer
     /// (forward), attack (input gradient, weights frozen).
     #[arg(long, value_delimiter = ',', default_value = "train,infer,attack", value_parser = parse_bench_mode, help_heading = "Benchmark")]
-    pub modes: Vec<&'static str>,
+    pub(crate) modes: Vec<&'static str>,
     /// Widths to time one after the other, comma-separated (for example 0.125,0.25,0.5,1);
     /// replaces --width.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["width", "model_config"], allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub widths: Vec<f64>,
+    pub(crate) widths: Vec<f64>,
     /// Also time the same networks in PyTorch with this Python interpreter (it must have
     /// torch), interleaved with dcrobust's runs, and print dcrobust's rate over PyTorch's.
     /// PyTorch runs first in every repetition, so a missing interpreter or torch is reported
@@ -47,39 +47,39 @@ pub struct BenchArgs {
     /// The PyTorch script (benches/torch_cnn9.py) is built into dcrobust. Only the baseline and
     /// TanhConv (cosine, learnable radius) have PyTorch twins.
     #[arg(long, value_name = "PYTHON", help_heading = "Benchmark")]
-    pub torch: Option<PathBuf>,
+    pub(crate) torch: Option<PathBuf>,
     /// Repetitions of every measurement, each preceded by PyTorch's with --torch; the table
     /// shows medians [default: 3 with --torch, else 1].
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Benchmark")]
-    pub repeat: Option<usize>,
+    pub(crate) repeat: Option<usize>,
     /// Also write the measurements to this JSON file.
     #[arg(long, help_heading = "Benchmark")]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Device: `cpu`, or `cuda:N` (a build with the `cuda` feature; with --torch, PyTorch runs
     /// on the same device). On a GPU every timed stretch ends with a device synchronisation, and the
     /// `dcrobust` kernel set means the cuDNN convolutions (feature `cudnn`), `candle` candle's
     /// own operations.
     #[arg(long, default_value = "cpu", help_heading = "Benchmark")]
-    pub device: String,
+    pub(crate) device: String,
     /// cuDNN settings, passed to PyTorch too with --torch.
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub(crate) gpu: GpuArgs,
     /// Time one attack step (forward, summed cross-entropy, input gradient) of this external
     /// model instead of the CNN-9s: onnx:PATH or pt:ARCH:PATH (docs/external-models.md). With
     /// --torch, a pt: model is timed in PyTorch too (benches/torch_external.py).
     #[arg(long, value_name = "ITEM", help_heading = "Benchmark")]
-    pub external: Option<String>,
+    pub(crate) external: Option<String>,
 }
 
-pub(crate) fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
+fn parse_bench_kernels(s: &str) -> std::result::Result<&'static str, String> {
     one_of(s, &crate::bench::KERNELS)
 }
 
-pub(crate) fn parse_bench_mode(s: &str) -> std::result::Result<&'static str, String> {
+fn parse_bench_mode(s: &str) -> std::result::Result<&'static str, String> {
     one_of(s, &crate::bench::MODES)
 }
 
-pub(crate) fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'static str, String> {
+fn one_of(s: &str, names: &[&'static str]) -> std::result::Result<&'static str, String> {
     names
         .iter()
         .find(|n| **n == s)

@@ -10,27 +10,27 @@ use std::path::PathBuf;
 /// Options every command that computes shares.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Execution and output")]
-pub struct CommonArgs {
+pub(crate) struct CommonArgs {
     /// Run seed: initialisation, shuffling and augmentation derive from it.
     #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<u64>, allow_negative_numbers = true)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Device: `cpu`, or `cuda:N` (needs a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub(crate) device: String,
     /// Worker threads for tensor kernels and data loading (default: all cores).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Output directory.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// cuDNN settings (used with --device cuda:N).
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub(crate) gpu: GpuArgs,
 }
 
 impl CommonArgs {
     /// The device `--device` names, with the cuDNN settings applied first.
-    pub fn open_device(&self) -> Result<Device> {
+    pub(crate) fn open_device(&self) -> Result<Device> {
         self.gpu.apply();
         parse_device(&self.device)
     }
@@ -40,25 +40,25 @@ impl CommonArgs {
 /// ignores both.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "GPU")]
-pub struct GpuArgs {
+pub(crate) struct GpuArgs {
     /// cuDNN convolution math: fma (FP32 fused multiply-add, the default) or tf32 (Tensor
     /// Cores with 10-bit mantissas, about 1e-3 relative error; PyTorch's default for cuDNN
     /// convolutions). A speed comparison with PyTorch must use the same on both sides.
     #[arg(long, default_value = "fma", value_parser = parse_setting::<crate::kernels::ConvMath>)]
-    pub conv_math: crate::kernels::ConvMath,
+    pub(crate) conv_math: crate::kernels::ConvMath,
     /// cuDNN convolution algorithms: deterministic (the default: cuDNN's heuristic choice when it
     /// is reproducible, else a reproducible one; the same bits on every run), fixed (implicit
     /// precomputed GEMM forward, ALGO_1 for both gradients, no heuristic) or fastest (the
     /// heuristic's choice, atomics included: faster gradients, run-to-run differences in the
     /// last bits).
     #[arg(long, default_value = "deterministic", value_parser = parse_setting::<crate::kernels::ConvAlgos>)]
-    pub conv_algos: crate::kernels::ConvAlgos,
+    pub(crate) conv_algos: crate::kernels::ConvAlgos,
 }
 
 impl GpuArgs {
     /// Makes the settings the process's own ([`crate::kernels::set_conv_math`],
     /// [`crate::kernels::set_conv_algos`]).
-    pub fn apply(&self) {
+    pub(crate) fn apply(&self) {
         crate::kernels::set_conv_math(self.conv_math);
         crate::kernels::set_conv_algos(self.conv_algos);
     }
@@ -76,28 +76,28 @@ where
 /// Where the data comes from.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Data")]
-pub struct DataArgs {
+pub(crate) struct DataArgs {
     /// Data set directory (CIFAR-10/100 binary, MNIST-style IDX, or ImageFolder with train/ and
     /// test/). Without it the embedded CIFAR-10 subset is used.
     #[arg(long)]
-    pub data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
     /// Force the format instead of detecting it: cifar10-binary, cifar100-binary, idx, image-folder.
     #[arg(long, requires = "data")]
-    pub data_format: Option<DataFormat>,
+    data_format: Option<DataFormat>,
     /// CIFAR-100 labels to use.
     #[arg(long, value_enum, default_value_t = LabelsArg::Fine)]
-    pub cifar100_labels: LabelsArg,
+    pub(crate) cifar100_labels: LabelsArg,
     /// Use only the first N training images.
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub train_limit: Option<usize>,
+    pub(crate) train_limit: Option<usize>,
     /// Use only the first N test images.
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub test_limit: Option<usize>,
+    test_limit: Option<usize>,
 }
 
 /// CIFAR-100 label granularity.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LabelsArg {
+pub(crate) enum LabelsArg {
     /// The 100 fine classes.
     Fine,
     /// The 20 coarse superclasses.
@@ -107,38 +107,38 @@ pub enum LabelsArg {
 /// Which networks to build.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Models")]
-pub struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Architecture: cnn9, resnet32 or feat2d.
     #[arg(long, default_value = "cnn9", value_parser = parse_arch)]
-    pub arch: Arch,
+    pub(crate) arch: Arch,
     /// Operators to train, comma-separated: baseline (ordinary convolutions), sphere, ball, tanh,
     /// linear, seg, log, mix, weighted-linear, weighted-tanh-eq15, weighted-tanh-eq16
     /// (default: baseline,tanh; the adversarial suite: baseline,sphere,ball,tanh as in Table 7).
     #[arg(long, value_delimiter = ',')]
-    pub op: Option<Vec<String>>,
+    pub(crate) op: Option<Vec<String>>,
     /// Angular activation of the decoupled operators: linear, cosine, sigmoid, sqcos,
     /// learnable-sigmoid.
     #[arg(long, default_value = "cosine")]
-    pub angular: String,
+    pub(crate) angular: String,
     /// k of the sigmoid activation (initial k for learnable-sigmoid).
     #[arg(long, allow_negative_numbers = true)]
-    pub sigmoid_k: Option<f64>,
+    pub(crate) sigmoid_k: Option<f64>,
     /// Operator radius: `learnable` (ρ = (r²+1e-4)·mean patch norm) or a fixed positive number.
     #[arg(long, default_value = "learnable")]
-    pub radius: String,
+    pub(crate) radius: String,
     /// Channel-width multiplier on the paper's widths (1 = 128/192/256 for CNN-9).
     #[arg(long, default_value_t = 0.125, allow_negative_numbers = true)]
-    pub width: f64,
+    pub(crate) width: f64,
     /// Remove BatchNorm everywhere (paper Table 2).
     #[arg(long)]
-    pub no_bn: bool,
+    no_bn: bool,
     /// Remove the ReLU after each conv block (paper Table 3).
     #[arg(long)]
-    pub no_relu: bool,
+    no_relu: bool,
     /// A ModelConfig JSON file; replaces every model option above (its input size and class
     /// count must match the data).
     #[arg(long, conflicts_with_all = ["op", "angular", "arch", "width", "no_bn", "no_relu"])]
-    pub model_config: Option<PathBuf>,
+    pub(crate) model_config: Option<PathBuf>,
 }
 
 impl ModelArgs {
@@ -156,7 +156,7 @@ impl ModelArgs {
     }
 }
 
-pub(crate) fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
+fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
     Arch::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
         format!(
@@ -167,7 +167,7 @@ pub(crate) fn parse_arch(s: &str) -> std::result::Result<Arch, String> {
 }
 
 /// Parses `cpu`, `cuda` or `cuda:N`.
-pub fn parse_device(s: &str) -> Result<Device> {
+pub(crate) fn parse_device(s: &str) -> Result<Device> {
     if s == "cpu" {
         return Ok(Device::Cpu);
     }
@@ -188,7 +188,7 @@ pub fn parse_device(s: &str) -> Result<Device> {
 }
 
 /// One line describing a loaded data set: name, source, split sizes, image shape, classes.
-pub fn describe_data(data: &Dataset) -> String {
+pub(crate) fn describe_data(data: &Dataset) -> String {
     format!(
         "data: {} ({}), {} train / {} test images, {}x{}x{}, {} classes",
         data.name,
@@ -203,13 +203,13 @@ pub fn describe_data(data: &Dataset) -> String {
 }
 
 /// Loads the data set the options name, or the embedded one.
-pub fn load_data(args: &DataArgs) -> Result<Dataset> {
+pub(crate) fn load_data(args: &DataArgs) -> Result<Dataset> {
     load_data_splits(args, data::Splits::Both)
 }
 
 /// As [`load_data`], reading only `splits` from a data directory (the embedded subset is always
 /// whole); with [`data::Splits::TestOnly`] the training split is empty and not required.
-pub fn load_data_splits(args: &DataArgs, splits: data::Splits) -> Result<Dataset> {
+pub(crate) fn load_data_splits(args: &DataArgs, splits: data::Splits) -> Result<Dataset> {
     let mut ds = match &args.data {
         Some(dir) => {
             let labels = match args.cifar100_labels {
@@ -236,7 +236,7 @@ pub fn load_data_splits(args: &DataArgs, splits: data::Splits) -> Result<Dataset
 }
 
 /// The model configurations the options describe, sized for `data`.
-pub fn model_configs(
+pub(crate) fn model_configs(
     args: &ModelArgs,
     data: &Dataset,
     default_ops: &[&str],
@@ -327,7 +327,7 @@ pub fn model_configs(
 }
 
 /// Parses a budget: a number (`0.5`) or a fraction (`8/255`).
-pub fn parse_eps(s: &str) -> std::result::Result<f64, String> {
+pub(crate) fn parse_eps(s: &str) -> std::result::Result<f64, String> {
     let v = match s.split_once('/') {
         Some((a, b)) => {
             let a: f64 = a
@@ -355,7 +355,7 @@ pub fn parse_eps(s: &str) -> std::result::Result<f64, String> {
 }
 
 /// Parses a whole number of 0 or more; a negative number or other text is named in the error.
-pub fn parse_count<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
+pub(crate) fn parse_count<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
     s.trim().parse::<T>().map_err(|_| {
         if s.trim().starts_with('-') {
             format!("`{s}` is negative; expected a whole number of 0 or more")
@@ -366,12 +366,12 @@ pub fn parse_count<T: std::str::FromStr>(s: &str) -> std::result::Result<T, Stri
 }
 
 /// Most worker threads `--threads` accepts: four per core.
-pub fn max_threads() -> usize {
+fn max_threads() -> usize {
     4 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Applies `--threads` to candle's kernels and the rayon pool.
-pub fn apply_threads(threads: Option<usize>) -> Result<()> {
+pub(crate) fn apply_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
         if n == 0 {
             bail!("--threads must be at least 1");

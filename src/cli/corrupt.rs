@@ -10,14 +10,14 @@ use dcrobust_corruptions::Severity;
 
 /// `dcrobust corrupt`.
 #[derive(Debug, Args)]
-pub struct CorruptArgs {
+pub(crate) struct CorruptArgs {
     /// Data options (only the test split is read and corrupted; the training files need not
     /// exist).
     #[command(flatten)]
-    pub data: DataArgs,
+    pub(crate) data: DataArgs,
     /// Common options (`--out` is required).
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
     /// Corruptions, as for `run --suite corruption`.
     #[arg(
         long,
@@ -25,7 +25,7 @@ pub struct CorruptArgs {
         default_value = "all",
         help_heading = "Corruptions"
     )]
-    pub corruptions: Vec<String>,
+    pub(crate) corruptions: Vec<String>,
     /// Severities, comma-separated, 1 to 5: one block of the test split each, ascending.
     /// Anything but all five is recorded in severities.json, which `run --cifar10c` reads.
     #[arg(
@@ -35,16 +35,16 @@ pub struct CorruptArgs {
         allow_negative_numbers = true,
         help_heading = "Corruptions"
     )]
-    pub severities: Vec<Severity>,
+    pub(crate) severities: Vec<Severity>,
     /// Also write clean.npy: the uncorrupted test images (uint8 N x H x W x C, same order).
     #[arg(long, help_heading = "Corruptions")]
-    pub clean: bool,
+    pub(crate) clean: bool,
     /// Severity table: cifar10-c or imagenet-c.
     #[arg(long, default_value = "cifar10-c", value_parser = crate::cli::run::parse_table, help_heading = "Corruptions")]
-    pub table: dcrobust_corruptions::Table,
+    pub(crate) table: dcrobust_corruptions::Table,
     /// Hide the progress bar.
     #[arg(long, help_heading = "Execution and output")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 pub(crate) fn cmd_corrupt(a: &CorruptArgs) -> Result<()> {

@@ -37,7 +37,7 @@ pub(crate) fn cmd_attacks() {
 
 /// Every [`AttackConfig`] field: name, default value (as its JSON text; floats as the shortest
 /// f32 text) and description, in declaration order.
-pub(crate) fn config_fields() -> Vec<(&'static str, String, &'static str)> {
+fn config_fields() -> Vec<(&'static str, String, &'static str)> {
     let defaults = serde_json::to_value(AttackConfig::default()).unwrap_or_default();
     AttackConfig::FIELDS
         .iter()

@@ -9,21 +9,21 @@ use std::path::PathBuf;
 
 /// `dcrobust merge`.
 #[derive(Debug, Args)]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// The shards' output directories (all N shards of one run, any order).
     #[arg(required = true)]
-    pub shards: Vec<PathBuf>,
+    pub(crate) shards: Vec<PathBuf>,
     /// Directory of the merged results and report.
     #[arg(long, required = true)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Open the report in the system browser.
     #[arg(long)]
-    pub open: bool,
+    pub(crate) open: bool,
 }
 
 /// Copies the files under `src` into `dst` (atomically each), creating folders; `None` when `src`
 /// does not exist.
-pub(crate) fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
+fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> Result<Option<usize>> {
     if !src.is_dir() {
         return Ok(None);
     }

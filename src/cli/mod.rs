@@ -1,9 +1,9 @@
-//! The command line: one file per command, the argument groups they share in [`common`] and
-//! [`recipe`], and [`run()`], the single entry point.
+//! The command line: one file per command, the argument groups they share in `common` and
+//! `recipe`, and [`run()`], the single entry point.
 //!
 //! - `common.rs`: options every computing command shares (seed, device, threads, output), data
 //!   and model options, and the value parsers;
-//! - `recipe.rs`: the training recipe options and their [`TrainConfig`](crate::train::TrainConfig);
+//! - `recipe.rs`: the training recipe options and their `TrainConfig`;
 //! - `train.rs`, `run.rs`, `merge.rs`, `report.rs`, `corrupt.rs`, `bench.rs`, `info.rs`: the
 //!   commands `train`, `run`, `merge`, `report`, `corrupt`, `bench`, and `models` / `attacks`;
 //! - `zoo.rs`: `zoo` (the shipped models) and `zoo pack`.
@@ -19,15 +19,15 @@ mod run;
 mod train;
 mod zoo;
 
-pub use bench::*;
-pub use common::*;
-pub use corrupt::*;
-pub use merge::*;
-pub use recipe::*;
-pub use report::*;
-pub use run::*;
-pub use train::*;
-pub use zoo::*;
+pub(crate) use bench::*;
+pub(crate) use common::*;
+pub(crate) use corrupt::*;
+pub(crate) use merge::*;
+pub(crate) use recipe::*;
+pub(crate) use report::*;
+pub(crate) use run::*;
+pub(crate) use train::*;
+pub(crate) use zoo::*;
 
 use anyhow::Result;
 use clap::{parser::ValueSource, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -39,13 +39,13 @@ use clap::{parser::ValueSource, Args, CommandFactory, FromArgMatches, Parser, Su
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
-pub enum Command {
+pub(crate) enum Command {
     /// Train baseline and decoupled networks, writing checkpoints and convergence curves.
     Train(TrainArgs),
     /// List architectures, magnitude functions and angular activations.
@@ -77,7 +77,7 @@ pub fn parse() -> Cli {
 }
 
 /// [`parse`] on the given arguments (the first is the program name).
-pub fn parse_from<I, T>(args: I) -> Cli
+fn parse_from<I, T>(args: I) -> Cli
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -96,7 +96,7 @@ where
 /// `-h` gives one line per option, `--help` the whole text, as ripgrep does: every option
 /// whose help is longer than its first sentence keeps the whole text as its long help and that
 /// sentence (without its final period) as its short one; subcommands alike.
-pub(crate) fn short_help(cmd: clap::Command) -> clap::Command {
+fn short_help(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(|a| {
         if a.get_long_help().is_some() {
             return a;

@@ -9,90 +9,90 @@ use clap::{Args, ValueEnum};
 /// The training recipe, shared by `train` and `run`.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Training")]
-pub struct RecipeArgs {
+pub(crate) struct RecipeArgs {
     /// Named recipe that sets every option below; single options override it. quick: Adam 1e-3,
     /// steps ×0.1 at 50 % and 75 %; paper: the official DCNets schedule (Adam 1e-3, ×0.1 at 47,
     /// 71 and 88 %); fast: Adam, peak lr 2e-3, linear warm-up over 15 % of the steps then linear
     /// decay to 0, label smoothing 0.1 (docs/training.md).
     #[arg(long, value_enum, default_value_t = RecipeArg::Quick)]
-    pub recipe: RecipeArg,
+    pub(crate) recipe: RecipeArg,
     /// Epochs (default: 5 for `train`, 2 for `run`).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub epochs: Option<usize>,
+    pub(crate) epochs: Option<usize>,
     /// Batch size [recipe: 128].
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub batch_size: Option<usize>,
+    pub(crate) batch_size: Option<usize>,
     /// Optimiser [adam].
     #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerArg>,
+    pub(crate) optimizer: Option<OptimizerArg>,
     /// Learning rate, the peak of a triangular schedule [recipe: 1e-3; fast: 2e-3; 0.1 for SGD].
     #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
+    pub(crate) lr: Option<f64>,
     /// SGD momentum [0.9].
     #[arg(long, allow_negative_numbers = true)]
-    pub momentum: Option<f64>,
+    pub(crate) momentum: Option<f64>,
     /// Learning-rate schedule: step (×--lr-gamma after each milestone) or triangular (linear
     /// warm-up over --warmup of the steps, then linear decay to 0) [recipe].
     #[arg(long, value_enum)]
-    pub schedule: Option<ScheduleArg>,
+    pub(crate) schedule: Option<ScheduleArg>,
     /// Warm-up fraction of the triangular schedule [0.15].
     #[arg(long, allow_negative_numbers = true)]
-    pub warmup: Option<f64>,
+    pub(crate) warmup: Option<f64>,
     /// Epochs after which the learning rate is multiplied by --lr-gamma [recipe].
     #[arg(long, value_delimiter = ',')]
-    pub lr_milestones: Option<Vec<usize>>,
+    pub(crate) lr_milestones: Option<Vec<usize>>,
     /// Learning-rate factor at each milestone [0.1].
     #[arg(long, allow_negative_numbers = true)]
-    pub lr_gamma: Option<f64>,
+    pub(crate) lr_gamma: Option<f64>,
     /// Label smoothing ε [recipe: 0.01; fast: 0.1].
     #[arg(long, allow_negative_numbers = true)]
-    pub label_smoothing: Option<f64>,
+    pub(crate) label_smoothing: Option<f64>,
     /// L2 weight decay λ (on BN, shortcut and score parameters, and all baseline filters) [5e-4].
     #[arg(long, allow_negative_numbers = true)]
-    pub weight_decay: Option<f64>,
+    pub(crate) weight_decay: Option<f64>,
     /// Orthogonality regulariser coefficient on decoupled filters [1e-5].
     #[arg(long, allow_negative_numbers = true)]
-    pub orthogonality: Option<f64>,
+    pub(crate) orthogonality: Option<f64>,
     /// Project decoupled filters to unit norm every N iterations (0 = never) [100].
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub projection_every: Option<usize>,
+    pub(crate) projection_every: Option<usize>,
     /// Train without augmentation.
     #[arg(long)]
-    pub no_augment: bool,
+    no_augment: bool,
     /// Record running training metrics every N iterations (0 = per epoch only).
     #[arg(long, default_value_t = 10, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub log_every: usize,
+    pub(crate) log_every: usize,
     /// Adversarial training: none; fgsm (one step of --adv-eps); fgsm-rs (one step of
     /// --adv-step-size·ε from a uniform random start in the ε-ball, Wong et al. 2020); or pgd
     /// (--adv-steps steps of --adv-step-size·ε from a random start, Madry et al. 2018). Examples
     /// are crafted in inference mode (docs/training.md).
     #[arg(long, value_enum, default_value_t = AdvTrainArg::None)]
-    pub adv_train: AdvTrainArg,
+    adv_train: AdvTrainArg,
     /// L-inf budget of adversarial training (a number or a fraction such as 8/255).
     #[arg(long, default_value = "8/255", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub adv_eps: f64,
+    adv_eps: f64,
     /// PGD iterations of adversarial training.
     #[arg(long, default_value_t = 7, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub adv_steps: usize,
+    adv_steps: usize,
     /// Step size of fgsm-rs and pgd as a fraction of --adv-eps (a number or a fraction such as
     /// 5/6) [fgsm-rs: 1.25, Wong et al.; pgd: 2.5/--adv-steps, enough to cross the ball from any
     /// start].
     #[arg(long, value_parser = parse_eps, allow_negative_numbers = true)]
-    pub adv_step_size: Option<f64>,
+    adv_step_size: Option<f64>,
     /// Fraction of each training batch replaced by its adversarial examples, in (0, 1]; the rest
     /// stays clean; needs --adv-train [fgsm: 0.5, Kurakin et al.'s mix; pgd: 1, Madry et al.'s].
     #[arg(long, allow_negative_numbers = true)]
-    pub adv_fraction: Option<f64>,
+    adv_fraction: Option<f64>,
     /// Training images held out as a validation split (the last of every class, class-balanced),
     /// evaluated after every epoch and recorded in the run: choose recipes, epochs and step
     /// sizes on it, never on the test split [0].
     #[arg(long, default_value_t = 0, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub holdout: usize,
+    pub(crate) holdout: usize,
 }
 
 /// Adversarial training choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AdvTrainArg {
+enum AdvTrainArg {
     /// Standard training.
     None,
     /// FGSM adversarial training.
@@ -105,7 +105,7 @@ pub enum AdvTrainArg {
 
 /// Optimisers.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OptimizerArg {
+pub(crate) enum OptimizerArg {
     /// Adam (β = 0.9, 0.999; ε = 1e-8).
     Adam,
     /// SGD with heavy-ball momentum.
@@ -116,7 +116,7 @@ pub enum OptimizerArg {
 
 /// Named recipes (`--recipe`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RecipeArg {
+pub(crate) enum RecipeArg {
     /// dcrobust's short-run defaults.
     Quick,
     /// The official DCNets CIFAR schedule.
@@ -127,7 +127,7 @@ pub enum RecipeArg {
 
 /// Learning-rate schedules (`--schedule`).
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ScheduleArg {
+pub(crate) enum ScheduleArg {
     /// Constant per epoch, ×--lr-gamma after each milestone.
     Step,
     /// Linear warm-up, then linear decay to 0.
@@ -135,7 +135,11 @@ pub enum ScheduleArg {
 }
 
 /// The training recipe the options describe.
-pub fn train_config(a: &RecipeArgs, seed: u64, default_epochs: usize) -> Result<TrainConfig> {
+pub(crate) fn train_config(
+    a: &RecipeArgs,
+    seed: u64,
+    default_epochs: usize,
+) -> Result<TrainConfig> {
     let recipe = match a.recipe {
         RecipeArg::Quick => train::Recipe::Quick,
         RecipeArg::Paper => train::Recipe::Paper,

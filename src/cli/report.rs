@@ -6,24 +6,24 @@ use std::path::PathBuf;
 
 /// `dcrobust report`.
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// Run directories (written by `dcrobust run`); several are combined into one page.
     #[arg(required = true)]
-    pub dirs: Vec<PathBuf>,
+    pub(crate) dirs: Vec<PathBuf>,
     /// Where to write the page (default: the run's own report.html for one directory,
     /// report.html in the current directory for several); the CSV tables go beside a run's page,
     /// or into `<page name>-tables/` for a page of several runs. A page of several runs never
     /// replaces a run's own report.html.
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Open the page in the system browser.
     #[arg(long)]
-    pub open: bool,
+    pub(crate) open: bool,
     /// Print the tables as Markdown on standard output (the white-box table with the paper's
     /// values, accuracy against ε per attack, the transfer matrices, the checks, the corruption
     /// tables and the conclusions) instead of writing the page.
     #[arg(long, conflicts_with_all = ["out", "open"])]
-    pub markdown: bool,
+    pub(crate) markdown: bool,
 }
 
 /// The results of the runs in `dirs`, in order; an error names the directory it could not read.
@@ -37,7 +37,7 @@ fn load_runs(dirs: &[PathBuf]) -> Result<Vec<dcrobust_reports::RunResults>> {
 }
 
 /// The tables of the runs in `dirs` as Markdown (`dcrobust_reports::tables_markdown`).
-pub fn markdown_tables(dirs: &[PathBuf]) -> Result<String> {
+pub(crate) fn markdown_tables(dirs: &[PathBuf]) -> Result<String> {
     Ok(dcrobust_reports::tables_markdown(&load_runs(dirs)?))
 }
 
@@ -45,7 +45,7 @@ pub fn markdown_tables(dirs: &[PathBuf]) -> Result<String> {
 /// `./report.html` for several), with its CSV tables beside a one-run page or in
 /// `<stem>-tables/` beside a page of several runs; returns the page's path. A page of several
 /// runs that would replace one run's own `report.html` is refused before anything is written.
-pub fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<PathBuf> {
+pub(crate) fn write_report(dirs: &[PathBuf], out: Option<&std::path::Path>) -> Result<PathBuf> {
     let t = std::time::Instant::now();
     let several = dirs.len() > 1;
     let page = match out {

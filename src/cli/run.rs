@@ -14,28 +14,28 @@ use std::path::PathBuf;
 
 /// `dcrobust run`.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Which suite.
     #[arg(long, value_enum)]
-    pub suite: Suite,
+    pub(crate) suite: Suite,
     /// Model options.
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Data options.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub(crate) data: DataArgs,
     /// Common options.
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
     /// Training recipe.
     #[command(flatten)]
-    pub recipe: RecipeArgs,
+    pub(crate) recipe: RecipeArgs,
     /// Adversarial-suite options.
     #[command(flatten)]
-    pub adversarial: AdversarialArgs,
+    pub(crate) adversarial: AdversarialArgs,
     /// Corruption-suite options.
     #[command(flatten)]
-    pub corruption: CorruptionArgs,
+    pub(crate) corruption: CorruptionArgs,
     /// Evaluate these models instead of training, comma-separated: training run directories
     /// (from `dcrobust train` or an earlier run's models/), zoo models (zoo:NAME, zoo:all,
     /// zoo:standard, zoo:adversarial; `dcrobust zoo` lists them), ONNX graphs (onnx:PATH) or
@@ -44,7 +44,7 @@ pub struct RunArgs {
     /// --train or any model or recipe option, the run evaluates the zoo on CIFAR-10 data (all of
     /// it for the adversarial suite, the standard models for the corruption suite).
     #[arg(long, value_delimiter = ',', help_heading = "Models")]
-    pub checkpoint: Vec<String>,
+    pub(crate) checkpoint: Vec<String>,
     /// Per-channel mean subtracted from the images (in [0, 1]) before every external model
     /// (onnx:, pt:), comma-separated, e.g. 0.4914,0.4822,0.4465; needs --input-std. Without
     /// them external models get the images unnormalised, as RobustBench's models expect.
@@ -55,7 +55,7 @@ pub struct RunArgs {
         allow_negative_numbers = true,
         help_heading = "Models"
     )]
-    pub input_mean: Vec<f32>,
+    input_mean: Vec<f32>,
     /// Per-channel standard deviation the images are divided by after --input-mean.
     #[arg(
         long,
@@ -63,124 +63,124 @@ pub struct RunArgs {
         requires = "input_mean",
         help_heading = "Models"
     )]
-    pub input_std: Vec<f32>,
+    input_std: Vec<f32>,
     /// Train the models from scratch (on the CPU, or on a GPU with --device cuda:N) instead of
     /// evaluating the model zoo. Any model option (--op, --width, ...), recipe option
     /// (--recipe, --epochs, --lr, ...) or --train-limit implies it.
     #[arg(long, conflicts_with = "checkpoint", help_heading = "Models")]
-    pub train: bool,
+    pub(crate) train: bool,
     /// The training options given on the command line (filled by [`crate::cli::parse`]).
     #[arg(skip)]
-    pub training_options: Vec<String>,
+    pub(crate) training_options: Vec<String>,
     /// Images per evaluation batch (changes speed and memory, never the numbers).
     #[arg(long, default_value_t = 128, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true, help_heading = "Execution and output")]
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
     /// Hide progress bars.
     #[arg(long, help_heading = "Execution and output")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Open the report in the system browser when the run ends.
     #[arg(long, help_heading = "Execution and output")]
-    pub open: bool,
+    pub(crate) open: bool,
     /// Evaluate only shard K of N (e.g. 2/8: every 8th evaluation unit from the 2nd), as one
     /// task of a job array; each shard needs its own --out, and `dcrobust merge` combines them.
     #[arg(long, value_parser = parse_shard, help_heading = "Execution and output")]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
 }
 
 /// The suites (`--suite`).
-pub use crate::suite::SuiteKind as Suite;
+pub(crate) use crate::suite::SuiteKind as Suite;
 
 /// Options of the adversarial suite.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Attacks")]
-pub struct AdversarialArgs {
+pub(crate) struct AdversarialArgs {
     /// Attacks, comma-separated: fgsm, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, cw-l2, and
     /// the black-box square (`dcrobust attacks` lists them; docs/reproduction.md, "Full evaluation",
     /// runs them all). Square runs at --headline-linf only. The default keeps the default run of the
     /// eight zoo models under 5 minutes on 2 cores.
     #[arg(long, value_delimiter = ',', default_value = "fgsm,pgd", value_parser = parse_attack)]
-    pub attacks: Vec<AttackKind>,
+    pub(crate) attacks: Vec<AttackKind>,
     /// L-inf budgets of the sweep (numbers or fractions such as 8/255).
     #[arg(long, value_delimiter = ',', default_value = "0,2/255,4/255,8/255", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub linf_eps: Vec<f64>,
+    pub(crate) linf_eps: Vec<f64>,
     /// L2 budgets of the sweep.
     #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub l2_eps: Vec<f64>,
+    pub(crate) l2_eps: Vec<f64>,
     /// L-inf budget of the headline table, transfer attacks and checks.
     #[arg(long, default_value = "8/255", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub headline_linf: f64,
+    pub(crate) headline_linf: f64,
     /// L2 budget of the headline table.
     #[arg(long, default_value = "0.5", value_parser = parse_eps, allow_negative_numbers = true)]
-    pub headline_l2: f64,
+    pub(crate) headline_l2: f64,
     /// Attack parameters as a JSON file (fields of AttackConfig; the options below override it).
     #[arg(long)]
-    pub attack_config: Option<PathBuf>,
+    attack_config: Option<PathBuf>,
     /// PGD and PGD-L2 iterations (default 20).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub pgd_steps: Option<usize>,
+    pgd_steps: Option<usize>,
     /// PGD, BIM step size as a fraction of eps (default 0.25: 2/255 at 8/255).
     #[arg(long, allow_negative_numbers = true)]
-    pub step_size: Option<f32>,
+    pub(crate) step_size: Option<f32>,
     /// PGD restarts (default 1).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub restarts: Option<usize>,
+    pub(crate) restarts: Option<usize>,
     /// APGD iterations (default 100).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub apgd_steps: Option<usize>,
+    pub(crate) apgd_steps: Option<usize>,
     /// Square attack queries per image (default 500).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub square_queries: Option<usize>,
+    pub(crate) square_queries: Option<usize>,
     /// Targeted attacks: random or least-likely target class.
     #[arg(long, value_enum)]
-    pub target: Option<TargetArg>,
+    pub(crate) target: Option<TargetArg>,
     /// Keep iterating samples that are already misclassified, run every PGD restart on every
     /// sample and let CW-L2 search for the smallest perturbation (slower; same robust accuracy).
     #[arg(long)]
-    pub no_early_stop: bool,
+    no_early_stop: bool,
     /// Start PGD and PGD-L2 at the clean image instead of a random point of the eps-ball
     /// (AttackConfig field `random_start`).
     #[arg(long)]
-    pub no_random_start: bool,
+    no_random_start: bool,
     /// Skip the gradient-masking checks' own attacks (PGD with a quarter of the steps and
     /// unbounded PGD), and so the checks monotone-in-steps and unbounded-pgd-reaches-chance;
     /// the checks read off the attack results still run, at no cost.
     #[arg(long)]
-    pub no_checks: bool,
+    no_checks: bool,
     /// Transfer (black-box) attacks crafted on each model and evaluated on the others.
     #[arg(long, value_delimiter = ',', default_value = "fgsm,bim", value_parser = parse_attack)]
-    pub transfer_attacks: Vec<AttackKind>,
+    pub(crate) transfer_attacks: Vec<AttackKind>,
     /// Skip the transfer attacks.
     #[arg(long)]
-    pub no_transfer: bool,
+    no_transfer: bool,
     /// Also train a separate surrogate (a baseline with the run's model options and its own
     /// seed, in <out>/surrogate/) as a source of the transfer attacks only.
     #[arg(long)]
-    pub surrogate: bool,
+    pub(crate) surrogate: bool,
     /// Source models of the transfer attacks: `baseline` (the run's baseline models: dcrobust's
     /// networks with ordinary convolutions, however trained), `all`, or model names (e.g.
     /// cnn9-tanh-cosine), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "baseline")]
-    pub transfer_from: Vec<String>,
+    pub(crate) transfer_from: Vec<String>,
     /// Test images evaluated, by either suite: a class-balanced subset of the test split
     /// (0 = all) [default: 300; all with --cifar10c].
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub eval_images: Option<usize>,
+    pub(crate) eval_images: Option<usize>,
     /// Per-sample record format.
     #[arg(long, value_enum, default_value_t = RecordFormat::Jsonl)]
-    pub records: RecordFormat,
+    pub(crate) records: RecordFormat,
     /// Test images saved as examples per model and attack.
     #[arg(long, default_value_t = 8, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub examples: usize,
+    pub(crate) examples: usize,
 }
 
 /// Options of the corruption suite.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Corruptions")]
-pub struct CorruptionArgs {
+pub(crate) struct CorruptionArgs {
     /// Corruptions, comma-separated CIFAR-10-C names, or `all` (the 19), `main` (the 15 of
     /// mCE), `noise`, `blur`, `weather`, `digital`.
     #[arg(long, value_delimiter = ',', default_value = "all")]
-    pub corruptions: Vec<String>,
+    pub(crate) corruptions: Vec<String>,
     /// Severities, comma-separated, each 1 to 5.
     #[arg(
         long,
@@ -188,34 +188,34 @@ pub struct CorruptionArgs {
         default_value = "1,2,3,4,5",
         allow_negative_numbers = true
     )]
-    pub severities: Vec<Severity>,
+    pub(crate) severities: Vec<Severity>,
     /// Severity table: cifar10-c (made for 32x32) or imagenet-c (for larger images; far harsher
     /// on small ones).
     #[arg(long, default_value = "cifar10-c", value_parser = parse_table)]
-    pub table: Table,
+    pub(crate) table: Table,
     /// Evaluate on released CIFAR-10-C files (<corruption>.npy, labels.npy) in this directory
     /// instead of corrupting the test split in process; --data must then be CIFAR-10.
     #[arg(long)]
-    pub cifar10c: Option<PathBuf>,
+    pub(crate) cifar10c: Option<PathBuf>,
     /// Model whose errors normalise CE (default: the run's first baseline model without
     /// adversarial training).
     #[arg(long)]
-    pub ce_baseline: Option<String>,
+    pub(crate) ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.
     #[arg(long, default_value_t = 2, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub corruption_examples: usize,
+    corruption_examples: usize,
 }
 
 /// Target choice of targeted attacks.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TargetArg {
+pub(crate) enum TargetArg {
     /// A random wrong class per image.
     Random,
     /// The class the model finds least likely on the clean image.
     LeastLikely,
 }
 
-pub(crate) fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
+fn parse_attack(s: &str) -> std::result::Result<AttackKind, String> {
     s.parse::<AttackKind>().map_err(|e| e.to_string())
 }
 
@@ -226,13 +226,13 @@ pub(crate) fn parse_table(s: &str) -> std::result::Result<Table, String> {
 }
 
 /// Parses `--shard K/N`.
-pub(crate) fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
+fn parse_shard(s: &str) -> std::result::Result<Shard, String> {
     Shard::parse(s)
 }
 
 /// Expands corruption names and groups (`all`, `main`, `noise`, `blur`, `weather`, `digital`)
 /// into corruptions, in CIFAR-10-C order, each once.
-pub fn expand_corruptions(list: &[String]) -> Result<Vec<Corruption>> {
+pub(crate) fn expand_corruptions(list: &[String]) -> Result<Vec<Corruption>> {
     let mut out: Vec<Corruption> = Vec::new();
     for item in list {
         let group: Vec<Corruption> = match item.as_str() {
@@ -257,7 +257,7 @@ pub fn expand_corruptions(list: &[String]) -> Result<Vec<Corruption>> {
     Ok(out)
 }
 
-pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
+fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
     let mut cfg = match &a.attack_config {
         Some(path) => {
             let bytes =
@@ -301,7 +301,7 @@ pub(crate) fn attack_config(a: &AdversarialArgs) -> Result<AttackConfig> {
 
 impl AdversarialArgs {
     /// The adversarial suite's configuration; `eval_batch_size` changes no number.
-    pub fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
+    fn to_config(&self, eval_batch_size: usize) -> Result<AdversarialConfig> {
         Ok(AdversarialConfig {
             attacks: self.attacks.clone(),
             linf_eps: self.linf_eps.clone(),
@@ -329,7 +329,7 @@ impl AdversarialArgs {
 }
 
 /// Test images a suite evaluates when `--eval-images` is not given.
-pub const DEFAULT_EVAL_IMAGES: usize = 300;
+const DEFAULT_EVAL_IMAGES: usize = 300;
 
 /// `--eval-images` as a subset size: the default when absent, `None` (all) for 0.
 fn eval_images(given: Option<usize>) -> Option<usize> {
@@ -342,7 +342,7 @@ fn eval_images(given: Option<usize>) -> Option<usize> {
 impl CorruptionArgs {
     /// The corruption suite's configuration; `eval_images` is `--eval-images` (released
     /// CIFAR-10-C files are evaluated whole), `eval_batch_size` changes no number.
-    pub fn to_config(
+    fn to_config(
         &self,
         eval_images: Option<usize>,
         eval_batch_size: usize,
@@ -542,7 +542,7 @@ fn checkpoint_items(r: &RunArgs, data: &crate::data::Dataset) -> Result<Vec<Stri
 }
 
 /// Says that a shard finished and how to merge.
-pub(crate) fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
+fn shard_done(out: &std::path::Path, shard: Shard) -> Result<()> {
     println!(
         "shard {shard} finished: its units are in {}; when every shard has finished, combine them with `dcrobust merge --out DIR SHARD_DIRS...`",
         out.join("cells").display()

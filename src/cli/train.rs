@@ -8,28 +8,28 @@ use std::path::PathBuf;
 
 /// `dcrobust train`.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// Model options.
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub(crate) model: ModelArgs,
     /// Data options.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub(crate) data: DataArgs,
     /// Common options.
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub(crate) common: CommonArgs,
     /// Training recipe.
     #[command(flatten)]
-    pub recipe: RecipeArgs,
+    pub(crate) recipe: RecipeArgs,
     /// Continue the runs found in --out.
     #[arg(long)]
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Stop after this many epochs as if killed (for testing resume).
     #[arg(long, hide = true, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub stop_after_epochs: Option<usize>,
+    pub(crate) stop_after_epochs: Option<usize>,
     /// Hide the progress bar.
     #[arg(long, help_heading = "Execution and output")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 pub(crate) fn cmd_train(a: &TrainArgs) -> Result<()> {

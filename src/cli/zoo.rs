@@ -9,21 +9,21 @@ use std::path::PathBuf;
 
 /// `dcrobust zoo`.
 #[derive(Debug, Args)]
-pub struct ZooArgs {
+pub(crate) struct ZooArgs {
     /// Print the list as JSON.
     #[arg(long, conflicts_with = "markdown")]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Print the list as a Markdown table (the table of docs/zoo.md, "The models").
     #[arg(long)]
-    pub markdown: bool,
+    pub(crate) markdown: bool,
     /// What to do instead of listing.
     #[command(subcommand)]
-    pub action: Option<ZooAction>,
+    pub(crate) action: Option<ZooAction>,
 }
 
 /// `dcrobust zoo` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum ZooAction {
+pub(crate) enum ZooAction {
     /// Store a finished training run as a zoo model in src/zoo/<NAME>/ (weights, config,
     /// history, zoo.json); rebuild dcrobust to embed it (docs/zoo.md).
     Pack(PackArgs),
@@ -31,65 +31,65 @@ pub enum ZooAction {
 
 /// `dcrobust zoo pack`.
 #[derive(Debug, Args)]
-pub struct PackArgs {
+pub(crate) struct PackArgs {
     /// The finished training run directory.
-    pub run: PathBuf,
+    pub(crate) run: PathBuf,
     /// Zoo name (e.g. cnn9-tanh-cosine, cnn9-baseline-fgsm).
     #[arg(long)]
-    pub name: String,
+    pub(crate) name: String,
     /// CIFAR-10 whose full test split measures the clean accuracy.
     #[arg(long)]
-    pub data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Directory that receives <NAME>/.
     #[arg(long, default_value = "src/zoo")]
-    pub into: PathBuf,
+    pub(crate) into: PathBuf,
     /// The command that trained the run (default: the run directory's `command` file).
     #[arg(long)]
-    pub command: Option<String>,
+    pub(crate) command: Option<String>,
     /// Where it was trained (default: this machine's processor).
     #[arg(long)]
-    pub trained_on: Option<String>,
+    pub(crate) trained_on: Option<String>,
     /// Images per evaluation batch (changes speed and memory, never the numbers).
     #[arg(long, default_value_t = 256, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = crate::cli::parse_count::<usize>, allow_negative_numbers = true)]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
 }
 
 /// One row of `dcrobust zoo` (and its JSON).
 #[derive(Debug, Serialize)]
-pub struct ZooRow {
+struct ZooRow {
     /// Zoo name.
-    pub name: String,
+    pub(crate) name: String,
     /// `baseline` or the decoupled operator (`tanh-cosine`, ...).
-    pub operator: String,
+    pub(crate) operator: String,
     /// Adversarial training (`fgsm 8/255`) or `none`.
-    pub adversarial_training: String,
+    pub(crate) adversarial_training: String,
     /// Channel-width multiplier (1 = the paper's 128/192/256).
-    pub width: f64,
+    pub(crate) width: f64,
     /// Trainable parameters.
-    pub parameters: usize,
+    pub(crate) parameters: usize,
     /// Clean accuracy on the full test split, stored weights.
-    pub test_accuracy: f64,
+    pub(crate) test_accuracy: f64,
     /// Images of that test split.
-    pub test_images: usize,
+    pub(crate) test_images: usize,
     /// The same before the weights were rounded for storage (f32).
-    pub f32_test_accuracy: f64,
+    pub(crate) f32_test_accuracy: f64,
     /// The paper's clean accuracy (Table 7).
-    pub paper_accuracy: Option<f64>,
+    pub(crate) paper_accuracy: Option<f64>,
     /// Whether the model is within 3 points of the paper's value or above it.
-    pub meets_target: Option<bool>,
+    meets_target: Option<bool>,
     /// Training wall time, seconds.
-    pub train_seconds: f64,
+    pub(crate) train_seconds: f64,
     /// Wall time to 85 % test accuracy, seconds.
-    pub seconds_to_85: Option<f64>,
+    pub(crate) seconds_to_85: Option<f64>,
     /// Where it was trained.
-    pub trained_on: String,
+    pub(crate) trained_on: String,
     /// Stored weight type.
-    pub weights_dtype: String,
+    pub(crate) weights_dtype: String,
     /// The command that trained it.
-    pub command: String,
+    pub(crate) command: String,
 }
 
 impl ZooRow {

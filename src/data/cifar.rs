@@ -13,7 +13,7 @@ const PIXELS: usize = 3 * 32 * 32;
 
 /// The CIFAR-10 class names in label order, used when `batches.meta.txt` is absent (one list for
 /// the whole workspace, kept in the reports crate, which judges whether the paper applies).
-pub use dcrobust_reports::paper::CIFAR10_CLASSES;
+pub(crate) use dcrobust_reports::paper::CIFAR10_CLASSES;
 
 /// Subfolder of the official CIFAR-10 binary archive.
 const CIFAR10_SUBDIR: &str = "cifar-10-batches-bin";

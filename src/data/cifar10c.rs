@@ -99,7 +99,7 @@ pub(crate) fn read_released(
 /// Checks the released files a run will read (headers and lengths only), before any training:
 /// `labels.npy` and one uint8 `N x H x W x C` file per corruption, N = the label count, holding
 /// a block for each of `severities` ([`released_severities`]).
-pub fn check_released(
+pub(crate) fn check_released(
     dir: &Path,
     corruptions: &[Corruption],
     severities: &[Severity],
@@ -159,28 +159,28 @@ pub(crate) fn read_labels(dir: &Path) -> Result<(Vec<u32>, Vec<Severity>)> {
 
 /// What `dcrobust corrupt` writes.
 #[derive(Clone, Debug)]
-pub struct CorruptedSet {
+pub(crate) struct CorruptedSet {
     /// Corruptions, one `<name>.npy` each.
-    pub corruptions: Vec<Corruption>,
+    pub(crate) corruptions: Vec<Corruption>,
     /// Severities, ascending, each once: one block of the test split per severity, in this
     /// order. Anything but all five is recorded in `severities.json`.
-    pub severities: Vec<Severity>,
+    pub(crate) severities: Vec<Severity>,
     /// Severity table.
-    pub table: Table,
+    pub(crate) table: Table,
     /// Run seed of the random corruptions.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Also write `clean.npy`: the uncorrupted test images, one block, same order and layout.
-    pub clean: bool,
+    pub(crate) clean: bool,
 }
 
 /// Name of the file that lists the severity blocks of a directory written with a subset of the
 /// five severities (a JSON array of numbers, ascending).
-pub const SEVERITIES_FILE: &str = "severities.json";
+const SEVERITIES_FILE: &str = "severities.json";
 
 /// The severities whose blocks the released files in `dir` hold, in block order: the contents of
 /// [`SEVERITIES_FILE`] when `dir` has one (written by `dcrobust corrupt --severities`), else
 /// all five, as in the released CIFAR-10-C.
-pub fn released_severities(dir: &Path) -> Result<Vec<Severity>> {
+pub(crate) fn released_severities(dir: &Path) -> Result<Vec<Severity>> {
     let path = dir.join(SEVERITIES_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -231,7 +231,7 @@ fn push_hwc(hwc: &mut Vec<u8>, chw: &[u8], (c, h, w): (usize, usize, usize)) {
 /// `<corruption>.npy` (uint8, `(S·N) × H × W × C`, one block of the `N` test images per
 /// severity), `labels.npy` (uint8, `S·N`), with `S` the chosen severities; plus
 /// [`SEVERITIES_FILE`] when `S` is not all five, and `clean.npy` (`N × H × W × C`) if asked.
-pub fn write_corrupted_set(
+pub(crate) fn write_corrupted_set(
     data: &Dataset,
     set: &CorruptedSet,
     out: &Path,

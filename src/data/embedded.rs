@@ -26,7 +26,7 @@ pub fn embedded() -> Result<Dataset, DataError> {
 /// `split/class/file`; directory entries `split/class/` create (possibly empty)
 /// classes; anything else (other depths, other splits, hidden or non-image files,
 /// links) is ignored, as on disk.
-pub(crate) fn tar_gz_tree(bytes: &[u8], archive: &Path) -> Result<Tree, DataError> {
+fn tar_gz_tree(bytes: &[u8], archive: &Path) -> Result<Tree, DataError> {
     let bad = |e: std::io::Error| DataError::Archive {
         path: archive.to_path_buf(),
         message: e.to_string(),

@@ -25,19 +25,19 @@ pub(crate) enum Source {
 /// One image file of the tree.
 pub(crate) struct Item {
     /// File name within its class folder (the sort key).
-    pub name: String,
+    pub(crate) name: String,
     /// Path shown in error messages.
-    pub display: PathBuf,
+    pub(crate) display: PathBuf,
     /// The encoded image.
-    pub source: Source,
+    pub(crate) source: Source,
 }
 
 /// A listed ImageFolder tree: split name -> class name -> images.
 pub(crate) struct Tree {
     /// The tree's root, for error messages (a directory, or the archive's name).
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// Splits found; class folders with no images map to an empty list.
-    pub splits: BTreeMap<String, BTreeMap<String, Vec<Item>>>,
+    pub(crate) splits: BTreeMap<String, BTreeMap<String, Vec<Item>>>,
 }
 
 /// Whether a file or folder name is hidden.
@@ -130,13 +130,13 @@ const MAX_DECODE_ALLOC: u64 = 256 << 20;
 /// One decoded image, pixels planar (CHW) with 1 or 3 channels.
 pub(crate) struct Decoded {
     /// Width in pixels.
-    pub width: usize,
+    pub(crate) width: usize,
     /// Height in pixels.
-    pub height: usize,
+    pub(crate) height: usize,
     /// Whether the image has colour (3 channels) or is grey (1 channel).
-    pub colour: bool,
+    pub(crate) colour: bool,
     /// Pixels, `(C, H, W)` planar, C = 3 if `colour` else 1.
-    pub pixels: Vec<u8>,
+    pub(crate) pixels: Vec<u8>,
 }
 
 /// Reads (if needed) and decodes one image into planar form.

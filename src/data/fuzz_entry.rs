@@ -94,8 +94,8 @@ pub fn image(path: &Path, bytes: &[u8]) -> Result<Image, DataError> {
     })
 }
 
-/// Parses the bytes of a `.npy` file as the CIFAR-10-C reader does ([`npy::parse`]), and for a
-/// one-dimensional array also converts it to labels ([`npy::Npy::to_u32`]) as the reader does
+/// Parses the bytes of a `.npy` file as the CIFAR-10-C reader does (`npy::parse`), and for a
+/// one-dimensional array also converts it to labels (`npy::Npy::to_u32`) as the reader does
 /// for `labels.npy`.
 ///
 /// # Shapes

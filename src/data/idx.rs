@@ -70,9 +70,9 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 /// One parsed IDX file: its dimensions and data bytes.
 struct IdxFile {
     /// The declared dimensions, outermost first.
-    pub dims: Vec<u32>,
+    pub(crate) dims: Vec<u32>,
     /// The data bytes, exactly the product of `dims`.
-    pub data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
 }
 
 /// Formats dimensions as "60000x28x28".

@@ -1,5 +1,5 @@
 //! Data loading: CIFAR-10/100 binary, IDX (MNIST / Fashion-MNIST), ImageFolder trees,
-//! and a small real CIFAR-10 subset embedded in the binary. [`cifar10c`] reads and writes
+//! and a small real CIFAR-10 subset embedded in the binary. `cifar10c` reads and writes
 //! corrupted test splits in the released CIFAR-10-C layout.
 //!
 //! Every loader produces a [`Dataset`] whose pixels are `u8` in NCHW order.
@@ -7,7 +7,7 @@
 //! and the problem.
 
 mod cifar;
-pub mod cifar10c;
+pub(crate) mod cifar10c;
 mod embedded;
 mod error;
 mod folder;
@@ -19,7 +19,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-pub use cifar::CIFAR10_CLASSES;
+pub(crate) use cifar::CIFAR10_CLASSES;
 pub use embedded::embedded;
 pub use error::DataError;
 
@@ -99,26 +99,26 @@ impl fmt::Debug for Split {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dataset {
     /// Short name, e.g. "cifar10-binary", "cifar100-binary", "idx", "imagefolder", "embedded-cifar10".
-    pub name: String,
+    pub(crate) name: String,
     /// Path it was read from, or "embedded".
-    pub source: String,
+    pub(crate) source: String,
     /// Class names in label order.
-    pub classes: Vec<String>,
+    pub(crate) classes: Vec<String>,
     /// Channels per image (1 for grey, 3 for RGB).
-    pub channels: usize,
+    pub(crate) channels: usize,
     /// Image height in pixels.
-    pub height: usize,
+    pub(crate) height: usize,
     /// Image width in pixels.
-    pub width: usize,
+    pub(crate) width: usize,
     /// The training split.
-    pub train: Split,
+    pub(crate) train: Split,
     /// The test split.
     pub test: Split,
 }
 
 impl Dataset {
     /// Bytes per image: `channels * height * width`.
-    pub fn image_len(&self) -> usize {
+    pub(crate) fn image_len(&self) -> usize {
         self.channels
             .saturating_mul(self.height)
             .saturating_mul(self.width)
@@ -151,7 +151,7 @@ impl Dataset {
     ///
     /// # Errors
     /// When `n` would leave fewer than one training image per class.
-    pub fn hold_out(&mut self, n: usize) -> Result<Split, String> {
+    pub(crate) fn hold_out(&mut self, n: usize) -> Result<Split, String> {
         let classes = self.classes.len().max(1);
         if n == 0 {
             return Ok(Split::default());
@@ -178,7 +178,7 @@ impl Dataset {
 /// The on-disk formats [`load`] understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DataFormat {
+pub(crate) enum DataFormat {
     /// CIFAR-10 binary batches (`data_batch_{1..5}.bin`, `test_batch.bin`).
     Cifar10Binary,
     /// CIFAR-100 binary files (`train.bin`, `test.bin`).
@@ -191,7 +191,7 @@ pub enum DataFormat {
 
 impl DataFormat {
     /// Every format, in detection order.
-    pub const ALL: [DataFormat; 4] = [
+    pub(crate) const ALL: [DataFormat; 4] = [
         DataFormat::Cifar10Binary,
         DataFormat::Cifar100Binary,
         DataFormat::Idx,
@@ -199,7 +199,7 @@ impl DataFormat {
     ];
 
     /// The name used by `Display`, `FromStr` and serde, e.g. "cifar10-binary".
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DataFormat::Cifar10Binary => "cifar10-binary",
             DataFormat::Cifar100Binary => "cifar100-binary",
@@ -247,7 +247,7 @@ pub enum Cifar100Labels {
 
 /// Which splits a loader reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Splits {
+pub(crate) enum Splits {
     /// The training and the test split.
     #[default]
     Both,
@@ -258,13 +258,13 @@ pub enum Splits {
 
 impl Splits {
     /// Whether the training split is read.
-    pub fn train(self) -> bool {
+    pub(crate) fn train(self) -> bool {
         self == Splits::Both
     }
 }
 
 /// Detects the format of `dir` (see [`detect`]), or uses `format` when given, and loads both splits.
-pub fn load(
+pub(crate) fn load(
     dir: &Path,
     format: Option<DataFormat>,
     cifar100_labels: Cifar100Labels,
@@ -274,7 +274,7 @@ pub fn load(
 
 /// As [`load`], reading only the splits `splits` names (`dcrobust corrupt` needs only the test
 /// split, so a folder without the training files is accepted there).
-pub fn load_splits(
+pub(crate) fn load_splits(
     dir: &Path,
     format: Option<DataFormat>,
     cifar100_labels: Cifar100Labels,
@@ -299,7 +299,7 @@ pub fn load_splits(
 /// directly or in `cifar-10-batches-bin/`), CIFAR-100 binary (`train.bin` or `test.bin`,
 /// directly or in `cifar-100-binary/`), IDX (any of the four MNIST file names, with or
 /// without `.gz`), ImageFolder (a `train/` or `test/` subfolder).
-pub fn detect(dir: &Path) -> Result<DataFormat, DataError> {
+fn detect(dir: &Path) -> Result<DataFormat, DataError> {
     check_dir(dir)?;
     if cifar::is_cifar10(dir) {
         return Ok(DataFormat::Cifar10Binary);
@@ -341,13 +341,13 @@ fn check_dir(dir: &Path) -> Result<(), DataError> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_util {
+mod test_util {
     //! Helpers shared by the data tests.
 
     use std::path::Path;
 
     /// The shared real-data folder, one level above the repository.
-    pub fn shared_data() -> &'static Path {
+    pub(crate) fn shared_data() -> &'static Path {
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
     }
 
@@ -355,7 +355,7 @@ pub(crate) mod test_util {
     /// it a test that reads it says so and passes, except where `DCROBUST_REQUIRE_SHARED_DATA=1`
     /// (set by `.ci/run` in CI, where the folder is always laid beside the clone): there a
     /// missing folder fails the test.
-    pub fn shared_dir(name: &str) -> Option<std::path::PathBuf> {
+    pub(crate) fn shared_dir(name: &str) -> Option<std::path::PathBuf> {
         let dir = shared_data().join(name);
         if dir.is_dir() {
             return Some(dir);
@@ -370,7 +370,7 @@ pub(crate) mod test_util {
     }
 
     /// Writes `bytes` to `dir/name`, creating parent folders.
-    pub fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();

@@ -111,7 +111,7 @@ fn parse_header(bytes: &[u8], name: &str) -> Result<Header> {
 }
 
 /// Parses `.npy` bytes; `name` names the file in errors.
-pub fn parse(bytes: &[u8], name: &str) -> Result<Npy> {
+pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<Npy> {
     let h = parse_header(bytes, name)?;
     let have = bytes.len() - h.offset;
     if have < h.data_len {
@@ -130,7 +130,7 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<Npy> {
 
 /// Checks a `.npy` file's header against its length without reading the data; returns the
 /// shape and dtype.
-pub fn check(path: &Path) -> Result<(Vec<usize>, String)> {
+pub(crate) fn check(path: &Path) -> Result<(Vec<usize>, String)> {
     use std::io::Read;
     let name = path.display().to_string();
     let f = std::fs::File::open(path).with_context(|| format!("opening {name}"))?;
@@ -155,14 +155,14 @@ pub fn check(path: &Path) -> Result<(Vec<usize>, String)> {
 }
 
 /// Reads a `.npy` file.
-pub fn read(path: &Path) -> Result<Npy> {
+pub(crate) fn read(path: &Path) -> Result<Npy> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&bytes, &path.display().to_string())
 }
 
 impl Npy {
     /// The values as `u32` (labels); refuses negative or too-large values.
-    pub fn to_u32(&self, name: &str) -> Result<Vec<u32>> {
+    pub(crate) fn to_u32(&self, name: &str) -> Result<Vec<u32>> {
         let item = item_size(&self.descr).unwrap_or(1);
         let signed = self.descr.contains('i');
         self.data
@@ -187,7 +187,7 @@ impl Npy {
 }
 
 /// `.npy` bytes (version 1.0) of a C-order array with dtype `descr`.
-pub fn encode(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+pub(crate) fn encode(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_s = if dims.len() == 1 {
         format!("({},)", dims[0])

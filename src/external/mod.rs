@@ -1,25 +1,25 @@
-//! Models dcrobust did not train: ONNX graphs (`--checkpoint onnx:PATH`, [`onnx`]) and PyTorch
-//! state dicts of RobustBench's CIFAR architectures (`--checkpoint pt:ARCH:PATH`, [`torch`]).
+//! Models dcrobust did not train: ONNX graphs (`--checkpoint onnx:PATH`, `onnx`) and PyTorch
+//! state dicts of RobustBench's CIFAR architectures (`--checkpoint pt:ARCH:PATH`, `torch`).
 //!
 //! An external model takes images with pixel values in [0, 1], as RobustBench's models do; a
 //! model trained on normalised inputs without normalising inside itself gets its mean and
-//! standard deviation from `--input-mean` and `--input-std` ([`Normalization`]). Both kinds are
+//! standard deviation from `--input-mean` and `--input-std` (`Normalization`). Both kinds are
 //! evaluated in inference mode and are differentiable in their input, so every attack, check and
 //! corruption of the suites applies to them (docs/external-models.md).
 
-pub mod onnx;
-pub mod ops;
-pub mod torch;
+pub(crate) mod onnx;
+pub(crate) mod ops;
+pub(crate) mod torch;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result as AnyResult};
 use candle_core::{Device, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use self::onnx::OnnxNet;
-pub use self::torch::{TorchArch, TorchNet};
+pub(crate) use self::onnx::OnnxNet;
+pub(crate) use self::torch::{TorchArch, TorchNet};
 
 /// The first line of an error's message: candle appends a backtrace to some of its errors when
 /// `RUST_BACKTRACE` is set, which a one-line refusal leaves out.
@@ -34,7 +34,7 @@ fn first_line(e: &dyn std::fmt::Display) -> String {
 
 /// The format of an external model file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExternalFormat {
+pub(crate) enum ExternalFormat {
     /// An ONNX graph.
     Onnx,
     /// A PyTorch state dict of this architecture.
@@ -54,11 +54,11 @@ impl fmt::Display for ExternalFormat {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExternalSpec {
     /// Its format.
-    pub format: ExternalFormat,
+    pub(crate) format: ExternalFormat,
     /// The file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The normalisation applied to its inputs (`--input-mean`, `--input-std`), if any.
-    pub normalization: Option<Normalization>,
+    pub(crate) normalization: Option<Normalization>,
 }
 
 impl ExternalSpec {
@@ -93,7 +93,7 @@ impl ExternalSpec {
     }
 
     /// How `suite.json` and the report record it: `onnx:PATH` or `pt:ARCH:PATH`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self.format {
             ExternalFormat::Onnx => format!("onnx:{}", self.path.display()),
             ExternalFormat::Torch(a) => format!("pt:{a}:{}", self.path.display()),
@@ -102,7 +102,7 @@ impl ExternalSpec {
 
     /// The name results are keyed by: the file's name without its extension, with characters
     /// other than letters, digits, `-`, `_` and `.` replaced by `-`.
-    pub fn model_name(&self) -> String {
+    pub(crate) fn model_name(&self) -> String {
         let stem = self
             .path
             .file_stem()
@@ -122,16 +122,16 @@ impl ExternalSpec {
 
 /// The per-channel normalisation applied before an external model: `(x − mean) / std`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Normalization {
+pub(crate) struct Normalization {
     /// Per-channel mean.
-    pub mean: Vec<f32>,
+    pub(crate) mean: Vec<f32>,
     /// Per-channel standard deviation (each above 0).
-    pub std: Vec<f32>,
+    pub(crate) std: Vec<f32>,
 }
 
 impl Normalization {
     /// Checks that `mean` and `std` have the same length and every deviation is positive.
-    pub fn new(mean: Vec<f32>, std: Vec<f32>) -> AnyResult<Normalization> {
+    pub(crate) fn new(mean: Vec<f32>, std: Vec<f32>) -> AnyResult<Normalization> {
         if mean.len() != std.len() || mean.is_empty() {
             bail!(
                 "--input-mean has {} values and --input-std {}; give one per channel to both",
@@ -263,28 +263,18 @@ impl ExternalModel {
         }
     }
 
-    /// The `--checkpoint` item it was loaded from.
-    pub fn spec(&self) -> &ExternalSpec {
-        &self.spec
-    }
-
     /// SHA-256 of the file, in hex.
-    pub fn sha256(&self) -> &str {
+    pub(crate) fn sha256(&self) -> &str {
         &self.sha256
     }
 
     /// Parameters: the weights of the architecture, or the elements of an ONNX graph's
     /// floating-point initializers.
-    pub fn num_parameters(&self) -> usize {
+    pub(crate) fn num_parameters(&self) -> usize {
         match &self.net {
             Net::Onnx(o) => o.num_parameters(),
             Net::Torch(t) => t.num_parameters(),
         }
-    }
-
-    /// The file as given, for messages.
-    pub fn path(&self) -> &Path {
-        &self.spec.path
     }
 }
 
@@ -301,6 +291,7 @@ impl dcrobust_attacks::Model for ExternalModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn specs_parse_with_clear_errors() {

@@ -18,7 +18,7 @@ use crate::kernels::conv::conv2d;
 use crate::kernels::fused::channel_affine;
 
 /// Operators on floating-point tensors that the interpreter evaluates and differentiates.
-pub const FLOAT_OPS: [&str; 19] = [
+const FLOAT_OPS: [&str; 19] = [
     "Add",
     "AveragePool",
     "BatchNormalization",
@@ -41,7 +41,7 @@ pub const FLOAT_OPS: [&str; 19] = [
 ];
 
 /// Operators on integer shape vectors (no gradient flows through them).
-pub const SHAPE_OPS: [&str; 4] = ["Shape", "Gather", "Unsqueeze", "Cast"];
+const SHAPE_OPS: [&str; 4] = ["Shape", "Gather", "Unsqueeze", "Cast"];
 
 /// A value of the graph: a floating-point tensor on the model's device, or a small integer
 /// tensor (a shape or an index, rank 0 or 1) on the host.
@@ -52,7 +52,7 @@ enum Value {
 }
 
 /// An ONNX classifier, loaded and checked.
-pub struct OnnxNet {
+pub(crate) struct OnnxNet {
     nodes: Vec<onnx::NodeProto>,
     constants: HashMap<String, Value>,
     input: String,
@@ -287,7 +287,7 @@ impl OnnxNet {
     /// Reads and checks the graph of `path`: one image input of rank 4, one output, and only
     /// operators of [`FLOAT_OPS`] and [`SHAPE_OPS`] (the first other one is named). Weights are
     /// put on `device` in f32.
-    pub fn load(path: &Path, device: &Device) -> AnyResult<OnnxNet> {
+    pub(crate) fn load(path: &Path, device: &Device) -> AnyResult<OnnxNet> {
         std::fs::metadata(path)
             .with_context(|| format!("{}: cannot read the ONNX file", path.display()))?;
         let model = candle_onnx::read_file(path).map_err(|e| {
@@ -399,12 +399,12 @@ impl OnnxNet {
     }
 
     /// `(C, H, W)` of the input where the graph fixes them (`None`: any).
-    pub fn input_dims(&self) -> [Option<usize>; 3] {
+    pub(crate) fn input_dims(&self) -> [Option<usize>; 3] {
         self.input_dims
     }
 
     /// Elements of the graph's floating-point initializers (weights and buffers).
-    pub fn num_parameters(&self) -> usize {
+    pub(crate) fn num_parameters(&self) -> usize {
         self.parameters
     }
 
@@ -412,7 +412,7 @@ impl OnnxNet {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` → the graph's output, `(N, K)` for a classifier.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut values: HashMap<&str, Value> = HashMap::new();
         values.insert(self.input.as_str(), Value::F(x.clone()));
         for node in &self.nodes {

@@ -24,7 +24,7 @@ fn windows(x: &Tensor, k: usize) -> Result<Tensor> {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/k⌋, ⌊W/k⌋)`.
-pub fn avg_pool(x: &Tensor, k: usize) -> Result<Tensor> {
+pub(crate) fn avg_pool(x: &Tensor, k: usize) -> Result<Tensor> {
     windows(x, k)?.mean(5)?.mean(3)
 }
 
@@ -34,7 +34,7 @@ pub fn avg_pool(x: &Tensor, k: usize) -> Result<Tensor> {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/k⌋, ⌊W/k⌋)`.
-pub fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
+pub(crate) fn max_pool(x: &Tensor, k: usize) -> Result<Tensor> {
     let (n, c, _, _) = x.dims4()?;
     let w = windows(x, k)?;
     let (oh, ow) = (w.dim(2)?, w.dim(4)?);

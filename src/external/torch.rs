@@ -22,7 +22,7 @@ const BN_EPS: f64 = 1e-5;
 
 /// An architecture `pt:ARCH:PATH` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TorchArch {
+pub(crate) enum TorchArch {
     /// `preact-resnet18`: PreActResNet-18 (He et al. 2016; RobustBench's, as Rice et al. 2020).
     PreActResNet18,
     /// `resnet18`: ResNet-18 for CIFAR (3×3 stem, no max-pool; RobustBench's `ResNet18`).
@@ -39,10 +39,11 @@ pub enum TorchArch {
 
 impl TorchArch {
     /// The names `pt:ARCH:PATH` accepts, for error messages.
-    pub const NAMES: &'static str = "preact-resnet18, resnet18, wrn-28-10, wrn-34-10 (any wrn-D-K)";
+    pub(crate) const NAMES: &'static str =
+        "preact-resnet18, resnet18, wrn-28-10, wrn-34-10 (any wrn-D-K)";
 
     /// Parses `preact-resnet18`, `resnet18` or `wrn-D-K`.
-    pub fn parse(s: &str) -> AnyResult<TorchArch> {
+    pub(crate) fn parse(s: &str) -> AnyResult<TorchArch> {
         match s {
             "preact-resnet18" => return Ok(TorchArch::PreActResNet18),
             "resnet18" => return Ok(TorchArch::ResNet18),
@@ -83,7 +84,7 @@ const WRAPPER_KEYS: [&str; 4] = ["state_dict", "model_state_dict", "model", "net
 /// extension), unwrapped from a `state_dict`/`model_state_dict`/`model`/`net` entry when there is
 /// one, with DataParallel's `module.` prefixes removed. Tensors are on the CPU, in the file's
 /// dtype.
-pub fn read_state_dict(path: &Path) -> AnyResult<BTreeMap<String, Tensor>> {
+fn read_state_dict(path: &Path) -> AnyResult<BTreeMap<String, Tensor>> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read the checkpoint", path.display()))?;
     if !meta.is_file() {
@@ -249,7 +250,7 @@ impl Block {
 }
 
 /// A RobustBench architecture with a checkpoint's weights, in inference mode.
-pub struct TorchNet {
+pub(crate) struct TorchNet {
     arch: TorchArch,
     stem: Conv,
     /// ResNet-18's BatchNorm after the stem.
@@ -263,7 +264,6 @@ pub struct TorchNet {
     fc_b: Option<Tensor>,
     /// The average pooling's window before the classifier (4 for the ResNets, 8 for WRNs).
     pool: usize,
-    classes: usize,
     parameters: usize,
 }
 
@@ -383,8 +383,6 @@ fn expected(arch: TorchArch, base: usize, classes: usize) -> Expected {
 struct CheckedKeys {
     /// The first stage's width (16 for WideResNets).
     base: usize,
-    /// Output classes.
-    classes: usize,
     /// Trainable parameters (running statistics excluded).
     parameters: usize,
     /// A WideResNet's `fc.bias`, which its definition makes optional, is expected.
@@ -458,7 +456,6 @@ fn check_keys(arch: TorchArch, sd: &BTreeMap<String, Tensor>) -> AnyResult<Check
         .sum();
     Ok(CheckedKeys {
         base,
-        classes,
         parameters,
         optional_fc_bias: want.optional.iter().any(|k| k == "fc.bias"),
     })
@@ -554,7 +551,7 @@ fn ignored(arch: TorchArch, key: &str) -> bool {
 impl TorchNet {
     /// Builds `arch` from the state dict of `path` ([`read_state_dict`]) on `device`, in f32.
     /// Every key the architecture needs must be there with its shape, and no other key may be.
-    pub fn load(arch: TorchArch, path: &Path, device: &Device) -> AnyResult<TorchNet> {
+    pub(crate) fn load(arch: TorchArch, path: &Path, device: &Device) -> AnyResult<TorchNet> {
         let sd = read_state_dict(path)?;
         Self::from_state_dict(arch, sd, device)
             .with_context(|| format!("{}: not a {arch} state dict", path.display()))
@@ -607,29 +604,23 @@ impl TorchNet {
             fc_w,
             fc_b,
             pool,
-            classes: checked.classes,
             parameters: checked.parameters,
         })
     }
 
     /// The architecture.
-    pub fn arch(&self) -> TorchArch {
+    pub(crate) fn arch(&self) -> TorchArch {
         self.arch
     }
 
-    /// Classes of the classifier (rows of its last linear layer).
-    pub fn classes(&self) -> usize {
-        self.classes
-    }
-
     /// Parameters (convolution, BatchNorm affine and linear weights; not the running statistics).
-    pub fn num_parameters(&self) -> usize {
+    pub(crate) fn num_parameters(&self) -> usize {
         self.parameters
     }
 
     /// The image size the classifier's input fits: the average pooling must leave 1×1, as in
     /// the architectures' `avg_pool2d(out, 4)` (8 for WRNs) on 32×32 images.
-    pub fn image_size(&self) -> usize {
+    pub(crate) fn image_size(&self) -> usize {
         32
     }
 
@@ -637,7 +628,7 @@ impl TorchNet {
     ///
     /// # Shapes
     /// `x`: `(N, 3, 32, 32)` → `(N, K)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = self.stem.forward(x)?;
         if let Some(bn) = &self.stem_bn {
             h = bn.forward(&h, true)?;

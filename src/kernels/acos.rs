@@ -18,7 +18,7 @@ fn acos_slice<T: num_like::Float>(v: &[T]) -> Vec<T> {
 
 /// The few float operations the custom ops need, for `f32` and `f64`.
 mod num_like {
-    pub trait Float: Copy {
+    pub(crate) trait Float: Copy {
         fn clamp_unit(self) -> Self;
         fn acos(self) -> Self;
     }
@@ -74,7 +74,7 @@ impl CustomOp1 for Acos {
 ///
 /// # Shapes
 /// Any shape; the result has the input's shape.
-pub fn acos(c: &Tensor) -> Result<Tensor> {
+pub(crate) fn acos(c: &Tensor) -> Result<Tensor> {
     if super::own_kernels(c) {
         c.contiguous()?.apply_op1(Acos)
     } else {
@@ -104,7 +104,7 @@ const ACOS_POLY: [f64; 8] = [
 ///
 /// # Shapes
 /// Any shape; the result has the input's shape.
-pub fn acos_composite(c: &Tensor) -> Result<Tensor> {
+pub(crate) fn acos_composite(c: &Tensor) -> Result<Tensor> {
     let cc = c.detach().clamp(-1.0, 1.0)?;
     let a = cc.abs()?;
     let mut p = a.ones_like()?.affine(0.0, ACOS_POLY[7])?;

@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 /// Per-channel batch mean and biased variance of the last forward pass.
-pub type BatchStats = Arc<Mutex<Vec<(f64, f64)>>>;
+type BatchStats = Arc<Mutex<Vec<(f64, f64)>>>;
 
 struct BnTrain {
     eps: f64,
@@ -513,7 +513,7 @@ impl CustomOp3 for BnGrad {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` contiguous f32/f64 on the CPU; `gamma`, `beta`: `(C,)` → `(N, C, H, W)`.
-pub fn batch_norm_train(
+pub(crate) fn batch_norm_train(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,

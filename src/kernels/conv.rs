@@ -788,7 +788,7 @@ impl CustomOp2 for GradWeight {
 ///
 /// # Shapes
 /// `x`: `(N, C_in, H, W)`, `w`: `(C_out, C_in, k, k)` → `(N, C_out, (H+2p−k)/s+1, (W+2p−k)/s+1)`.
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     if !super::own_kernels(x) && !super::cudnn_conv(x, w) {
         return x.conv2d(w, padding, stride, 1, 1);
     }

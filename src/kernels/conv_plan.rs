@@ -12,8 +12,9 @@ use super::conv::Geom;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// One of a convolution's three passes, each one cuDNN call.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Pass {
+pub(crate) enum Pass {
     /// `y = conv(x, w)` (`cudnnConvolutionForward`).
     Forward,
     /// The input gradient `dx` from `dy` and `w` (`cudnnConvolutionBackwardData`).
@@ -24,7 +25,7 @@ pub enum Pass {
 
 /// The arithmetic cuDNN may use for f32 convolutions, process-wide ([`set_conv_math`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ConvMath {
+pub(crate) enum ConvMath {
     /// FP32 fused multiply-adds only (`CUDNN_FMA_MATH`): every product and sum rounded to f32,
     /// as in the CPU kernels. The default.
     #[default]
@@ -38,7 +39,7 @@ pub enum ConvMath {
 
 impl ConvMath {
     /// The name [`ConvMath::from_str`](std::str::FromStr) reads: `fma` or `tf32`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConvMath::Fma => "fma",
             ConvMath::Tf32 => "tf32",
@@ -80,7 +81,7 @@ impl std::str::FromStr for ConvMath {
 ///
 /// [`Fastest`]: ConvAlgos::Fastest
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ConvAlgos {
+pub(crate) enum ConvAlgos {
     /// cuDNN's heuristic choice (`cudnnGet*Algorithm_v7`, first result) when it is
     /// reproducible, else the pass's deterministic fallback: forward
     /// `IMPLICIT_PRECOMP_GEMM`, backward-data `ALGO_1`, backward-filter `ALGO_1`. Results are
@@ -96,7 +97,7 @@ pub enum ConvAlgos {
 
 impl ConvAlgos {
     /// The name [`ConvAlgos::from_str`](std::str::FromStr) reads.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConvAlgos::Deterministic => "deterministic",
             ConvAlgos::Fixed => "fixed",
@@ -132,12 +133,13 @@ static CONV_ALGOS: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the math type of every later cuDNN convolution in the process (default
 /// [`ConvMath::Fma`]). Plans are cached per setting, so switching back reuses the earlier ones.
-pub fn set_conv_math(math: ConvMath) {
+pub(crate) fn set_conv_math(math: ConvMath) {
     CONV_MATH.store(math as u8, Ordering::SeqCst);
 }
 
 /// The math type set by [`set_conv_math`].
-pub fn conv_math() -> ConvMath {
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
+pub(crate) fn conv_math() -> ConvMath {
     match CONV_MATH.load(Ordering::SeqCst) {
         1 => ConvMath::Tf32,
         _ => ConvMath::Fma,
@@ -146,12 +148,13 @@ pub fn conv_math() -> ConvMath {
 
 /// Sets how every later cuDNN convolution in the process picks its algorithms (default
 /// [`ConvAlgos::Deterministic`]).
-pub fn set_conv_algos(algos: ConvAlgos) {
+pub(crate) fn set_conv_algos(algos: ConvAlgos) {
     CONV_ALGOS.store(algos as u8, Ordering::SeqCst);
 }
 
 /// The policy set by [`set_conv_algos`].
-pub fn conv_algos() -> ConvAlgos {
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
+pub(crate) fn conv_algos() -> ConvAlgos {
     match CONV_ALGOS.load(Ordering::SeqCst) {
         1 => ConvAlgos::Fixed,
         2 => ConvAlgos::Fastest,
@@ -160,7 +163,8 @@ pub fn conv_algos() -> ConvAlgos {
 }
 
 /// The algorithms of one pass, numbered as cuDNN numbers them.
-pub trait PassAlgo: Copy + Eq + std::fmt::Debug + 'static {
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
+pub(crate) trait PassAlgo: Copy + Eq + std::fmt::Debug + 'static {
     /// The deterministic algorithm that every shape supports: [`ConvAlgos::Fixed`] always uses
     /// it, the other policies when their choice is ruled out.
     const FALLBACK: Self;
@@ -177,9 +181,10 @@ pub trait PassAlgo: Copy + Eq + std::fmt::Debug + 'static {
 }
 
 /// `cudnnConvolutionFwdAlgo_t`.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
-pub enum FwdAlgo {
+pub(crate) enum FwdAlgo {
     /// `CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM`.
     ImplicitGemm = 0,
     /// `CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM`.
@@ -219,9 +224,10 @@ impl PassAlgo for FwdAlgo {
 }
 
 /// `cudnnConvolutionBwdDataAlgo_t`.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
-pub enum BwdDataAlgo {
+pub(crate) enum BwdDataAlgo {
     /// `CUDNN_CONVOLUTION_BWD_DATA_ALGO_0` (atomic additions: not reproducible).
     Algo0 = 0,
     /// `CUDNN_CONVOLUTION_BWD_DATA_ALGO_1`.
@@ -255,9 +261,10 @@ impl PassAlgo for BwdDataAlgo {
 }
 
 /// `cudnnConvolutionBwdFilterAlgo_t`.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
-pub enum BwdFilterAlgo {
+pub(crate) enum BwdFilterAlgo {
     /// `CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0` (atomic additions: not reproducible).
     Algo0 = 0,
     /// `CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1`.
@@ -295,7 +302,8 @@ impl PassAlgo for BwdFilterAlgo {
 
 /// The most workspace a heuristic choice may take (512 MiB); a choice that needs more (FFT
 /// algorithms on large maps can) is replaced by the pass's fallback, whose workspace is small.
-pub const WORKSPACE_LIMIT: usize = 512 << 20;
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
+pub(crate) const WORKSPACE_LIMIT: usize = 512 << 20;
 
 /// The algorithm `policy` runs for one pass and shape, with its workspace in bytes.
 ///
@@ -303,7 +311,8 @@ pub const WORKSPACE_LIMIT: usize = 512 << 20;
 /// `workspace` asks for an algorithm's workspace size. A choice that is not deterministic under
 /// [`ConvAlgos::Deterministic`], or that needs more than `limit` bytes, becomes
 /// [`PassAlgo::FALLBACK`]. Errors of either query are returned as they are.
-pub fn choose_algo<A: PassAlgo, E>(
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
+pub(crate) fn choose_algo<A: PassAlgo, E>(
     policy: ConvAlgos,
     limit: usize,
     heuristic: impl FnOnce() -> Result<A, E>,
@@ -328,52 +337,53 @@ pub fn choose_algo<A: PassAlgo, E>(
 /// set on the convolution descriptor, and both change the algorithm), so that changing a
 /// setting never reuses a plan made under the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PlanKey {
+pub(crate) struct PlanKey {
     /// Batch size N.
-    pub n: usize,
+    pub(crate) n: usize,
     /// Input channels.
-    pub c_in: usize,
+    pub(crate) c_in: usize,
     /// Input height.
-    pub h: usize,
+    pub(crate) h: usize,
     /// Input width.
-    pub w: usize,
+    pub(crate) w: usize,
     /// Output channels (filters).
-    pub c_out: usize,
+    pub(crate) c_out: usize,
     /// Square kernel size.
-    pub k: usize,
+    pub(crate) k: usize,
     /// Stride, both directions.
-    pub stride: usize,
+    pub(crate) stride: usize,
     /// Zero padding, all four sides.
-    pub pad: usize,
+    pub(crate) pad: usize,
     /// Which pass.
-    pub pass: Pass,
+    pub(crate) pass: Pass,
     /// The math type the plan was made for.
-    pub math: ConvMath,
+    pub(crate) math: ConvMath,
     /// The algorithm policy the plan was made for.
-    pub algos: ConvAlgos,
+    pub(crate) algos: ConvAlgos,
 }
 
 /// The parameters of the four cuDNN descriptors of one convolution, as cuDNN's `int`s: NCHW
 /// tensors, cross-correlation, no dilation, one group.
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DescParams {
+pub(crate) struct DescParams {
     /// The input (`x` or `dx`): `[N, C_in, H, W]`.
-    pub x: [i32; 4],
+    pub(crate) x: [i32; 4],
     /// The filters (`w` or `dw`): `[C_out, C_in, k, k]`.
-    pub w: [i32; 4],
+    pub(crate) w: [i32; 4],
     /// The output (`y` or `dy`): `[N, C_out, H', W']`.
-    pub y: [i32; 4],
+    pub(crate) y: [i32; 4],
     /// Zero padding `[height, width]`.
-    pub pad: [i32; 2],
+    pub(crate) pad: [i32; 2],
     /// Stride `[height, width]`.
-    pub stride: [i32; 2],
+    pub(crate) stride: [i32; 2],
     /// Dilation `[height, width]` (always 1).
-    pub dilation: [i32; 2],
+    pub(crate) dilation: [i32; 2],
 }
 
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests use it
 impl PlanKey {
     /// The key of `pass` over the convolution `g`, under the given settings.
-    #[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // only the cuDNN path and tests call it
     pub(super) fn new(g: &Geom, pass: Pass, math: ConvMath, algos: ConvAlgos) -> Self {
         PlanKey {
             n: g.n,
@@ -392,7 +402,7 @@ impl PlanKey {
 
     /// Output height and width: `(H + 2p − k)/s + 1` and `(W + 2p − k)/s + 1`, rounded down
     /// (what cuDNN's `cudnnGetConvolution2dForwardOutputDim` gives).
-    pub fn out_hw(&self) -> (usize, usize) {
+    fn out_hw(&self) -> (usize, usize) {
         (
             (self.h + 2 * self.pad - self.k) / self.stride + 1,
             (self.w + 2 * self.pad - self.k) / self.stride + 1,
@@ -417,7 +427,7 @@ impl PlanKey {
     ///
     /// # Shapes
     /// `x`: `(N, C_in, H, W)`, `w`: `(C_out, C_in, k, k)`, `dy`: `(N, C_out, H', W')`.
-    pub fn arg_dims(&self) -> [[usize; 4]; 2] {
+    pub(crate) fn arg_dims(&self) -> [[usize; 4]; 2] {
         match self.pass {
             Pass::Forward => [self.x_dims(), self.w_dims()],
             Pass::BackwardData => [self.y_dims(), self.w_dims()],
@@ -430,7 +440,7 @@ impl PlanKey {
     /// # Shapes
     /// forward `y`: `(N, C_out, H', W')`; backward-data `dx`: `(N, C_in, H, W)`;
     /// backward-filter `dw`: `(C_out, C_in, k, k)`.
-    pub fn out_dims(&self) -> [usize; 4] {
+    pub(crate) fn out_dims(&self) -> [usize; 4] {
         match self.pass {
             Pass::Forward => self.y_dims(),
             Pass::BackwardData => self.x_dims(),
@@ -440,7 +450,7 @@ impl PlanKey {
 
     /// The descriptors' parameters; an error if a dimension is zero or a tensor has more
     /// elements than cuDNN's `int` sizes and strides can address.
-    pub fn params(&self) -> candle_core::Result<DescParams> {
+    pub(crate) fn params(&self) -> candle_core::Result<DescParams> {
         let (x, w, y) = (self.x_dims(), self.w_dims(), self.y_dims());
         let int = |v: usize| i32::try_from(v).ok().filter(|&v| v > 0);
         let dims = |d: [usize; 4]| -> Option<[i32; 4]> {

@@ -168,7 +168,7 @@ impl CustomOp1 for MaxPool2Back {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/2⌋, ⌊W/2⌋)`.
-pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
     if !super::own_kernels(x) {
         return max_pool2_candle(x);
     }
@@ -188,7 +188,7 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/2⌋, ⌊W/2⌋)`.
-pub fn max_pool2_candle(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn max_pool2_candle(x: &Tensor) -> Result<Tensor> {
     let y = x.max_pool2d(2)?;
     let detached = y.detach();
     &detached + (&y - &detached)?.affine(4.0, 0.0)?

@@ -14,7 +14,7 @@
 //! gives bit-identical results and the models' outputs do not depend on which one ran.
 
 /// Rows of the left factor per panel (accumulators: `MR × 2` vectors of 8 floats).
-pub(crate) const MR: usize = 6;
+const MR: usize = 6;
 
 use std::mem::MaybeUninit;
 /// Largest shared dimension handled here. The `gemm` crate splits the shared dimension into
@@ -26,11 +26,11 @@ pub(crate) const MAX_K: usize = 512;
 /// + j % 8]`, so that every run of 8 columns starting at a multiple of 8 is contiguous.
 pub(crate) struct RightFactor<'a> {
     /// The values.
-    pub b: &'a [f32],
+    pub(crate) b: &'a [f32],
     /// Offset of each row `kk` (length `k`).
-    pub row: &'a [usize],
+    pub(crate) row: &'a [usize],
     /// Offset of each segment of 8 columns (length `n / 8`).
-    pub seg: &'a [usize],
+    pub(crate) seg: &'a [usize],
 }
 
 /// The left factor `A (m × k)` packed into panels of [`MR`] rows, `k`-major within a panel

@@ -25,20 +25,20 @@
 //! unzeroed buffers, AVX2 copies of the element-wise kernels); `microgemm` the convolutions'
 //! matrix kernel for small shapes, checked bit for bit against the `gemm` crate.
 
-pub mod acos;
-pub mod batch_norm;
-pub mod conv;
-pub mod conv_plan;
+pub(crate) mod acos;
+pub(crate) mod batch_norm;
+pub(crate) mod conv;
+mod conv_plan;
 #[cfg(feature = "cudnn")]
 pub(crate) mod cudnn;
-pub mod fused;
-pub mod max_pool;
-pub(crate) mod microgemm;
-pub(crate) mod support;
+pub(crate) mod fused;
+pub(crate) mod max_pool;
+mod microgemm;
+mod support;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use conv_plan::{conv_algos, conv_math, set_conv_algos, set_conv_math, ConvAlgos, ConvMath};
+pub(crate) use conv_plan::{set_conv_algos, set_conv_math, ConvAlgos, ConvMath};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,7 +47,7 @@ static CANDLE_KERNELS: AtomicBool = AtomicBool::new(false);
 /// Makes every layer use candle's own operations instead of dcrobust's CPU kernels (convolution,
 /// BatchNorm, `acos`, max-pooling, the fused decoupled tail) and its cuDNN convolution, for the
 /// whole process; `dcrobust bench` uses it as the reference.
-pub fn use_candle_kernels(on: bool) {
+pub(crate) fn use_candle_kernels(on: bool) {
     CANDLE_KERNELS.store(on, Ordering::SeqCst);
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
 /// Whether the convolution runs on dcrobust's cuDNN path ([`conv::conv2d`]): built with the
 /// `cudnn` feature, non-empty f32 tensors on a CUDA device, unless [`use_candle_kernels`]
 /// turned dcrobust's operations off.
-pub(crate) fn cudnn_conv(x: &candle_core::Tensor, w: &candle_core::Tensor) -> bool {
+fn cudnn_conv(x: &candle_core::Tensor, w: &candle_core::Tensor) -> bool {
     cfg!(feature = "cudnn")
         && x.device().is_cuda()
         && x.dtype() == candle_core::DType::F32

@@ -4,7 +4,7 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
 /// Uniform f64 values in `[lo, hi)` from a seeded generator.
-pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
+pub(crate) fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n: usize = shape.iter().product();
     let v: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * r.random::<f64>()).collect();
@@ -12,7 +12,7 @@ pub fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> Tensor {
 }
 
 /// Largest absolute difference between two f64 tensors of one shape.
-pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     let d: Vec<f64> = (a - b)
         .unwrap()
         .abs()
@@ -27,9 +27,9 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 /// Held by every test that sets the process-wide cuDNN convolution settings
 /// (`kernels::set_conv_math`, `kernels::set_conv_algos`) or depends on them, so that tests run
 /// in parallel do not see each other's settings.
-pub static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Takes [`CONV_SETTINGS`], also after a test that held it failed.
-pub fn conv_settings() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn conv_settings() -> std::sync::MutexGuard<'static, ()> {
     CONV_SETTINGS.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// `n` below is the patch norm ‖x‖, `ρ` the operator radius, `‖w‖` the filter's own norm.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Magnitude {
+pub(crate) enum Magnitude {
     /// SphereConv: `α` (bounded; ignores ‖x‖).
     Sphere {
         /// Output scale α.
@@ -76,7 +76,7 @@ pub enum Magnitude {
 impl Magnitude {
     /// Every magnitude with the paper's default parameters (α = 1, SegConv β = 0.5,
     /// MixConv α = β = 0.5), in the order `dcrobust models` lists them.
-    pub const ALL: [Magnitude; 10] = [
+    pub(crate) const ALL: [Magnitude; 10] = [
         Magnitude::Sphere { alpha: 1.0 },
         Magnitude::Ball { alpha: 1.0 },
         Magnitude::Tanh { alpha: 1.0 },
@@ -96,7 +96,7 @@ impl Magnitude {
     ];
 
     /// Short name used on the command line and in model names.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Magnitude::Sphere { .. } => "sphere",
             Magnitude::Ball { .. } => "ball",
@@ -112,7 +112,7 @@ impl Magnitude {
     }
 
     /// One line for `dcrobust models`.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Magnitude::Sphere { .. } => "SphereConv: h = a (bounded, ignores |x|)",
             Magnitude::Ball { .. } => "BallConv: h = a*min(|x|, rho)/rho (bounded)",
@@ -130,12 +130,12 @@ impl Magnitude {
     }
 
     /// The magnitude called `name`, with default parameters.
-    pub fn from_name(name: &str) -> Option<Magnitude> {
+    pub(crate) fn from_name(name: &str) -> Option<Magnitude> {
         Magnitude::ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// Whether this magnitude uses the operator radius ρ.
-    pub fn uses_radius(&self) -> bool {
+    pub(crate) fn uses_radius(&self) -> bool {
         matches!(
             self,
             Magnitude::Ball { .. }
@@ -146,13 +146,8 @@ impl Magnitude {
         )
     }
 
-    /// Whether this magnitude depends on the patch norm ‖x‖ at all.
-    pub fn uses_patch_norm(&self) -> bool {
-        !matches!(self, Magnitude::Sphere { .. })
-    }
-
     /// Whether this magnitude uses the filter norm ‖w‖ (the weighted operators).
-    pub fn uses_weight_norm(&self) -> bool {
+    pub(crate) fn uses_weight_norm(&self) -> bool {
         matches!(
             self,
             Magnitude::WeightedLinear { .. }
@@ -162,7 +157,7 @@ impl Magnitude {
     }
 
     /// Checks the parameters: finite, α > 0, β ≥ 0.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let (a, b) = match *self {
             Magnitude::Seg { alpha, beta } | Magnitude::Mix { alpha, beta } => (alpha, beta),
             Magnitude::Sphere { alpha }
@@ -193,7 +188,7 @@ impl Magnitude {
 /// The angular activation `g(θ)` of a decoupled operator (docs/model.md#angular-activations).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Angular {
+pub(crate) enum Angular {
     /// `1 − 2θ/π`.
     Linear,
     /// `cos θ`.
@@ -214,7 +209,7 @@ pub enum Angular {
 
 impl Angular {
     /// Every angular activation with default parameters, in listing order.
-    pub const ALL: [Angular; 5] = [
+    pub(crate) const ALL: [Angular; 5] = [
         Angular::Linear,
         Angular::Cosine,
         Angular::Sigmoid { k: 0.3 },
@@ -223,7 +218,7 @@ impl Angular {
     ];
 
     /// Short name used on the command line and in model names.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Angular::Linear => "linear",
             Angular::Cosine => "cosine",
@@ -234,7 +229,7 @@ impl Angular {
     }
 
     /// One line for `dcrobust models`.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Angular::Linear => "g = 1 - 2*theta/pi",
             Angular::Cosine => "g = cos(theta)",
@@ -245,12 +240,12 @@ impl Angular {
     }
 
     /// The activation called `name`, with default parameters.
-    pub fn from_name(name: &str) -> Option<Angular> {
+    pub(crate) fn from_name(name: &str) -> Option<Angular> {
         Angular::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// Checks the parameters: k finite and positive.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         match *self {
             Angular::Sigmoid { k } | Angular::LearnableSigmoid { k_init: k }
                 if !(k.is_finite() && k > 0.0) =>
@@ -268,7 +263,7 @@ impl Angular {
 /// The operator radius ρ.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Radius {
+pub(crate) enum Radius {
     /// A fixed radius, in the units of the patch norm.
     Fixed {
         /// ρ, positive.
@@ -299,22 +294,22 @@ impl Default for Radius {
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
     /// `h(‖w‖, ‖x‖)`.
-    pub magnitude: Magnitude,
+    pub(crate) magnitude: Magnitude,
     /// `g(θ)`.
-    pub angular: Angular,
+    pub(crate) angular: Angular,
     /// ρ, used by the magnitudes for which [`Magnitude::uses_radius`] holds.
     #[serde(default)]
-    pub radius: Radius,
+    pub(crate) radius: Radius,
 }
 
 impl OperatorConfig {
     /// Name fragment such as `tanh-cosine`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}-{}", self.magnitude.name(), self.angular.name())
     }
 
     /// Checks every parameter.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         self.magnitude.validate()?;
         self.angular.validate()?;
         match self.radius {
@@ -349,10 +344,10 @@ pub enum Arch {
 
 impl Arch {
     /// Every architecture, in listing order.
-    pub const ALL: [Arch; 3] = [Arch::Cnn9, Arch::Resnet32, Arch::Feat2d];
+    pub(crate) const ALL: [Arch; 3] = [Arch::Cnn9, Arch::Resnet32, Arch::Feat2d];
 
     /// Command-line name.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Arch::Cnn9 => "cnn9",
             Arch::Resnet32 => "resnet32",
@@ -361,7 +356,7 @@ impl Arch {
     }
 
     /// One line for `dcrobust models`.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Arch::Cnn9 => "plain CNN-9: 3x(3 conv3x3) at 128/192/256 x width, max-pool, fc6, score",
             Arch::Resnet32 => "ResNet-32: root conv, 3x5 residual units at 96/192/384 x width",
@@ -370,7 +365,7 @@ impl Arch {
     }
 
     /// The architecture called `name`.
-    pub fn from_name(name: &str) -> Option<Arch> {
+    pub(crate) fn from_name(name: &str) -> Option<Arch> {
         Arch::ALL.into_iter().find(|a| a.name() == name)
     }
 }
@@ -380,25 +375,25 @@ impl Arch {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Architecture.
-    pub arch: Arch,
+    pub(crate) arch: Arch,
     /// The decoupled operator of every decoupled layer, or `None` for the baseline twin.
-    pub operator: Option<OperatorConfig>,
+    pub(crate) operator: Option<OperatorConfig>,
     /// Channel-width multiplier applied to the paper's widths (1.0 = paper).
-    pub width: f64,
+    pub(crate) width: f64,
     /// BatchNorm after each conv (paper Tables 2 and 3 switch it).
-    pub batch_norm: bool,
+    pub(crate) batch_norm: bool,
     /// ReLU after each conv block (paper Table 3 switches it).
-    pub relu: bool,
+    pub(crate) relu: bool,
     /// Input channels (3 for RGB, 1 for grey).
-    pub in_channels: usize,
+    pub(crate) in_channels: usize,
     /// Input height and width.
-    pub image_size: [usize; 2],
+    pub(crate) image_size: [usize; 2],
     /// Number of classes.
-    pub num_classes: usize,
+    pub(crate) num_classes: usize,
     /// Decay of the BatchNorm running statistics (official code: 0.999; PyTorch: 0.9).
-    pub bn_decay: f64,
+    pub(crate) bn_decay: f64,
     /// BatchNorm epsilon (official code: 1e-3).
-    pub bn_eps: f64,
+    pub(crate) bn_eps: f64,
 }
 
 impl ModelConfig {
@@ -419,7 +414,7 @@ impl ModelConfig {
     }
 
     /// A readable name such as `cnn9-baseline` or `cnn9-tanh-cosine`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let op = match &self.operator {
             None => "baseline".to_string(),
             Some(o) => o.name(),
@@ -435,12 +430,12 @@ impl ModelConfig {
     }
 
     /// Scales a paper width by the multiplier (at least 2 channels).
-    pub fn scaled(&self, paper_width: usize) -> usize {
+    pub(crate) fn scaled(&self, paper_width: usize) -> usize {
         ((paper_width as f64 * self.width).round() as usize).max(2)
     }
 
     /// Checks every field, naming the bad value.
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= 8.0) {
             return Err(format!(
                 "width multiplier must be in (0, 8], got {}",

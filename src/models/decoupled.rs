@@ -13,20 +13,20 @@ use std::f64::consts::PI;
 
 /// Added inside both square roots (filter norm and patch norm), as in the official code: it
 /// keeps `|cos θ| < 1` and the gradient of an all-zero patch finite.
-pub const NORM_EPS: f64 = 1e-4;
+pub(crate) const NORM_EPS: f64 = 1e-4;
 
 /// A decoupled convolution layer. With a kernel as large as its input and no padding it is the
 /// fully-connected (1x1) case.
-pub struct DecoupledConv {
+pub(crate) struct DecoupledConv {
     /// Unnormalised filters; only their direction (and, for weighted operators, their norm)
     /// matters. Shape `(C_out, C_in, k, k)`.
-    pub weight: Var,
+    pub(crate) weight: Var,
     /// Learned radius factor `r`, shape `(C_out,)`, when the radius is learnable and used.
-    pub radius: Option<Var>,
+    pub(crate) radius: Option<Var>,
     /// Moving average of the mean patch norm μ, shape `(1,)`, used in inference.
-    pub mu_ema: Option<Var>,
+    pub(crate) mu_ema: Option<Var>,
     /// Learned sigmoid steepness, shape `(C_out,)`, for [`Angular::LearnableSigmoid`].
-    pub sigmoid_k: Option<Var>,
+    pub(crate) sigmoid_k: Option<Var>,
     /// Whether `mu_ema` has started (is not 0), kept on the host.
     ema_started: HostFlag,
     op: OperatorConfig,
@@ -38,7 +38,7 @@ pub struct DecoupledConv {
 impl DecoupledConv {
     /// Creates the layer's parameters under `name` in `store`, filters He-initialised
     /// (std `sqrt(2 / (k² C_in))`, [`ConvShape::he_std`]), `r` at the configured init.
-    pub fn new(
+    pub(crate) fn new(
         store: &mut ParamStore,
         name: &str,
         shape: ConvShape,
@@ -87,16 +87,11 @@ impl DecoupledConv {
         })
     }
 
-    /// The operator this layer computes.
-    pub fn operator(&self) -> &OperatorConfig {
-        &self.op
-    }
-
     /// Unit-norm filters `ŵ = w / sqrt(Σ w² + 1e-4)`, one norm per output channel.
     ///
     /// # Shapes
     /// `(C_out, C_in, k, k)`.
-    pub fn normalized_weight(&self, mode: Mode) -> Result<Tensor> {
+    fn normalized_weight(&self, mode: Mode) -> Result<Tensor> {
         let w = &mode.param(&self.weight);
         w.broadcast_div(
             &w.sqr()?
@@ -112,7 +107,7 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, 1, H', W')`.
-    pub fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
+    fn patch_norm(&self, x: &Tensor) -> Result<Tensor> {
         let sq = channel_sumsq(x)?;
         conv2d(&sq, &self.ones, self.stride, self.padding)?
             .affine(1.0, NORM_EPS)?
@@ -126,7 +121,7 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let w_hat = self.normalized_weight(mode)?;
         let y = conv2d(x, &w_hat, self.stride, self.padding)?;
         // LinearConv with cosine is exactly a convolution with unit-norm filters: n·(y/n) = y.
@@ -293,7 +288,7 @@ impl DecoupledConv {
     ///
     /// # Shapes
     /// Returns a scalar (rank 0).
-    pub fn orthogonality(&self) -> Result<Tensor> {
+    pub(crate) fn orthogonality(&self) -> Result<Tensor> {
         let w = self.weight.as_tensor().flatten_from(1)?;
         let w = w.broadcast_div(&w.sqr()?.sum_keepdim(1)?.affine(1.0, NORM_EPS)?.sqrt()?)?;
         let gram = w.matmul(&w.t()?)?;
@@ -304,16 +299,11 @@ impl DecoupledConv {
     /// Weight projection `w ← ŵ` (docs/model.md#weight-projection): the forward pass is
     /// unchanged, the filter norms return to ~1 so that gradient steps keep their relative size.
     /// Skipped for the weighted operators, whose output depends on ‖w‖.
-    pub fn project(&self) -> Result<()> {
+    pub(crate) fn project(&self) -> Result<()> {
         if self.op.magnitude.uses_weight_norm() {
             return Ok(());
         }
         let w = self.normalized_weight(Mode::Frozen)?;
         self.weight.set(&w)
-    }
-
-    /// Number of output channels.
-    pub fn out_channels(&self) -> Result<usize> {
-        self.weight.as_tensor().dim(0)
     }
 }

@@ -15,22 +15,22 @@ use candle_core::{DType, Result, Tensor, Var};
 /// The layer maps `(N, c_in, H, W)` to `(N, c_out, (H + 2·padding − kernel) / stride + 1, …)`
 /// with filters `(c_out, c_in, kernel, kernel)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
+pub(crate) struct ConvShape {
     /// Input channels `C_in`.
-    pub c_in: usize,
+    pub(crate) c_in: usize,
     /// Output channels `C_out`.
-    pub c_out: usize,
+    pub(crate) c_out: usize,
     /// Side `k` of the square kernel.
-    pub kernel: usize,
+    pub(crate) kernel: usize,
     /// Step between windows, along both axes.
-    pub stride: usize,
+    pub(crate) stride: usize,
     /// Zeros added on every side of the input.
-    pub padding: usize,
+    pub(crate) padding: usize,
 }
 
 impl ConvShape {
     /// A 3×3 kernel with padding 1: the map keeps its size at stride 1 and halves at stride 2.
-    pub fn three_by_three(c_in: usize, c_out: usize, stride: usize) -> Self {
+    pub(crate) fn three_by_three(c_in: usize, c_out: usize, stride: usize) -> Self {
         ConvShape {
             c_in,
             c_out,
@@ -41,7 +41,7 @@ impl ConvShape {
     }
 
     /// A 1×1 kernel with no padding (a projection shortcut at stride 2).
-    pub fn pointwise(c_in: usize, c_out: usize, stride: usize) -> Self {
+    pub(crate) fn pointwise(c_in: usize, c_out: usize, stride: usize) -> Self {
         ConvShape {
             c_in,
             c_out,
@@ -53,7 +53,7 @@ impl ConvShape {
 
     /// A `kernel`×`kernel` window at stride 1 without padding: with the kernel as large as the
     /// map, a fully-connected layer.
-    pub fn unpadded(c_in: usize, c_out: usize, kernel: usize) -> Self {
+    pub(crate) fn unpadded(c_in: usize, c_out: usize, kernel: usize) -> Self {
         ConvShape {
             c_in,
             c_out,
@@ -64,22 +64,22 @@ impl ConvShape {
     }
 
     /// The filter tensor's shape `(C_out, C_in, k, k)`.
-    pub fn weight_dims(&self) -> [usize; 4] {
+    pub(crate) fn weight_dims(&self) -> [usize; 4] {
         [self.c_out, self.c_in, self.kernel, self.kernel]
     }
 
     /// The He initialisation's standard deviation, `sqrt(2 / (k² C_in))`.
-    pub fn he_std(&self) -> f64 {
+    pub(crate) fn he_std(&self) -> f64 {
         (2.0 / (self.kernel * self.kernel * self.c_in) as f64).sqrt()
     }
 }
 
 /// An ordinary 2-D convolution, optionally with a bias.
-pub struct PlainConv {
+pub(crate) struct PlainConv {
     /// Filters, shape `(C_out, C_in, k, k)`.
-    pub weight: Var,
+    pub(crate) weight: Var,
     /// Bias, shape `(C_out,)`.
-    pub bias: Option<Var>,
+    pub(crate) bias: Option<Var>,
     stride: usize,
     padding: usize,
 }
@@ -87,7 +87,7 @@ pub struct PlainConv {
 impl PlainConv {
     /// He-initialised filters (std `sqrt(2 / (k² C_in))`, [`ConvShape::he_std`]) in `group`;
     /// a zero bias if asked.
-    pub fn new(
+    pub(crate) fn new(
         store: &mut ParamStore,
         name: &str,
         shape: ConvShape,
@@ -115,7 +115,7 @@ impl PlainConv {
 
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let y = conv2d(x, &mode.param(&self.weight), self.stride, self.padding)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&mode.param(b).reshape((1, (), 1, 1))?),
@@ -127,19 +127,19 @@ impl PlainConv {
 /// BatchNorm over channels: batch statistics while training (running averages updated with
 /// `decay`), running averages in inference. γ and β carry weight decay
 /// (docs/model.md#training-recipe).
-pub struct BatchNorm {
+pub(crate) struct BatchNorm {
     /// Scale γ, shape `(C,)`.
-    pub gamma: Var,
+    pub(crate) gamma: Var,
     /// Shift β, shape `(C,)`.
-    pub beta: Var,
+    pub(crate) beta: Var,
     /// Running mean, shape `(C,)`.
-    pub running_mean: Var,
+    pub(crate) running_mean: Var,
     /// Running (unbiased) variance, shape `(C,)`.
-    pub running_var: Var,
+    pub(crate) running_var: Var,
     /// Number of training batches seen, shape `(1,)`: the running averages start at the first
     /// batch's statistics rather than at 0 and 1, which would take hundreds of steps to forget
     /// for decoupled layers, whose outputs have variances around 1e-3.
-    pub updates: Var,
+    pub(crate) updates: Var,
     /// Whether `updates` is above 0, kept on the host.
     started: HostFlag,
     decay: f64,
@@ -148,7 +148,13 @@ pub struct BatchNorm {
 
 impl BatchNorm {
     /// γ = 1, β = 0, running mean 0, running variance 1.
-    pub fn new(store: &mut ParamStore, name: &str, c: usize, decay: f64, eps: f64) -> Result<Self> {
+    pub(crate) fn new(
+        store: &mut ParamStore,
+        name: &str,
+        c: usize,
+        decay: f64,
+        eps: f64,
+    ) -> Result<Self> {
         Ok(BatchNorm {
             gamma: store.constant(&format!("{name}.gamma"), &[c], 1.0, Group::Decay)?,
             beta: store.constant(&format!("{name}.beta"), &[c], 0.0, Group::Decay)?,
@@ -173,7 +179,7 @@ impl BatchNorm {
 
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         self.forward_act(x, mode, false)
     }
 
@@ -181,7 +187,7 @@ impl BatchNorm {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
-    pub fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
+    fn forward_act(&self, x: &Tensor, mode: Mode, relu: bool) -> Result<Tensor> {
         let shape4 = |t: &Tensor| t.reshape((1, (), 1, 1));
         let act = |y: Tensor| if relu { y.relu() } else { Ok(y) };
         let (mean, var) = if mode.is_train() {
@@ -261,7 +267,7 @@ impl BatchNorm {
 }
 
 /// A convolution of either kind.
-pub enum Conv {
+pub(crate) enum Conv {
     /// Ordinary convolution.
     Plain(PlainConv),
     /// Decoupled operator.
@@ -271,7 +277,7 @@ pub enum Conv {
 impl Conv {
     /// A decoupled layer when `op` is given, else an ordinary one whose filters take weight
     /// decay (the baseline's rule) and that has a bias only when no BatchNorm follows.
-    pub fn new(
+    pub(crate) fn new(
         store: &mut ParamStore,
         name: &str,
         shape: ConvShape,
@@ -292,7 +298,7 @@ impl Conv {
 
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match self {
             Conv::Plain(c) => c.forward(x, mode),
             Conv::Decoupled(c) => c.forward(x, mode),
@@ -300,7 +306,7 @@ impl Conv {
     }
 
     /// The decoupled layer, if this is one.
-    pub fn decoupled(&self) -> Option<&DecoupledConv> {
+    pub(crate) fn decoupled(&self) -> Option<&DecoupledConv> {
         match self {
             Conv::Decoupled(c) => Some(c),
             Conv::Plain(_) => None,
@@ -309,19 +315,19 @@ impl Conv {
 }
 
 /// Convolution, then BatchNorm and ReLU where switched on.
-pub struct ConvBlock {
+pub(crate) struct ConvBlock {
     /// The convolution.
-    pub conv: Conv,
+    pub(crate) conv: Conv,
     /// BatchNorm after it, if any.
-    pub bn: Option<BatchNorm>,
+    pub(crate) bn: Option<BatchNorm>,
     /// Whether a ReLU follows.
-    pub relu: bool,
+    pub(crate) relu: bool,
 }
 
 impl ConvBlock {
     /// # Shapes
     /// `x`: `(N, C_in, H, W)` → `(N, C_out, H', W')`.
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let y = self.conv.forward(x, mode)?;
         match &self.bn {
             Some(bn) => bn.forward_act(&y, mode, self.relu),

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Result, Tensor};
 
 /// A post-activation residual unit (docs/model.md#resnet-32): conv(stride) → BN → ReLU → conv
 /// → BN, plus an identity or 1x1-projection shortcut, then ReLU.
-pub struct ResidualUnit {
+struct ResidualUnit {
     first: ConvBlock,
     second: ConvBlock,
     shortcut: Option<(PlainConv, Option<BatchNorm>)>,
@@ -37,7 +37,7 @@ impl ResidualUnit {
 }
 
 /// One stage of a network's sequence.
-pub enum Layer {
+enum Layer {
     /// Conv block.
     Block(ConvBlock),
     /// Residual unit.
@@ -207,7 +207,12 @@ impl Builder<'_> {
 
 impl Network {
     /// Builds the network, initialising every parameter from `seed`.
-    pub fn new(config: ModelConfig, device: &Device, dtype: DType, seed: u64) -> Result<Self> {
+    pub(crate) fn new(
+        config: ModelConfig,
+        device: &Device,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<Self> {
         config.validate().map_err(candle_core::Error::Msg)?;
         let mut params = ParamStore::new(device, dtype, seed);
         let mut b = Builder {
@@ -233,7 +238,7 @@ impl Network {
     }
 
     /// The configuration it was built from.
-    pub fn config(&self) -> &ModelConfig {
+    pub(crate) fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -252,7 +257,7 @@ impl Network {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` in [0, 1] → `(N, F)`.
-    pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mode = if train { Mode::Train } else { Mode::Eval };
         let mut y = Self::normalize(x)?;
         for l in &self.layers[..self.feature_end] {
@@ -265,7 +270,7 @@ impl Network {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` in [0, 1] → `(N, K)`.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_mode(x, if train { Mode::Train } else { Mode::Eval })
     }
 
@@ -273,7 +278,7 @@ impl Network {
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` in [0, 1] → `(N, K)`.
-    pub fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub(crate) fn forward_mode(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         let mut y = Self::normalize(x)?;
         for l in &self.layers {
             y = l.forward(&y, mode)?;
@@ -282,7 +287,7 @@ impl Network {
     }
 
     /// Every decoupled layer, in order.
-    pub fn decoupled_layers(&self) -> Vec<&DecoupledConv> {
+    pub(crate) fn decoupled_layers(&self) -> Vec<&DecoupledConv> {
         let mut out = Vec::new();
         for l in &self.layers {
             match l {
@@ -298,7 +303,7 @@ impl Network {
     ///
     /// # Shapes
     /// Returns a scalar (rank 0).
-    pub fn orthogonality(&self) -> Result<Tensor> {
+    pub(crate) fn orthogonality(&self) -> Result<Tensor> {
         let mut total = Tensor::zeros((), self.params.dtype(), self.params.device())?;
         for l in self.decoupled_layers() {
             total = (total + l.orthogonality()?)?;
@@ -307,7 +312,7 @@ impl Network {
     }
 
     /// Weight projection of every decoupled layer.
-    pub fn project_weights(&self) -> Result<()> {
+    pub(crate) fn project_weights(&self) -> Result<()> {
         for l in self.decoupled_layers() {
             l.project()?;
         }
@@ -315,7 +320,7 @@ impl Network {
     }
 
     /// Number of trained scalars.
-    pub fn num_parameters(&self) -> usize {
+    pub(crate) fn num_parameters(&self) -> usize {
         self.params.trainable().map(|p| p.var.elem_count()).sum()
     }
 }

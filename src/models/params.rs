@@ -15,7 +15,7 @@ static LOADS: AtomicU64 = AtomicU64::new(0);
 /// training step on a GPU does not wait for the device to answer it. Loading parameters
 /// ([`ParamStore::load`]) makes every flag read its buffer again.
 #[derive(Debug, Default)]
-pub struct HostFlag {
+pub(crate) struct HostFlag {
     /// 0: not read; else `1 + (load generation << 1 | value)`.
     state: AtomicU64,
 }
@@ -23,7 +23,7 @@ pub struct HostFlag {
 impl HostFlag {
     /// The fact: the kept value, or `read()` when it was never read or parameters were loaded
     /// since.
-    pub fn get(&self, read: impl FnOnce() -> Result<bool>) -> Result<bool> {
+    pub(crate) fn get(&self, read: impl FnOnce() -> Result<bool>) -> Result<bool> {
         let generation = LOADS.load(Ordering::SeqCst);
         let s = self.state.load(Ordering::SeqCst);
         if s != 0 && (s - 1) >> 1 == generation {
@@ -35,7 +35,7 @@ impl HostFlag {
     }
 
     /// Records the fact after the step changed the buffer.
-    pub fn set(&self, value: bool) {
+    pub(crate) fn set(&self, value: bool) {
         let generation = LOADS.load(Ordering::SeqCst);
         self.state
             .store(1 + (generation << 1 | u64::from(value)), Ordering::SeqCst);
@@ -52,7 +52,7 @@ impl Clone for HostFlag {
 
 /// How a forward pass runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Batch statistics; running averages are updated; gradients reach every parameter.
     Train,
     /// Running averages; nothing changes.
@@ -64,12 +64,12 @@ pub enum Mode {
 
 impl Mode {
     /// Whether batch statistics are used and running averages updated.
-    pub fn is_train(self) -> bool {
+    pub(crate) fn is_train(self) -> bool {
         self == Mode::Train
     }
 
     /// The value of `v` as this mode uses it: detached when frozen.
-    pub fn param(self, v: &Var) -> Tensor {
+    pub(crate) fn param(self, v: &Var) -> Tensor {
         match self {
             Mode::Frozen => v.as_tensor().detach(),
             _ => v.as_tensor().clone(),
@@ -79,7 +79,7 @@ impl Mode {
 
 /// How the optimiser treats a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Group {
+pub(crate) enum Group {
     /// Trained, with L2 weight decay (docs/model.md#training-recipe: BN γ/β, shortcut filters,
     /// score layer, and every filter of a baseline network).
     Decay,
@@ -91,13 +91,13 @@ pub enum Group {
 
 /// One named tensor of a network.
 #[derive(Clone, Debug)]
-pub struct Param {
+pub(crate) struct Param {
     /// Dotted name, e.g. `stage1.conv2.weight`; the key in the checkpoint.
-    pub name: String,
+    pub(crate) name: String,
     /// The value.
-    pub var: Var,
+    pub(crate) var: Var,
     /// How the optimiser treats it.
-    pub group: Group,
+    pub(crate) group: Group,
 }
 
 /// All parameters and buffers of one network, in creation order, plus the seeded generator
@@ -111,7 +111,7 @@ pub struct ParamStore {
 
 impl ParamStore {
     /// An empty store whose initialisers draw from `seed`.
-    pub fn new(device: &Device, dtype: DType, seed: u64) -> Self {
+    pub(crate) fn new(device: &Device, dtype: DType, seed: u64) -> Self {
         ParamStore {
             params: Vec::new(),
             device: device.clone(),
@@ -121,22 +121,22 @@ impl ParamStore {
     }
 
     /// Device of every tensor.
-    pub fn device(&self) -> &Device {
+    pub(crate) fn device(&self) -> &Device {
         &self.device
     }
 
     /// Float type of every tensor.
-    pub fn dtype(&self) -> DType {
+    pub(crate) fn dtype(&self) -> DType {
         self.dtype
     }
 
     /// Every parameter and buffer, in creation order.
-    pub fn all(&self) -> &[Param] {
+    pub(crate) fn all(&self) -> &[Param] {
         &self.params
     }
 
     /// The trained parameters (groups `Decay` and `NoDecay`).
-    pub fn trainable(&self) -> impl Iterator<Item = &Param> {
+    pub(crate) fn trainable(&self) -> impl Iterator<Item = &Param> {
         self.params.iter().filter(|p| p.group != Group::Buffer)
     }
 
@@ -160,7 +160,13 @@ impl ParamStore {
     ///
     /// # Shapes
     /// `shape`, e.g. `(C_out, C_in, k, k)` for a filter.
-    pub fn normal(&mut self, name: &str, shape: &[usize], std: f64, group: Group) -> Result<Var> {
+    pub(crate) fn normal(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        std: f64,
+        group: Group,
+    ) -> Result<Var> {
         let n: usize = shape.iter().product();
         let values = (0..n)
             .map(|_| std * standard_normal(&mut self.rng))
@@ -169,7 +175,7 @@ impl ParamStore {
     }
 
     /// A tensor filled with `value`.
-    pub fn constant(
+    pub(crate) fn constant(
         &mut self,
         name: &str,
         shape: &[usize],
@@ -190,7 +196,10 @@ impl ParamStore {
 
     /// Overwrites every parameter and buffer from `tensors`, which must hold each name with the
     /// same shape. Extra entries (such as optimiser state) are ignored.
-    pub fn load(&self, tensors: &HashMap<String, Tensor>) -> std::result::Result<(), String> {
+    pub(crate) fn load(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+    ) -> std::result::Result<(), String> {
         for p in &self.params {
             let t = tensors
                 .get(&p.name)
@@ -226,7 +235,7 @@ impl ParamStore {
 }
 
 /// One standard normal draw (Box–Muller), from our own seeded generator.
-pub fn standard_normal(rng: &mut impl Rng) -> f64 {
+fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

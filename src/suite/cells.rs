@@ -16,16 +16,16 @@ use std::path::{Path, PathBuf};
 /// Which part of the units one process evaluates: unit `i` (counted from 0 in the suite's order)
 /// belongs to shard `(i mod count) + 1`, so each shard gets every `count`-th unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// This shard, counted from 1.
-    pub index: usize,
+    pub(crate) index: usize,
     /// Number of shards.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 impl Shard {
     /// Parses `K/N` with `1 ≤ K ≤ N`.
-    pub fn parse(s: &str) -> std::result::Result<Shard, String> {
+    pub(crate) fn parse(s: &str) -> std::result::Result<Shard, String> {
         let bad = || format!("invalid shard `{s}`; expected K/N with 1 <= K <= N, e.g. 2/8");
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let index: usize = k.trim().parse().map_err(|_| bad())?;
@@ -37,13 +37,13 @@ impl Shard {
     }
 
     /// Whether unit `unit` (its place in the suite's order) belongs to this shard.
-    pub fn owns(&self, unit: usize) -> bool {
+    pub(crate) fn owns(&self, unit: usize) -> bool {
         unit % self.count == self.index - 1
     }
 }
 
 /// Whether unit `unit` belongs to the process: every unit without a shard.
-pub fn owned(shard: Option<Shard>, unit: usize) -> bool {
+pub(crate) fn owned(shard: Option<Shard>, unit: usize) -> bool {
     shard.is_none_or(|s| s.owns(unit))
 }
 
@@ -54,20 +54,20 @@ impl std::fmt::Display for Shard {
 }
 
 /// The folder of unit files of one run directory.
-pub struct CellStore {
+pub(crate) struct CellStore {
     dir: PathBuf,
 }
 
 impl CellStore {
     /// The store of run directory `out` (`<out>/cells`), created if missing.
-    pub fn open(out: &Path) -> Result<CellStore> {
+    pub(crate) fn open(out: &Path) -> Result<CellStore> {
         let dir = out.join("cells");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(CellStore { dir })
     }
 
     /// The store of run directory `out`, which must exist (for merging).
-    pub fn existing(out: &Path) -> Result<CellStore> {
+    pub(crate) fn existing(out: &Path) -> Result<CellStore> {
         let dir = out.join("cells");
         if !dir.is_dir() {
             bail!(
@@ -79,13 +79,13 @@ impl CellStore {
     }
 
     /// The file of unit `id`.
-    pub fn path(&self, id: &str) -> PathBuf {
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
     /// Unit `id` if it was finished, else `None`. Files are written atomically, so an unreadable
     /// one was damaged from outside: it is reported and computed again.
-    pub fn load<T: DeserializeOwned>(&self, id: &str) -> Option<T> {
+    pub(crate) fn load<T: DeserializeOwned>(&self, id: &str) -> Option<T> {
         let path = self.path(id);
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice(&bytes) {
@@ -101,20 +101,20 @@ impl CellStore {
     }
 
     /// Records unit `id` as finished.
-    pub fn save<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
+    pub(crate) fn save<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
         let path = self.path(id);
         write_json_atomic(&path, value).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Records unit `id` as finished: [`CellStore::save`], then the `cell` fault point.
-    pub fn finish<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
+    pub(crate) fn finish<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
         self.save(id, value)?;
         crate::util::fault_point("cell");
         Ok(())
     }
 
     /// Copies every unit file of `other` into this store (for merging shards).
-    pub fn copy_from(&self, other: &CellStore) -> Result<usize> {
+    pub(crate) fn copy_from(&self, other: &CellStore) -> Result<usize> {
         let mut n = 0;
         let entries = std::fs::read_dir(&other.dir)
             .with_context(|| format!("reading {}", other.dir.display()))?;
@@ -137,7 +137,7 @@ impl CellStore {
 }
 
 /// A file-name-safe id from parts: letters, digits, `.` and `-` kept, anything else `_`.
-pub fn unit_id(parts: &[&str]) -> String {
+pub(crate) fn unit_id(parts: &[&str]) -> String {
     parts
         .iter()
         .map(|p| {
@@ -155,10 +155,10 @@ pub fn unit_id(parts: &[&str]) -> String {
         .join("--")
 }
 
-pub use dcrobust_reports::RunInfo;
+pub(crate) use dcrobust_reports::RunInfo;
 
 /// The description of a run evaluating `images` test images of `data`.
-pub fn run_info(
+pub(crate) fn run_info(
     data: &crate::data::Dataset,
     images: usize,
     seed: u64,
@@ -180,7 +180,7 @@ pub fn run_info(
 }
 
 /// Writes `shard.json` for `shard` of a run of `units` units: the shard's end.
-pub fn write_shard_record(out: &Path, shard: Shard, units: usize) -> Result<()> {
+pub(crate) fn write_shard_record(out: &Path, shard: Shard, units: usize) -> Result<()> {
     let path = out.join("shard.json");
     let record = ShardRecord {
         shard,
@@ -192,13 +192,13 @@ pub fn write_shard_record(out: &Path, shard: Shard, units: usize) -> Result<()> 
 
 /// `shard.json` of a sharded run: which shard it is and whether it finished.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ShardRecord {
+pub(crate) struct ShardRecord {
     /// The shard.
-    pub shard: Shard,
+    pub(crate) shard: Shard,
     /// Units of the whole run.
-    pub units: usize,
+    pub(crate) units: usize,
     /// Units this shard evaluated (or found finished).
-    pub owned: usize,
+    pub(crate) owned: usize,
 }
 
 #[cfg(test)]

@@ -33,32 +33,32 @@ use std::time::Instant;
 /// What the corruption suite evaluates. Written into `suite.json` with corruptions by name,
 /// severities as numbers and the table by name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CorruptionConfig {
+pub(crate) struct CorruptionConfig {
     /// Corruptions, in CIFAR-10-C order, each once.
-    pub corruptions: Vec<Corruption>,
+    pub(crate) corruptions: Vec<Corruption>,
     /// Severities, ascending, each once.
-    pub severities: Vec<Severity>,
+    pub(crate) severities: Vec<Severity>,
     /// Severity table (ignored with `cifar10c`).
-    pub table: Table,
+    pub(crate) table: Table,
     /// Evaluate on released CIFAR-10-C files in this directory instead of corrupting in process.
-    pub cifar10c: Option<PathBuf>,
+    pub(crate) cifar10c: Option<PathBuf>,
     /// Model whose errors normalise CE; `None`: the run's first baseline model
     /// ([`crate::suite::PreparedModel::is_baseline`]) without adversarial training.
-    pub ce_baseline: Option<String>,
+    pub(crate) ce_baseline: Option<String>,
     /// Test images saved as examples per corruption and severity.
-    pub examples: usize,
+    pub(crate) examples: usize,
     /// Evaluate a class-balanced subset of this many test images (`None`: all).
     #[serde(default)]
-    pub eval_images: Option<usize>,
+    pub(crate) eval_images: Option<usize>,
     /// Images per evaluation batch (changes no number).
     #[serde(skip)]
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
 }
 
 impl CorruptionConfig {
     /// Puts corruptions in CIFAR-10-C order and severities in ascending order, each once, and
     /// checks that neither list is empty and the batch size is positive.
-    pub fn normalized(mut self) -> Result<Self> {
+    pub(crate) fn normalized(mut self) -> Result<Self> {
         self.corruptions.sort_by_key(|c| c.index());
         self.corruptions.dedup();
         if self.corruptions.is_empty() {
@@ -72,7 +72,7 @@ impl CorruptionConfig {
     }
 
     /// Checks the options that name models (`--ce-baseline`) against the run's models.
-    pub fn check_models(&self, names: &[String]) -> Result<()> {
+    pub(crate) fn check_models(&self, names: &[String]) -> Result<()> {
         if let Some(b) = &self.ce_baseline {
             if !names.iter().any(|m| m == b) {
                 bail!(
@@ -108,7 +108,7 @@ fn accuracy(
 /// corruptions and category order.
 ///
 /// `baseline`: the baseline model's clean accuracy and cells, for CE.
-pub fn model_metrics(
+fn model_metrics(
     model: &str,
     clean: f64,
     cells: Vec<CorruptionCell>,
@@ -480,7 +480,7 @@ impl Suite for CorruptionSuite<'_> {
 /// Every finished unit (the clean pass, each corruption × severity) is recorded in `out/cells/`
 /// and not computed again by a rerun. With a shard only that shard's units are evaluated,
 /// `shard.json` is written and `None` is returned.
-pub fn run(
+pub(crate) fn run(
     models: &[PreparedModel],
     data: &Dataset,
     cfg: &CorruptionConfig,
@@ -521,7 +521,7 @@ pub fn run(
 
 /// Assembles the summary of run directory `out` from its unit files and writes `summary.json`
 /// and `cells.csv`.
-pub fn finish(out: &Path) -> Result<CorruptionSummary> {
+pub(crate) fn finish(out: &Path) -> Result<CorruptionSummary> {
     use super::adversarial::need;
     let store = CellStore::existing(out)?;
     let meta: Meta = need(&store, "meta")?;
@@ -614,7 +614,7 @@ fn write_cells_csv(out: &Path, results: &[ModelCorruption]) -> Result<()> {
 }
 
 /// The headline table: clean, mean corruption accuracy, per category, mCE.
-pub fn print_table(s: &CorruptionSummary) {
+pub(crate) fn print_table(s: &CorruptionSummary) {
     println!(
         "{:<28} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
         "model", "clean", "corrupt", "noise", "blur", "weather", "digital", "mCE", "rel. mCE"
@@ -652,7 +652,7 @@ pub fn print_table(s: &CorruptionSummary) {
 }
 
 /// `severities` in ascending order, each once; an error if there are none.
-pub fn severities_in_order(severities: &[Severity]) -> Result<Vec<Severity>> {
+pub(crate) fn severities_in_order(severities: &[Severity]) -> Result<Vec<Severity>> {
     let mut out = severities.to_vec();
     out.sort();
     out.dedup();

@@ -8,10 +8,10 @@
 //!   [`cells`]); `shard.json` in a run started with `--shard K/N`;
 //! - the suite's results (see [`adversarial`] and [`corruption`]).
 
-pub mod adversarial;
-pub mod cells;
-pub mod corruption;
-pub mod run;
+pub(crate) mod adversarial;
+pub(crate) mod cells;
+pub(crate) mod corruption;
+pub(crate) mod run;
 
 use crate::data::{Dataset, Split};
 use crate::external::ExternalModel;
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// The suites.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum SuiteKind {
+pub(crate) enum SuiteKind {
     /// Train, then attack (FGSM, PGD, ...) every model.
     Adversarial,
     /// Train, then evaluate every model on CIFAR-10-C style corruptions.
@@ -37,7 +37,7 @@ pub enum SuiteKind {
 
 impl SuiteKind {
     /// The name in `suite.json` and in default output paths.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SuiteKind::Adversarial => "adversarial",
             SuiteKind::Corruption => "corruption",
@@ -48,7 +48,7 @@ impl SuiteKind {
 /// The suite a run evaluates, with its options: one value, so that no code path holds both or
 /// neither.
 #[derive(Clone, Debug)]
-pub enum SuiteConfig {
+pub(crate) enum SuiteConfig {
     /// `--suite adversarial` (boxed: its attack parameters make it the larger by far).
     Adversarial(Box<adversarial::AdversarialConfig>),
     /// `--suite corruption`.
@@ -57,68 +57,68 @@ pub enum SuiteConfig {
 
 /// Everything a suite run was started with: `suite.json`, written and read back as this type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SuiteRecord {
+pub(crate) struct SuiteRecord {
     /// dcrobust version that started the run.
-    pub version: String,
+    pub(crate) version: String,
     /// Which suite.
-    pub suite: SuiteKind,
+    pub(crate) suite: SuiteKind,
     /// Run seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The data.
-    pub data: train::DataInfo,
+    pub(crate) data: train::DataInfo,
     /// Models trained by the run (empty when they come from `checkpoints`).
-    pub models: Vec<ModelConfig>,
+    pub(crate) models: Vec<ModelConfig>,
     /// Models evaluated instead of training: training run directories, `zoo:NAME`, `onnx:PATH`,
     /// `pt:ARCH:PATH`.
-    pub checkpoints: Vec<PathBuf>,
+    pub(crate) checkpoints: Vec<PathBuf>,
     /// The training recipe, when the run trains.
-    pub train: Option<TrainConfig>,
+    pub(crate) train: Option<TrainConfig>,
     /// Whether a surrogate baseline is trained as a transfer source.
-    pub surrogate: bool,
+    pub(crate) surrogate: bool,
     /// The adversarial suite's options.
-    pub adversarial: Option<adversarial::AdversarialConfig>,
+    pub(crate) adversarial: Option<adversarial::AdversarialConfig>,
     /// The corruption suite's options.
-    pub corruption: Option<corruption::CorruptionConfig>,
+    pub(crate) corruption: Option<corruption::CorruptionConfig>,
     /// `--shard`, if any (absent otherwise); `dcrobust merge` requires everything else to be
     /// equal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<cells::Shard>,
+    pub(crate) shard: Option<cells::Shard>,
     /// `--input-mean` and `--input-std`, applied to the external models (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_normalization: Option<crate::external::Normalization>,
+    input_normalization: Option<crate::external::Normalization>,
 }
 
 /// What every suite run shares beyond its own configuration, passed as one value.
 #[derive(Clone, Debug)]
-pub struct RunContext {
+pub(crate) struct RunContext {
     /// Run seed: every random draw derives from it.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Output directory.
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Device name as given (`cpu`, `cuda:0`), recorded in the results.
-    pub device: String,
+    pub(crate) device: String,
     /// Worker threads (recorded; results do not depend on it).
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Show progress bars on standard error.
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Evaluate only this shard of the units.
-    pub shard: Option<cells::Shard>,
+    pub(crate) shard: Option<cells::Shard>,
 }
 
 /// One unit of evaluation work.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unit {
+pub(crate) struct Unit {
     /// Its id: the name of its file in `cells/`.
-    pub id: String,
+    pub(crate) id: String,
     /// Computed by every shard (cheap, and every shard's results need it) rather than by its
     /// owner alone; such units do not count in the shards' round-robin order.
-    pub every_shard: bool,
+    every_shard: bool,
 }
 
 /// An evaluation suite: a fixed plan of units, each computed once and recorded in `cells/`, and
 /// the results assembled from the unit files. [`run_suite`] drives one: it skips the units
 /// already recorded (a resume) and those of other shards.
-pub trait Suite {
+pub(crate) trait Suite {
     /// The results [`Suite::assemble`] returns (and writes as `summary.json`).
     type Summary;
     /// Every unit of the run, in the suite's fixed order; also writes the run description
@@ -140,7 +140,7 @@ pub trait Suite {
 /// Runs `suite` in `ctx`: computes every unit of the plan that this process owns and that has no
 /// readable file yet, then assembles the results, or, in a shard, writes `shard.json` and returns
 /// `None` (`dcrobust merge` assembles the shards).
-pub fn run_suite<S: Suite>(
+fn run_suite<S: Suite>(
     suite: &mut S,
     ctx: &RunContext,
     name: &str,
@@ -174,12 +174,12 @@ pub fn run_suite<S: Suite>(
 
 /// The names results will be keyed by for these checkpoints (a directory's from its
 /// `config.json`, read without the weights), so that options naming models can be checked first.
-pub fn checkpoint_model_names(checkpoints: &[Checkpoint]) -> Result<Vec<String>> {
+pub(crate) fn checkpoint_model_names(checkpoints: &[Checkpoint]) -> Result<Vec<String>> {
     checkpoints.iter().map(Checkpoint::model_name).collect()
 }
 
 /// A classifier the suites evaluate: one of dcrobust's networks, or an external model.
-pub enum Classifier {
+pub(crate) enum Classifier {
     /// A network dcrobust trained (or the zoo ships).
     Native(Box<Network>),
     /// An ONNX graph or a PyTorch state dict ([`crate::external`]).
@@ -188,7 +188,7 @@ pub enum Classifier {
 
 impl Classifier {
     /// Parameters of the model.
-    pub fn num_parameters(&self) -> usize {
+    pub(crate) fn num_parameters(&self) -> usize {
         match self {
             Classifier::Native(n) => n.num_parameters(),
             Classifier::External(e) => e.num_parameters(),
@@ -196,7 +196,7 @@ impl Classifier {
     }
 
     /// dcrobust's network, if it is one.
-    pub fn native(&self) -> Option<&Network> {
+    fn native(&self) -> Option<&Network> {
         match self {
             Classifier::Native(n) => Some(n.as_ref()),
             Classifier::External(_) => None,
@@ -204,7 +204,12 @@ impl Classifier {
     }
 
     /// Predicted classes of the images of `split`, in batches of `batch_size`.
-    pub fn predict(&self, data: &Dataset, split: &Split, batch_size: usize) -> Result<Vec<u32>> {
+    pub(crate) fn predict(
+        &self,
+        data: &Dataset,
+        split: &Split,
+        batch_size: usize,
+    ) -> Result<Vec<u32>> {
         match self {
             Classifier::Native(n) => train::predict(n, data, split, batch_size),
             Classifier::External(e) => {
@@ -244,25 +249,25 @@ impl dcrobust_attacks::Model for Classifier {
 }
 
 /// A model ready for evaluation.
-pub struct PreparedModel {
+pub(crate) struct PreparedModel {
     /// Its name (`cnn9-tanh-cosine`, ...).
-    pub name: String,
+    pub(crate) name: String,
     /// The classifier, trained.
-    pub net: Classifier,
+    pub(crate) net: Classifier,
     /// Its convergence curves, when the run directory has them.
-    pub history: Option<TrainingHistory>,
+    pub(crate) history: Option<TrainingHistory>,
     /// The training run directory, or `zoo:NAME` for a zoo model.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Adversarial training recipe, described, if any.
-    pub adversarial_training: Option<String>,
+    pub(crate) adversarial_training: Option<String>,
     /// Where it came from, as the report lists it.
-    pub origin: dcrobust_reports::ModelOrigin,
+    origin: dcrobust_reports::ModelOrigin,
 }
 
 impl PreparedModel {
     /// Whether it is a baseline: one of dcrobust's networks with ordinary convolutions (no
     /// decoupled operator), whatever its training and name. External models are not.
-    pub fn is_baseline(&self) -> bool {
+    fn is_baseline(&self) -> bool {
         self.net
             .native()
             .is_some_and(|n| n.config().operator.is_none())
@@ -270,7 +275,7 @@ impl PreparedModel {
 }
 
 /// Where the models come from.
-pub enum ModelSource<'a> {
+pub(crate) enum ModelSource<'a> {
     /// Train each configuration into `<out>/models/<name>` (resuming a run found there).
     Train {
         /// Model configurations.
@@ -283,7 +288,7 @@ pub enum ModelSource<'a> {
 }
 
 /// Trains, resumes or loads the models of a suite.
-pub fn prepare_models(
+pub(crate) fn prepare_models(
     source: ModelSource,
     data: &Dataset,
     out: &Path,
@@ -447,7 +452,7 @@ fn describe_adv(cfg: &TrainConfig) -> Option<String> {
 
 /// Writes `suite.json` into `out`, or checks that the one there matches: a rerun in the same
 /// directory must use the same configuration, so that resumed results stay consistent.
-pub fn record_config(out: &Path, config: &SuiteRecord) -> Result<()> {
+pub(crate) fn record_config(out: &Path, config: &SuiteRecord) -> Result<()> {
     let path = out.join("suite.json");
     // Compared as read back from text, as the file is: an f32 option turned into a JSON value
     // directly would differ from its own printed form (0.1f32 → 0.10000000149011612).
@@ -472,7 +477,7 @@ pub fn record_config(out: &Path, config: &SuiteRecord) -> Result<()> {
 }
 
 /// Images `first..first+n` of a split as `f32` in [0, 1], NCHW.
-pub fn images_f32(
+fn images_f32(
     data: &Dataset,
     split: &crate::data::Split,
     range: std::ops::Range<usize>,
@@ -485,7 +490,7 @@ pub fn images_f32(
 }
 
 /// Writes a planar (`C·H·W`, channel-major) 8-bit image as PNG, atomically.
-pub fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
+fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result<()> {
     let mut buf = Vec::with_capacity(img.len());
     for y in 0..h {
         for x in 0..w {
@@ -512,7 +517,7 @@ pub fn save_png(path: &Path, img: &[u8], c: usize, h: usize, w: usize) -> Result
 
 /// `k` image indices spread evenly over `0..n` (the first of each of `k` equal slices), so that
 /// examples cover a class-sorted test split.
-pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
+fn example_indices(n: usize, k: usize) -> Vec<usize> {
     let k = k.min(n);
     (0..k).map(|j| j * n / k).collect()
 }
@@ -521,7 +526,7 @@ pub fn example_indices(n: usize, k: usize) -> Vec<usize> {
 /// `[j·n/k, (j+1)·n/k)` for which `usable` holds (the suites ask for images every model
 /// classifies correctly, so that every example is attacked); a stretch without one keeps
 /// `j·n/k`.
-pub fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
+fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool) -> Vec<usize> {
     let k = k.min(n);
     (0..k)
         .map(|j| {
@@ -534,7 +539,7 @@ pub fn example_indices_where(n: usize, k: usize, usable: impl Fn(usize) -> bool)
 /// Writes the training history of every loaded model (a `--checkpoint` directory or zoo model)
 /// to `<out>/models/<name>/history.json`, where the report reads the convergence curves of
 /// trained ones; models trained by the run already have theirs there.
-pub fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()> {
+fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()> {
     for m in models {
         let Some(history) = &m.history else { continue };
         let dir = out.join("models").join(&m.name);
@@ -550,7 +555,7 @@ pub fn write_loaded_histories(models: &[PreparedModel], out: &Path) -> Result<()
 
 /// Writes `features/<model>.json` (the 2-D penultimate features of up to 1,000 test images) for
 /// every `feat2d` model, for the report's feature plots.
-pub fn write_features(
+fn write_features(
     models: &[PreparedModel],
     data: &Dataset,
     out: &Path,

@@ -17,30 +17,30 @@ use candle_core::Device;
 use dcrobust_reports::{AdversarialSummary, CorruptionSummary};
 
 /// A suite run with every option checked and the data loaded: what [`execute`] carries out.
-pub struct RunPlan {
+pub(crate) struct RunPlan {
     /// The suite and its options.
-    pub config: SuiteConfig,
+    pub(crate) config: SuiteConfig,
     /// The data: both splits when the run trains (models or a surrogate), else the test split.
-    pub data: Dataset,
+    pub(crate) data: Dataset,
     /// The models to train, when `checkpoints` is empty.
-    pub models: Vec<ModelConfig>,
+    pub(crate) models: Vec<ModelConfig>,
     /// The models to evaluate instead of training, already resolved.
-    pub checkpoints: Vec<Checkpoint>,
+    pub(crate) checkpoints: Vec<Checkpoint>,
     /// `--input-mean`/`--input-std`, as applied to the external checkpoints.
-    pub normalization: Option<Normalization>,
+    pub(crate) normalization: Option<Normalization>,
     /// The training recipe of the models and of the surrogate.
-    pub recipe: TrainConfig,
+    pub(crate) recipe: TrainConfig,
     /// The adversarial suite's surrogate baseline (a transfer source trained on the run's
     /// training split with its own seed), if the run trains one.
-    pub surrogate: Option<ModelConfig>,
+    pub(crate) surrogate: Option<ModelConfig>,
     /// Batch size of the features written beside the results.
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
     /// Seed, output directory, device, threads, progress and shard.
-    pub ctx: RunContext,
+    pub(crate) ctx: RunContext,
 }
 
 /// How a run ended.
-pub enum Finished {
+pub(crate) enum Finished {
     /// The adversarial suite's results.
     Adversarial(Box<AdversarialSummary>),
     /// The corruption suite's results.
@@ -74,7 +74,7 @@ impl RunPlan {
     }
 
     /// The suite this plan runs.
-    pub fn suite(&self) -> SuiteKind {
+    pub(crate) fn suite(&self) -> SuiteKind {
         match self.config {
             SuiteConfig::Adversarial(_) => SuiteKind::Adversarial,
             SuiteConfig::Corruption(_) => SuiteKind::Corruption,
@@ -86,7 +86,7 @@ impl RunPlan {
 /// one leaves no output directory behind), records `suite.json`, trains what the run trains
 /// (resuming models found in the output directory), evaluates, and writes the results and the
 /// models' features into the output directory.
-pub fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
+pub(crate) fn execute(plan: &RunPlan, device: &Device) -> Result<Finished> {
     let out = &plan.ctx.out;
     let progress = plan.ctx.progress;
     let t0 = std::time::Instant::now();
@@ -205,4 +205,4 @@ fn train_surrogate(
 }
 
 /// Seed purpose of the surrogate model of transfer attacks.
-pub(crate) const SEED_SURROGATE: u64 = 201;
+const SEED_SURROGATE: u64 = 201;

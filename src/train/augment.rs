@@ -5,7 +5,7 @@
 use rand::Rng;
 
 /// Padding on each side before the random crop.
-pub const PAD: usize = 4;
+const PAD: usize = 4;
 
 /// Index into `0..n` of position `i - PAD` after symmetric padding: `-1 → 0`, `-2 → 1`, …,
 /// `n → n-1`, `n+1 → n-2`.
@@ -24,7 +24,14 @@ fn reflect(i: usize, n: usize) -> usize {
 
 /// Writes one augmented image to `out` (length `c·h·w`, values in [0, 1]) from `img` (`u8`, CHW).
 /// Draws the crop offset (two numbers in `0..=2·PAD`) and the flip from `rng`, in that order.
-pub fn augment_into(img: &[u8], c: usize, h: usize, w: usize, rng: &mut impl Rng, out: &mut [f32]) {
+pub(crate) fn augment_into(
+    img: &[u8],
+    c: usize,
+    h: usize,
+    w: usize,
+    rng: &mut impl Rng,
+    out: &mut [f32],
+) {
     let oy = rng.random_range(0..=2 * PAD);
     let ox = rng.random_range(0..=2 * PAD);
     let flip = rng.random_bool(0.5);
@@ -32,7 +39,7 @@ pub fn augment_into(img: &[u8], c: usize, h: usize, w: usize, rng: &mut impl Rng
 }
 
 /// The crop at offset `(oy, ox)` (each in `0..=2·PAD`) of the padded image, flipped if asked.
-pub fn crop_into(
+fn crop_into(
     img: &[u8],
     c: usize,
     h: usize,
@@ -55,7 +62,7 @@ pub fn crop_into(
 }
 
 /// Converts one `u8` image to `[0, 1]` floats without augmentation.
-pub fn to_unit(img: &[u8], out: &mut [f32]) {
+pub(crate) fn to_unit(img: &[u8], out: &mut [f32]) {
     for (d, &s) in out.iter_mut().zip(img) {
         *d = f32::from(s) / 255.0;
     }

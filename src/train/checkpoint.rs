@@ -15,35 +15,35 @@ use super::*;
 use sha2::{Digest, Sha256};
 
 /// Paths of a run directory.
-pub struct RunDir {
+pub(crate) struct RunDir {
     /// The directory.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl RunDir {
     /// `config.json`.
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.join("config.json")
     }
     /// `model.safetensors`: weights and running statistics.
-    pub fn model(&self) -> PathBuf {
+    pub(crate) fn model(&self) -> PathBuf {
         self.dir.join("model.safetensors")
     }
     /// `optimizer.safetensors`: the optimiser's state.
-    pub fn optimizer(&self) -> PathBuf {
+    pub(crate) fn optimizer(&self) -> PathBuf {
         self.dir.join("optimizer.safetensors")
     }
     /// `checkpoint.safetensors`: weights and optimiser state in one file, as written by
     /// dcrobust 0.1 (read only).
-    pub fn legacy_checkpoint(&self) -> PathBuf {
+    fn legacy_checkpoint(&self) -> PathBuf {
         self.dir.join("checkpoint.safetensors")
     }
     /// `state.json`.
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.join("state.json")
     }
     /// `history.json`.
-    pub fn history(&self) -> PathBuf {
+    pub(crate) fn history(&self) -> PathBuf {
         self.dir.join("history.json")
     }
     /// Whether the run uses the single-file layout of dcrobust 0.1.
@@ -51,7 +51,7 @@ impl RunDir {
         !self.model().exists() && self.legacy_checkpoint().exists()
     }
     /// The file that holds the weights.
-    pub fn weights(&self) -> PathBuf {
+    pub(crate) fn weights(&self) -> PathBuf {
         if self.is_legacy() {
             self.legacy_checkpoint()
         } else {
@@ -159,7 +159,7 @@ pub fn load_network(dir: &Path, device: &Device) -> Result<(RunConfig, Network)>
 /// Builds `cfg`'s network (f32) from the bytes of a `model.safetensors` (f32 or f16 tensors under
 /// PyTorch's names). `label` names the weights and `config_label` the configuration in errors;
 /// bytes whose SHA-256 differs from `cfg.weights_sha256` (when set) are refused.
-pub fn network_from_weights(
+pub(crate) fn network_from_weights(
     cfg: &RunConfig,
     bytes: &[u8],
     label: &str,
@@ -186,7 +186,7 @@ pub fn network_from_weights(
 
 /// The network's weights as the bytes of a `model.safetensors` (PyTorch's names, name order, no
 /// metadata), with every floating-point tensor stored as `dtype`.
-pub fn weights_bytes(net: &Network, dtype: DType) -> Result<Vec<u8>> {
+pub(crate) fn weights_bytes(net: &Network, dtype: DType) -> Result<Vec<u8>> {
     let tensors = export_tensors(net)?
         .into_iter()
         .map(|(name, t)| {

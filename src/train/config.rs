@@ -5,7 +5,7 @@ use super::*;
 /// The attack adversarial training crafts its examples with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AdvTrainAttack {
+pub(crate) enum AdvTrainAttack {
     /// One FGSM step of ε from the clean image (Goodfellow et al. 2015).
     Fgsm,
     /// FGSM from a uniform random start in the ε-ball, one step of `step_size`·ε (1.25 ε by
@@ -23,19 +23,19 @@ pub enum AdvTrainAttack {
 /// the mixed batch (Kurakin et al. 2017 with λ = 1 at `fraction` 0.5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdvTraining {
+pub(crate) struct AdvTraining {
     /// The attack.
-    pub attack: AdvTrainAttack,
+    pub(crate) attack: AdvTrainAttack,
     /// L∞ budget ε in [0, 1] pixel units.
-    pub eps: f64,
+    pub(crate) eps: f64,
     /// PGD iterations (FGSM and FGSM-RS take one step and ignore it).
-    pub steps: usize,
+    pub(crate) steps: usize,
     /// Step size as a fraction of ε (PGD and FGSM-RS; FGSM always steps ε and ignores it).
-    pub step_size: f64,
+    pub(crate) step_size: f64,
     /// Fraction of each batch replaced by adversarial examples, in (0, 1]; run configurations
     /// written before the option existed replaced every image, so it defaults to 1.
     #[serde(default = "whole_batch")]
-    pub fraction: f64,
+    pub(crate) fraction: f64,
 }
 
 fn whole_batch() -> f64 {
@@ -44,12 +44,12 @@ fn whole_batch() -> f64 {
 
 impl AdvTraining {
     /// How many images of a batch of `batch` are replaced: `⌈fraction · batch⌉`, at least 1.
-    pub fn replaced(&self, batch: usize) -> usize {
+    pub(crate) fn replaced(&self, batch: usize) -> usize {
         ((self.fraction * batch as f64).ceil() as usize).clamp(1, batch.max(1))
     }
 
     /// The attack's short name: `fgsm`, `fgsm-rs`, or `pgd-<steps>`.
-    pub fn attack_label(&self) -> String {
+    pub(crate) fn attack_label(&self) -> String {
         match self.attack {
             AdvTrainAttack::Fgsm => "fgsm".to_string(),
             AdvTrainAttack::FgsmRs => "fgsm-rs".to_string(),
@@ -58,7 +58,7 @@ impl AdvTraining {
     }
 
     /// The attack that crafts the training examples.
-    pub fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
+    pub(crate) fn build(&self) -> std::result::Result<Box<dyn dcrobust_attacks::Attack>, String> {
         let cfg = dcrobust_attacks::AttackConfig {
             pgd: dcrobust_attacks::PgdConfig {
                 steps: match self.attack {
@@ -84,46 +84,46 @@ impl AdvTraining {
 /// How to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TrainConfig {
+pub(crate) struct TrainConfig {
     /// Passes over the training split.
-    pub epochs: usize,
+    pub(crate) epochs: usize,
     /// Images per optimiser step (the last batch of an epoch may be smaller).
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Optimiser.
-    pub optimizer: OptimizerConfig,
+    pub(crate) optimizer: OptimizerConfig,
     /// Initial learning rate.
-    pub lr: f64,
+    pub(crate) lr: f64,
     /// Learning-rate schedule; `lr_milestones` and `lr_gamma` belong to [`Schedule::Step`].
     #[serde(default)]
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// Epochs after which the learning rate is multiplied by `lr_gamma` (step schedule).
-    pub lr_milestones: Vec<usize>,
+    pub(crate) lr_milestones: Vec<usize>,
     /// Factor applied at each milestone.
-    pub lr_gamma: f64,
+    pub(crate) lr_gamma: f64,
     /// Label smoothing ε of the training loss (official code: 0.01).
-    pub label_smoothing: f64,
+    pub(crate) label_smoothing: f64,
     /// L2 coefficient λ (loss term λ/2·Σw²) on BN γ/β, shortcut and score filters, and every
     /// filter of a baseline network (docs/model.md#training-recipe: 5e-4).
-    pub weight_decay: f64,
+    pub(crate) weight_decay: f64,
     /// Coefficient of the orthogonality regulariser on decoupled filters (official: 1e-5).
-    pub orthogonality: f64,
+    pub(crate) orthogonality: f64,
     /// Project decoupled filters to unit norm every this many iterations (official: 100; 0 = never).
-    pub projection_every: usize,
+    pub(crate) projection_every: usize,
     /// Pad-4-mirror random crop and horizontal flip.
-    pub augment: bool,
+    pub(crate) augment: bool,
     /// Record running training metrics every this many iterations (0 = only per epoch).
-    pub log_every: usize,
+    pub(crate) log_every: usize,
     /// Batch size of test-split evaluation.
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
     /// Run seed: initialisation, shuffling and augmentation all derive from it.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Adversarial training, if any.
     #[serde(default)]
-    pub adversarial: Option<AdvTraining>,
+    pub(crate) adversarial: Option<AdvTraining>,
     /// Training images held out as a validation split ([`crate::data::Dataset::hold_out`]),
     /// evaluated after every epoch, so that recipe choices are made without the test split.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub holdout: usize,
+    pub(crate) holdout: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -133,7 +133,7 @@ fn is_zero(n: &usize) -> bool {
 impl TrainConfig {
     /// dcrobust's CPU defaults: Adam 1e-3, batch 128, steps ×0.1 at 50% and 75% of the epochs,
     /// label smoothing 0.01, weight decay 5e-4, orthogonality 1e-5, projection every 100.
-    pub fn new(epochs: usize, seed: u64) -> Self {
+    pub(crate) fn new(epochs: usize, seed: u64) -> Self {
         TrainConfig {
             epochs,
             batch_size: 128,
@@ -156,7 +156,7 @@ impl TrainConfig {
     }
 
     /// The recipe `recipe` for `epochs` epochs: [`Recipe::Quick`] is [`TrainConfig::new`].
-    pub fn recipe(recipe: Recipe, epochs: usize, seed: u64) -> Self {
+    pub(crate) fn recipe(recipe: Recipe, epochs: usize, seed: u64) -> Self {
         let mut cfg = TrainConfig::new(epochs, seed);
         match recipe {
             Recipe::Quick => {}
@@ -189,7 +189,7 @@ impl TrainConfig {
 
     /// Learning rate of optimiser step `iteration` (counted from 0) of a run of
     /// `total_iterations` steps, which falls in epoch `epoch` (counted from 1).
-    pub fn lr_at(&self, epoch: usize, iteration: usize, total_iterations: usize) -> f64 {
+    pub(crate) fn lr_at(&self, epoch: usize, iteration: usize, total_iterations: usize) -> f64 {
         self.lr
             * self
                 .schedule
@@ -197,7 +197,7 @@ impl TrainConfig {
     }
 
     /// Checks every field, naming the bad value.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());
         }
@@ -275,7 +275,7 @@ impl TrainConfig {
 /// Named training recipes: every field of [`TrainConfig`] at once; single options override them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Recipe {
+pub(crate) enum Recipe {
     /// dcrobust's short-run defaults ([`TrainConfig::new`]): Adam 1e-3, batch 128, ×0.1 at 50 %
     /// and 75 % of the epochs, label smoothing 0.01.
     Quick,
@@ -292,7 +292,7 @@ pub enum Recipe {
 /// Learning-rate schedule, as a factor on [`TrainConfig::lr`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Schedule {
+pub(crate) enum Schedule {
     /// Constant within an epoch, multiplied by `lr_gamma` after each of `lr_milestones`.
     #[default]
     Step,
@@ -311,7 +311,13 @@ pub enum Schedule {
 impl Schedule {
     /// The factor on the base learning rate at step `iteration` (from 0) of `total` steps, in
     /// epoch `epoch` (from 1).
-    pub fn factor(&self, epoch: usize, iteration: usize, total: usize, cfg: &TrainConfig) -> f64 {
+    pub(crate) fn factor(
+        &self,
+        epoch: usize,
+        iteration: usize,
+        total: usize,
+        cfg: &TrainConfig,
+    ) -> f64 {
         match *self {
             Schedule::Step => {
                 let passed = cfg.lr_milestones.iter().filter(|&&m| m < epoch).count();
@@ -334,7 +340,7 @@ impl Schedule {
 
 /// Milestones at half and three quarters of the run (the official schedule decays at 47%, 71%
 /// and 88% of its iterations; two steps suit short runs).
-pub fn default_milestones(epochs: usize) -> Vec<usize> {
+fn default_milestones(epochs: usize) -> Vec<usize> {
     let mut m: Vec<usize> = [epochs / 2, epochs * 3 / 4]
         .into_iter()
         .filter(|&e| e > 0 && e < epochs)
@@ -346,20 +352,20 @@ pub fn default_milestones(epochs: usize) -> Vec<usize> {
 /// What a run trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DataInfo {
+pub(crate) struct DataInfo {
     /// Loader name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it came from.
-    pub source: String,
+    pub(crate) source: String,
     /// Training images used.
-    pub train_images: usize,
+    train_images: usize,
     /// Test images used.
-    pub test_images: usize,
+    pub(crate) test_images: usize,
 }
 
 impl DataInfo {
     /// Describes `data`.
-    pub fn of(data: &Dataset) -> Self {
+    pub(crate) fn of(data: &Dataset) -> Self {
         DataInfo {
             name: data.name.clone(),
             source: data.source.clone(),
@@ -374,15 +380,15 @@ impl DataInfo {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// dcrobust version that wrote it.
-    pub version: String,
+    pub(crate) version: String,
     /// The network.
-    pub model: ModelConfig,
+    pub(crate) model: ModelConfig,
     /// The training recipe.
-    pub train: TrainConfig,
+    pub(crate) train: TrainConfig,
     /// The data.
-    pub data: DataInfo,
+    pub(crate) data: DataInfo,
     /// SHA-256 (hex) of `model.safetensors` as last written; a file that does not match is
     /// refused when the run is loaded for evaluation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights_sha256: Option<String>,
+    pub(crate) weights_sha256: Option<String>,
 }

@@ -7,7 +7,7 @@ use candle_core::{Result, Tensor, D};
 ///
 /// # Shapes
 /// `logits`: `(N, K)`, `labels`: `(N,)` u32 → scalar.
-pub fn cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Result<Tensor> {
+pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor, smoothing: f64) -> Result<Tensor> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let nll = logp.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
     if smoothing == 0.0 {

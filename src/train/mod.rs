@@ -4,17 +4,17 @@
 //! - `config.json`: the [`RunConfig`] (model, training, data) the run was started with;
 //! - `checkpoint.safetensors`: parameters, buffers and optimiser state after the last finished
 //!   epoch, written atomically;
-//! - `state.json`: the [`TrainState`] that goes with the checkpoint;
+//! - `state.json`: the `TrainState` that goes with the checkpoint;
 //! - `history.json`: the convergence curves ([`dcrobust_reports::TrainingHistory`]).
 //!
 //! Every random draw is derived from the run seed and the place it is made (epoch, batch), so a
 //! run stopped after any epoch and resumed ends with the same weights as an uninterrupted one.
 
-pub mod augment;
+pub(crate) mod augment;
 mod checkpoint;
 mod config;
-pub mod loss;
-pub mod optim;
+pub(crate) mod loss;
+pub(crate) mod optim;
 
 pub use checkpoint::*;
 pub use config::*;
@@ -45,26 +45,26 @@ const SEED_ADVERSARIAL: u64 = 4;
 
 /// Progress saved with each checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
+struct TrainState {
     /// Epochs finished.
-    pub epochs_done: usize,
+    epochs_done: usize,
     /// Optimiser steps taken.
-    pub iteration: usize,
+    pub(crate) iteration: usize,
     /// Seconds of training so far (evaluation excluded).
-    pub wall_time_s: f64,
+    pub(crate) wall_time_s: f64,
     /// Whether the run reached its last epoch.
-    pub finished: bool,
+    pub(crate) finished: bool,
 }
 
 /// How to run the loop, beyond the recipe.
 #[derive(Clone, Debug, Default)]
-pub struct TrainOptions {
+pub(crate) struct TrainOptions {
     /// Continue the run found in the output directory.
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Stop (as if killed) after this many epochs in total; the run can be resumed.
-    pub stop_after_epochs: Option<usize>,
+    pub(crate) stop_after_epochs: Option<usize>,
     /// Show a progress bar on standard error.
-    pub progress: bool,
+    pub(crate) progress: bool,
 }
 
 /// Builds a batch: images `(B, C, H, W)` f32 in [0, 1] and labels `(B,)` u32.
@@ -95,7 +95,7 @@ fn make_batch(
 }
 
 /// Loss (without label smoothing) and accuracy of `net` on `split`, in inference mode.
-pub fn evaluate(
+pub(crate) fn evaluate(
     net: &Network,
     data: &Dataset,
     split: &Split,
@@ -118,7 +118,7 @@ pub fn evaluate(
 }
 
 /// Predicted class of every image of `split`, in inference mode.
-pub fn predict(
+pub(crate) fn predict(
     net: &Network,
     data: &Dataset,
     split: &Split,
@@ -307,7 +307,7 @@ fn resume(
 
 /// Trains `net` on `data` following `cfg`, writing the run directory `out` as it goes.
 /// Returns the convergence history.
-pub fn train(
+pub(crate) fn train(
     net: &Network,
     model_cfg: &ModelConfig,
     data: &Dataset,
@@ -671,7 +671,11 @@ pub(crate) fn json_diff(prefix: &str, a: &serde_json::Value, b: &serde_json::Val
 }
 
 /// Builds the network for `model_cfg` with its initialisation seed derived from the run seed.
-pub fn build_network(model_cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Network> {
+pub(crate) fn build_network(
+    model_cfg: &ModelConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<Network> {
     Ok(Network::new(
         model_cfg.clone(),
         device,

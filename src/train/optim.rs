@@ -13,7 +13,7 @@ use std::collections::HashMap;
 /// Which optimiser, with its constants.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum OptimizerConfig {
+pub(crate) enum OptimizerConfig {
     /// Adam (Kingma & Ba), bias-corrected: `w -= lr · m̂ / (sqrt(v̂) + eps)`.
     Adam {
         /// First-moment decay.
@@ -34,15 +34,10 @@ pub enum OptimizerConfig {
 
 impl OptimizerConfig {
     /// Adam with TensorFlow's defaults (the official code's optimiser).
-    pub const ADAM: OptimizerConfig = OptimizerConfig::Adam {
+    pub(crate) const ADAM: OptimizerConfig = OptimizerConfig::Adam {
         beta1: 0.9,
         beta2: 0.999,
         eps: 1e-8,
-    };
-    /// SGD with momentum 0.9 (the official ImageNet recipe).
-    pub const SGD: OptimizerConfig = OptimizerConfig::Sgd {
-        momentum: 0.9,
-        nesterov: false,
     };
 }
 
@@ -54,19 +49,19 @@ struct Slot {
 }
 
 /// An optimiser over a fixed list of parameters.
-pub struct Optimizer {
+pub(crate) struct Optimizer {
     cfg: OptimizerConfig,
     weight_decay: f64,
     params: Vec<Param>,
     slots: Vec<Slot>,
     /// Steps taken (Adam's bias correction uses it).
-    pub steps: u64,
+    pub(crate) steps: u64,
 }
 
 impl Optimizer {
     /// Optimises `params` (buffers are skipped); `weight_decay` is the L2 coefficient λ of the
     /// loss term `λ/2 · Σ w²`, applied as `g += λ·w` to parameters in [`Group::Decay`].
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         cfg: OptimizerConfig,
         weight_decay: f64,
         params: impl Iterator<Item = &'a Param>,
@@ -86,7 +81,7 @@ impl Optimizer {
     }
 
     /// One update with learning rate `lr` from the gradients in `grads`.
-    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+    pub(crate) fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
         self.steps += 1;
         let t = self.steps as i32;
         for (p, slot) in self.params.iter().zip(self.slots.iter_mut()) {
@@ -133,7 +128,7 @@ impl Optimizer {
     }
 
     /// The state as named tensors (`optim.a.<param>`, `optim.b.<param>`), for checkpoints.
-    pub fn state_tensors(&self) -> HashMap<String, Tensor> {
+    pub(crate) fn state_tensors(&self) -> HashMap<String, Tensor> {
         let mut out = HashMap::new();
         for (p, s) in self.params.iter().zip(&self.slots) {
             if let Some(a) = &s.a {
@@ -147,7 +142,7 @@ impl Optimizer {
     }
 
     /// Restores the state saved by [`Optimizer::state_tensors`] after `steps` steps.
-    pub fn load_state(
+    pub(crate) fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
         steps: u64,

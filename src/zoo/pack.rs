@@ -8,28 +8,28 @@ use std::path::Path;
 
 /// Largest change of clean test accuracy (as a fraction) that storing the weights in f16 may
 /// cause; above it they are stored in f32.
-pub const HALF_TOLERANCE: f64 = 0.001;
+pub(crate) const HALF_TOLERANCE: f64 = 0.001;
 
 /// What to pack and where.
-pub struct PackRequest<'a> {
+pub(crate) struct PackRequest<'a> {
     /// The finished training run directory.
-    pub run: &'a Path,
+    pub(crate) run: &'a Path,
     /// Zoo name of the model.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Directory that receives `<name>/` (the repository's `src/zoo`).
-    pub into: &'a Path,
+    pub(crate) into: &'a Path,
     /// The training command; when `None`, the run directory's `command` file.
-    pub command: Option<&'a str>,
+    pub(crate) command: Option<&'a str>,
     /// Where the training ran; when `None`, this machine's processor.
-    pub trained_on: Option<&'a str>,
+    pub(crate) trained_on: Option<&'a str>,
     /// The data whose test split measures clean accuracy (the full CIFAR-10 test split).
-    pub data: &'a Dataset,
+    pub(crate) data: &'a Dataset,
     /// Images per evaluation batch (changes no number).
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
 }
 
 /// This machine's processor as `/proc/cpuinfo` names it, and its logical core count.
-pub fn this_processor() -> String {
+fn this_processor() -> String {
     let name = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -44,7 +44,7 @@ pub fn this_processor() -> String {
 }
 
 /// Number of `split` images `net` classifies correctly (inference mode).
-pub fn correct(
+pub(crate) fn correct(
     net: &Network,
     data: &Dataset,
     split: &crate::data::Split,
@@ -63,7 +63,7 @@ pub fn correct(
 /// SHA-256, the history, and `zoo.json` with the accuracies measured here.
 /// `PATH/TO/<last component>` for a data folder, so that a recorded command or configuration
 /// names no folder of the machine that trained the model (`PATH/TO/...` is left as it is).
-pub fn portable_path(path: &str) -> String {
+pub(crate) fn portable_path(path: &str) -> String {
     if path.starts_with("PATH/TO/") {
         return path.to_string();
     }
@@ -75,7 +75,7 @@ pub fn portable_path(path: &str) -> String {
 
 /// `command` with the value of every `--data` option (`--data DIR` or `--data=DIR`) made
 /// [`portable_path`]; the rest is kept as written.
-pub fn portable_command(command: &str) -> String {
+pub(crate) fn portable_command(command: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut after_data = false;
     for word in command.split_whitespace() {
@@ -92,7 +92,7 @@ pub fn portable_command(command: &str) -> String {
     out.join(" ")
 }
 
-pub fn pack(req: &PackRequest) -> Result<ZooMeta> {
+pub(crate) fn pack(req: &PackRequest) -> Result<ZooMeta> {
     let name = req.name;
     if name.is_empty()
         || !name

@@ -1,5 +1,5 @@
 use super::*;
-use crate::models::{Angular, Magnitude, OperatorConfig, Radius};
+use crate::models::{Angular, Magnitude, ModelConfig, OperatorConfig, Radius};
 use crate::train::{TrainConfig, TrainOptions};
 
 /// Oracle: the count of embedded test images each zoo model classifies correctly, recorded in

@@ -256,7 +256,12 @@ impl CustomOp3 for ChannelAffineGrad {
 ///
 /// # Shapes
 /// `x`: `(N, C, …)`, `scale`, `shift`: `(C,)` → same as `x`.
-pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor, relu: bool) -> Result<Tensor> {
+pub(crate) fn channel_affine(
+    x: &Tensor,
+    scale: &Tensor,
+    shift: &Tensor,
+    relu: bool,
+) -> Result<Tensor> {
     if !crate::kernels::own_kernels(x) {
         let shape: Vec<usize> = (0..x.rank())
             .map(|d| if d == 1 { scale.elem_count() } else { 1 })

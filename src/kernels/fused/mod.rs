@@ -26,12 +26,12 @@ mod affine;
 mod sumsq;
 mod tail;
 
-pub use affine::channel_affine;
-pub use sumsq::channel_sumsq;
-pub use tail::{decoupled_tail, FusedAngular, FusedMagnitude};
+pub(crate) use affine::channel_affine;
+pub(crate) use sumsq::channel_sumsq;
+pub(crate) use tail::{decoupled_tail, FusedAngular, FusedMagnitude};
 
 /// The float operations the kernels need, for `f32` and `f64`.
-pub(crate) trait Real:
+trait Real:
     Copy
     + Send
     + Sync
@@ -55,7 +55,7 @@ pub(crate) trait Real:
 /// Eigen's `generic_fast_tanh_float`, clamped to ±7.905 where it reaches ±1 in f32. Largest
 /// error against f64 `tanh` over [−10, 10]: 3.97e-7 (`fast_tanh_is_accurate`).
 #[inline(always)]
-pub(crate) fn fast_tanh(x: f32) -> f32 {
+fn fast_tanh(x: f32) -> f32 {
     const A: [f32; 7] = [
         4.893_524_6e-3,
         6.372_619_3e-4,

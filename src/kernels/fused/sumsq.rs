@@ -122,7 +122,7 @@ impl CustomOp2 for ChannelSumSqGrad {
 ///
 /// # Shapes
 /// `x`: `(N, C, …)` → `(N, 1, …)`.
-pub fn channel_sumsq(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn channel_sumsq(x: &Tensor) -> Result<Tensor> {
     if !crate::kernels::own_kernels(x) {
         return x.sqr()?.sum_keepdim(1);
     }

@@ -12,7 +12,7 @@ use std::f64::consts::PI;
 /// The magnitude functions the fused kernel knows (docs/model.md#magnitude-functions), with
 /// their factor α.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FusedMagnitude {
+pub(crate) enum FusedMagnitude {
     /// `h = α`.
     Sphere(f64),
     /// `h = α · min(n, ρ) / ρ`.
@@ -26,7 +26,7 @@ pub enum FusedMagnitude {
 /// The angular activations the fused kernel knows (docs/model.md#angular-activations), of
 /// `c = cos θ`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FusedAngular {
+pub(crate) enum FusedAngular {
     /// `g = c`.
     Cosine,
     /// `g = 1 − 2θ/π`.
@@ -70,7 +70,7 @@ impl FusedMagnitude {
     }
 
     /// Whether `h` depends on ρ.
-    pub fn uses_radius(self) -> bool {
+    pub(crate) fn uses_radius(self) -> bool {
         matches!(self, FusedMagnitude::Ball(_) | FusedMagnitude::Tanh(_))
     }
 }
@@ -437,7 +437,7 @@ impl CustomOp3 for TailGrad {
 ///
 /// # Shapes
 /// `y`: `(N, C, H, W)`, `n`: `(N, 1, H, W)`, `rho`: `(C,)` → `(N, C, H, W)`.
-pub fn decoupled_tail(
+pub(crate) fn decoupled_tail(
     y: &Tensor,
     n: &Tensor,
     rho: &Tensor,

@@ -45,7 +45,7 @@ use checks::*;
 use output::*;
 use transfer::*;
 
-pub use output::print_table;
+pub(crate) use output::print_table;
 
 const SEED_ATTACK: u64 = 101;
 
@@ -54,7 +54,7 @@ const SEED_TRANSFER: u64 = 102;
 /// Per-sample record file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum RecordFormat {
+pub(crate) enum RecordFormat {
     /// JSON lines (`records.jsonl`).
     Jsonl,
     /// Comma-separated values with a header (`records.csv`).
@@ -63,39 +63,39 @@ pub enum RecordFormat {
 
 /// What the adversarial suite evaluates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdversarialConfig {
+pub(crate) struct AdversarialConfig {
     /// White-box attacks, each over the ε sweep of its norm (Square and AutoAttack: the
     /// headline L∞ ε only).
-    pub attacks: Vec<AttackKind>,
+    pub(crate) attacks: Vec<AttackKind>,
     /// L∞ sweep.
-    pub linf_eps: Vec<f64>,
+    pub(crate) linf_eps: Vec<f64>,
     /// L2 sweep.
-    pub l2_eps: Vec<f64>,
+    pub(crate) l2_eps: Vec<f64>,
     /// L∞ budget of the headline table, the transfer attacks and the checks.
-    pub headline_linf: f64,
+    pub(crate) headline_linf: f64,
     /// L2 budget of the headline table.
-    pub headline_l2: f64,
+    pub(crate) headline_l2: f64,
     /// Attack parameters.
-    pub attack: AttackConfig,
+    pub(crate) attack: AttackConfig,
     /// Attacks crafted on each source model and evaluated on every other model (empty: none).
-    pub transfer_attacks: Vec<AttackKind>,
+    pub(crate) transfer_attacks: Vec<AttackKind>,
     /// Source models of the transfer attacks, by name (`baseline`: every baseline model of the
     /// run); `None`: every model.
-    pub transfer_from: Option<Vec<String>>,
+    pub(crate) transfer_from: Option<Vec<String>>,
     /// Test images evaluated (a class-balanced subset); `None`: the whole test split.
-    pub eval_images: Option<usize>,
+    pub(crate) eval_images: Option<usize>,
     /// Images per evaluation batch (does not change any number).
     #[serde(skip)]
-    pub eval_batch_size: usize,
+    pub(crate) eval_batch_size: usize,
     /// Per-sample record format.
-    pub records: RecordFormat,
+    pub(crate) records: RecordFormat,
     /// Test images saved as examples per model and attack.
-    pub examples: usize,
+    pub(crate) examples: usize,
     /// Run the checks' own attacks (PGD with a quarter of the steps, and unbounded PGD) for the
     /// `monotone-in-steps` and `unbounded-pgd-reaches-chance` checks; `--no-checks` turns them
     /// off. The checks read off the suite's own cells cost nothing and always run.
     #[serde(default = "checks_default")]
-    pub checks: bool,
+    pub(crate) checks: bool,
 }
 
 /// [`AdversarialConfig::checks`] of configurations that predate the field.
@@ -105,7 +105,7 @@ fn checks_default() -> bool {
 
 impl AdversarialConfig {
     /// Checks the options that name models (`--transfer-from`) against the run's models.
-    pub fn check_models(&self, names: &[String]) -> Result<()> {
+    pub(crate) fn check_models(&self, names: &[String]) -> Result<()> {
         if let Some(from) = &self.transfer_from {
             for f in from.iter().filter(|f| *f != "baseline") {
                 if !names.iter().any(|m| m == f) {
@@ -120,7 +120,7 @@ impl AdversarialConfig {
     }
 
     /// Checks every option before any work starts, naming the bad value.
-    pub fn validate(&self, data: &Dataset) -> Result<()> {
+    pub(crate) fn validate(&self, data: &Dataset) -> Result<()> {
         self.attack.validate()?;
         if self.attacks.is_empty() {
             bail!("--attacks is empty; name at least one attack");
@@ -166,7 +166,7 @@ impl AdversarialConfig {
     }
 
     /// The ε values `kind` runs at.
-    pub fn sweep(&self, kind: AttackKind) -> Vec<f64> {
+    pub(crate) fn sweep(&self, kind: AttackKind) -> Vec<f64> {
         if matches!(kind, AttackKind::Square | AttackKind::AutoAttack) {
             return vec![self.headline_linf];
         }
@@ -580,7 +580,7 @@ impl Suite for AdversarialSuite<'_> {
 /// are not evaluated themselves. Every finished unit is recorded in `out/cells/`, and units found
 /// there are not computed again. With a shard only that shard's units are evaluated,
 /// `shard.json` is written and `None` is returned; `dcrobust merge` assembles the shards.
-pub fn run(
+pub(crate) fn run(
     models: &[PreparedModel],
     surrogates: &[PreparedModel],
     data: &Dataset,
@@ -647,7 +647,7 @@ fn confusion_matrices(
 
 /// Assembles the summary and the per-sample records of run directory `out` from its unit files,
 /// writes `summary.json` and the records file, and prints one line per model.
-pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
+pub(crate) fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary> {
     let store = CellStore::existing(out)?;
     let meta: Meta = need(&store, "meta")?;
     let n = meta.run.images;
@@ -739,7 +739,7 @@ pub fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialSummary>
 /// A white-box cell of `attack` at L∞ budget `eps` with `accuracy` on 100 images, every other
 /// field zero or empty: the fixture of this module's tests.
 #[cfg(test)]
-pub(crate) fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
+fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
     AttackCell {
         attack: attack.into(),
         norm: "linf".into(),

@@ -57,7 +57,7 @@ pub(super) fn model_line(m: &ModelAdversarial, cfg: &AdversarialConfig) -> Strin
 }
 
 /// The headline table: clean and robust accuracy per model at the headline budgets.
-pub fn print_table(s: &AdversarialSummary) {
+pub(crate) fn print_table(s: &AdversarialSummary) {
     for line in table_lines(s) {
         println!("{line}");
     }

@@ -8,7 +8,7 @@ use dcrobust_reports::{AttackCell, SampleRecord};
 use std::collections::BTreeMap;
 
 /// Attack name of the worst-case cells.
-pub const WORST_CASE: &str = "worst-case";
+pub(crate) const WORST_CASE: &str = "worst-case";
 
 /// One image's outcome under the worst case: the record of the first attack (in run order)
 /// that misclassified it, or else the record with the highest loss.

@@ -51,7 +51,7 @@ pub(crate) enum Finished {
 
 impl RunPlan {
     /// What `suite.json` records of this plan.
-    pub fn record(&self) -> SuiteRecord {
+    pub(crate) fn record(&self) -> SuiteRecord {
         let (adversarial, corruption) = match &self.config {
             SuiteConfig::Adversarial(a) => (Some(a.as_ref().clone()), None),
             SuiteConfig::Corruption(c) => (None, Some(c.clone())),

@@ -208,6 +208,15 @@ pub(crate) fn train_config(
     }
     cfg.augment = !a.no_augment;
     cfg.log_every = a.log_every;
+    cfg.adversarial = adversarial_training(a)?;
+    cfg.holdout = a.holdout;
+    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(cfg)
+}
+
+/// The adversarial training the `--adv-*` options describe (`None` without `--adv-train`), each
+/// option checked against the attack it applies to.
+fn adversarial_training(a: &RecipeArgs) -> Result<Option<AdvTraining>> {
     if a.adv_train == AdvTrainArg::None {
         if let Some(f) = a.adv_fraction {
             bail!("--adv-fraction {f} needs --adv-train fgsm, fgsm-rs or pgd: it is the share of each batch made adversarial");
@@ -236,14 +245,11 @@ pub(crate) fn train_config(
             1.0,
         ),
     };
-    cfg.adversarial = attack.map(|attack| AdvTraining {
+    Ok(attack.map(|attack| AdvTraining {
         attack,
         eps: a.adv_eps,
         steps,
         step_size: a.adv_step_size.unwrap_or(step_size),
         fraction: a.adv_fraction.unwrap_or(fraction),
-    });
-    cfg.holdout = a.holdout;
-    cfg.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(cfg)
+    }))
 }

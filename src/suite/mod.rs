@@ -295,148 +295,176 @@ pub(crate) fn prepare_models(
     device: &Device,
     progress: bool,
 ) -> Result<Vec<PreparedModel>> {
-    let mut prepared = Vec::new();
     match source {
         ModelSource::Load(checkpoints) => {
-            for checkpoint in checkpoints {
-                if let Checkpoint::External(spec) = checkpoint {
-                    let model = ExternalModel::load(spec, device)?;
-                    model.check_fits(data.channels, data.height, data.width, data.classes.len())?;
-                    let origin = dcrobust_reports::ModelOrigin {
-                        model: spec.model_name(),
-                        source: spec.label(),
-                        format: match &spec.normalization {
-                            Some(n) => format!(
-                                "{}, inputs normalised with mean {:?} and std {:?}",
-                                spec.format, n.mean, n.std
-                            ),
-                            None => spec.format.to_string(),
-                        },
-                        sha256: Some(model.sha256().to_string()),
-                    };
-                    prepared.push(PreparedModel {
-                        name: spec.model_name(),
-                        net: Classifier::External(Box::new(model)),
-                        history: None,
-                        dir: checkpoint.label(),
-                        adversarial_training: None,
-                        origin,
-                    });
-                    continue;
-                }
-                let (name, cfg, net, history) = match checkpoint {
-                    Checkpoint::Dir(dir) => {
-                        let (cfg, net) = train::load_network(dir, device)?;
-                        let history = std::fs::read(dir.join("history.json"))
-                            .ok()
-                            .and_then(|b| serde_json::from_slice(&b).ok());
-                        (cfg.model.name(), cfg, net, history)
-                    }
-                    Checkpoint::Zoo(z) => {
-                        if !crate::zoo::fits(data) {
-                            bail!(
-                                "zoo:{} classifies CIFAR-10 ({}); the data ({}) has {} classes of {}x{}x{} images: {}",
-                                z.meta.name,
-                                crate::data::CIFAR10_CLASSES.join(", "),
-                                data.source,
-                                data.classes.len(),
-                                data.channels,
-                                data.height,
-                                data.width,
-                                data.classes.join(", ")
-                            );
-                        }
-                        // Keyed by the zoo name, like the model's results.
-                        let mut history = z.history()?;
-                        history.model = z.meta.name.clone();
-                        (
-                            z.meta.name.clone(),
-                            z.config.clone(),
-                            z.network(device)?,
-                            Some(history),
-                        )
-                    }
-                    Checkpoint::External(_) => continue,
-                };
-                let m = &cfg.model;
-                if m.in_channels != data.channels
-                    || m.image_size != [data.height, data.width]
-                    || m.num_classes != data.classes.len()
-                {
-                    bail!(
-                        "the model {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
-                        checkpoint.label().display(),
-                        m.in_channels,
-                        m.image_size[0],
-                        m.image_size[1],
-                        m.num_classes,
-                        data.channels,
-                        data.height,
-                        data.width,
-                        data.classes.len()
-                    );
-                }
-                let origin = dcrobust_reports::ModelOrigin {
-                    model: name.clone(),
-                    source: checkpoint.label().display().to_string(),
-                    format: match checkpoint {
-                        Checkpoint::Zoo(_) => "zoo model",
-                        _ => "dcrobust training run",
-                    }
-                    .to_string(),
-                    sha256: cfg.weights_sha256.clone(),
-                };
-                prepared.push(PreparedModel {
-                    name,
-                    net: Classifier::Native(Box::new(net)),
-                    history,
-                    dir: checkpoint.label(),
-                    adversarial_training: describe_adv(&cfg.train),
-                    origin,
-                });
-            }
+            let prepared = checkpoints
+                .iter()
+                .map(|checkpoint| match checkpoint {
+                    Checkpoint::External(spec) => load_external(spec, checkpoint, data, device),
+                    _ => load_native(checkpoint, data, device),
+                })
+                .collect::<Result<Vec<_>>>()?;
             let mut names: Vec<&str> = prepared.iter().map(|p| p.name.as_str()).collect();
             names.sort();
             if names.windows(2).any(|w| w[0] == w[1]) {
                 bail!("--checkpoint names two runs of the same model; results are keyed by model name");
             }
+            Ok(prepared)
         }
-        ModelSource::Train { models, recipe } => {
-            for m in models {
-                let dir = out.join("models").join(m.name());
-                let net = train::build_network(m, recipe.seed, device)?;
-                let resume = dir.join("state.json").exists();
-                eprintln!(
-                    "{} {} ({} parameters) in {}",
-                    if resume { "resuming" } else { "training" },
-                    m.name(),
-                    net.num_parameters(),
-                    dir.display()
-                );
-                let opts = TrainOptions {
-                    resume,
-                    stop_after_epochs: None,
-                    progress,
-                };
-                let history = train::train(&net, m, data, recipe, &dir, &opts)?;
-                prepared.push(PreparedModel {
-                    name: m.name(),
-                    net: Classifier::Native(Box::new(net)),
-                    history: Some(history),
-                    // Relative to the run directory, so that runs and shards elsewhere agree.
-                    origin: dcrobust_reports::ModelOrigin {
-                        model: m.name(),
-                        source: format!("models/{}", m.name()),
-                        format: "trained by this run".to_string(),
-                        sha256: None,
-                    },
-                    dir,
-                    adversarial_training: describe_adv(recipe),
-                });
-            }
-        }
+        ModelSource::Train { models, recipe } => models
+            .iter()
+            .map(|m| train_model(m, recipe, data, out, device, progress))
+            .collect(),
     }
-    Ok(prepared)
+}
+
+/// An external model (`onnx:` or `pt:`), loaded and checked against the data.
+fn load_external(
+    spec: &crate::external::ExternalSpec,
+    checkpoint: &Checkpoint,
+    data: &Dataset,
+    device: &Device,
+) -> Result<PreparedModel> {
+    let model = ExternalModel::load(spec, device)?;
+    model.check_fits(data.channels, data.height, data.width, data.classes.len())?;
+    let origin = dcrobust_reports::ModelOrigin {
+        model: spec.model_name(),
+        source: spec.label(),
+        format: match &spec.normalization {
+            Some(n) => format!(
+                "{}, inputs normalised with mean {:?} and std {:?}",
+                spec.format, n.mean, n.std
+            ),
+            None => spec.format.to_string(),
+        },
+        sha256: Some(model.sha256().to_string()),
+    };
+    Ok(PreparedModel {
+        name: spec.model_name(),
+        net: Classifier::External(Box::new(model)),
+        history: None,
+        dir: checkpoint.label(),
+        adversarial_training: None,
+        origin,
+    })
+}
+
+/// A network dcrobust trained: a training run directory or a zoo model, checked against the
+/// data.
+fn load_native(checkpoint: &Checkpoint, data: &Dataset, device: &Device) -> Result<PreparedModel> {
+    let (name, cfg, net, history) = match checkpoint {
+        Checkpoint::Dir(dir) => {
+            let (cfg, net) = train::load_network(dir, device)?;
+            let history = std::fs::read(dir.join("history.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            (cfg.model.name(), cfg, net, history)
+        }
+        Checkpoint::Zoo(z) => {
+            if !crate::zoo::fits(data) {
+                bail!(
+                    "zoo:{} classifies CIFAR-10 ({}); the data ({}) has {} classes of {}x{}x{} images: {}",
+                    z.meta.name,
+                    crate::data::CIFAR10_CLASSES.join(", "),
+                    data.source,
+                    data.classes.len(),
+                    data.channels,
+                    data.height,
+                    data.width,
+                    data.classes.join(", ")
+                );
+            }
+            // Keyed by the zoo name, like the model's results.
+            let mut history = z.history()?;
+            history.model = z.meta.name.clone();
+            (
+                z.meta.name.clone(),
+                z.config.clone(),
+                z.network(device)?,
+                Some(history),
+            )
+        }
+        Checkpoint::External(_) => {
+            bail!("{} is not a dcrobust network", checkpoint.label().display())
+        }
+    };
+    let m = &cfg.model;
+    if m.in_channels != data.channels
+        || m.image_size != [data.height, data.width]
+        || m.num_classes != data.classes.len()
+    {
+        bail!(
+            "the model {} expects {}x{}x{} images and {} classes, the data has {}x{}x{} and {}",
+            checkpoint.label().display(),
+            m.in_channels,
+            m.image_size[0],
+            m.image_size[1],
+            m.num_classes,
+            data.channels,
+            data.height,
+            data.width,
+            data.classes.len()
+        );
+    }
+    let origin = dcrobust_reports::ModelOrigin {
+        model: name.clone(),
+        source: checkpoint.label().display().to_string(),
+        format: match checkpoint {
+            Checkpoint::Zoo(_) => "zoo model",
+            _ => "dcrobust training run",
+        }
+        .to_string(),
+        sha256: cfg.weights_sha256.clone(),
+    };
+    Ok(PreparedModel {
+        name,
+        net: Classifier::Native(Box::new(net)),
+        history,
+        dir: checkpoint.label(),
+        adversarial_training: describe_adv(&cfg.train),
+        origin,
+    })
+}
+
+/// Trains `m` with `recipe` into `<out>/models/<name>/`, resuming a run found there.
+fn train_model(
+    m: &ModelConfig,
+    recipe: &TrainConfig,
+    data: &Dataset,
+    out: &Path,
+    device: &Device,
+    progress: bool,
+) -> Result<PreparedModel> {
+    let dir = out.join("models").join(m.name());
+    let net = train::build_network(m, recipe.seed, device)?;
+    let resume = dir.join("state.json").exists();
+    eprintln!(
+        "{} {} ({} parameters) in {}",
+        if resume { "resuming" } else { "training" },
+        m.name(),
+        net.num_parameters(),
+        dir.display()
+    );
+    let opts = TrainOptions {
+        resume,
+        stop_after_epochs: None,
+        progress,
+    };
+    let history = train::train(&net, m, data, recipe, &dir, &opts)?;
+    Ok(PreparedModel {
+        name: m.name(),
+        net: Classifier::Native(Box::new(net)),
+        history: Some(history),
+        // Relative to the run directory, so that runs and shards elsewhere agree.
+        origin: dcrobust_reports::ModelOrigin {
+            model: m.name(),
+            source: format!("models/{}", m.name()),
+            format: "trained by this run".to_string(),
+            sha256: None,
+        },
+        dir,
+        adversarial_training: describe_adv(recipe),
+    })
 }
 
 fn describe_adv(cfg: &TrainConfig) -> Option<String> {

@@ -1,9 +1,10 @@
 //! Every attack by name, its parameters, and construction with validation.
 
+#[cfg(feature = "tensors")]
 use crate::{
-    Apgd, ApgdT, Attack, AutoAttack, Bim, CwL2, FabT, Fgsm, LossKind, MiFgsm, Norm, Pgd, Square,
-    Target,
+    Apgd, ApgdT, Attack, AutoAttack, Bim, CwL2, FabT, Fgsm, LossKind, MiFgsm, Pgd, Square,
 };
+use crate::{Norm, Target};
 use serde::{Deserialize, Serialize};
 
 /// The attacks this crate provides.
@@ -495,6 +496,7 @@ impl AttackConfig {
     }
 
     /// Builds `kind` with budget `eps`.
+    #[cfg(feature = "tensors")]
     pub fn build(&self, kind: AttackKind, eps: f64) -> Result<Box<dyn Attack>, ConfigError> {
         self.validate()?;
         Self::check_eps(kind, eps)?;
@@ -563,6 +565,7 @@ impl AttackConfig {
     }
 
     /// APGD-T with these parameters at budget `eps`.
+    #[cfg(feature = "tensors")]
     fn apgd_t(&self, eps: f32) -> ApgdT {
         ApgdT {
             norm: Norm::Linf,
@@ -575,6 +578,7 @@ impl AttackConfig {
 
     /// The AutoAttack ensemble with these parameters at budget `eps` (the defaults are
     /// AutoAttack's standard version, [`AutoAttack::standard`]).
+    #[cfg(feature = "tensors")]
     pub(crate) fn autoattack(&self, eps: f32) -> AutoAttack {
         AutoAttack {
             eps,
@@ -599,6 +603,7 @@ impl AttackConfig {
     }
 
     /// FAB-T with these parameters at budget `eps`.
+    #[cfg(feature = "tensors")]
     fn fab_t(&self, eps: f32) -> FabT {
         FabT {
             eps,

@@ -14,8 +14,9 @@ use std::fmt;
 pub enum AttackId {
     /// An attack of the registry (`fgsm`, `pgd`, …), by its [`AttackKind::name`].
     Registry(AttackKind),
-    /// `worst-case`: per image, the first attack that broke it, at one norm and ε, over the
-    /// attacks a model ran there (the suite's worst-case cells).
+    /// `worst-case`: the per-image worst case over the attacks a model ran at one norm and ε
+    /// (an image is robust only if every one of them left it correct): the suite's worst-case
+    /// cells. Never a record's attack.
     WorstCase,
 }
 

@@ -321,7 +321,7 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
                     format!("{:+.2}", 100.0 * r.delta_clean),
                     format!("{:+.2}", 100.0 * d),
                     format!("{:+.1} to {:+.1}", 100.0 * lo, 100.0 * hi),
-                    text(&attack_name(r.attack)),
+                    text(r.attack.name()),
                     text(&r.verdict.label()),
                 ],
             );

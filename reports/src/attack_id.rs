@@ -98,7 +98,10 @@ impl fmt::Display for AttackId {
 /// An attack name that is neither a registry attack nor a pseudo-attack.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown attack `{0}` in results; expected one of {names}", names = AttackId::names())]
-pub struct UnknownAttack(pub String);
+pub struct UnknownAttack(
+    /// The name read.
+    pub String,
+);
 
 impl std::str::FromStr for AttackId {
     type Err = UnknownAttack;

@@ -100,7 +100,7 @@ fn adversarial_suite_end_to_end_and_reproducible() {
         let cell = |attack: &str, eps: f64| {
             m.cells
                 .iter()
-                .find(|c| c.attack == attack && (c.eps - eps).abs() < 1e-12)
+                .find(|c| c.attack.name() == attack && (c.eps - eps).abs() < 1e-12)
                 .unwrap_or_else(|| panic!("{} has no {attack} cell at {eps}", m.model))
                 .accuracy
         };
@@ -152,10 +152,10 @@ fn adversarial_suite_end_to_end_and_reproducible() {
         let diag = |c: &dcrobust_reports::ConfusionMatrix| {
             (0..c.counts.len()).map(|i| c.counts[i][i]).sum::<usize>() as f64 / 60.0
         };
-        assert_eq!(m.confusion[0].attack, "clean");
+        assert_eq!(m.confusion[0].attack, None);
         assert_eq!(m.confusion[0].counts.iter().flatten().sum::<usize>(), 60);
         assert!((diag(&m.confusion[0]) - m.clean_accuracy).abs() < 1e-12);
-        assert_eq!(m.confusion[1].attack, "pgd");
+        assert_eq!(m.confusion[1].attack.map(|a| a.name()), Some("pgd"));
         assert!((diag(&m.confusion[1]) - cell("pgd", 8.0 / 255.0)).abs() < 1e-12);
         for name in [
             "collapsed-predictions",
@@ -261,7 +261,7 @@ fn adversarial_suite_end_to_end_and_reproducible() {
             .collect();
     let by = |attack: &str| -> Vec<u32> {
         recs.iter()
-            .filter(|r| r.attack == attack)
+            .filter(|r| r.attack.name() == attack)
             .map(|r| r.adv_pred)
             .collect()
     };
@@ -348,7 +348,13 @@ fn autoattack_writes_robustbench_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s: dcrobust_reports::AdversarialSummary = read(&a.join("summary.json"));
     let m = &s.models[0];
-    let acc = |name: &str| m.cells.iter().find(|c| c.attack == name).unwrap().accuracy;
+    let acc = |name: &str| {
+        m.cells
+            .iter()
+            .find(|c| c.attack.name() == name)
+            .unwrap()
+            .accuracy
+    };
     for part in ["apgd-ce", "apgd-t", "fab-t"] {
         assert!(
             acc("autoattack") <= acc(part),

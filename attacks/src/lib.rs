@@ -20,50 +20,82 @@
 //! Files: `lib.rs` (traits), `oracle.rs` (batch, losses, gradients), `ops.rs` (projections and
 //! norms), `registry.rs` (names, parameters, construction), `run.rs` (checked execution), and one
 //! file per attack.
+//!
+//! Feature `tensors` (default): the attacks, the oracle and the traits, on candle. Without it
+//! the crate holds the attacks' identities and parameters only ([`AttackKind`], [`Norm`],
+//! [`Target`], [`AttackConfig`] without `build`, [`ConfigError`]): plain data, no tensor
+//! library, for the results schema (dcrobust-reports).
 #![warn(missing_docs)]
 
+#[cfg(feature = "tensors")]
 mod apgd;
+#[cfg(feature = "tensors")]
 mod apgdt;
+#[cfg(feature = "tensors")]
 mod autoattack;
+#[cfg(feature = "tensors")]
 mod bim;
+#[cfg(feature = "tensors")]
 mod cw;
+#[cfg(feature = "tensors")]
 mod fab;
+#[cfg(feature = "tensors")]
 mod fgsm;
+#[cfg(feature = "tensors")]
 mod mifgsm;
+#[cfg(feature = "tensors")]
 pub mod ops;
+#[cfg(feature = "tensors")]
 mod oracle;
+#[cfg(feature = "tensors")]
 mod pgd;
 mod registry;
+#[cfg(feature = "tensors")]
 pub mod run;
+#[cfg(feature = "tensors")]
 mod square;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tensors"))]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "tensors"))]
 mod tests_autoattack;
-#[cfg(test)]
+#[cfg(all(test, feature = "tensors"))]
 mod tests_strong;
 
+#[cfg(feature = "tensors")]
 pub use apgd::Apgd;
+#[cfg(feature = "tensors")]
 pub use apgdt::ApgdT;
+#[cfg(feature = "tensors")]
 pub use autoattack::{AutoAttack, COMPONENTS as AUTOATTACK_COMPONENTS};
+#[cfg(feature = "tensors")]
 pub use bim::Bim;
+#[cfg(feature = "tensors")]
 pub use cw::CwL2;
+#[cfg(feature = "tensors")]
 pub use fab::{projection_linf, FabT};
+#[cfg(feature = "tensors")]
 pub use fgsm::Fgsm;
+#[cfg(feature = "tensors")]
 pub use mifgsm::MiFgsm;
+#[cfg(feature = "tensors")]
 pub use oracle::{Batch, LossGrad, LossKind, Oracle};
+#[cfg(feature = "tensors")]
 pub use pgd::Pgd;
 pub use registry::{
     ApgdConfig, AttackConfig, AttackKind, AutoAttackConfig, BimConfig, ConfigError, CwConfig,
     FabConfig, MifgsmConfig, PgdConfig, SquareConfig,
 };
+#[cfg(feature = "tensors")]
 pub use run::{run_attack, AttackOutcome};
+#[cfg(feature = "tensors")]
 pub use square::Square;
 
+#[cfg(feature = "tensors")]
 use candle_core::{Device, Result, Tensor};
 
 /// A differentiable classifier under attack.
+#[cfg(feature = "tensors")]
 pub trait Model: Send + Sync {
     /// Logits for a batch of images, in inference mode. The graph from `x` to the logits must be
     /// differentiable with respect to `x`; the model's own parameters should not require
@@ -120,6 +152,7 @@ pub enum Target {
 }
 
 /// An attack: maps clean images to adversarial ones within its budget.
+#[cfg(feature = "tensors")]
 pub trait Attack: Send + Sync {
     /// Registry name, e.g. `pgd`.
     fn name(&self) -> &'static str;

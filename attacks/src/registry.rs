@@ -1,9 +1,10 @@
 //! Every attack by name, its parameters, and construction with validation.
 
+#[cfg(feature = "tensors")]
 use crate::{
-    Apgd, ApgdT, Attack, AutoAttack, Bim, CwL2, FabT, Fgsm, LossKind, MiFgsm, Norm, Pgd, Square,
-    Target,
+    Apgd, ApgdT, Attack, AutoAttack, Bim, CwL2, FabT, Fgsm, LossKind, MiFgsm, Pgd, Square,
 };
+use crate::{Norm, Target};
 use serde::{Deserialize, Serialize};
 
 /// The attacks this crate provides.
@@ -258,6 +259,7 @@ impl PgdConfig {
         )
     }
 
+    #[cfg(feature = "tensors")]
     /// PGD named `name` in `norm` on `loss` at budget `eps`.
     fn attack(
         &self,
@@ -302,6 +304,7 @@ impl BimConfig {
         at_least_one("bim_steps", self.steps)
     }
 
+    #[cfg(feature = "tensors")]
     /// BIM at budget `eps` with steps of `step_size`·ε.
     fn attack(&self, eps: f32, step_size: f32, early_stop: bool) -> Bim {
         Bim {
@@ -341,6 +344,7 @@ impl MifgsmConfig {
         at_least_zero("mifgsm_decay", self.decay)
     }
 
+    #[cfg(feature = "tensors")]
     /// MI-FGSM at budget `eps`.
     fn attack(&self, eps: f32) -> MiFgsm {
         MiFgsm {
@@ -384,6 +388,7 @@ impl ApgdConfig {
         at_least_one("apgdt_targets", self.targets)
     }
 
+    #[cfg(feature = "tensors")]
     /// Untargeted L∞ APGD named `name` on `loss` at budget `eps`.
     fn attack(&self, name: &'static str, loss: LossKind, eps: f32) -> Apgd {
         Apgd {
@@ -397,6 +402,7 @@ impl ApgdConfig {
     }
 
     /// APGD-T at budget `eps`.
+    #[cfg(feature = "tensors")]
     fn targeted(&self, eps: f32) -> ApgdT {
         ApgdT {
             norm: Norm::Linf,
@@ -456,6 +462,7 @@ impl FabConfig {
         positive("fab_beta", self.beta, "in (0, 1]", 1.0)
     }
 
+    #[cfg(feature = "tensors")]
     /// FAB-T at budget `eps`.
     fn attack(&self, eps: f32) -> FabT {
         FabT {
@@ -494,6 +501,7 @@ impl AutoAttackConfig {
         at_least_one("autoattack_square_queries", self.square_queries)
     }
 
+    #[cfg(feature = "tensors")]
     /// The ensemble at budget `eps`, its components built from `apgd`, `fab` and `square`.
     fn attack(
         &self,
@@ -559,6 +567,7 @@ impl CwConfig {
         at_least_zero("cw_kappa", self.kappa)
     }
 
+    #[cfg(feature = "tensors")]
     /// CW-L2 at budget `eps`.
     fn attack(&self, eps: f32, early_stop: bool) -> CwL2 {
         CwL2 {
@@ -607,6 +616,7 @@ impl SquareConfig {
         positive("square_p_init", self.p_init, "in (0, 1]", 1.0)
     }
 
+    #[cfg(feature = "tensors")]
     /// The Square attack at budget `eps`, its schedule rescaled to its queries.
     fn attack(&self, eps: f32) -> Square {
         Square {
@@ -939,6 +949,7 @@ impl AttackConfig {
     }
 
     /// Builds `kind` with budget `eps`, from its own parameters (and the shared `early_stop`).
+    #[cfg(feature = "tensors")]
     pub fn build(&self, kind: AttackKind, eps: f64) -> Result<Box<dyn Attack>, ConfigError> {
         self.validate()?;
         Self::check_eps(kind, eps)?;
@@ -979,6 +990,7 @@ impl AttackConfig {
 
     /// The AutoAttack ensemble with these parameters at budget `eps` (the defaults are
     /// AutoAttack's standard version, [`AutoAttack::standard`]).
+    #[cfg(feature = "tensors")]
     pub(crate) fn autoattack(&self, eps: f32) -> AutoAttack {
         self.autoattack
             .attack(eps, &self.apgd, &self.fab, &self.square)

@@ -1,5 +1,7 @@
 //! Results of the adversarial suite: `summary.json` and the per-sample records.
 
+use crate::attack_id::{clean_or_attack, AttackId};
+use dcrobust_attacks::Norm;
 use serde::{Deserialize, Serialize};
 
 /// One sample under one attack at one ε: a line of `records.jsonl` (or a row of `records.csv`).
@@ -7,8 +9,8 @@ use serde::{Deserialize, Serialize};
 pub struct SampleRecord {
     /// The model evaluated.
     pub model: String,
-    /// The attack (registry name).
-    pub attack: String,
+    /// The attack.
+    pub attack: AttackId,
     /// For transfer attacks, the model the examples were crafted on; `None` for white-box.
     #[serde(default)]
     pub source: Option<String>,
@@ -48,13 +50,13 @@ fn attacked_default() -> bool {
     true
 }
 
-/// Accuracy of one model under one attack at one ε (`Default`: empty names, every number zero).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Accuracy of one model under one attack at one ε.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttackCell {
-    /// Attack (registry name).
-    pub attack: String,
-    /// `linf` or `l2`.
-    pub norm: String,
+    /// Attack (a registry attack, or the worst case over them).
+    pub attack: AttackId,
+    /// The norm of the budget (`linf` or `l2` in results).
+    pub norm: Norm,
     /// Budget ε.
     pub eps: f64,
     /// Iterations, for iterative attacks (recorded so step sweeps can be told apart).
@@ -136,8 +138,10 @@ pub struct ModelAdversarial {
 /// Counts of (true class, predicted class) over the evaluated images.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
-    /// `clean`, or the attack whose adversarial predictions are counted.
-    pub attack: String,
+    /// The attack whose adversarial predictions are counted; `None` (`clean` in results): the
+    /// clean images' predictions.
+    #[serde(with = "clean_or_attack")]
+    pub attack: Option<AttackId>,
     /// The attack's budget (0 for clean).
     pub eps: f64,
     /// `counts[true][predicted]`, classes × classes.
@@ -145,10 +149,10 @@ pub struct ConfusionMatrix {
 }
 
 impl ConfusionMatrix {
-    /// The matrix of `(label, prediction)` pairs over `classes` classes; pairs out of range are
-    /// not counted.
+    /// The matrix of `(label, prediction)` pairs over `classes` classes under `attack` (`None`:
+    /// clean); pairs out of range are not counted.
     pub fn from_pairs(
-        attack: &str,
+        attack: Option<AttackId>,
         eps: f64,
         classes: usize,
         pairs: impl IntoIterator<Item = (usize, usize)>,
@@ -160,7 +164,7 @@ impl ConfusionMatrix {
             }
         }
         ConfusionMatrix {
-            attack: attack.into(),
+            attack,
             eps,
             counts,
         }
@@ -175,7 +179,7 @@ pub struct TransferCell {
     /// Model evaluated.
     pub target: String,
     /// Attack.
-    pub attack: String,
+    pub attack: AttackId,
     /// Budget ε.
     pub eps: f64,
     /// Target's accuracy on the transferred examples.
@@ -190,7 +194,7 @@ pub struct ExampleImage {
     /// Model attacked.
     pub model: String,
     /// Attack.
-    pub attack: String,
+    pub attack: AttackId,
     /// Budget ε.
     pub eps: f64,
     /// Index in the evaluated test split.
@@ -229,16 +233,10 @@ pub struct AdversarialSummary {
     pub eval_seconds: f64,
     /// The attacks the verdict may quote as the strong one, in order of preference (the worst
     /// case first), as the registry of the dcrobust that wrote the summary ranks them.
-    #[serde(default = "strong_attacks_before_recorded")]
-    pub strong_attacks: Vec<String>,
-}
-
-/// The strong attacks of summaries written before [`AdversarialSummary::strong_attacks`] was
-/// recorded: the order their dcrobust used.
-pub(crate) fn strong_attacks_before_recorded() -> Vec<String> {
-    ["worst-case", "pgd", "apgd-ce", "bim"]
-        .map(String::from)
-        .to_vec()
+    /// Summaries written before the field was recorded read as [`AttackId::strong`]: their
+    /// dcrobust ranked them the same way (a test pins the list).
+    #[serde(default = "AttackId::strong")]
+    pub strong_attacks: Vec<AttackId>,
 }
 
 #[cfg(test)]
@@ -249,8 +247,7 @@ mod tests {
     /// two classes give [[1, 1], [0, 2]].
     #[test]
     fn confusion_counts_true_by_predicted() {
-        let c =
-            ConfusionMatrix::from_pairs("clean", 0.0, 2, [(0, 0), (0, 1), (1, 1), (1, 1), (2, 0)]);
+        let c = ConfusionMatrix::from_pairs(None, 0.0, 2, [(0, 0), (0, 1), (1, 1), (1, 1), (2, 0)]);
         assert_eq!(c.counts, vec![vec![1, 1], vec![0, 2]]);
     }
 }

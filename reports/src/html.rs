@@ -1,5 +1,7 @@
 //! HTML escaping, and the number formats and display names the page and the verdict share.
 
+use crate::{AttackId, Norm};
+
 /// Escapes `&`, `<`, `>`, `"` and `'`, so the text is safe in element content and in quoted
 /// attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -36,9 +38,9 @@ pub(crate) fn pct_value(x: Option<f64>) -> String {
 
 /// A budget: L∞ budgets that are whole multiples of 1/255 as `k/255`, anything else as a short
 /// decimal (e.g. `0.5`, `1`).
-pub fn eps(e: f64, norm: &str) -> String {
+pub fn eps(e: f64, norm: Norm) -> String {
     let k = e * 255.0;
-    if norm == "linf" && e > 0.0 && e < 1.0 && (k - k.round()).abs() < 1e-6 {
+    if norm == Norm::Linf && e > 0.0 && e < 1.0 && (k - k.round()).abs() < 1e-6 {
         format!("{}/255", k.round() as i64)
     } else {
         let s = format!("{e:.4}");
@@ -48,16 +50,15 @@ pub fn eps(e: f64, norm: &str) -> String {
 }
 
 /// An attack's display name, e.g. `pgd-l2` → `PGD-L2`.
-pub(crate) fn attack_name(a: &str) -> String {
-    a.to_uppercase()
+pub(crate) fn attack_name(a: AttackId) -> String {
+    a.name().to_uppercase()
 }
 
-/// A norm's display name: `linf` → `L∞`, `l2` → `L2`, anything else as it is.
-pub(crate) fn norm_name(norm: &str) -> &str {
+/// A norm's display name: `linf` → `L∞`, `l2` → `L2`.
+pub(crate) fn norm_name(norm: Norm) -> &'static str {
     match norm {
-        "linf" => "L∞",
-        "l2" => "L2",
-        other => other,
+        Norm::Linf => "L∞",
+        Norm::L2 => "L2",
     }
 }
 
@@ -74,13 +75,15 @@ mod tests {
         );
     }
 
-    /// Oracle: 8/255 = 0.0313725…, 0.5 is not a multiple of 1/255 in L2, 0 stays 0.
+    /// Oracle: 8/255 = 0.0313725… (an L∞ budget as a fraction of 255, the same value in L2 as a
+    /// rounded decimal), 0.5 is not a multiple of 1/255 in L2, 0 stays 0.
     #[test]
     fn formats_budgets() {
-        assert_eq!(eps(8.0 / 255.0, "linf"), "8/255");
-        assert_eq!(eps(0.5, "l2"), "0.5");
-        assert_eq!(eps(0.0, "linf"), "0");
-        assert_eq!(eps(1.0, "linf"), "1");
+        assert_eq!(eps(8.0 / 255.0, Norm::Linf), "8/255");
+        assert_eq!(eps(8.0 / 255.0, Norm::L2), "0.0314");
+        assert_eq!(eps(0.5, Norm::L2), "0.5");
+        assert_eq!(eps(0.0, Norm::Linf), "0");
+        assert_eq!(eps(1.0, Norm::Linf), "1");
         assert_eq!(pct(0.276), "27.6%");
         assert_eq!(pct_value(Some(106.834)), "106.8%");
     }

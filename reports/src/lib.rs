@@ -4,13 +4,16 @@
 //! of one or more runs into one self-contained HTML page.
 //!
 //! Contract:
-//! - This crate depends on neither candle nor clap: it reads and writes plain data.
+//! - This crate depends on neither candle nor clap: it reads and writes plain data. Attacks and
+//!   norms are the attacks crate's identities ([`AttackKind`], [`Norm`]), taken without its
+//!   `tensors` feature.
 //! - Every results file a run writes (`history.json` today) is described by a serde type here, so
 //!   a report can be rendered again from the files alone.
 //! - Types only grow by adding fields with defaults, so older results files stay readable.
 //!
 //! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
-//! `adversarial.rs` (adversarial-suite summary and per-sample records), `corruption.rs`
+//! `adversarial.rs` (adversarial-suite summary and per-sample records), `attack_id.rs` (the
+//! attack a result was measured under: a registry attack or the worst case), `corruption.rs`
 //! (corruption-suite summary, and the arithmetic of its metrics: means, CE, mCE), `degenerate.rs`
 //! (the collapsed-predictions and near-chance checks of both suites), `load.rs`
 //! (reading a run directory into [`RunResults`]), `verdict.rs` (the report's decisions: baseline,
@@ -28,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod adversarial;
+pub mod attack_id;
 mod charts;
 pub mod corruption;
 mod csv_writer;
@@ -50,11 +54,13 @@ pub use adversarial::{
     AdversarialSummary, AttackCell, Check, CheckStatus, ConfusionMatrix, ExampleImage,
     ModelAdversarial, SampleRecord, TransferCell,
 };
+pub use attack_id::{AttackId, UnknownAttack};
 pub use corruption::{
     CorruptionCell, CorruptionError, CorruptionExample, CorruptionSummary, ModelCorruption,
     NamedAccuracy,
 };
 pub use csv_writer::{write_csv, CsvError};
+pub use dcrobust_attacks::{AttackKind, Norm};
 pub use features::Features2d;
 pub use history::{EpochRecord, IterationRecord, TrainingHistory};
 pub use html::eps as format_eps;

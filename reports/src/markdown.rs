@@ -9,7 +9,9 @@ use crate::html::{attack_name, eps as fmt_eps};
 use crate::paper::{self, TABLE7_WHITE_BOX, TABLE8_BLACK_BOX};
 use crate::stats::wilson;
 use crate::verdict::{adversarial_conclusion, corruption_conclusion};
-use crate::{AdversarialSummary, CheckStatus, CorruptionSummary, RunResults};
+use crate::{
+    AdversarialSummary, AttackId, AttackKind, CheckStatus, CorruptionSummary, Norm, RunResults,
+};
 
 /// A fraction in [0, 1] as a percentage with two decimals, without the sign: `0.8535` → `85.35`.
 fn pct(x: f64) -> String {
@@ -43,10 +45,10 @@ fn widest_interval(images: usize) -> f64 {
 }
 
 /// The paper's row for an attack: `FGSM`, `BIM`, or none (the paper ran no other attack).
-fn paper_row(attack: &str) -> Option<&'static str> {
-    match attack {
-        "fgsm" => Some("FGSM"),
-        "bim" => Some("BIM"),
+fn paper_row(attack: AttackId) -> Option<&'static str> {
+    match attack.kind()? {
+        AttackKind::Fgsm => Some("FGSM"),
+        AttackKind::Bim => Some("BIM"),
         _ => None,
     }
 }
@@ -83,18 +85,18 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         .max();
     let attacks = headline_attacks(s);
 
-    let l2 = if attacks.iter().any(|(_, n, _)| n == "l2") {
-        format!(" / {} (L2)", fmt_eps(s.headline_l2, "l2"))
+    let l2 = if attacks.iter().any(|(_, n, _)| *n == Norm::L2) {
+        format!(" / {} (L2)", fmt_eps(s.headline_l2, Norm::L2))
     } else {
         String::new()
     };
     let _ = writeln!(
         out,
         "#### White-box: clean and robust accuracy (%) at ε = {} (L∞){l2}\n",
-        fmt_eps(s.headline_linf, "linf"),
+        fmt_eps(s.headline_linf, Norm::Linf),
     );
     let mut head = vec!["model".to_string(), "adv. training".into(), "clean".into()];
-    head.extend(attacks.iter().map(|(a, _, _)| attack_name(a)));
+    head.extend(attacks.iter().map(|(a, _, _)| attack_name(*a)));
     header(out, &head, 2);
     for m in &s.models {
         let adv = m.adversarial_training.is_some();
@@ -108,11 +110,11 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
             ),
         ];
         for (a, _, e) in &attacks {
-            cells.push(match cell_at(m, a, *e) {
+            cells.push(match cell_at(m, *a, *e) {
                 Some(c) => format!(
                     "{}{}",
                     pct(c.accuracy),
-                    suffix(&TABLE7_WHITE_BOX, &m.model, paper_row(a), adv)
+                    suffix(&TABLE7_WHITE_BOX, &m.model, paper_row(*a), adv)
                 ),
                 None => "-".into(),
             });
@@ -136,11 +138,11 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
     out.push('\n');
 
     // Every attack against ε.
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: Vec<(AttackId, Norm)> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
             if !seen.iter().any(|(a, _)| *a == c.attack) {
-                seen.push((&c.attack, &c.norm));
+                seen.push((c.attack, c.norm));
             }
         }
     }
@@ -167,10 +169,10 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
             out,
             "#### {} ({}{}): accuracy (%) against ε\n",
             attack_name(attack),
-            if norm == "l2" { "L2" } else { "L∞" },
+            if norm == Norm::L2 { "L2" } else { "L∞" },
             steps
-                .map(|k| match (attack, k) {
-                    ("square", _) => format!(", {k} queries"),
+                .map(|k| match (attack.kind(), k) {
+                    (Some(AttackKind::Square), _) => format!(", {k} queries"),
                     (_, 1) => ", 1 step".to_string(),
                     _ => format!(", {k} steps"),
                 })
@@ -192,13 +194,13 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
     }
 
     // Transfer: one source × target matrix per attack.
-    let mut transfer_attacks: Vec<(&str, f64)> = Vec::new();
+    let mut transfer_attacks: Vec<(AttackId, f64)> = Vec::new();
     for c in &s.transfer {
         if !transfer_attacks
             .iter()
             .any(|(a, e)| *a == c.attack && (e - c.eps).abs() <= 1e-9)
         {
-            transfer_attacks.push((&c.attack, c.eps));
+            transfer_attacks.push((c.attack, c.eps));
         }
     }
     for (attack, e) in transfer_attacks {
@@ -218,7 +220,7 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
             "#### Transfer (black-box) {} at ε = {}: accuracy (%) of each target (columns) on \
              images crafted on each source (rows)\n",
             attack_name(attack),
-            fmt_eps(e, "linf")
+            fmt_eps(e, Norm::Linf)
         );
         let mut head = vec!["source".to_string()];
         head.extend(s.models.iter().map(|m| text(&m.model)));
@@ -319,7 +321,7 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
                     format!("{:+.2}", 100.0 * r.delta_clean),
                     format!("{:+.2}", 100.0 * d),
                     format!("{:+.1} to {:+.1}", 100.0 * lo, 100.0 * hi),
-                    text(&r.attack),
+                    text(r.attack.name()),
                     text(&r.verdict.label()),
                 ],
             );

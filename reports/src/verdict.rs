@@ -11,8 +11,8 @@ use crate::html::{attack_name, eps as fmt_eps, pct, pct_value};
 use crate::paper;
 use crate::stats::wilson;
 use crate::{
-    AdversarialSummary, AttackCell, Check, CheckStatus, CorruptionSummary, ModelAdversarial,
-    ModelCorruption,
+    AdversarialSummary, AttackCell, AttackId, AttackKind, Check, CheckStatus, CorruptionSummary,
+    ModelAdversarial, ModelCorruption, Norm,
 };
 
 /// Robust accuracy at or below which the verdict says a model "falls near zero".
@@ -95,26 +95,26 @@ pub(crate) fn ce_baseline_name(s: &CorruptionSummary) -> &str {
 }
 
 /// The attacks the adversarial verdict quotes at budget `e`, both evaluated on the baseline `b`:
-/// the weak one (FGSM, else the first attack any model ran) and a different, strong one (the
-/// first of the worst case over the run's attacks, PGD, APGD-CE, BIM).
-fn verdict_attacks<'a>(
-    s: &'a AdversarialSummary,
+/// the weak one (FGSM, the paper's one-step attack, else the first attack any model ran) and a
+/// different, strong one (the first of the summary's [`AdversarialSummary::strong_attacks`]:
+/// the worst case over the run's attacks, then the registry's strong attacks).
+fn verdict_attacks(
+    s: &AdversarialSummary,
     b: &ModelAdversarial,
     e: f64,
-) -> (Option<&'a str>, Option<&'a str>) {
-    let weak = ["fgsm"]
-        .into_iter()
+) -> (Option<AttackId>, Option<AttackId>) {
+    let weak = std::iter::once(AttackId::Registry(AttackKind::Fgsm))
         .chain(
             s.models
                 .iter()
-                .flat_map(|m| m.cells.iter().map(|c| c.attack.as_str())),
+                .flat_map(|m| m.cells.iter().map(|c| c.attack)),
         )
-        .find(|a| cell_at(b, a, e).is_some());
+        .find(|a| cell_at(b, *a, e).is_some());
     let strong = s
         .strong_attacks
         .iter()
-        .map(String::as_str)
-        .find(|a| Some(*a) != weak && cell_at(b, a, e).is_some());
+        .copied()
+        .find(|a| Some(*a) != weak && cell_at(b, *a, e).is_some());
     (weak, strong)
 }
 
@@ -151,7 +151,7 @@ pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
                     ": keeps {} under {} at ε = {} vs {} for the baseline",
                     pct(cm.accuracy),
                     attack_name(w),
-                    fmt_eps(e, &cm.norm),
+                    fmt_eps(e, cm.norm),
                     pct(cb.accuracy)
                 );
             }
@@ -180,13 +180,13 @@ pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
         if let Some(t) = s.transfer.iter().find(|t| {
             t.target == m.model
                 && t.source == b.model
-                && Some(t.attack.as_str()) == weak
+                && Some(t.attack) == weak
                 && (t.eps - e).abs() <= 1e-9
         }) {
             let _ = write!(
                 line,
                 "; {} examples crafted on the baseline leave it {}",
-                attack_name(&t.attack),
+                attack_name(t.attack),
                 pct(t.accuracy)
             );
         }
@@ -247,9 +247,9 @@ fn no_conclusion(
 fn pair_cells<'a>(
     m: &'a ModelAdversarial,
     b: &'a ModelAdversarial,
-    a: Option<&'a str>,
+    a: Option<AttackId>,
     e: f64,
-) -> Option<(&'a str, &'a AttackCell, &'a AttackCell)> {
+) -> Option<(AttackId, &'a AttackCell, &'a AttackCell)> {
     let a = a?;
     Some((a, cell_at(m, a, e)?, cell_at(b, a, e)?))
 }
@@ -325,7 +325,7 @@ pub(crate) struct ConclusionRow {
     /// Clean accuracy, model minus baseline.
     pub(crate) delta_clean: f64,
     /// The attack the robust accuracies are measured under (the strong one when run).
-    pub(crate) attack: String,
+    pub(crate) attack: AttackId,
     /// Robust accuracy, model minus baseline, with its 95 % interval: `(d, lo, hi)`.
     pub(crate) delta_robust: (f64, f64, f64),
     /// The verdict.
@@ -365,7 +365,7 @@ pub(crate) struct Conclusion {
 fn fair_baseline<'a>(
     s: &'a AdversarialSummary,
     paired: &'a ModelAdversarial,
-    attack: &str,
+    attack: AttackId,
     e: f64,
 ) -> (&'a ModelAdversarial, Option<(String, String)>) {
     let Some(reason) = degenerate_reason(paired) else {
@@ -412,7 +412,7 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<Conclusio
         let Some((a, cm, cb)) = pair_cells(m, b, Some(attack), e) else {
             continue;
         };
-        one_step_only |= strong.is_none() && attack == "fgsm";
+        one_step_only |= strong.is_none() && attack == AttackKind::Fgsm;
         let delta_robust = difference_interval(cm.accuracy, cm.images, cb.accuracy, cb.images);
         let failed: Vec<String> = failed_names(&m.checks)
             .into_iter()
@@ -433,7 +433,7 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<Conclusio
             baseline: b.model.clone(),
             replaced,
             delta_clean: m.clean_accuracy - b.clean_accuracy,
-            attack: a.to_string(),
+            attack: a,
             delta_robust,
             verdict,
         });
@@ -492,7 +492,7 @@ fn conclusion_sentence(rows: &[ConclusionRow], e: f64, one_step_only: bool) -> S
         .count();
     let mut attacks: Vec<String> = Vec::new();
     for r in rows {
-        let a = attack_name(&r.attack);
+        let a = attack_name(r.attack);
         if !attacks.contains(&a) {
             attacks.push(a);
         }
@@ -511,7 +511,7 @@ fn conclusion_sentence(rows: &[ConclusionRow], e: f64, one_step_only: bool) -> S
         "Under {} at ε = {}, {} of {} models {} more robust than their baseline, {} less robust \
          and {} without a clear difference{}, at {clean} of clean accuracy",
         attacks.join(" / "),
-        fmt_eps(e, "linf"),
+        fmt_eps(e, Norm::Linf),
         count(&RowVerdict::MoreRobust),
         rows.len(),
         if count(&RowVerdict::MoreRobust) == 1 {
@@ -835,12 +835,19 @@ mod tests {
 
     fn cell(attack: &str, accuracy: f64) -> AttackCell {
         AttackCell {
-            attack: attack.into(),
-            norm: "linf".into(),
+            attack: attack.parse().unwrap(),
+            norm: Norm::Linf,
             eps: E8,
+            steps: None,
             images: 100,
             accuracy,
-            ..AttackCell::default()
+            success_rate: 0.0,
+            mean_linf: 0.0,
+            mean_l2: 0.0,
+            mean_loss: 0.0,
+            gradients: 0,
+            queries: 0,
+            seconds: 0.0,
         }
     }
 
@@ -891,7 +898,7 @@ mod tests {
             transfer: Vec::new(),
             examples: Vec::new(),
             eval_seconds: 0.0,
-            strong_attacks: crate::adversarial::strong_attacks_before_recorded(),
+            strong_attacks: AttackId::strong(),
         }
     }
 
@@ -1249,7 +1256,7 @@ mod tests {
         assert_eq!(c.rows.len(), 1);
         let r = &c.rows[0];
         assert_eq!(
-            (r.model.as_str(), r.baseline.as_str(), r.attack.as_str()),
+            (r.model.as_str(), r.baseline.as_str(), r.attack.name()),
             ("cnn9-tanh-cosine", "cnn9-baseline", "pgd")
         );
         assert!((r.delta_clean - 0.01).abs() < 1e-12);

@@ -9,15 +9,16 @@ use dcrobust_reports::{
     EpochRecord, ExampleImage, ModelAdversarial, ModelCorruption, NamedAccuracy, ReportError,
     RunResults, TrainingHistory, TransferCell,
 };
+use dcrobust_reports::{AttackId, AttackKind};
 
 const BASE: &str = "cnn9-baseline";
 const TANH: &str = "cnn9-tanh-cosine";
 const HOSTILE: &str = "<script>alert(1)</script>";
 
-fn cell(attack: &str, norm: &str, eps: f64, accuracy: f64) -> AttackCell {
+fn cell(attack: AttackKind, eps: f64, accuracy: f64) -> AttackCell {
     AttackCell {
         attack: attack.into(),
-        norm: norm.into(),
+        norm: attack.norm(),
         eps,
         steps: Some(1),
         images: 100,
@@ -73,16 +74,16 @@ fn adv_model(
         prediction_counts: Vec::new(),
         zero_gradient_samples: 0,
         cells: vec![
-            cell("fgsm", "linf", 0.0, clean),
-            cell("fgsm", "linf", e4, (clean + fgsm8) / 2.0),
-            cell("fgsm", "linf", e8, fgsm8),
-            cell("pgd", "linf", 0.0, clean),
-            cell("pgd", "linf", e4, pgd8 * 2.0),
-            cell("pgd", "linf", e8, pgd8),
-            cell("pgd-l2", "l2", 0.0, clean),
-            cell("pgd-l2", "l2", 0.5, 0.2),
+            cell(AttackKind::Fgsm, 0.0, clean),
+            cell(AttackKind::Fgsm, e4, (clean + fgsm8) / 2.0),
+            cell(AttackKind::Fgsm, e8, fgsm8),
+            cell(AttackKind::Pgd, 0.0, clean),
+            cell(AttackKind::Pgd, e4, pgd8 * 2.0),
+            cell(AttackKind::Pgd, e8, pgd8),
+            cell(AttackKind::PgdL2, 0.0, clean),
+            cell(AttackKind::PgdL2, 0.5, 0.2),
         ],
-        check_cells: vec![cell("pgd", "linf", 1.0, 0.0)],
+        check_cells: vec![cell(AttackKind::Pgd, 1.0, 0.0)],
         checks: vec![
             Check {
                 name: "eps0-equals-clean".into(),
@@ -142,7 +143,7 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             ModelAdversarial {
                 prediction_counts: vec![3, 7],
                 confusion: vec![dcrobust_reports::ConfusionMatrix {
-                    attack: "clean".into(),
+                    attack: None,
                     eps: 0.0,
                     counts: vec![vec![3, 2], vec![0, 5]],
                 }],
@@ -153,14 +154,14 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
         transfer: vec![TransferCell {
             source: BASE.into(),
             target: tanh.into(),
-            attack: "fgsm".into(),
+            attack: AttackKind::Fgsm.into(),
             eps: e8,
             accuracy: 0.5,
             source_accuracy: 0.004,
         }],
         examples: vec![ExampleImage {
             model: tanh.into(),
-            attack: "fgsm".into(),
+            attack: AttackKind::Fgsm.into(),
             eps: e8,
             index: 0,
             label: class.into(),
@@ -170,9 +171,7 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
             adv_png: "examples/tanh/fgsm-0.png".into(),
         }],
         eval_seconds: 3.25,
-        strong_attacks: ["worst-case", "pgd", "apgd-ce", "bim"]
-            .map(String::from)
-            .to_vec(),
+        strong_attacks: AttackId::strong(),
     };
     let mut images = BTreeMap::new();
     images.insert("examples/clean-0.png".to_string(), png(100, 100));

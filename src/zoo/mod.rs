@@ -141,7 +141,7 @@ impl ZooModel {
             None => "none".into(),
             Some(a) => {
                 let attack = a.attack_label();
-                let eps = dcrobust_reports::format_eps(a.eps, "linf");
+                let eps = dcrobust_reports::format_eps(a.eps, dcrobust_reports::Norm::Linf);
                 if a.fraction < 1.0 {
                     format!("{attack} {eps} ({}% of each batch)", 100.0 * a.fraction)
                 } else {

@@ -30,9 +30,9 @@ pub(super) fn across_runs(p: &mut String, runs: &[RunResults], colours: &Colours
             for (a, n, e) in headline_attacks(s) {
                 cols.push(format!(
                     "{} {} ε={}",
-                    attack_name(&a),
-                    norm_name(&n),
-                    fmt_eps(e, &n)
+                    attack_name(a),
+                    norm_name(n),
+                    fmt_eps(e, n)
                 ));
             }
         }
@@ -69,7 +69,7 @@ pub(super) fn across_runs(p: &mut String, runs: &[RunResults], colours: &Colours
             if let Some(s) = &run.adversarial {
                 for (a, _, e) in headline_attacks(s) {
                     let v = adv
-                        .and_then(|m| cell_at(m, &a, e))
+                        .and_then(|m| cell_at(m, a, e))
                         .map(|c| pct(c.accuracy))
                         .unwrap_or_else(|| "–".into());
                     let _ = write!(p, "<td>{v}</td>");

@@ -9,7 +9,7 @@ use crate::headline::{cell_at, headline_attacks};
 use crate::html::{attack_name, eps as fmt_eps, esc, norm_name, pct};
 use crate::paper::{self, PaperRow, TABLE7_WHITE_BOX, TABLE8_BLACK_BOX};
 use crate::stats::wilson;
-use crate::{AdversarialSummary, AttackCell};
+use crate::{AdversarialSummary, AttackCell, AttackId, Norm};
 
 /// The adversarial section: headline, paper tables (CIFAR-10 runs of the paper's models only),
 /// accuracy vs ε, transfer and every cell.
@@ -32,8 +32,8 @@ fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let _ = write!(
         p,
         "<h4>Headline: clean and robust accuracy at ε = {} (L∞) / {} (L2){}</h4>",
-        fmt_eps(s.headline_linf, "linf"),
-        fmt_eps(s.headline_l2, "l2"),
+        fmt_eps(s.headline_linf, Norm::Linf),
+        fmt_eps(s.headline_l2, Norm::L2),
         if with_paper {
             ", next to the paper"
         } else {
@@ -60,9 +60,9 @@ fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
         let _ = write!(
             p,
             "<th>{} {} ε={}</th>",
-            esc(&attack_name(a)),
-            norm_name(n),
-            esc(&fmt_eps(*e, n))
+            esc(&attack_name(*a)),
+            norm_name(*n),
+            esc(&fmt_eps(*e, *n))
         );
     }
     let paper_heads: &[&str] = if with_paper {
@@ -90,7 +90,7 @@ fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
             pct(m.clean_accuracy)
         );
         for (a, _, e) in &attacks {
-            let v = cell_at(m, a, *e)
+            let v = cell_at(m, *a, *e)
                 .map(|c| {
                     let (lo, hi) = wilson(c.accuracy, c.images);
                     format!(
@@ -192,11 +192,11 @@ fn paper_tables(p: &mut String) {
 /// One chart per attack: accuracy against the budget ε, one line per model; an attack run at
 /// a single non-zero ε (Square, usually) gets bars instead, one per model.
 fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
-    let mut attacks: Vec<(String, String)> = Vec::new();
+    let mut attacks: Vec<(AttackId, Norm)> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
             if !attacks.iter().any(|(a, _)| *a == c.attack) {
-                attacks.push((c.attack.clone(), c.norm.clone()));
+                attacks.push((c.attack, c.norm));
             }
         }
     }
@@ -213,14 +213,14 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
     );
     p.push_str(&colours.legend(s.models.iter().map(|m| m.model.as_str())));
     p.push_str("<div class=\"grid\">");
-    for (a, norm) in &attacks {
-        let linf = norm == "linf";
+    for &(a, norm) in &attacks {
+        let linf = norm == Norm::Linf;
         let scale = |e: f64| if linf { e * 255.0 } else { e };
         let title = format!("{} ({})", attack_name(a), norm_name(norm));
         let mut budgets: Vec<f64> = s
             .models
             .iter()
-            .flat_map(|m| m.cells.iter().filter(|c| c.attack == *a && c.eps > 0.0))
+            .flat_map(|m| m.cells.iter().filter(|c| c.attack == a && c.eps > 0.0))
             .map(|c| c.eps)
             .collect();
         budgets.sort_by(f64::total_cmp);
@@ -253,7 +253,7 @@ fn accuracy_vs_eps(p: &mut String, s: &AdversarialSummary, colours: &Colours) {
                 let mut pts: Vec<(f64, f64)> = m
                     .cells
                     .iter()
-                    .filter(|c| c.attack == *a)
+                    .filter(|c| c.attack == a)
                     .map(|c| (scale(c.eps), c.accuracy * 100.0))
                     .collect();
                 pts.sort_by(|x, y| x.0.total_cmp(&y.0));
@@ -305,15 +305,15 @@ fn transfer_table(p: &mut String, s: &AdversarialSummary) {
     );
     for t in &s.transfer {
         let target = s.models.iter().find(|m| m.model == t.target);
-        let wb = target.and_then(|m| cell_at(m, &t.attack, t.eps));
-        let norm = wb.map(|c| c.norm.as_str()).unwrap_or("linf");
+        let wb = target.and_then(|m| cell_at(m, t.attack, t.eps));
+        let norm = wb.map_or(Norm::Linf, |c| c.norm);
         let _ = write!(
             p,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.source),
             esc(&t.target),
-            esc(&attack_name(&t.attack)),
+            esc(&attack_name(t.attack)),
             esc(&fmt_eps(t.eps, norm)),
             pct(t.accuracy),
             wb.map(|c| pct(c.accuracy)).unwrap_or_else(|| "–".into()),
@@ -331,8 +331,8 @@ pub(super) fn cells_rows(p: &mut String, model: &str, cells: &[AttackCell]) {
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{:.4}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
             esc(model),
-            esc(&attack_name(&c.attack)),
-            esc(&fmt_eps(c.eps, &c.norm)),
+            esc(&attack_name(c.attack)),
+            esc(&fmt_eps(c.eps, c.norm)),
             c.steps.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
             c.images,
             pct(c.accuracy),

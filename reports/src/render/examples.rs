@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::guide;
 use crate::html::{attack_name, eps as fmt_eps, esc};
 use crate::images::{magnified_perturbation, png_data_uri};
-use crate::{AdversarialSummary, CorruptionSummary};
+use crate::{AdversarialSummary, AttackId, CorruptionSummary, Norm};
 
 /// An example PNG as an `<img>`, or a note naming the missing file.
 fn img(p: &mut String, images: &BTreeMap<String, Vec<u8>>, path: &str, alt: &str) {
@@ -63,10 +63,10 @@ pub(super) fn adversarial_examples(
         let mut indices: Vec<usize> = ex.iter().map(|e| e.index).collect();
         indices.sort_unstable();
         indices.dedup();
-        let mut attacks: Vec<&str> = Vec::new();
+        let mut attacks: Vec<AttackId> = Vec::new();
         for e in &ex {
-            if !attacks.contains(&e.attack.as_str()) {
-                attacks.push(&e.attack);
+            if !attacks.contains(&e.attack) {
+                attacks.push(e.attack);
             }
         }
         let m = s.models.iter().find(|m| m.model == *model);
@@ -90,24 +90,23 @@ pub(super) fn adversarial_examples(
             p.push_str("</td>");
         }
         p.push_str("</tr>");
-        for a in &attacks {
-            let first = ex.iter().find(|e| e.attack == *a);
+        for &a in &attacks {
+            let first = ex.iter().find(|e| e.attack == a);
             let e_a = first.map(|e| e.eps).unwrap_or(0.0);
             let norm = m
-                .and_then(|m| m.cells.iter().find(|c| c.attack == *a))
-                .map(|c| c.norm.clone())
-                .unwrap_or_else(|| "linf".into());
+                .and_then(|m| m.cells.iter().find(|c| c.attack == a))
+                .map_or(Norm::Linf, |c| c.norm);
             let _ = write!(
                 p,
                 "<tr><th class=\"l\">{} ε={}<br>adv. / perturbation</th>",
                 esc(&attack_name(a)),
-                esc(&fmt_eps(e_a, &norm))
+                esc(&fmt_eps(e_a, norm))
             );
             for i in &indices {
                 p.push_str("<td>");
-                if let Some(e) = ex.iter().find(|e| e.attack == *a && e.index == *i) {
+                if let Some(e) = ex.iter().find(|e| e.attack == a && e.index == *i) {
                     img(p, images, &e.adv_png, "adversarial");
-                    let scale = (norm == "linf").then_some(e.eps);
+                    let scale = (norm == Norm::Linf).then_some(e.eps);
                     let diff = images
                         .get(&e.clean_png)
                         .zip(images.get(&e.adv_png))

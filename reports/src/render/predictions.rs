@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::guide;
 use crate::charts::{grouped_bars, Colours};
 use crate::html::{attack_name, eps as fmt_eps, esc};
-use crate::{AdversarialSummary, ConfusionMatrix};
+use crate::{AdversarialSummary, ConfusionMatrix, Norm};
 
 /// One folded block per model with its prediction histogram and confusion matrices; nothing
 /// when no model recorded them.
@@ -65,14 +65,9 @@ fn class_names(classes: &[String], k: usize) -> Vec<String> {
 /// A confusion matrix as a table, each cell shaded by its share of the row.
 fn confusion_table(p: &mut String, c: &ConfusionMatrix, classes: &[String]) {
     let names = class_names(classes, c.counts.len());
-    let title = if c.attack == "clean" {
-        "clean images".to_string()
-    } else {
-        format!(
-            "{} at ε = {}",
-            attack_name(&c.attack),
-            fmt_eps(c.eps, "linf")
-        )
+    let title = match c.attack {
+        None => "clean images".to_string(),
+        Some(a) => format!("{} at ε = {}", attack_name(a), fmt_eps(c.eps, Norm::Linf)),
     };
     let _ = write!(
         p,

@@ -14,7 +14,7 @@ use crate::verdict::{
     adversarial_conclusion, adversarial_verdict, corruption_conclusion, corruption_trust_line,
     corruption_verdict, trust_line, Conclusion,
 };
-use crate::{AdversarialSummary, RunResults};
+use crate::{AdversarialSummary, Norm, RunResults};
 
 /// One run's verdict: its heading, the conclusion paragraph, the comparison sentences and the
 /// trust line.
@@ -80,7 +80,7 @@ fn conclusion_table(p: &mut String, c: &Conclusion) {
             points(d),
             points(lo),
             points(hi),
-            esc(&attack_name(&r.attack)),
+            esc(&attack_name(r.attack)),
             esc(&r.verdict.label())
         );
     }
@@ -106,7 +106,7 @@ fn trade_off(p: &mut String, s: &AdversarialSummary) {
             let worst = m
                 .cells
                 .iter()
-                .filter(|c| c.norm == "linf" && (c.eps - e).abs() <= 1e-9 && c.images > 0)
+                .filter(|c| c.norm == Norm::Linf && (c.eps - e).abs() <= 1e-9 && c.images > 0)
                 .min_by(|a, b| a.accuracy.total_cmp(&b.accuracy))?;
             Some(TradeOffPoint {
                 clean: m.clean_accuracy,
@@ -121,7 +121,7 @@ fn trade_off(p: &mut String, s: &AdversarialSummary) {
     if points.len() < 2 {
         return;
     }
-    let eps = crate::html::eps(e, "linf");
+    let eps = crate::html::eps(e, Norm::Linf);
     p.push_str("<div>");
     p.push_str(&trade_off_chart(
         &format!("Clean vs robust accuracy at ε = {eps}"),

@@ -121,8 +121,8 @@ pub(super) fn attack_cell(
     let steps = params.steps_of(kind);
     Ok((
         AttackCell {
-            attack: kind.name().to_string(),
-            norm: kind.norm().name().to_string(),
+            attack: kind.into(),
+            norm: kind.norm(),
             eps,
             steps,
             images: n,
@@ -153,7 +153,7 @@ pub(super) fn records_of(
         for i in 0..o.adv_pred.len() {
             out.push(SampleRecord {
                 model: model.to_string(),
-                attack: attack.name().to_string(),
+                attack: attack.into(),
                 source: source.map(str::to_string),
                 eps,
                 index,
@@ -250,7 +250,7 @@ pub(super) fn cell_examples(
         save_png(&out.join(&rel), &o.adv[i * d..(i + 1) * d], c, h, w)?;
         examples.push(ExampleImage {
             model: model.name.clone(),
-            attack: kind.name().to_string(),
+            attack: kind.into(),
             eps,
             index,
             label: class(data.test.labels[index]),

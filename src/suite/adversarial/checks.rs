@@ -47,9 +47,7 @@ pub(super) fn summarise(
 }
 
 pub(super) fn find(cells: &[AttackCell], kind: AttackKind, eps: f64) -> Option<&AttackCell> {
-    cells
-        .iter()
-        .find(|c| c.attack == kind.name() && c.eps == eps)
+    cells.iter().find(|c| c.attack == kind && c.eps == eps)
 }
 
 /// The gradient-masking and consistency checks of one model.
@@ -120,8 +118,7 @@ pub(super) fn checks(
     let mut rows = Vec::new();
     let mut status = Vec::new();
     for kind in &cfg.attacks {
-        let mut cells: Vec<&AttackCell> =
-            m.cells.iter().filter(|c| c.attack == kind.name()).collect();
+        let mut cells: Vec<&AttackCell> = m.cells.iter().filter(|c| c.attack == *kind).collect();
         cells.sort_by(|a, b| a.eps.total_cmp(&b.eps));
         for w in cells.windows(2) {
             let excess = w[1].accuracy - w[0].accuracy;
@@ -158,7 +155,9 @@ pub(super) fn checks(
     }
     // 4. More PGD steps must not help the model.
     let few = m.check_cells.iter().find(|c| {
-        c.attack == "pgd" && c.eps == cfg.headline_linf && c.steps != Some(cfg.attack.pgd.steps)
+        c.attack == AttackKind::Pgd
+            && c.eps == cfg.headline_linf
+            && c.steps != Some(cfg.attack.pgd.steps)
     });
     if let (Some(few), Some(full)) = (few, find(&m.cells, AttackKind::Pgd, cfg.headline_linf)) {
         let excess = full.accuracy - few.accuracy;
@@ -179,7 +178,7 @@ pub(super) fn checks(
     if let Some(u) = m
         .check_cells
         .iter()
-        .find(|c| c.attack == "pgd" && c.eps == 1.0)
+        .find(|c| c.attack == AttackKind::Pgd && c.eps == 1.0)
     {
         let chance = 1.0 / classes as f64;
         out.push(Check {
@@ -213,7 +212,9 @@ pub(super) fn checks(
         let best = m
             .cells
             .iter()
-            .filter(|c| c.norm == "linf" && c.eps == cfg.headline_linf && c.attack != "square")
+            .filter(|c| {
+                c.norm == Norm::Linf && c.eps == cfg.headline_linf && c.attack != AttackKind::Square
+            })
             .map(|c| c.accuracy)
             .fold(f64::INFINITY, f64::min);
         if best.is_finite() {
@@ -259,7 +260,7 @@ pub(super) fn fgsm_sees_multi_step(m: &ModelAdversarial, linf_eps: &[f64]) -> Op
             .iter()
             .filter(|c| c.eps == e)
             .filter(|c| {
-                AttackKind::from_name(&c.attack).is_some_and(|k| {
+                c.attack.kind().is_some_and(|k| {
                     k != AttackKind::Fgsm && k.uses_gradients() && k.norm() == Norm::Linf
                 })
             })
@@ -309,7 +310,7 @@ pub(super) fn flat_in_eps(m: &ModelAdversarial, kind: AttackKind, n: usize) -> O
     let mut cells: Vec<&AttackCell> = m
         .cells
         .iter()
-        .filter(|c| c.attack == kind.name() && c.norm == "linf" && c.eps > 0.0)
+        .filter(|c| c.attack == kind && c.norm == Norm::Linf && c.eps > 0.0)
         .collect();
     cells.sort_by(|a, b| a.eps.total_cmp(&b.eps));
     let (lo, hi) = (*cells.first()?, *cells.last()?);

@@ -25,7 +25,7 @@ use dcrobust_attacks::{
     run_attack, AttackConfig, AttackKind, AttackOutcome, Batch, Norm, Oracle, Target,
 };
 use dcrobust_reports::{
-    AdversarialSummary, AttackCell, Check, CheckStatus, ConfusionMatrix, ExampleImage,
+    AdversarialSummary, AttackCell, AttackId, Check, CheckStatus, ConfusionMatrix, ExampleImage,
     ModelAdversarial, SampleRecord, TransferCell,
 };
 use serde::{Deserialize, Serialize};
@@ -614,7 +614,7 @@ fn confusion_matrices(
     classes: usize,
     headline: f64,
 ) -> Vec<ConfusionMatrix> {
-    let mine = |attack: &'static str, eps: f64| {
+    let mine = |attack: AttackKind, eps: f64| {
         records
             .iter()
             .filter(move |r| {
@@ -624,20 +624,19 @@ fn confusion_matrices(
     };
     let Some(attack) = AttackKind::quoted()
         .into_iter()
-        .map(AttackKind::name)
-        .find(|a| mine(a, headline).next().is_some())
+        .find(|a| mine(*a, headline).next().is_some())
     else {
         return Vec::new();
     };
     vec![
         ConfusionMatrix::from_pairs(
-            "clean",
+            None,
             0.0,
             classes,
             mine(attack, headline).map(|(t, c, _)| (t, c)),
         ),
         ConfusionMatrix::from_pairs(
-            attack,
+            Some(attack.into()),
             headline,
             classes,
             mine(attack, headline).map(|(t, _, a)| (t, a)),
@@ -720,15 +719,7 @@ pub(crate) fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialS
         transfer,
         examples,
         eval_seconds,
-        strong_attacks: std::iter::once(worst_case::WORST_CASE)
-            .chain(
-                AttackKind::quoted()
-                    .into_iter()
-                    .filter(|k| k.strong())
-                    .map(AttackKind::name),
-            )
-            .map(String::from)
-            .collect(),
+        strong_attacks: AttackId::strong(),
     };
     let path = out.join("summary.json");
     write_json_atomic(&path, &summary).with_context(|| format!("writing {}", path.display()))?;
@@ -736,17 +727,25 @@ pub(crate) fn finish(out: &Path, cfg: &AdversarialConfig) -> Result<AdversarialS
     Ok(summary)
 }
 
-/// A white-box cell of `attack` at L∞ budget `eps` with `accuracy` on 100 images, every other
-/// field zero or empty: the fixture of this module's tests.
+/// A white-box cell of `attack` (a registry name or `worst-case`) at L∞ budget `eps` with
+/// `accuracy` on 100 images, every other field zero or empty: the fixture of this module's
+/// tests.
 #[cfg(test)]
 fn test_cell(attack: &str, eps: f64, accuracy: f64) -> AttackCell {
     AttackCell {
-        attack: attack.into(),
-        norm: "linf".into(),
+        attack: attack.parse().unwrap(),
+        norm: Norm::Linf,
         eps,
+        steps: None,
         images: 100,
         accuracy,
-        ..AttackCell::default()
+        success_rate: 0.0,
+        mean_linf: 0.0,
+        mean_l2: 0.0,
+        mean_loss: 0.0,
+        gradients: 0,
+        queries: 0,
+        seconds: 0.0,
     }
 }
 

@@ -29,10 +29,9 @@ pub(super) fn write_records(
 pub(super) fn model_line(m: &ModelAdversarial, cfg: &AdversarialConfig) -> String {
     let mut parts = vec![format!("clean {:.2}%", 100.0 * m.clean_accuracy)];
     for c in &m.cells {
-        let headline = if c.norm == "linf" {
-            cfg.headline_linf
-        } else {
-            cfg.headline_l2
+        let headline = match c.norm {
+            Norm::Linf => cfg.headline_linf,
+            Norm::L2 => cfg.headline_l2,
         };
         if c.eps == headline {
             parts.push(format!("{} {:.2}%", c.attack, 100.0 * c.accuracy));
@@ -66,21 +65,20 @@ pub(crate) fn print_table(s: &AdversarialSummary) {
 /// The lines [`print_table`] prints: a header, one row per model, the budgets.
 fn table_lines(s: &AdversarialSummary) -> Vec<String> {
     let mut out = Vec::new();
-    let mut attacks: Vec<String> = Vec::new();
+    let headline = |norm: Norm| match norm {
+        Norm::Linf => s.headline_linf,
+        Norm::L2 => s.headline_l2,
+    };
+    let mut attacks: Vec<AttackId> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
-            let headline = if c.norm == "linf" {
-                s.headline_linf
-            } else {
-                s.headline_l2
-            };
-            if c.eps == headline && !attacks.contains(&c.attack) {
-                attacks.push(c.attack.clone());
+            if c.eps == headline(c.norm) && !attacks.contains(&c.attack) {
+                attacks.push(c.attack);
             }
         }
     }
     // Each column as wide as its attack's name, at least 9 characters (a percentage).
-    let widths: Vec<usize> = attacks.iter().map(|a| a.len().max(8) + 1).collect();
+    let widths: Vec<usize> = attacks.iter().map(|a| a.name().len().max(8) + 1).collect();
     let mut header = format!("{:<28} {:>8}", "model", "clean");
     for (a, w) in attacks.iter().zip(&widths) {
         header.push_str(&format!(" {a:>w$}"));
@@ -90,15 +88,11 @@ fn table_lines(s: &AdversarialSummary) -> Vec<String> {
     for m in &s.models {
         let mut line = format!("{:<28} {:>7.2}%", m.model, 100.0 * m.clean_accuracy);
         for (a, &w) in attacks.iter().zip(&widths) {
-            match m.cells.iter().find(|c| {
-                &c.attack == a
-                    && c.eps
-                        == if c.norm == "linf" {
-                            s.headline_linf
-                        } else {
-                            s.headline_l2
-                        }
-            }) {
+            match m
+                .cells
+                .iter()
+                .find(|c| c.attack == *a && c.eps == headline(c.norm))
+            {
                 Some(c) => line.push_str(&format!(" {:>1$.2}%", 100.0 * c.accuracy, w - 1)),
                 None => line.push_str(&format!(" {:>w$}", "-")),
             }
@@ -173,7 +167,7 @@ mod tests {
             transfer: vec![],
             examples: vec![],
             eval_seconds: 0.0,
-            strong_attacks: vec!["worst-case".into(), "pgd".into()],
+            strong_attacks: AttackId::strong(),
         };
         let lines = table_lines(&s);
         let ends = |l: &str| -> Vec<usize> {

@@ -7,6 +7,7 @@
 
 use crate::util::write_json_atomic;
 use anyhow::{Context, Result};
+use dcrobust_attacks::AttackKind;
 use dcrobust_reports::AdversarialSummary;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -73,7 +74,7 @@ pub(super) fn cards(summary: &AdversarialSummary) -> BTreeMap<String, RobustBenc
             let c = m
                 .cells
                 .iter()
-                .find(|c| c.attack == "autoattack" && c.eps == summary.headline_linf)?;
+                .find(|c| c.attack == AttackKind::AutoAttack && c.eps == summary.headline_linf)?;
             Some((
                 m.model.clone(),
                 RobustBenchCard {

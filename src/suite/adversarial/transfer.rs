@@ -74,7 +74,7 @@ pub(super) fn transfer(
                 let attacked = eps > 0.0 && clean_pred[index + i] == label;
                 records.push(SampleRecord {
                     model: target.name.clone(),
-                    attack: kind.name().to_string(),
+                    attack: kind.into(),
                     source: Some(source.name.clone()),
                     eps,
                     index: index + i,
@@ -95,7 +95,7 @@ pub(super) fn transfer(
         cells.push(TransferCell {
             source: source.name.clone(),
             target: target.name.clone(),
-            attack: kind.name().to_string(),
+            attack: kind.into(),
             eps,
             accuracy: correct as f64 / n.max(1) as f64,
             source_accuracy: src_cell.accuracy,

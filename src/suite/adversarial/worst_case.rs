@@ -4,11 +4,9 @@
 //! when several attacks ran: it is at most the lowest single-attack accuracy, and lower when the
 //! attacks break different images.
 
-use dcrobust_reports::{AttackCell, SampleRecord};
+use dcrobust_attacks::{AttackKind, Norm};
+use dcrobust_reports::{AttackCell, AttackId, SampleRecord};
 use std::collections::BTreeMap;
-
-/// Attack name of the worst-case cells.
-pub(crate) const WORST_CASE: &str = "worst-case";
 
 /// One image's outcome under the worst case: the record of the first attack (in run order)
 /// that misclassified it, or else the record with the highest loss.
@@ -34,19 +32,24 @@ pub(super) fn worst_case_cells(
     records: &[SampleRecord],
 ) -> Vec<AttackCell> {
     // (norm, ε) → the cells run there, in run order.
-    let mut groups: Vec<((&str, f64), Vec<&AttackCell>)> = Vec::new();
-    for c in cells.iter().filter(|c| c.attack != WORST_CASE) {
+    let mut groups: Vec<((Norm, f64), Vec<&AttackCell>)> = Vec::new();
+    for c in cells.iter().filter(|c| c.attack != AttackId::WorstCase) {
         match groups
             .iter_mut()
             .find(|((n, e), _)| *n == c.norm && *e == c.eps)
         {
             Some((_, v)) => v.push(c),
-            None => groups.push(((&c.norm, c.eps), vec![c])),
+            None => groups.push(((c.norm, c.eps), vec![c])),
         }
     }
     let mut out = Vec::new();
     for ((norm, eps), group) in groups {
-        if group.iter().filter(|c| c.attack != "fgsm").count() < 2 {
+        if group
+            .iter()
+            .filter(|c| c.attack != AttackKind::Fgsm)
+            .count()
+            < 2
+        {
             continue;
         }
         let mut picked: BTreeMap<usize, &SampleRecord> = BTreeMap::new();
@@ -76,8 +79,8 @@ pub(super) fn worst_case_cells(
         }
         let a = attacked.max(1) as f64;
         out.push(AttackCell {
-            attack: WORST_CASE.to_string(),
-            norm: norm.to_string(),
+            attack: AttackId::WorstCase,
+            norm,
             eps,
             steps: None,
             images: n,
@@ -109,7 +112,7 @@ mod tests {
     fn rec(attack: &str, eps: f64, index: usize, adv_pred: u32, loss: f32) -> SampleRecord {
         SampleRecord {
             model: "m".into(),
-            attack: attack.into(),
+            attack: attack.parse().unwrap(),
             source: None,
             eps,
             index,
@@ -165,7 +168,7 @@ mod tests {
         let out = worst_case_cells("m", &cells, &records);
         assert_eq!(out.len(), 1, "{out:?}");
         let w = &out[0];
-        assert_eq!((w.attack.as_str(), w.eps, w.images), (WORST_CASE, e, 4));
+        assert_eq!((w.attack, w.eps, w.images), (AttackId::WorstCase, e, 4));
         assert_eq!(w.accuracy, 0.25);
         // Attacked: images 0, 1, 2; broken: 0 (PGD) and 1 (APGD-CE).
         assert!((w.success_rate - 2.0 / 3.0).abs() < 1e-12);

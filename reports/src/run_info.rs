@@ -40,4 +40,14 @@ pub struct ModelOrigin {
     /// SHA-256 of the weights file, in hex, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Whether the model is a baseline: one of dcrobust's networks with ordinary convolutions
+    /// (no decoupled operator), as the suite read it from the model's configuration; external
+    /// models never are. Absent in results written before it was recorded, whose verdicts go by
+    /// the models' names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<bool>,
+    /// The model's adversarial training (e.g. `fgsm eps=0.0314`), `None` for standard training
+    /// or an external model: the verdicts compare a model with the baseline trained the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversarial_training: Option<String>,
 }

@@ -12,7 +12,7 @@ use crate::paper;
 use crate::stats::wilson;
 use crate::{
     AdversarialSummary, AttackCell, AttackId, AttackKind, Check, CheckStatus, CorruptionSummary,
-    ModelAdversarial, ModelCorruption, Norm,
+    ModelAdversarial, ModelCorruption, ModelOrigin, Norm, RunInfo,
 };
 
 /// Robust accuracy at or below which the verdict says a model "falls near zero".
@@ -21,65 +21,110 @@ const NEAR_ZERO: f64 = 0.05;
 /// Best clean accuracy below which the verdict adds a caution about weakly trained models.
 const WEAK_CLEAN: f64 = 0.5;
 
-/// The baseline's index: the model named `preferred` if there is one, else the first model
-/// whose name contains `baseline` (any case), else the first model.
-fn baseline_index<'a>(
-    names: impl Iterator<Item = &'a str> + Clone,
-    preferred: Option<&str>,
-) -> usize {
-    if let Some(pref) = preferred {
-        if let Some(i) = names.clone().position(|n| n == pref) {
-            return i;
-        }
-    }
-    names
-        .clone()
-        .position(|n| n.to_ascii_lowercase().contains("baseline"))
-        .unwrap_or(0)
+/// Which models are baselines and which baseline each model is compared with: the one rule
+/// every verdict uses.
+///
+/// A baseline is one of dcrobust's networks with ordinary convolutions, whatever its name: the
+/// suite records it from the model's operator in [`RunInfo::origins`]
+/// ([`ModelOrigin::baseline`]; external models never are). A model is compared with the first
+/// baseline trained the same way (equal [`ModelOrigin::adversarial_training`]: `cnn9-tanh-cosine-fgsm`
+/// with `cnn9-baseline-fgsm`), else with the run's baseline. Results written before the suites
+/// recorded this name it instead: a baseline's name contains `baseline` (any case), and a model
+/// pairs with the baseline whose non-empty suffix after `baseline` ends its own name, the
+/// longest such suffix first.
+struct Roles<'a> {
+    origins: &'a [ModelOrigin],
 }
 
-/// The adversarial run's baseline: the first model whose name contains `baseline`, else the
-/// first model; `None` without models.
+impl<'a> Roles<'a> {
+    /// The roles a run's results record.
+    fn of(run: &'a RunInfo) -> Self {
+        Roles {
+            origins: &run.origins,
+        }
+    }
+
+    /// The recorded origin of `name`, when it says whether the model is a baseline.
+    fn recorded(&self, name: &str) -> Option<&'a ModelOrigin> {
+        self.origins
+            .iter()
+            .find(|o| o.model == name && o.baseline.is_some())
+    }
+
+    /// Whether the model `name` is a baseline.
+    fn is_baseline(&self, name: &str) -> bool {
+        match self.recorded(name) {
+            Some(o) => o.baseline == Some(true),
+            None => baseline_suffix(name).is_some(),
+        }
+    }
+
+    /// The run's baseline among `names`: the model named `preferred` if there is one, else the
+    /// first baseline, else the first model.
+    fn index<'n>(
+        &self,
+        names: impl Iterator<Item = &'n str> + Clone,
+        preferred: Option<&str>,
+    ) -> usize {
+        if let Some(pref) = preferred {
+            if let Some(i) = names.clone().position(|n| n == pref) {
+                return i;
+            }
+        }
+        names.clone().position(|n| self.is_baseline(n)).unwrap_or(0)
+    }
+
+    /// The baseline that `name` is compared with among `models` (`default`: the run's
+    /// baseline); `model_name` reads a model's name, so that both suites' summaries pair the
+    /// same way (the corruption verdict's pairing; CE and mCE keep the run's one CE baseline).
+    fn paired<'m, M>(
+        &self,
+        models: &'m [M],
+        default: &'m M,
+        name: &str,
+        model_name: impl Fn(&M) -> &str,
+    ) -> &'m M {
+        if let Some(origin) = self.recorded(name) {
+            return models
+                .iter()
+                .find(|b| {
+                    let b = model_name(b);
+                    self.is_baseline(b)
+                        && self
+                            .recorded(b)
+                            .is_some_and(|o| o.adversarial_training == origin.adversarial_training)
+                })
+                .unwrap_or(default);
+        }
+        models
+            .iter()
+            .filter_map(|b| {
+                let suffix = baseline_suffix(model_name(b))?;
+                (!suffix.is_empty() && name.ends_with(suffix)).then_some((suffix.len(), b))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map_or(default, |(_, b)| b)
+    }
+}
+
+/// The adversarial run's baseline (see [`Roles`]); `None` without models.
 pub(crate) fn adversarial_baseline(s: &AdversarialSummary) -> Option<&ModelAdversarial> {
-    s.models.get(baseline_index(
-        s.models.iter().map(|m| m.model.as_str()),
-        None,
-    ))
+    s.models
+        .get(Roles::of(&s.run).index(s.models.iter().map(|m| m.model.as_str()), None))
 }
 
 /// What follows the last `baseline` in a name (any case): `-fgsm` for `cnn9-baseline-fgsm`,
-/// empty for `cnn9-baseline`; `None` for a name without `baseline`.
+/// empty for `cnn9-baseline`; `None` for a name without `baseline`. The rule of results that
+/// predate [`ModelOrigin::baseline`].
 fn baseline_suffix(name: &str) -> Option<&str> {
     let at = name.to_ascii_lowercase().rfind("baseline")?;
     Some(&name[at + "baseline".len()..])
 }
 
-/// The baseline that `name` is compared with: among the models named `…baseline<suffix>`, the
-/// one whose non-empty suffix ends `name`, the longest such suffix first (so
-/// `cnn9-tanh-cosine-fgsm` pairs with `cnn9-baseline-fgsm`, trained the same way); else the
-/// run's baseline `default` (so `cnn9-tanh-cosine` pairs with `cnn9-baseline`).
-/// `model_name` reads a model's name, so that both suites' summaries pair the same way (the
-/// corruption verdict's pairing; CE and mCE keep the run's one CE baseline).
-fn paired_baseline<'a, M>(
-    models: &'a [M],
-    default: &'a M,
-    name: &str,
-    model_name: impl Fn(&M) -> &str,
-) -> &'a M {
-    models
-        .iter()
-        .filter_map(|b| {
-            let suffix = baseline_suffix(model_name(b))?;
-            (!suffix.is_empty() && name.ends_with(suffix)).then_some((suffix.len(), b))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map_or(default, |(_, b)| b)
-}
-
 /// The corruption run's baseline: the summary's CE baseline where it names a model, else the
-/// first model whose name contains `baseline`, else the first model; `None` without models.
+/// run's first baseline (see [`Roles`]), else the first model; `None` without models.
 pub(crate) fn corruption_baseline(s: &CorruptionSummary) -> Option<&ModelCorruption> {
-    s.models.get(baseline_index(
+    s.models.get(Roles::of(&s.run).index(
         s.models.iter().map(|m| m.model.as_str()),
         s.baseline.as_deref(),
     ))
@@ -119,7 +164,7 @@ fn verdict_attacks(
 }
 
 /// Plain sentences comparing each non-baseline model with its baseline (see
-/// [`paired_baseline`]: FGSM-trained models with the FGSM-trained baseline) at the headline L∞
+/// [`Roles::paired`]: FGSM-trained models with the FGSM-trained baseline) at the headline L∞
 /// budget (clean, weak and strong attack, transfer from that baseline), then a caution when the
 /// best clean accuracy is below 50 %. Empty with fewer than two models.
 pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
@@ -132,7 +177,7 @@ pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
     };
     let e = s.headline_linf;
     for m in &s.models {
-        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
+        let b = Roles::of(&s.run).paired(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -359,7 +404,7 @@ pub(crate) struct Conclusion {
 }
 
 /// The baseline `m` is compared with under `attack` at `e`: the baseline trained the same way
-/// (see [`paired_baseline`]) unless it is degenerate ([`degenerate_reason`]); then the sound
+/// (see [`Roles::paired`]) unless it is degenerate ([`degenerate_reason`]); then the sound
 /// baseline with the highest accuracy under `attack` at `e`, if any, with the replaced one and
 /// why. A degenerate baseline with no sound one to stand in stays, named as degenerate.
 fn fair_baseline<'a>(
@@ -374,7 +419,7 @@ fn fair_baseline<'a>(
     let best = s
         .models
         .iter()
-        .filter(|b| baseline_suffix(&b.model).is_some() && degenerate_reason(b).is_none())
+        .filter(|b| Roles::of(&s.run).is_baseline(&b.model) && degenerate_reason(b).is_none())
         .filter_map(|b| Some((cell_at(b, attack, e)?.accuracy, b)))
         .max_by(|x, y| x.0.total_cmp(&y.0));
     match best {
@@ -384,7 +429,7 @@ fn fair_baseline<'a>(
 }
 
 /// The adversarial run's conclusion (see [`Conclusion`]): for each model compared with its
-/// baseline (see [`paired_baseline`], and [`fair_baseline`] for a degenerate one), the
+/// baseline (see [`Roles::paired`], and [`fair_baseline`] for a degenerate one), the
 /// difference in clean accuracy and in robust accuracy at the headline L∞ budget under the
 /// strong (multi-step) attack, else the weak one, with the difference's 95 % interval
 /// ([`difference_interval`]); "more robust" needs the interval above 0 and passing checks.
@@ -400,8 +445,8 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<Conclusio
     let mut rows = Vec::new();
     let mut one_step_only = false;
     for m in &s.models {
-        let paired = paired_baseline(&s.models, default, &m.model, |x| &x.model);
-        if paired.model == m.model || baseline_suffix(&m.model).is_some() {
+        let paired = Roles::of(&s.run).paired(&s.models, default, &m.model, |x| &x.model);
+        if paired.model == m.model || Roles::of(&s.run).is_baseline(&m.model) {
             continue;
         }
         let (weak, strong) = verdict_attacks(s, paired, e);
@@ -554,7 +599,7 @@ fn conclusion_sentence(rows: &[ConclusionRow], e: f64, one_step_only: bool) -> S
 }
 
 /// The corruption run's conclusion, one paragraph: for each model against its baseline (see
-/// [`paired_baseline`]: FGSM-trained models with the FGSM-trained baseline), whether its mean
+/// [`Roles::paired`]: FGSM-trained models with the FGSM-trained baseline), whether its mean
 /// corruption accuracy is higher with non-overlapping 95 % intervals (over the images of one
 /// cell, a conservative bound for the mean over cells), and its mCE against the run's CE
 /// baseline; then the checks and the number of images. `None` with fewer than two models.
@@ -567,7 +612,7 @@ pub(crate) fn corruption_conclusion(s: &CorruptionSummary) -> Option<String> {
     let n = s.run.images;
     let mut parts = Vec::new();
     for m in &s.models {
-        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
+        let b = Roles::of(&s.run).paired(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -783,7 +828,7 @@ pub(crate) fn corruption_trust_line(s: &CorruptionSummary) -> String {
 }
 
 /// Plain sentences comparing each non-baseline model's corruption robustness with its
-/// baseline's (see [`paired_baseline`]): mean corruption accuracy, the points corruption costs
+/// baseline's (see [`Roles::paired`]): mean corruption accuracy, the points corruption costs
 /// each, mCE and relative mCE (against the run's CE baseline). Empty with fewer than two models.
 pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
     let mut out = Vec::new();
@@ -795,7 +840,7 @@ pub(crate) fn corruption_verdict(s: &CorruptionSummary) -> Vec<String> {
     };
     let ce = ce_baseline_name(s);
     for m in &s.models {
-        let b = paired_baseline(&s.models, default, &m.model, |x| &x.model);
+        let b = Roles::of(&s.run).paired(&s.models, default, &m.model, |x| &x.model);
         if b.model == m.model {
             continue;
         }
@@ -902,15 +947,62 @@ mod tests {
         }
     }
 
+    /// Oracle: the rule by hand. Recorded roles win over names: `reference` is the baseline
+    /// although its name does not say so, `not-a-baseline` (a decoupled model) is not although its
+    /// name does, and each model pairs with the baseline of its own adversarial training;
+    /// `legacy-baseline-fgsm`, which the results record nothing of, keeps the name rule.
+    #[test]
+    fn recorded_roles_decide_the_baseline_and_the_pairing() {
+        let origin = |model: &str, baseline: bool, adv: Option<&str>| ModelOrigin {
+            model: model.into(),
+            baseline: Some(baseline),
+            adversarial_training: adv.map(String::from),
+            ..Default::default()
+        };
+        let mut s = summary(vec![
+            model("not-a-baseline", 0.8, vec![cell("fgsm", 0.2)], vec![]),
+            model("reference", 0.85, vec![cell("fgsm", 0.1)], vec![]),
+            model("reference-adv", 0.8, vec![cell("fgsm", 0.4)], vec![]),
+            model("tanh-adv", 0.82, vec![cell("fgsm", 0.5)], vec![]),
+        ]);
+        s.run.origins = vec![
+            origin("not-a-baseline", false, None),
+            origin("reference", true, None),
+            origin("reference-adv", true, Some("fgsm eps=0.0314")),
+            origin("tanh-adv", false, Some("fgsm eps=0.0314")),
+        ];
+        assert_eq!(adversarial_baseline(&s).unwrap().model, "reference");
+        let roles = Roles::of(&s.run);
+        let default = adversarial_baseline(&s).unwrap();
+        let pair = |name: &str| {
+            roles
+                .paired(&s.models, default, name, |x| &x.model)
+                .model
+                .clone()
+        };
+        assert_eq!(pair("not-a-baseline"), "reference");
+        assert_eq!(pair("tanh-adv"), "reference-adv");
+        assert!(!roles.is_baseline("not-a-baseline"));
+        assert!(roles.is_baseline("legacy-baseline-fgsm"));
+        let v = adversarial_verdict(&s);
+        assert!(
+            v.iter()
+                .any(|l| l.starts_with("tanh-adv (clean 82.0%) vs the baseline reference-adv")),
+            "{v:?}"
+        );
+        assert!(!v.iter().any(|l| l.starts_with("reference-adv")), "{v:?}");
+    }
+
     /// Oracle: the rule by hand: a model named as preferred wins, else the first name containing
     /// `baseline` in any case, else index 0.
     #[test]
     fn baseline_is_preferred_then_named_then_first() {
         let names = ["a", "cnn9-Baseline", "b-baseline", "c"];
-        assert_eq!(baseline_index(names.iter().copied(), Some("c")), 3);
-        assert_eq!(baseline_index(names.iter().copied(), Some("zz")), 1);
-        assert_eq!(baseline_index(names.iter().copied(), None), 1);
-        assert_eq!(baseline_index(["a", "b"].iter().copied(), None), 0);
+        let legacy = Roles { origins: &[] };
+        assert_eq!(legacy.index(names.iter().copied(), Some("c")), 3);
+        assert_eq!(legacy.index(names.iter().copied(), Some("zz")), 1);
+        assert_eq!(legacy.index(names.iter().copied(), None), 1);
+        assert_eq!(legacy.index(["a", "b"].iter().copied(), None), 0);
     }
 
     /// Oracle: counted by hand: three passes, one warning (check `m` on model y) and one check

@@ -135,6 +135,8 @@ fn adversarial_run(tanh: &str, class: &str) -> RunResults {
                 source: "pt:wrn-28-10:models/<robust>.pt".into(),
                 format: "PyTorch state dict (wrn-28-10)".into(),
                 sha256: Some("ab".repeat(32)),
+                baseline: Some(false),
+                adversarial_training: None,
             }],
         },
         headline_linf: e8,

@@ -5,7 +5,10 @@ use crate::data::cifar10c;
 use crate::suite::cells::Shard;
 use crate::suite::corruption::CorruptionConfig;
 use crate::suite::run::{Finished, RunPlan};
-use crate::suite::{self, adversarial::AdversarialConfig, adversarial::RecordFormat, SuiteConfig};
+use crate::suite::{
+    self, adversarial::AdversarialConfig, adversarial::RecordFormat, adversarial::TransferSource,
+    SuiteConfig,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use dcrobust_attacks::{AttackConfig, AttackKind, Target};
@@ -317,7 +320,12 @@ impl AdversarialArgs {
             transfer_from: if self.transfer_from.iter().any(|f| f == "all") {
                 None
             } else {
-                Some(self.transfer_from.clone())
+                Some(
+                    self.transfer_from
+                        .iter()
+                        .map(|f| TransferSource::from(f.clone()))
+                        .collect(),
+                )
             },
             eval_images: eval_images(self.eval_images),
             eval_batch_size,

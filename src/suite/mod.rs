@@ -295,7 +295,7 @@ pub(crate) fn prepare_models(
     device: &Device,
     progress: bool,
 ) -> Result<Vec<PreparedModel>> {
-    match source {
+    let mut prepared = match source {
         ModelSource::Load(checkpoints) => {
             let prepared = checkpoints
                 .iter()
@@ -309,13 +309,20 @@ pub(crate) fn prepare_models(
             if names.windows(2).any(|w| w[0] == w[1]) {
                 bail!("--checkpoint names two runs of the same model; results are keyed by model name");
             }
-            Ok(prepared)
+            prepared
         }
         ModelSource::Train { models, recipe } => models
             .iter()
             .map(|m| train_model(m, recipe, data, out, device, progress))
-            .collect(),
+            .collect::<Result<Vec<_>>>()?,
+    };
+    // The results record each model's role, so that the report's verdicts read it instead of
+    // guessing it from the name.
+    for p in &mut prepared {
+        p.origin.baseline = Some(p.is_baseline());
+        p.origin.adversarial_training = p.adversarial_training.clone();
     }
+    Ok(prepared)
 }
 
 /// An external model (`onnx:` or `pt:`), loaded and checked against the data.
@@ -338,6 +345,7 @@ fn load_external(
             None => spec.format.to_string(),
         },
         sha256: Some(model.sha256().to_string()),
+        ..Default::default()
     };
     Ok(PreparedModel {
         name: spec.model_name(),
@@ -415,6 +423,7 @@ fn load_native(checkpoint: &Checkpoint, data: &Dataset, device: &Device) -> Resu
         }
         .to_string(),
         sha256: cfg.weights_sha256.clone(),
+        ..Default::default()
     };
     Ok(PreparedModel {
         name,
@@ -460,7 +469,7 @@ fn train_model(
             model: m.name(),
             source: format!("models/{}", m.name()),
             format: "trained by this run".to_string(),
-            sha256: None,
+            ..Default::default()
         },
         dir,
         adversarial_training: describe_adv(recipe),

@@ -79,9 +79,8 @@ pub(crate) struct AdversarialConfig {
     pub(crate) attack: AttackConfig,
     /// Attacks crafted on each source model and evaluated on every other model (empty: none).
     pub(crate) transfer_attacks: Vec<AttackKind>,
-    /// Source models of the transfer attacks, by name (`baseline`: every baseline model of the
-    /// run); `None`: every model.
-    pub(crate) transfer_from: Option<Vec<String>>,
+    /// Source models of the transfer attacks; `None`: every model.
+    pub(crate) transfer_from: Option<Vec<TransferSource>>,
     /// Test images evaluated (a class-balanced subset); `None`: the whole test split.
     pub(crate) eval_images: Option<usize>,
     /// Images per evaluation batch (does not change any number).
@@ -98,6 +97,37 @@ pub(crate) struct AdversarialConfig {
     pub(crate) checks: bool,
 }
 
+/// One `--transfer-from` item: the run's baselines, or a model by name. Written as the option
+/// gives it (`baseline`, or the name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub(crate) enum TransferSource {
+    /// Every baseline of the run ([`PreparedModel::is_baseline`]), or every model when the run
+    /// has none.
+    Baselines,
+    /// The model of this name.
+    Model(String),
+}
+
+impl From<String> for TransferSource {
+    fn from(s: String) -> Self {
+        if s == "baseline" {
+            TransferSource::Baselines
+        } else {
+            TransferSource::Model(s)
+        }
+    }
+}
+
+impl From<TransferSource> for String {
+    fn from(t: TransferSource) -> Self {
+        match t {
+            TransferSource::Baselines => "baseline".to_string(),
+            TransferSource::Model(name) => name,
+        }
+    }
+}
+
 /// [`AdversarialConfig::checks`] of configurations that predate the field.
 fn checks_default() -> bool {
     true
@@ -107,7 +137,10 @@ impl AdversarialConfig {
     /// Checks the options that name models (`--transfer-from`) against the run's models.
     pub(crate) fn check_models(&self, names: &[String]) -> Result<()> {
         if let Some(from) = &self.transfer_from {
-            for f in from.iter().filter(|f| *f != "baseline") {
+            for f in from {
+                let TransferSource::Model(f) = f else {
+                    continue;
+                };
                 if !names.iter().any(|m| m == f) {
                     bail!(
                         "--transfer-from names `{f}`, which is not a model of this run ({})",

@@ -113,13 +113,37 @@ pub(super) fn is_transfer_source(
 ) -> bool {
     match &cfg.transfer_from {
         None => true,
-        Some(from) => from.iter().any(|f| {
-            let baseline = models
-                .iter()
-                .find(|m| m.name == name)
-                .is_some_and(PreparedModel::is_baseline);
-            f == name
-                || (f == "baseline" && (baseline || !models.iter().any(PreparedModel::is_baseline)))
+        Some(from) => from.iter().any(|f| match f {
+            TransferSource::Model(m) => m == name,
+            TransferSource::Baselines => {
+                models
+                    .iter()
+                    .find(|m| m.name == name)
+                    .is_some_and(PreparedModel::is_baseline)
+                    || !models.iter().any(PreparedModel::is_baseline)
+            }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TransferSource;
+
+    /// Oracle: the option's own words. `baseline` reads as the run's baselines and every other
+    /// item as a model name, and both are written back as given, so `suite.json` keeps the
+    /// strings it always held.
+    #[test]
+    fn transfer_sources_keep_the_option_strings() {
+        let json = r#"["baseline","cnn9-tanh-cosine"]"#;
+        let from: Vec<TransferSource> = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            from,
+            [
+                TransferSource::Baselines,
+                TransferSource::Model("cnn9-tanh-cosine".into())
+            ]
+        );
+        assert_eq!(serde_json::to_string(&from).unwrap(), json);
     }
 }

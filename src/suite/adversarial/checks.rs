@@ -57,37 +57,67 @@ pub(super) fn checks(
     n: usize,
     classes: usize,
 ) -> Vec<Check> {
-    let mut out = Vec::new();
-    // 1. At ε = 0 every attack must leave the clean accuracy exactly.
+    let mut out: Vec<Check> = [
+        eps0_equals_clean(m),
+        pgd_not_weaker_than_fgsm(m, cfg, n),
+        fgsm_sees_multi_step(m, &cfg.linf_eps),
+        monotone_in_eps(m, cfg, n),
+        flat_in_eps(m, AttackKind::Fgsm, n),
+        flat_in_eps(m, AttackKind::Pgd, n),
+        monotone_in_steps(m, cfg, n),
+        unbounded_pgd_reaches_chance(m, classes, n),
+        Some(zero_gradients(m, n)),
+        square_not_stronger_than_white_box(m, cfg, n),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.extend(dcrobust_reports::degenerate::prediction_checks(
+        &m.prediction_counts,
+        m.clean_accuracy,
+    ));
+    out
+}
+
+/// `eps0-equals-clean`: at ε = 0 every attack must leave the clean accuracy exactly.
+fn eps0_equals_clean(m: &ModelAdversarial) -> Option<Check> {
     let zero: Vec<&AttackCell> = m.cells.iter().filter(|c| c.eps == 0.0).collect();
-    if !zero.is_empty() {
-        let bad: Vec<String> = zero
-            .iter()
-            .filter(|c| c.accuracy != m.clean_accuracy)
-            .map(|c| format!("{} {:.2}%", c.attack, 100.0 * c.accuracy))
-            .collect();
-        out.push(Check {
-            name: "eps0-equals-clean".into(),
-            status: if bad.is_empty() {
-                CheckStatus::Pass
-            } else {
-                CheckStatus::Fail
-            },
-            detail: if bad.is_empty() {
-                format!(
-                    "every attack at eps 0 gives the clean accuracy {:.2}%",
-                    100.0 * m.clean_accuracy
-                )
-            } else {
-                format!(
-                    "clean {:.2}% but at eps 0: {}",
-                    100.0 * m.clean_accuracy,
-                    bad.join(", ")
-                )
-            },
-        });
+    if zero.is_empty() {
+        return None;
     }
-    // 2. PGD must do at least as well as FGSM at every L∞ ε.
+    let bad: Vec<String> = zero
+        .iter()
+        .filter(|c| c.accuracy != m.clean_accuracy)
+        .map(|c| format!("{} {:.2}%", c.attack, 100.0 * c.accuracy))
+        .collect();
+    Some(Check {
+        name: "eps0-equals-clean".into(),
+        status: if bad.is_empty() {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        },
+        detail: if bad.is_empty() {
+            format!(
+                "every attack at eps 0 gives the clean accuracy {:.2}%",
+                100.0 * m.clean_accuracy
+            )
+        } else {
+            format!(
+                "clean {:.2}% but at eps 0: {}",
+                100.0 * m.clean_accuracy,
+                bad.join(", ")
+            )
+        },
+    })
+}
+
+/// `pgd-not-weaker-than-fgsm`: PGD must do at least as well as FGSM at every L∞ ε.
+fn pgd_not_weaker_than_fgsm(
+    m: &ModelAdversarial,
+    cfg: &AdversarialConfig,
+    n: usize,
+) -> Option<Check> {
     let mut rows = Vec::new();
     let mut status = Vec::new();
     for &e in &cfg.linf_eps {
@@ -105,16 +135,17 @@ pub(super) fn checks(
             }
         }
     }
-    out.extend(summarise(
+    summarise(
         "pgd-not-weaker-than-fgsm",
         status,
         rows,
         "PGD accuracy <= FGSM accuracy at every eps",
         "a multi-step attack weaker than one step points to noisy or masked gradients: ",
-    ));
-    // 2b. One FGSM step must not miss what many steps of the same budget find.
-    out.extend(fgsm_sees_multi_step(m, &cfg.linf_eps));
-    // 3. Accuracy must not increase with ε.
+    )
+}
+
+/// `monotone-in-eps`: accuracy must not increase with ε.
+fn monotone_in_eps(m: &ModelAdversarial, cfg: &AdversarialConfig, n: usize) -> Option<Check> {
     let mut rows = Vec::new();
     let mut status = Vec::new();
     for kind in &cfg.attacks {
@@ -142,58 +173,60 @@ pub(super) fn checks(
             }
         }
     }
-    out.extend(summarise(
+    summarise(
         "monotone-in-eps",
         status,
         rows,
         "accuracy never rises with eps",
         "",
-    ));
-    // 3b. FGSM and PGD accuracy must fall from the smallest to the largest non-zero L∞ ε.
-    for kind in [AttackKind::Fgsm, AttackKind::Pgd] {
-        out.extend(flat_in_eps(m, kind, n));
-    }
-    // 4. More PGD steps must not help the model.
+    )
+}
+
+/// `monotone-in-steps`: more PGD steps must not help the model.
+fn monotone_in_steps(m: &ModelAdversarial, cfg: &AdversarialConfig, n: usize) -> Option<Check> {
     let few = m.check_cells.iter().find(|c| {
         c.attack == AttackKind::Pgd
             && c.eps == cfg.headline_linf
             && c.steps != Some(cfg.attack.pgd.steps)
     });
-    if let (Some(few), Some(full)) = (few, find(&m.cells, AttackKind::Pgd, cfg.headline_linf)) {
-        let excess = full.accuracy - few.accuracy;
-        out.push(Check {
-            name: "monotone-in-steps".into(),
-            status: grade(excess, n),
-            detail: format!(
-                "PGD at eps {:.4}: {} steps {:.2}%, {} steps {:.2}%",
-                cfg.headline_linf,
-                few.steps.unwrap_or(0),
-                100.0 * few.accuracy,
-                cfg.attack.pgd.steps,
-                100.0 * full.accuracy
-            ),
-        });
-    }
-    // 5. An unbounded attack must reach chance or below.
-    if let Some(u) = m
+    let (few, full) = (few?, find(&m.cells, AttackKind::Pgd, cfg.headline_linf)?);
+    let excess = full.accuracy - few.accuracy;
+    Some(Check {
+        name: "monotone-in-steps".into(),
+        status: grade(excess, n),
+        detail: format!(
+            "PGD at eps {:.4}: {} steps {:.2}%, {} steps {:.2}%",
+            cfg.headline_linf,
+            few.steps.unwrap_or(0),
+            100.0 * few.accuracy,
+            cfg.attack.pgd.steps,
+            100.0 * full.accuracy
+        ),
+    })
+}
+
+/// `unbounded-pgd-reaches-chance`: an unbounded attack must reach chance or below.
+fn unbounded_pgd_reaches_chance(m: &ModelAdversarial, classes: usize, n: usize) -> Option<Check> {
+    let u = m
         .check_cells
         .iter()
-        .find(|c| c.attack == AttackKind::Pgd && c.eps == 1.0)
-    {
-        let chance = 1.0 / classes as f64;
-        out.push(Check {
-            name: "unbounded-pgd-reaches-chance".into(),
-            status: grade(u.accuracy - chance, n),
-            detail: format!(
-                "PGD at eps 1 (any image reachable): {:.2}% (chance {:.2}%); more means the attack cannot follow the gradients",
-                100.0 * u.accuracy,
-                100.0 * chance
-            ),
-        });
-    }
-    // 6. Zero input gradients hide samples from gradient attacks.
+        .find(|c| c.attack == AttackKind::Pgd && c.eps == 1.0)?;
+    let chance = 1.0 / classes as f64;
+    Some(Check {
+        name: "unbounded-pgd-reaches-chance".into(),
+        status: grade(u.accuracy - chance, n),
+        detail: format!(
+            "PGD at eps 1 (any image reachable): {:.2}% (chance {:.2}%); more means the attack cannot follow the gradients",
+            100.0 * u.accuracy,
+            100.0 * chance
+        ),
+    })
+}
+
+/// `zero-gradients`: zero input gradients hide samples from gradient attacks.
+fn zero_gradients(m: &ModelAdversarial, n: usize) -> Check {
     let share = m.zero_gradient_samples as f64 / n.max(1) as f64;
-    out.push(Check {
+    Check {
         name: "zero-gradients".into(),
         status: if m.zero_gradient_samples == 0 {
             CheckStatus::Pass
@@ -206,36 +239,35 @@ pub(super) fn checks(
             "{} of {n} samples have an all-zero input gradient of the loss at the clean image",
             m.zero_gradient_samples
         ),
-    });
-    // 7. A gradient-free attack must not beat the white-box ones.
-    if let Some(sq) = find(&m.cells, AttackKind::Square, cfg.headline_linf) {
-        let best = m
-            .cells
-            .iter()
-            .filter(|c| {
-                c.norm == Norm::Linf && c.eps == cfg.headline_linf && c.attack != AttackKind::Square
-            })
-            .map(|c| c.accuracy)
-            .fold(f64::INFINITY, f64::min);
-        if best.is_finite() {
-            out.push(Check {
-                name: "square-not-stronger-than-white-box".into(),
-                status: grade(best - sq.accuracy, n),
-                detail: format!(
-                    "at eps {:.4}: Square {:.2}%, best white-box {:.2}%; a black-box attack that wins points to masked gradients",
-                    cfg.headline_linf,
-                    100.0 * sq.accuracy,
-                    100.0 * best
-                ),
-            });
-        }
     }
-    // 8. The clean predictions must be a classifier's: not collapsed, not at chance.
-    out.extend(dcrobust_reports::degenerate::prediction_checks(
-        &m.prediction_counts,
-        m.clean_accuracy,
-    ));
-    out
+}
+
+/// `square-not-stronger-than-white-box`: a gradient-free attack must not beat the white-box
+/// ones.
+fn square_not_stronger_than_white_box(
+    m: &ModelAdversarial,
+    cfg: &AdversarialConfig,
+    n: usize,
+) -> Option<Check> {
+    let sq = find(&m.cells, AttackKind::Square, cfg.headline_linf)?;
+    let best = m
+        .cells
+        .iter()
+        .filter(|c| {
+            c.norm == Norm::Linf && c.eps == cfg.headline_linf && c.attack != AttackKind::Square
+        })
+        .map(|c| c.accuracy)
+        .fold(f64::INFINITY, f64::min);
+    best.is_finite().then(|| Check {
+        name: "square-not-stronger-than-white-box".into(),
+        status: grade(best - sq.accuracy, n),
+        detail: format!(
+            "at eps {:.4}: Square {:.2}%, best white-box {:.2}%; a black-box attack that wins points to masked gradients",
+            cfg.headline_linf,
+            100.0 * sq.accuracy,
+            100.0 * best
+        ),
+    })
 }
 
 /// `fgsm-agrees-with-multi-step`: warns at every L∞ ε of `linf_eps` where FGSM keeps at least

@@ -363,6 +363,190 @@ impl AdversarialSuite<'_> {
     }
 }
 
+impl AdversarialSuite<'_> {
+    /// [`Job::Model`]: model `mi`'s clean accuracy, predictions per class and zero-gradient count.
+    fn model_unit(&mut self, mi: usize, store: &CellStore, id: &str, t: Instant) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let model = &models[mi];
+        let clean = self.clean(mi)?;
+        let clean_accuracy = clean.accuracy(&data.test.labels);
+        let prediction_counts = dcrobust_reports::degenerate::prediction_counts(
+            dcrobust_attacks::ops::predictions(&clean.logits, clean.classes)
+                .into_iter()
+                .map(|p| p as usize),
+            clean.classes,
+        );
+        let unit_value = ModelUnit {
+            parameters: model.net.num_parameters(),
+            adversarial_training: model.adversarial_training.clone(),
+            clean_accuracy,
+            prediction_counts,
+            zero_gradient_samples: zero_gradients(model, data, cfg.eval_batch_size)?,
+            seconds: t.elapsed().as_secs_f64(),
+        };
+        store.save(id, &unit_value)?;
+        Ok(())
+    }
+
+    /// [`Job::Cell`]: attack `kind` at `eps` on model `mi`, with its records and, at the
+    /// headline budget, its example images.
+    #[allow(clippy::too_many_arguments)]
+    fn cell_unit(
+        &mut self,
+        mi: usize,
+        kind: AttackKind,
+        eps: f64,
+        store: &CellStore,
+        id: &str,
+        bar: &indicatif::ProgressBar,
+        t: Instant,
+    ) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let (seed, out) = (self.ctx.seed, self.ctx.out.clone());
+        let model = &models[mi];
+        bar.set_message(format!("{} {kind} eps {eps:.4}", model.name));
+        let ex_idx = self.ex_idx.clone();
+        let clean = self.clean(mi)?;
+        let job = CellJob {
+            kind,
+            eps,
+            params: &cfg.attack,
+            seed,
+            only_correct: true,
+        };
+        let (cell, outcomes) = attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?;
+        let mut records = Vec::new();
+        records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
+        let headline = match kind.norm() {
+            Norm::Linf => cfg.headline_linf,
+            Norm::L2 => cfg.headline_l2,
+        };
+        let examples = if eps == headline {
+            cell_examples(&out, model, kind, eps, data, &ex_idx, &outcomes)?
+        } else {
+            Vec::new()
+        };
+        store.finish(
+            id,
+            &CellUnit {
+                cell,
+                records,
+                examples,
+                seconds: t.elapsed().as_secs_f64(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// [`Job::Checks`]: model `mi`'s extra cells for the checks: PGD with a quarter of the steps
+    /// at the headline budget, and PGD at ε = 1.
+    fn checks_unit(
+        &mut self,
+        mi: usize,
+        store: &CellStore,
+        id: &str,
+        bar: &indicatif::ProgressBar,
+        t: Instant,
+    ) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let seed = self.ctx.seed;
+        let n = data.test.len();
+        let model = &models[mi];
+        bar.set_message(format!("{} checks", model.name));
+        let clean = self.clean(mi)?;
+        let mut few = cfg.attack.clone();
+        few.pgd.steps = (cfg.attack.pgd.steps / 4).max(1);
+        let mut check_cells = Vec::new();
+        if few.pgd.steps != cfg.attack.pgd.steps {
+            let job = CellJob {
+                kind: AttackKind::Pgd,
+                eps: cfg.headline_linf,
+                params: &few,
+                seed,
+                only_correct: true,
+            };
+            check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
+        } else {
+            bar.inc(n as u64);
+        }
+        let job = CellJob {
+            kind: AttackKind::Pgd,
+            eps: 1.0,
+            params: &cfg.attack,
+            seed,
+            only_correct: true,
+        };
+        check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
+        store.finish(
+            id,
+            &ChecksUnit {
+                check_cells,
+                seconds: t.elapsed().as_secs_f64(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// [`Job::Transfer`]: the `ti`-th planned transfer attack, crafted on its source and
+    /// evaluated on every other model.
+    fn transfer_unit(
+        &mut self,
+        ti: usize,
+        store: &CellStore,
+        id: &str,
+        bar: &indicatif::ProgressBar,
+        t: Instant,
+    ) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let seed = self.ctx.seed;
+        let (source_name, kind, _) = self.plan.transfers[ti].clone();
+        bar.set_message(format!("transfer {kind} from {source_name}"));
+        for i in 0..models.len() {
+            self.clean(i)?;
+        }
+        let cleans: Vec<&CleanLogits> = self
+            .cleans
+            .iter()
+            .map(|c| c.as_ref().expect("computed above"))
+            .collect();
+        let targets: Vec<(&PreparedModel, Vec<u32>)> = models
+            .iter()
+            .zip(&cleans)
+            .filter(|(m, _)| m.name != source_name)
+            .map(|(m, c)| (m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)))
+            .collect();
+        // A source is a model of the run (its clean logits are cached) or a surrogate.
+        let own;
+        let (source, source_clean) = match models.iter().position(|m| m.name == source_name) {
+            Some(i) => (&models[i], cleans[i]),
+            None => {
+                let s = self
+                    .surrogates
+                    .iter()
+                    .find(|m| m.name == source_name)
+                    .expect("planned source");
+                own = CleanLogits::compute(s, data, cfg.eval_batch_size)?;
+                (s, &own)
+            }
+        };
+        let job = TransferJob {
+            source,
+            source_clean,
+            kind,
+        };
+        let (cells, records) = transfer(job, &targets, data, cfg, seed, bar)?;
+        store.finish(
+            id,
+            &TransferUnit {
+                cells,
+                records,
+                seconds: t.elapsed().as_secs_f64(),
+            },
+        )?;
+        Ok(())
+    }
+}
+
 impl Suite for AdversarialSuite<'_> {
     type Summary = AdversarialSummary;
 
@@ -455,151 +639,14 @@ impl Suite for AdversarialSuite<'_> {
         unit: &Unit,
         bar: &indicatif::ProgressBar,
     ) -> Result<()> {
-        let (models, data, cfg) = (self.models, self.data, self.cfg);
-        let (seed, out) = (self.ctx.seed, self.ctx.out.clone());
-        let n = data.test.len();
         let t = Instant::now();
-        match self.jobs[&unit.id] {
-            Job::Model(mi) => {
-                let model = &models[mi];
-                let clean = self.clean(mi)?;
-                let clean_accuracy = clean.accuracy(&data.test.labels);
-                let prediction_counts = dcrobust_reports::degenerate::prediction_counts(
-                    dcrobust_attacks::ops::predictions(&clean.logits, clean.classes)
-                        .into_iter()
-                        .map(|p| p as usize),
-                    clean.classes,
-                );
-                let unit_value = ModelUnit {
-                    parameters: model.net.num_parameters(),
-                    adversarial_training: model.adversarial_training.clone(),
-                    clean_accuracy,
-                    prediction_counts,
-                    zero_gradient_samples: zero_gradients(model, data, cfg.eval_batch_size)?,
-                    seconds: t.elapsed().as_secs_f64(),
-                };
-                store.save(&unit.id, &unit_value)?;
-            }
-            Job::Cell(mi, kind, eps) => {
-                let model = &models[mi];
-                bar.set_message(format!("{} {kind} eps {eps:.4}", model.name));
-                let ex_idx = self.ex_idx.clone();
-                let clean = self.clean(mi)?;
-                let job = CellJob {
-                    kind,
-                    eps,
-                    params: &cfg.attack,
-                    seed,
-                    only_correct: true,
-                };
-                let (cell, outcomes) =
-                    attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?;
-                let mut records = Vec::new();
-                records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
-                let headline = match kind.norm() {
-                    Norm::Linf => cfg.headline_linf,
-                    Norm::L2 => cfg.headline_l2,
-                };
-                let examples = if eps == headline {
-                    cell_examples(&out, model, kind, eps, data, &ex_idx, &outcomes)?
-                } else {
-                    Vec::new()
-                };
-                store.finish(
-                    &unit.id,
-                    &CellUnit {
-                        cell,
-                        records,
-                        examples,
-                        seconds: t.elapsed().as_secs_f64(),
-                    },
-                )?;
-            }
-            Job::Checks(mi) => {
-                let model = &models[mi];
-                bar.set_message(format!("{} checks", model.name));
-                let clean = self.clean(mi)?;
-                let mut few = cfg.attack.clone();
-                few.pgd.steps = (cfg.attack.pgd.steps / 4).max(1);
-                let mut check_cells = Vec::new();
-                if few.pgd.steps != cfg.attack.pgd.steps {
-                    let job = CellJob {
-                        kind: AttackKind::Pgd,
-                        eps: cfg.headline_linf,
-                        params: &few,
-                        seed,
-                        only_correct: true,
-                    };
-                    check_cells
-                        .push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
-                } else {
-                    bar.inc(n as u64);
-                }
-                let job = CellJob {
-                    kind: AttackKind::Pgd,
-                    eps: 1.0,
-                    params: &cfg.attack,
-                    seed,
-                    only_correct: true,
-                };
-                check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
-                store.finish(
-                    &unit.id,
-                    &ChecksUnit {
-                        check_cells,
-                        seconds: t.elapsed().as_secs_f64(),
-                    },
-                )?;
-            }
-            Job::Transfer(ti) => {
-                let (source_name, kind, _) = self.plan.transfers[ti].clone();
-                bar.set_message(format!("transfer {kind} from {source_name}"));
-                for i in 0..models.len() {
-                    self.clean(i)?;
-                }
-                let cleans: Vec<&CleanLogits> = self
-                    .cleans
-                    .iter()
-                    .map(|c| c.as_ref().expect("computed above"))
-                    .collect();
-                let targets: Vec<(&PreparedModel, Vec<u32>)> = models
-                    .iter()
-                    .zip(&cleans)
-                    .filter(|(m, _)| m.name != source_name)
-                    .map(|(m, c)| (m, dcrobust_attacks::ops::predictions(&c.logits, c.classes)))
-                    .collect();
-                // A source is a model of the run (its clean logits are cached) or a surrogate.
-                let own;
-                let (source, source_clean) = match models.iter().position(|m| m.name == source_name)
-                {
-                    Some(i) => (&models[i], cleans[i]),
-                    None => {
-                        let s = self
-                            .surrogates
-                            .iter()
-                            .find(|m| m.name == source_name)
-                            .expect("planned source");
-                        own = CleanLogits::compute(s, data, cfg.eval_batch_size)?;
-                        (s, &own)
-                    }
-                };
-                let job = TransferJob {
-                    source,
-                    source_clean,
-                    kind,
-                };
-                let (cells, records) = transfer(job, &targets, data, cfg, seed, bar)?;
-                store.finish(
-                    &unit.id,
-                    &TransferUnit {
-                        cells,
-                        records,
-                        seconds: t.elapsed().as_secs_f64(),
-                    },
-                )?;
-            }
+        let id = unit.id.as_str();
+        match self.jobs[id] {
+            Job::Model(mi) => self.model_unit(mi, store, id, t),
+            Job::Cell(mi, kind, eps) => self.cell_unit(mi, kind, eps, store, id, bar, t),
+            Job::Checks(mi) => self.checks_unit(mi, store, id, bar, t),
+            Job::Transfer(ti) => self.transfer_unit(ti, store, id, bar, t),
         }
-        Ok(())
     }
 
     fn assemble(&self, out: &Path) -> Result<AdversarialSummary> {

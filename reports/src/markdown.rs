@@ -67,9 +67,21 @@ fn paper_suffix(
         .unwrap_or_default()
 }
 
-/// The adversarial run's tables.
+/// The adversarial run's tables: the white-box headline, each attack against ε, the transfer
+/// matrices, the gradient-masking checks and the report's conclusion.
 fn adversarial(out: &mut String, s: &AdversarialSummary) {
     let with_paper = paper::applies(&s.run.classes, s.models.iter().map(|m| m.model.as_str()));
+    white_box_table(out, s, with_paper);
+    attack_tables(out, s);
+    transfer_tables(out, s, with_paper);
+    checks_table(out, s);
+    adversarial_conclusion_table(out, s);
+}
+
+/// The white-box headline table: clean and robust accuracy of every model at the headline ε,
+/// with the paper's Table 7 values in parentheses when `with_paper`, and the widest confidence
+/// interval of its cells.
+fn white_box_table(out: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let suffix = |table: &[paper::PaperRow], name: &str, attack: Option<&str>, adv: bool| {
         if with_paper {
             paper_suffix(table, name, attack, adv)
@@ -136,8 +148,11 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         );
     }
     out.push('\n');
+}
 
-    // Every attack against ε.
+/// One accuracy-against-ε table per attack the run measured, in the order the cells first name
+/// them.
+fn attack_tables(out: &mut String, s: &AdversarialSummary) {
     let mut seen: Vec<(AttackId, Norm)> = Vec::new();
     for m in &s.models {
         for c in &m.cells {
@@ -147,53 +162,62 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         }
     }
     for (attack, norm) in seen {
-        let mut eps: Vec<f64> = s
-            .models
-            .iter()
-            .flat_map(|m| &m.cells)
-            .filter(|c| c.attack == attack && c.eps > 0.0)
-            .map(|c| c.eps)
-            .collect();
-        eps.sort_by(f64::total_cmp);
-        eps.dedup_by(|a, b| (*a - *b).abs() <= 1e-9);
-        if eps.is_empty() {
-            continue;
-        }
-        let steps = s
-            .models
-            .iter()
-            .flat_map(|m| &m.cells)
-            .find(|c| c.attack == attack)
-            .and_then(|c| c.steps);
-        let _ = writeln!(
-            out,
-            "#### {} ({}{}): accuracy (%) against ε\n",
-            attack_name(attack),
-            if norm == Norm::L2 { "L2" } else { "L∞" },
-            steps
-                .map(|k| match (attack.kind(), k) {
-                    (Some(AttackKind::Square), _) => format!(", {k} queries"),
-                    (_, 1) => ", 1 step".to_string(),
-                    _ => format!(", {k} steps"),
-                })
-                .unwrap_or_default()
-        );
-        let mut head = vec!["model".to_string(), "clean".into()];
-        head.extend(eps.iter().map(|&e| fmt_eps(e, norm)));
-        header(out, &head, 1);
-        for m in &s.models {
-            let mut cells = vec![text(&m.model), pct(m.clean_accuracy)];
-            cells.extend(eps.iter().map(|&e| {
-                cell_at(m, attack, e)
-                    .map(|c| pct(c.accuracy))
-                    .unwrap_or_else(|| "-".into())
-            }));
-            row(out, &cells);
-        }
-        out.push('\n');
+        attack_table(out, s, attack, norm);
     }
+}
 
-    // Transfer: one source × target matrix per attack.
+/// The accuracy of every model against `attack` (of norm `norm`) at each ε > 0 it was run at,
+/// beside the clean accuracy; nothing if it has no such ε.
+fn attack_table(out: &mut String, s: &AdversarialSummary, attack: AttackId, norm: Norm) {
+    let mut eps: Vec<f64> = s
+        .models
+        .iter()
+        .flat_map(|m| &m.cells)
+        .filter(|c| c.attack == attack && c.eps > 0.0)
+        .map(|c| c.eps)
+        .collect();
+    eps.sort_by(f64::total_cmp);
+    eps.dedup_by(|a, b| (*a - *b).abs() <= 1e-9);
+    if eps.is_empty() {
+        return;
+    }
+    let steps = s
+        .models
+        .iter()
+        .flat_map(|m| &m.cells)
+        .find(|c| c.attack == attack)
+        .and_then(|c| c.steps);
+    let _ = writeln!(
+        out,
+        "#### {} ({}{}): accuracy (%) against ε\n",
+        attack_name(attack),
+        if norm == Norm::L2 { "L2" } else { "L∞" },
+        steps
+            .map(|k| match (attack.kind(), k) {
+                (Some(AttackKind::Square), _) => format!(", {k} queries"),
+                (_, 1) => ", 1 step".to_string(),
+                _ => format!(", {k} steps"),
+            })
+            .unwrap_or_default()
+    );
+    let mut head = vec!["model".to_string(), "clean".into()];
+    head.extend(eps.iter().map(|&e| fmt_eps(e, norm)));
+    header(out, &head, 1);
+    for m in &s.models {
+        let mut cells = vec![text(&m.model), pct(m.clean_accuracy)];
+        cells.extend(eps.iter().map(|&e| {
+            cell_at(m, attack, e)
+                .map(|c| pct(c.accuracy))
+                .unwrap_or_else(|| "-".into())
+        }));
+        row(out, &cells);
+    }
+    out.push('\n');
+}
+
+/// One transfer matrix per (attack, ε) of the run's transfer cells, in the order the cells first
+/// name them.
+fn transfer_tables(out: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let mut transfer_attacks: Vec<(AttackId, f64)> = Vec::new();
     for c in &s.transfer {
         if !transfer_attacks
@@ -204,130 +228,154 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
         }
     }
     for (attack, e) in transfer_attacks {
-        let cells: Vec<_> = s
-            .transfer
-            .iter()
-            .filter(|c| c.attack == attack && (c.eps - e).abs() <= 1e-9)
-            .collect();
-        let mut sources: Vec<&str> = Vec::new();
-        for c in &cells {
-            if !sources.contains(&c.source.as_str()) {
-                sources.push(&c.source);
-            }
-        }
-        let _ = writeln!(
-            out,
-            "#### Transfer (black-box) {} at ε = {}: accuracy (%) of each target (columns) on \
-             images crafted on each source (rows)\n",
-            attack_name(attack),
-            fmt_eps(e, Norm::Linf)
-        );
-        let mut head = vec!["source".to_string()];
-        head.extend(s.models.iter().map(|m| text(&m.model)));
-        header(out, &head, 1);
-        for src in &sources {
-            let mut r = vec![text(src)];
-            for m in &s.models {
-                r.push(
-                    cells
-                        .iter()
-                        .find(|c| c.source == *src && c.target == m.model)
-                        .map(|c| pct(c.accuracy))
-                        .unwrap_or_else(|| "-".into()),
-                );
-            }
-            row(out, &r);
-        }
-        if let (true, Some(pr)) = (with_paper, paper_row(attack)) {
-            let mut r = vec!["paper, Table 8".to_string()];
-            for m in &s.models {
-                let adv = m.adversarial_training.is_some();
-                let v = paper::operator_column(&m.model)
-                    .and_then(|c| paper::lookup(&TABLE8_BLACK_BOX, c, pr, adv));
-                r.push(v.map(|v| format!("({v:.2})")).unwrap_or_else(|| "-".into()));
-            }
-            row(out, &r);
-        }
-        out.push('\n');
+        transfer_table(out, s, attack, e, with_paper);
     }
+}
 
-    // The gradient-masking checks.
-    if s.models.iter().any(|m| !m.checks.is_empty()) {
-        out.push_str("#### Gradient-masking checks\n\n");
-        header(
-            out,
-            &[
-                "model".into(),
-                "passed".into(),
-                "warnings".into(),
-                "failed".into(),
-            ],
-            4,
-        );
+/// The source × target matrix of `attack` at ε `e`: the accuracy of each target (columns) on the
+/// images crafted on each source (rows), and the paper's Table 8 row when `with_paper` and the
+/// paper ran the attack.
+fn transfer_table(
+    out: &mut String,
+    s: &AdversarialSummary,
+    attack: AttackId,
+    e: f64,
+    with_paper: bool,
+) {
+    let cells: Vec<_> = s
+        .transfer
+        .iter()
+        .filter(|c| c.attack == attack && (c.eps - e).abs() <= 1e-9)
+        .collect();
+    let mut sources: Vec<&str> = Vec::new();
+    for c in &cells {
+        if !sources.contains(&c.source.as_str()) {
+            sources.push(&c.source);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "#### Transfer (black-box) {} at ε = {}: accuracy (%) of each target (columns) on \
+         images crafted on each source (rows)\n",
+        attack_name(attack),
+        fmt_eps(e, Norm::Linf)
+    );
+    let mut head = vec!["source".to_string()];
+    head.extend(s.models.iter().map(|m| text(&m.model)));
+    header(out, &head, 1);
+    for src in &sources {
+        let mut r = vec![text(src)];
         for m in &s.models {
-            let names = |st: CheckStatus| {
-                let v: Vec<&str> = m
-                    .checks
+            r.push(
+                cells
                     .iter()
-                    .filter(|c| c.status == st)
-                    .map(|c| c.name.as_str())
-                    .collect();
-                if v.is_empty() {
-                    "-".to_string()
-                } else {
-                    text(&v.join(", "))
-                }
-            };
-            let passed = m
+                    .find(|c| c.source == *src && c.target == m.model)
+                    .map(|c| pct(c.accuracy))
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row(out, &r);
+    }
+    if let (true, Some(pr)) = (with_paper, paper_row(attack)) {
+        let mut r = vec!["paper, Table 8".to_string()];
+        for m in &s.models {
+            let adv = m.adversarial_training.is_some();
+            let v = paper::operator_column(&m.model)
+                .and_then(|c| paper::lookup(&TABLE8_BLACK_BOX, c, pr, adv));
+            r.push(v.map(|v| format!("({v:.2})")).unwrap_or_else(|| "-".into()));
+        }
+        row(out, &r);
+    }
+    out.push('\n');
+}
+
+/// The gradient-masking checks of each model: how many passed, and the names of those that
+/// warned or failed; nothing if no model ran any.
+fn checks_table(out: &mut String, s: &AdversarialSummary) {
+    if !s.models.iter().any(|m| !m.checks.is_empty()) {
+        return;
+    }
+    out.push_str("#### Gradient-masking checks\n\n");
+    header(
+        out,
+        &[
+            "model".into(),
+            "passed".into(),
+            "warnings".into(),
+            "failed".into(),
+        ],
+        4,
+    );
+    for m in &s.models {
+        let names = |st: CheckStatus| {
+            let v: Vec<&str> = m
                 .checks
                 .iter()
-                .filter(|c| c.status == CheckStatus::Pass)
-                .count();
-            row(
-                out,
-                &[
-                    text(&m.model),
-                    format!("{passed} of {}", m.checks.len()),
-                    names(CheckStatus::Warn),
-                    names(CheckStatus::Fail),
-                ],
-            );
-        }
-        out.push('\n');
-    }
-    if let Some(c) = adversarial_conclusion(s) {
-        let _ = writeln!(out, "Conclusion (as the report states it):\n");
-        header(
+                .filter(|c| c.status == st)
+                .map(|c| c.name.as_str())
+                .collect();
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                text(&v.join(", "))
+            }
+        };
+        let passed = m
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Pass)
+            .count();
+        row(
             out,
             &[
-                "model".into(),
-                "baseline".into(),
-                "Δ clean".into(),
-                "Δ robust".into(),
-                "95 % interval".into(),
-                "attack".into(),
-                "verdict".into(),
+                text(&m.model),
+                format!("{passed} of {}", m.checks.len()),
+                names(CheckStatus::Warn),
+                names(CheckStatus::Fail),
             ],
-            2,
         );
-        for r in &c.rows {
-            let baseline = r.baseline_label();
-            let (d, lo, hi) = r.delta_robust;
-            row(
-                out,
-                &[
-                    text(&r.model),
-                    text(&baseline),
-                    format!("{:+.2}", 100.0 * r.delta_clean),
-                    format!("{:+.2}", 100.0 * d),
-                    format!("{:+.1} to {:+.1}", 100.0 * lo, 100.0 * hi),
-                    text(r.attack.name()),
-                    text(&r.verdict.label()),
-                ],
-            );
-        }
-        let _ = writeln!(out, "\n{} {}\n", c.sentence, c.trust);
     }
+    out.push('\n');
+}
+
+/// The report's conclusion for an adversarial run: one row per compared model (its deltas to the
+/// baseline and verdict), then the conclusion's sentence and trust line; nothing if the report
+/// draws none.
+fn adversarial_conclusion_table(out: &mut String, s: &AdversarialSummary) {
+    let Some(c) = adversarial_conclusion(s) else {
+        return;
+    };
+    let _ = writeln!(out, "Conclusion (as the report states it):\n");
+    header(
+        out,
+        &[
+            "model".into(),
+            "baseline".into(),
+            "Δ clean".into(),
+            "Δ robust".into(),
+            "95 % interval".into(),
+            "attack".into(),
+            "verdict".into(),
+        ],
+        2,
+    );
+    for r in &c.rows {
+        let baseline = r.baseline_label();
+        let (d, lo, hi) = r.delta_robust;
+        row(
+            out,
+            &[
+                text(&r.model),
+                text(&baseline),
+                format!("{:+.2}", 100.0 * r.delta_clean),
+                format!("{:+.2}", 100.0 * d),
+                format!("{:+.1} to {:+.1}", 100.0 * lo, 100.0 * hi),
+                text(r.attack.name()),
+                text(&r.verdict.label()),
+            ],
+        );
+    }
+    let _ = writeln!(out, "\n{} {}\n", c.sentence, c.trust);
 }
 
 /// The corruption run's tables.

@@ -9,7 +9,7 @@ use crate::headline::{cell_at, headline_attacks};
 use crate::html::{attack_name, eps as fmt_eps, esc, norm_name, pct};
 use crate::paper::{self, PaperRow, TABLE7_WHITE_BOX, TABLE8_BLACK_BOX};
 use crate::stats::wilson;
-use crate::{AdversarialSummary, AttackCell, AttackId, Norm};
+use crate::{AdversarialSummary, AttackCell, AttackId, ModelAdversarial, Norm};
 
 /// The adversarial section: headline, paper tables (CIFAR-10 runs of the paper's models only),
 /// accuracy vs ε, transfer and every cell.
@@ -29,6 +29,24 @@ pub(super) fn adversarial(p: &mut String, s: &AdversarialSummary, colours: &Colo
 /// matching numbers beside them when `with_paper`.
 fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let attacks = headline_attacks(s);
+    headline_heading(p, s, with_paper);
+    headline_header_row(p, &attacks, with_paper);
+    for m in &s.models {
+        headline_row(p, m, &attacks, with_paper);
+    }
+    p.push_str("</table>");
+    if with_paper {
+        p.push_str(
+            "<p class=\"note\">The paper's models reach 85–91% clean accuracy; its ε, pixel \
+             scale, BIM steps, transfer source model and architecture are unknown, so compare the \
+             ordering of models, not the values. Paper columns are matched by name (baseline, \
+             sphere, ball, tanh) and by whether the model was adversarially trained.</p>",
+        );
+    }
+}
+
+/// The headline table's heading (the headline budgets) and its guide.
+fn headline_heading(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
     let _ = write!(
         p,
         "<h4>Headline: clean and robust accuracy at ε = {} (L∞) / {} (L2){}</h4>",
@@ -53,10 +71,15 @@ fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
              confidence interval."
         },
     );
+}
+
+/// The headline table's opening tag and header row: the model columns, one column per headline
+/// attack, and the paper's columns when `with_paper`.
+fn headline_header_row(p: &mut String, attacks: &[(AttackId, Norm, f64)], with_paper: bool) {
     p.push_str(
         "<table><tr><th class=\"l\">model</th><th class=\"l\">adv. training</th><th>parameters</th><th>clean</th>",
     );
-    for (a, n, e) in &attacks {
+    for (a, n, e) in attacks {
         let _ = write!(
             p,
             "<th>{} {} ε={}</th>",
@@ -80,58 +103,61 @@ fn headline_table(p: &mut String, s: &AdversarialSummary, with_paper: bool) {
         let _ = write!(p, "<th class=\"paper\">{h}</th>");
     }
     p.push_str("</tr>");
-    for m in &s.models {
-        let _ = write!(
-            p,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>",
-            esc(&m.model),
-            esc(m.adversarial_training.as_deref().unwrap_or("none")),
-            m.parameters,
-            pct(m.clean_accuracy)
-        );
-        for (a, _, e) in &attacks {
-            let v = cell_at(m, *a, *e)
-                .map(|c| {
-                    let (lo, hi) = wilson(c.accuracy, c.images);
-                    format!(
-                        "{}<br><small>{:.1}–{:.1}</small>",
-                        pct(c.accuracy),
-                        100.0 * lo,
-                        100.0 * hi
-                    )
-                })
-                .unwrap_or_else(|| "–".into());
-            let _ = write!(p, "<td>{v}</td>");
-        }
-        if !with_paper {
-            p.push_str("</tr>");
-            continue;
-        }
-        let col = paper::operator_column(&m.model);
-        let adv = m.adversarial_training.is_some();
-        for (table, row) in [
-            (&TABLE7_WHITE_BOX, "None"),
-            (&TABLE7_WHITE_BOX, "FGSM"),
-            (&TABLE7_WHITE_BOX, "BIM"),
-            (&TABLE8_BLACK_BOX, "FGSM"),
-            (&TABLE8_BLACK_BOX, "BIM"),
-        ] {
-            let v = col
-                .and_then(|c| paper::lookup(table, c, row, adv))
-                .map(|v| format!("{v:.2}%"))
-                .unwrap_or_else(|| "–".into());
-            let _ = write!(p, "<td class=\"paper\">{v}</td>");
-        }
-        p.push_str("</tr>");
+}
+
+/// One model's headline row: its clean accuracy, its accuracy with a 95 % interval under each
+/// headline attack, and the paper's numbers for its operator when `with_paper`.
+fn headline_row(
+    p: &mut String,
+    m: &ModelAdversarial,
+    attacks: &[(AttackId, Norm, f64)],
+    with_paper: bool,
+) {
+    let _ = write!(
+        p,
+        "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td>",
+        esc(&m.model),
+        esc(m.adversarial_training.as_deref().unwrap_or("none")),
+        m.parameters,
+        pct(m.clean_accuracy)
+    );
+    for (a, _, e) in attacks {
+        let v = cell_at(m, *a, *e)
+            .map(|c| {
+                let (lo, hi) = wilson(c.accuracy, c.images);
+                format!(
+                    "{}<br><small>{:.1}–{:.1}</small>",
+                    pct(c.accuracy),
+                    100.0 * lo,
+                    100.0 * hi
+                )
+            })
+            .unwrap_or_else(|| "–".into());
+        let _ = write!(p, "<td>{v}</td>");
     }
-    p.push_str("</table>");
     if with_paper {
-        p.push_str(
-            "<p class=\"note\">The paper's models reach 85–91% clean accuracy; its ε, pixel \
-             scale, BIM steps, transfer source model and architecture are unknown, so compare the \
-             ordering of models, not the values. Paper columns are matched by name (baseline, \
-             sphere, ball, tanh) and by whether the model was adversarially trained.</p>",
-        );
+        paper_cells(p, m);
+    }
+    p.push_str("</tr>");
+}
+
+/// The paper's numbers for `m`'s operator and adversarial training: Table 7's clean, FGSM and
+/// BIM accuracy and Table 8's FGSM and BIM transfer accuracy, `–` where the paper has none.
+fn paper_cells(p: &mut String, m: &ModelAdversarial) {
+    let col = paper::operator_column(&m.model);
+    let adv = m.adversarial_training.is_some();
+    for (table, row) in [
+        (&TABLE7_WHITE_BOX, "None"),
+        (&TABLE7_WHITE_BOX, "FGSM"),
+        (&TABLE7_WHITE_BOX, "BIM"),
+        (&TABLE8_BLACK_BOX, "FGSM"),
+        (&TABLE8_BLACK_BOX, "BIM"),
+    ] {
+        let v = col
+            .and_then(|c| paper::lookup(table, c, row, adv))
+            .map(|v| format!("{v:.2}%"))
+            .unwrap_or_else(|| "–".into());
+        let _ = write!(p, "<td class=\"paper\">{v}</td>");
     }
 }
 

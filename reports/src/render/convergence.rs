@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::guide;
 use crate::charts::{line_chart, Colours, LineSpec, Series};
 use crate::html::{esc, pct};
-use crate::TrainingHistory;
+use crate::{EpochRecord, IterationRecord, TrainingHistory};
 
 /// Training curves of every model, or a line saying there are none.
 pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours: &Colours) {
@@ -22,8 +22,16 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
          accuracy at the end of each epoch (test split, inference mode), one colour per model; \
          curves still moving at the last epoch mean training stopped before convergence.",
     );
-    type Get = fn(&crate::EpochRecord) -> f64;
-    type GetIt = fn(&crate::IterationRecord) -> f64;
+    p.push_str(&colours.legend(histories.iter().map(|h| h.model.as_str())));
+    curves(p, histories, colours);
+    last_epoch_table(p, histories);
+}
+
+/// The grid of training and test loss and accuracy charts, then the loss charts again on a log
+/// scale, folded under the grid.
+fn curves(p: &mut String, histories: &[TrainingHistory], colours: &Colours) {
+    type Get = fn(&EpochRecord) -> f64;
+    type GetIt = fn(&IterationRecord) -> f64;
     let train: [(&str, &str, Get, GetIt); 2] = [
         (
             "Training loss",
@@ -42,49 +50,11 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
         ("Test loss", "cross-entropy", |e| e.test_loss),
         ("Test accuracy", "accuracy %", |e| e.test_accuracy * 100.0),
     ];
-    p.push_str(&colours.legend(histories.iter().map(|h| h.model.as_str())));
     p.push_str("<div class=\"grid\">");
-    let figure = |title: &str, y_desc: &str, integer_x: bool, log_y: bool, series: &[Series]| {
-        let svg = line_chart(
-            &LineSpec {
-                title,
-                x_desc: "epoch",
-                y_desc,
-                integer_x,
-                y_range: None,
-                log_y,
-                size: (460, 300),
-            },
-            series,
-        );
-        format!("<figure>{svg}</figure>")
-    };
     // The loss charts again on a log scale, folded under the grid.
     let mut log_loss = String::new();
     for ((title, y_desc, get, get_it), (t_title, t_desc, t_get)) in train.into_iter().zip(test) {
-        let series = histories
-            .iter()
-            .map(|h| {
-                let per_epoch = h.epochs.first().map_or(0, |e| e.iteration);
-                if h.iterations.is_empty() || per_epoch == 0 {
-                    Series {
-                        points: h.epochs.iter().map(|e| (e.epoch as f64, get(e))).collect(),
-                        colour: colours.of(&h.model),
-                        markers: true,
-                    }
-                } else {
-                    Series {
-                        points: h
-                            .iterations
-                            .iter()
-                            .map(|i| (i.iteration as f64 / per_epoch as f64, get_it(i)))
-                            .collect(),
-                        colour: colours.of(&h.model),
-                        markers: false,
-                    }
-                }
-            })
-            .collect::<Vec<_>>();
+        let series = train_series(histories, colours, get, get_it);
         p.push_str(&figure(title, y_desc, false, false, &series));
         if y_desc == "cross-entropy" {
             log_loss.push_str(&figure(
@@ -95,18 +65,7 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
                 &series,
             ));
         }
-        let series = histories
-            .iter()
-            .map(|h| Series {
-                points: h
-                    .epochs
-                    .iter()
-                    .map(|e| (e.epoch as f64, t_get(e)))
-                    .collect(),
-                colour: colours.of(&h.model),
-                markers: true,
-            })
-            .collect::<Vec<_>>();
+        let series = test_series(histories, colours, t_get);
         p.push_str(&figure(t_title, t_desc, true, false, &series));
         if t_desc == "cross-entropy" {
             log_loss.push_str(&figure(
@@ -123,6 +82,76 @@ pub(super) fn convergence(p: &mut String, histories: &[TrainingHistory], colours
         p,
         "<details><summary>The losses on a log scale</summary><div class=\"grid\">{log_loss}</div></details>"
     );
+}
+
+/// A line chart against the epoch, 460 × 300, in a `<figure>`.
+fn figure(title: &str, y_desc: &str, integer_x: bool, log_y: bool, series: &[Series]) -> String {
+    let svg = line_chart(
+        &LineSpec {
+            title,
+            x_desc: "epoch",
+            y_desc,
+            integer_x,
+            y_range: None,
+            log_y,
+            size: (460, 300),
+        },
+        series,
+    );
+    format!("<figure>{svg}</figure>")
+}
+
+/// One training curve per model: `get_it` of each logged window, at its fraction of an epoch,
+/// or `get` of each epoch (with markers) where the model logged no windows.
+fn train_series(
+    histories: &[TrainingHistory],
+    colours: &Colours,
+    get: fn(&EpochRecord) -> f64,
+    get_it: fn(&IterationRecord) -> f64,
+) -> Vec<Series> {
+    histories
+        .iter()
+        .map(|h| {
+            let per_epoch = h.epochs.first().map_or(0, |e| e.iteration);
+            if h.iterations.is_empty() || per_epoch == 0 {
+                Series {
+                    points: h.epochs.iter().map(|e| (e.epoch as f64, get(e))).collect(),
+                    colour: colours.of(&h.model),
+                    markers: true,
+                }
+            } else {
+                Series {
+                    points: h
+                        .iterations
+                        .iter()
+                        .map(|i| (i.iteration as f64 / per_epoch as f64, get_it(i)))
+                        .collect(),
+                    colour: colours.of(&h.model),
+                    markers: false,
+                }
+            }
+        })
+        .collect()
+}
+
+/// One test curve per model: `get` of each epoch, with markers.
+fn test_series(
+    histories: &[TrainingHistory],
+    colours: &Colours,
+    get: fn(&EpochRecord) -> f64,
+) -> Vec<Series> {
+    histories
+        .iter()
+        .map(|h| Series {
+            points: h.epochs.iter().map(|e| (e.epoch as f64, get(e))).collect(),
+            colour: colours.of(&h.model),
+            markers: true,
+        })
+        .collect()
+}
+
+/// The last epoch of each model: its losses, accuracies, training time and throughput.
+fn last_epoch_table(p: &mut String, histories: &[TrainingHistory]) {
     p.push_str(
         "<table><tr><th class=\"l\">model</th><th>epochs</th><th>train loss</th>\
          <th>test loss</th><th>train acc.</th><th>test acc.</th><th>train time (s)</th>\

@@ -12,6 +12,20 @@ use crate::{CorruptionSummary, ModelCorruption};
 /// The corruption section: summary table, heatmaps, severity and category charts, CE table.
 pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colours) {
     p.push_str("<h3>Corruption robustness</h3>");
+    summary_table(p, s);
+    heatmaps(p, s);
+    p.push_str(&colours.legend(s.models.iter().map(|m| m.model.as_str())));
+    p.push_str("<div class=\"grid\">");
+    severity_chart(p, s, colours);
+    category_chart(p, s, colours);
+    p.push_str("</div>");
+    ce_table(p, s);
+    model_checks(p, s);
+}
+
+/// The run's note (corruption source, images per cell, CE baseline) and the summary table: clean
+/// accuracy, mean corruption accuracy, mCE and relative mCE per model, with its guide.
+fn summary_table(p: &mut String, s: &CorruptionSummary) {
     let _ = write!(
         p,
         "<p class=\"note\">Corruptions: {}; {} test images per cell; CE baseline: {}.</p>",
@@ -43,8 +57,11 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
          mCE is the mean error relative to the baseline (baseline = 100%, lower is better) and \
          relative mCE measures only the drop from clean accuracy.",
     );
+}
 
-    // Heatmaps: one per model, on one colour scale for the whole run.
+/// Accuracy per corruption and severity: one heatmap per model, on one colour scale for the whole
+/// run; nothing if the run has no cells.
+fn heatmaps(p: &mut String, s: &CorruptionSummary) {
     let mut corruptions: Vec<String> = Vec::new();
     let mut max_sev = 0u8;
     for m in &s.models {
@@ -55,48 +72,50 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
             max_sev = max_sev.max(c.severity);
         }
     }
-    if !corruptions.is_empty() {
-        let values = s
-            .models
-            .iter()
-            .flat_map(|m| m.cells.iter().map(|c| c.accuracy));
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            if v.is_finite() {
-                (lo.min(v), hi.max(v))
-            } else {
-                (lo, hi)
-            }
-        });
-        let cols: Vec<String> = (1..=max_sev).map(|k| format!("s{k}")).collect();
-        p.push_str("<h4>Accuracy per corruption and severity</h4>");
-        guide(
-            p,
-            "One heatmap per model, rows are corruptions and columns severities 1 (mild) to 5 \
-             (severe); cells show accuracy in % on one colour scale shared by all models of the \
-             run, dark low and yellow high.",
-        );
-        p.push_str("<div class=\"grid\">");
-        for m in &s.models {
-            let svg = heatmap(
-                &m.model,
-                &corruptions,
-                &cols,
-                |i, j| {
-                    m.cells
-                        .iter()
-                        .find(|c| {
-                            c.corruption == corruptions[i] && usize::from(c.severity) == j + 1
-                        })
-                        .map(|c| c.accuracy)
-                },
-                (lo, hi),
-            );
-            let _ = write!(p, "<figure>{svg}</figure>");
-        }
-        p.push_str("</div>");
+    if corruptions.is_empty() {
+        return;
     }
+    let values = s
+        .models
+        .iter()
+        .flat_map(|m| m.cells.iter().map(|c| c.accuracy));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        if v.is_finite() {
+            (lo.min(v), hi.max(v))
+        } else {
+            (lo, hi)
+        }
+    });
+    let cols: Vec<String> = (1..=max_sev).map(|k| format!("s{k}")).collect();
+    p.push_str("<h4>Accuracy per corruption and severity</h4>");
+    guide(
+        p,
+        "One heatmap per model, rows are corruptions and columns severities 1 (mild) to 5 \
+         (severe); cells show accuracy in % on one colour scale shared by all models of the \
+         run, dark low and yellow high.",
+    );
+    p.push_str("<div class=\"grid\">");
+    for m in &s.models {
+        let svg = heatmap(
+            &m.model,
+            &corruptions,
+            &cols,
+            |i, j| {
+                m.cells
+                    .iter()
+                    .find(|c| c.corruption == corruptions[i] && usize::from(c.severity) == j + 1)
+                    .map(|c| c.accuracy)
+            },
+            (lo, hi),
+        );
+        let _ = write!(p, "<figure>{svg}</figure>");
+    }
+    p.push_str("</div>");
+}
 
-    // Accuracy vs severity, and per category.
+/// The accuracy-against-severity figure: one line per model, from its clean accuracy (severity
+/// 0) through its mean accuracy at each severity.
+fn severity_chart(p: &mut String, s: &CorruptionSummary, colours: &Colours) {
     let series: Vec<Series> = s
         .models
         .iter()
@@ -113,8 +132,7 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
                 .collect(),
         })
         .collect();
-    p.push_str(&colours.legend(s.models.iter().map(|m| m.model.as_str())));
-    p.push_str("<div class=\"grid\"><figure>");
+    p.push_str("<figure>");
     p.push_str(&line_chart(
         &LineSpec {
             title: "Accuracy vs severity",
@@ -131,6 +149,11 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
         "<figcaption class=\"guide\">Mean accuracy over the main corruptions at each severity, \
          one line per model; a flatter line degrades more gracefully.</figcaption></figure>",
     );
+}
+
+/// The accuracy-per-category figure: grouped bars, one per model in each corruption category;
+/// nothing if no model has per-category accuracies.
+fn category_chart(p: &mut String, s: &CorruptionSummary, colours: &Colours) {
     let mut categories: Vec<String> = Vec::new();
     for m in &s.models {
         for c in &m.per_category {
@@ -139,55 +162,59 @@ pub(super) fn corruption(p: &mut String, s: &CorruptionSummary, colours: &Colour
             }
         }
     }
-    if !categories.is_empty() {
-        let bars: Vec<(String, usize, Vec<Option<f64>>)> = s
-            .models
-            .iter()
-            .map(|m| {
-                (
-                    m.model.clone(),
-                    colours.of(&m.model),
-                    categories
-                        .iter()
-                        .map(|c| {
-                            m.per_category
-                                .iter()
-                                .find(|x| x.name == *c)
-                                .map(|x| x.accuracy)
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
-        p.push_str("<figure>");
-        p.push_str(&grouped_bars(
-            "Accuracy per corruption category",
-            &categories,
-            &bars,
-        ));
-        p.push_str(
-            "<figcaption class=\"guide\">Mean accuracy (%) over each category's corruptions and \
-             severities, one bar per model.</figcaption></figure>",
-        );
+    if categories.is_empty() {
+        return;
     }
-    p.push_str("</div>");
-    ce_table(p, s);
-    if s.models.iter().any(|m| !m.checks.is_empty()) {
-        p.push_str("<h3>Model checks</h3>");
-        guide(
-            p,
-            "Whether each model's clean predictions are a classifier's: pass is as expected, warn \
-             needs a look at the detail, fail means its corruption accuracies say nothing about \
-             robustness.",
-        );
-        let _ = write!(
-            p,
-            "<p class=\"trust\">{}</p>",
-            esc(&corruption_trust_line(s))
-        );
-        for m in &s.models {
-            super::checks::model_checks(p, &m.model, &m.checks);
-        }
+    let bars: Vec<(String, usize, Vec<Option<f64>>)> = s
+        .models
+        .iter()
+        .map(|m| {
+            (
+                m.model.clone(),
+                colours.of(&m.model),
+                categories
+                    .iter()
+                    .map(|c| {
+                        m.per_category
+                            .iter()
+                            .find(|x| x.name == *c)
+                            .map(|x| x.accuracy)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    p.push_str("<figure>");
+    p.push_str(&grouped_bars(
+        "Accuracy per corruption category",
+        &categories,
+        &bars,
+    ));
+    p.push_str(
+        "<figcaption class=\"guide\">Mean accuracy (%) over each category's corruptions and \
+         severities, one bar per model.</figcaption></figure>",
+    );
+}
+
+/// The model checks: the trust line and each model's checks; nothing if no model ran any.
+fn model_checks(p: &mut String, s: &CorruptionSummary) {
+    if !s.models.iter().any(|m| !m.checks.is_empty()) {
+        return;
+    }
+    p.push_str("<h3>Model checks</h3>");
+    guide(
+        p,
+        "Whether each model's clean predictions are a classifier's: pass is as expected, warn \
+         needs a look at the detail, fail means its corruption accuracies say nothing about \
+         robustness.",
+    );
+    let _ = write!(
+        p,
+        "<p class=\"trust\">{}</p>",
+        esc(&corruption_trust_line(s))
+    );
+    for m in &s.models {
+        super::checks::model_checks(p, &m.model, &m.checks);
     }
 }
 

@@ -274,26 +274,11 @@ impl CorruptionSuite<'_> {
         Ok(())
     }
 
-    fn run_cell(
-        &mut self,
-        store: &CellStore,
-        unit: &Unit,
-        (corr, sev): (Corruption, Severity),
-        pb: &indicatif::ProgressBar,
-    ) -> Result<()> {
-        let (models, data, cfg, n) = (self.models, self.data, self.cfg, self.n);
-        let (c, h, w) = (data.channels, data.height, data.width);
-        let shape = ImageShape {
-            channels: c,
-            height: h,
-            width: w,
-        };
+    /// The `n` evaluated images under `corr` at `sev` and their labels: the released files'
+    /// block of that severity (read once per corruption), or the test images corrupted here.
+    fn cell_images(&mut self, corr: Corruption, sev: Severity) -> Result<(Vec<u8>, Vec<u32>)> {
+        let (data, n) = (self.data, self.n);
         let len = data.image_len();
-        let (seed, table) = (self.ctx.seed, cfg.table);
-        let out = self.ctx.out.clone();
-        let ex_idx = self.ex_idx.clone();
-        pb.set_message(format!("{} severity {sev}", corr.name()));
-        let t_unit = Instant::now();
         if let Some(dir) = &self.released_dir {
             if self.released.as_ref().map(|r| r.0) != Some(corr) {
                 let held = &self.released_severities;
@@ -303,33 +288,51 @@ impl CorruptionSuite<'_> {
                 ));
             }
         }
-        let t = Instant::now();
-        let labels = &self.labels;
-        let (images, cell_labels) = match &self.released {
-            Some((_, r)) => {
-                let first = r.first(sev)?;
-                (
-                    r.images[first * len..(first + n) * len].to_vec(),
-                    labels[first..first + n].to_vec(),
-                )
-            }
-            None => (
-                corrupt_images(
-                    &data.test.images[..n * len],
-                    n,
-                    shape,
-                    CorruptionSpec {
-                        corruption: corr,
-                        severity: sev,
-                        table,
-                    },
-                    seed,
-                    0,
-                )
-                .with_context(|| format!("corrupting with {} at severity {sev}", corr.name()))?,
-                data.test.labels[..n].to_vec(),
-            ),
+        if let Some((_, r)) = &self.released {
+            let first = r.first(sev)?;
+            return Ok((
+                r.images[first * len..(first + n) * len].to_vec(),
+                self.labels[first..first + n].to_vec(),
+            ));
+        }
+        let shape = ImageShape {
+            channels: data.channels,
+            height: data.height,
+            width: data.width,
         };
+        let spec = CorruptionSpec {
+            corruption: corr,
+            severity: sev,
+            table: self.cfg.table,
+        };
+        let images = corrupt_images(
+            &data.test.images[..n * len],
+            n,
+            shape,
+            spec,
+            self.ctx.seed,
+            0,
+        )
+        .with_context(|| format!("corrupting with {} at severity {sev}", corr.name()))?;
+        Ok((images, data.test.labels[..n].to_vec()))
+    }
+
+    fn run_cell(
+        &mut self,
+        store: &CellStore,
+        unit: &Unit,
+        (corr, sev): (Corruption, Severity),
+        pb: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        let (models, data, cfg) = (self.models, self.data, self.cfg);
+        let (c, h, w) = (data.channels, data.height, data.width);
+        let len = data.image_len();
+        let out = self.ctx.out.clone();
+        let ex_idx = self.ex_idx.clone();
+        pb.set_message(format!("{} severity {sev}", corr.name()));
+        let t_unit = Instant::now();
+        let t = Instant::now();
+        let (images, cell_labels) = self.cell_images(corr, sev)?;
         let corrupt_seconds = t.elapsed().as_secs_f64();
         let mut cells = Vec::new();
         let mut preds_per_model = Vec::new();

@@ -359,93 +359,37 @@ pub(crate) fn train(
     write_json_atomic(&rd.config(), &run_cfg)
         .with_context(|| format!("writing {}", rd.config().display()))?;
 
-    let n = data.train.len();
-    let batches_per_epoch = n.div_ceil(cfg.batch_size);
+    let batches_per_epoch = data.train.len().div_ceil(cfg.batch_size);
     let total = (cfg.epochs * batches_per_epoch) as u64;
-    let bar = crate::util::progress_bar(opts.progress, total, &history.model, "it");
-    bar.set_position((state.epochs_done * batches_per_epoch) as u64);
-    let mut window = (0f64, 0usize, 0usize, 0usize); // loss sum, correct, seen, steps
-    let adversary = match &cfg.adversarial {
-        Some(a) => Some((a.build().map_err(anyhow::Error::msg)?, a)),
-        None => None,
+    let trainer = Trainer {
+        net,
+        cfg,
+        data,
+        adversary: match &cfg.adversarial {
+            Some(a) => Some((a.build().map_err(anyhow::Error::msg)?, a)),
+            None => None,
+        },
+        out,
+        bar: crate::util::progress_bar(opts.progress, total, &history.model, "it"),
+        batches_per_epoch,
     };
-
-    let total_iterations = cfg.epochs * batches_per_epoch;
+    let bar = &trainer.bar;
+    bar.set_position((state.epochs_done * batches_per_epoch) as u64);
+    let mut window = Sums::default();
     let mut meter = Meter::new(&device, cfg.log_every);
     for epoch in state.epochs_done + 1..=cfg.epochs {
-        let mut lr = cfg.lr_at(epoch, state.iteration, total_iterations);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
-            cfg.seed,
-            &[SEED_SHUFFLE, epoch as u64],
-        )));
         let start = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
-        for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
-            lr = cfg.lr_at(epoch, state.iteration, total_iterations);
-            let step = Step {
-                epoch,
-                batch: b,
-                iteration: state.iteration,
-                lr,
-                last: b + 1 == batches_per_epoch,
-            };
-            let reading = train_step(
-                net,
-                &mut opt,
-                &mut meter,
-                cfg,
-                adversary.as_ref().map(|(a, adv)| (a.as_ref(), *adv)),
-                data,
-                idx,
-                &step,
-            )
-            .map_err(|e| match e.downcast::<Diverged>() {
-                Ok(d) => anyhow::anyhow!(
-                    "{d}; {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
-                    out.display(),
-                    state.epochs_done
-                ),
-                Err(e) => e,
-            })?;
-            crate::util::fault_point("batch");
-            state.iteration += 1;
-            if cfg.projection_every > 0 && state.iteration % cfg.projection_every == 0 {
-                net.project_weights()?;
-            }
-            let Some(r) = reading else {
-                bar.inc(1);
-                continue;
-            };
-            loss_sum += r.loss_x_images;
-            correct += r.correct;
-            seen += r.images;
-            window = (
-                window.0 + r.loss_x_images,
-                window.1 + r.correct,
-                window.2 + r.images,
-                window.3 + r.steps,
-            );
-            let elapsed = state.wall_time_s + start.elapsed().as_secs_f64();
-            if cfg.log_every > 0 && window.3 >= cfg.log_every {
-                history.iterations.push(IterationRecord {
-                    iteration: state.iteration,
-                    epoch,
-                    train_loss: window.0 / window.2 as f64,
-                    train_accuracy: window.1 as f64 / window.2 as f64,
-                    learning_rate: lr,
-                    wall_time_s: elapsed,
-                });
-                window = (0.0, 0, 0, 0);
-            }
-            bar.set_message(format!(
-                "epoch {epoch}/{} loss {:.3} acc {:.1}%",
-                cfg.epochs,
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64
-            ));
-            bar.inc(1);
-        }
+        let mut sums = Sums::default();
+        let lr = trainer.epoch(
+            epoch,
+            &mut opt,
+            &mut meter,
+            &mut state,
+            &mut history,
+            (&mut sums, &mut window),
+            start,
+        )?;
+        let (loss_sum, correct, seen) = (sums.loss_x_images, sums.correct, sums.images);
         let train_time = start.elapsed().as_secs_f64();
         state.wall_time_s += train_time;
         let eval = evaluate_epoch(net, data, &validation, cfg.eval_batch_size)?;
@@ -475,6 +419,126 @@ pub(crate) fn train(
     }
     bar.finish_and_clear();
     Ok(history)
+}
+
+/// Sums of meter readings: over an epoch, or over the current logging window.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    /// Loss × images.
+    loss_x_images: f64,
+    /// Correct predictions.
+    correct: usize,
+    /// Images.
+    images: usize,
+    /// Optimizer steps.
+    steps: usize,
+}
+
+impl Sums {
+    /// Adds one reading.
+    fn add(&mut self, r: &Reading) {
+        self.loss_x_images += r.loss_x_images;
+        self.correct += r.correct;
+        self.images += r.images;
+        self.steps += r.steps;
+    }
+}
+
+/// What stays fixed while a run trains: the network, recipe, data, adversary, output directory
+/// and progress bar.
+struct Trainer<'a> {
+    net: &'a Network,
+    cfg: &'a TrainConfig,
+    data: &'a Dataset,
+    adversary: Option<(Box<dyn dcrobust_attacks::Attack>, &'a AdvTraining)>,
+    out: &'a Path,
+    bar: indicatif::ProgressBar,
+    batches_per_epoch: usize,
+}
+
+impl Trainer<'_> {
+    /// The optimizer steps of `epoch` (from 1), in its seeded order: each reading added to the
+    /// epoch's and the logging window's sums (`sums`), the window written to `history` every
+    /// `log_every` steps. Returns the learning rate of the epoch's last step.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &self,
+        epoch: usize,
+        opt: &mut Optimizer,
+        meter: &mut Meter,
+        state: &mut TrainState,
+        history: &mut TrainingHistory,
+        (sums, window): (&mut Sums, &mut Sums),
+        start: Instant,
+    ) -> Result<f64> {
+        let (cfg, bar) = (self.cfg, &self.bar);
+        let total_iterations = cfg.epochs * self.batches_per_epoch;
+        let mut lr = cfg.lr_at(epoch, state.iteration, total_iterations);
+        let mut order: Vec<usize> = (0..self.data.train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            cfg.seed,
+            &[SEED_SHUFFLE, epoch as u64],
+        )));
+        for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
+            lr = cfg.lr_at(epoch, state.iteration, total_iterations);
+            let step = Step {
+                epoch,
+                batch: b,
+                iteration: state.iteration,
+                lr,
+                last: b + 1 == self.batches_per_epoch,
+            };
+            let reading = train_step(
+                self.net,
+                opt,
+                meter,
+                cfg,
+                self.adversary.as_ref().map(|(a, adv)| (a.as_ref(), *adv)),
+                self.data,
+                idx,
+                &step,
+            )
+            .map_err(|e| match e.downcast::<Diverged>() {
+                Ok(d) => anyhow::anyhow!(
+                    "{d}; {} keeps the last good checkpoint (epoch {}). Try a lower --lr.",
+                    self.out.display(),
+                    state.epochs_done
+                ),
+                Err(e) => e,
+            })?;
+            crate::util::fault_point("batch");
+            state.iteration += 1;
+            if cfg.projection_every > 0 && state.iteration.is_multiple_of(cfg.projection_every) {
+                self.net.project_weights()?;
+            }
+            let Some(r) = reading else {
+                bar.inc(1);
+                continue;
+            };
+            sums.add(&r);
+            window.add(&r);
+            let elapsed = state.wall_time_s + start.elapsed().as_secs_f64();
+            if cfg.log_every > 0 && window.steps >= cfg.log_every {
+                history.iterations.push(IterationRecord {
+                    iteration: state.iteration,
+                    epoch,
+                    train_loss: window.loss_x_images / window.images as f64,
+                    train_accuracy: window.correct as f64 / window.images as f64,
+                    learning_rate: lr,
+                    wall_time_s: elapsed,
+                });
+                *window = Sums::default();
+            }
+            bar.set_message(format!(
+                "epoch {epoch}/{} loss {:.3} acc {:.1}%",
+                cfg.epochs,
+                sums.loss_x_images / sums.images as f64,
+                100.0 * sums.correct as f64 / sums.images as f64
+            ));
+            bar.inc(1);
+        }
+        Ok(lr)
+    }
 }
 
 /// Loss and accuracy of `net` at the end of an epoch.

@@ -32,6 +32,17 @@ fn zoo_dirs() -> Vec<String> {
     names
 }
 
+/// Which half of the paper's Table 7 a zoo model reproduces, from the adversarial training
+/// `dcrobust zoo --json` records for it: `Some(false)` standard, `Some(true)` FGSM-trained, and
+/// `None` for a control trained another way (FGSM-RS, PGD), which Table 7 has no column for.
+fn paper_half(m: &serde_json::Value) -> Option<bool> {
+    match m["adversarial_training"].as_str().unwrap() {
+        "none" => Some(false),
+        t if t.starts_with("fgsm ") => Some(true),
+        _ => None,
+    }
+}
+
 /// `zoo:<name>` under FGSM and PGD-20 at ε = 0, 2/255 and 8/255 on the first 100 embedded test
 /// images (no transfer attacks): the model's entry of `summary.json`.
 fn fgsm_pgd_on_100_images(name: &str) -> serde_json::Value {
@@ -315,7 +326,8 @@ fn default_run_evaluates_the_zoo_and_training_options_train() {
 /// `l2-standard/`, `l2-adversarial/`, `paper-corruption/` and `paper-corruption-adv/`, written by
 /// the commands in docs/reproduction.md): `dcrobust report --markdown` prints their white-box,
 /// transfer, worst-case, L2 and corruption tables, and docs/reproduction.md quotes each of them
-/// verbatim; the models are the zoo's models (standard or FGSM-trained, four each) with the clean
+/// verbatim; the models are the zoo's paper models (standard or FGSM-trained, four each; the
+/// controls trained another way have runs of their own) with the clean
 /// accuracies `dcrobust zoo` records for the full test split.
 #[test]
 fn reproduction_tables_are_the_committed_results() {
@@ -334,7 +346,7 @@ fn reproduction_tables_are_the_committed_results() {
         let mut rows = 0;
         for m in zoo {
             let name = m["name"].as_str().unwrap();
-            if name.ends_with("-fgsm") != fgsm {
+            if paper_half(m) != Some(fgsm) {
                 continue;
             }
             let acc = m["test_accuracy"].as_f64().unwrap();
@@ -467,8 +479,7 @@ fn reproduction_tables_are_the_committed_results() {
         // The FGSM-trained models' run has the standard baseline beside them, as the CE
         // baseline.
         for m in zoo.iter().filter(|m| {
-            let name = m["name"].as_str().unwrap();
-            name.ends_with("-fgsm") == fgsm || (fgsm && name == "cnn9-baseline")
+            paper_half(m) == Some(fgsm) || (fgsm && m["name"].as_str() == Some("cnn9-baseline"))
         }) {
             let row = format!(
                 "| {} | {:.2} |",
@@ -488,7 +499,7 @@ fn reproduction_tables_are_the_committed_results() {
 /// white-box row at 8/255 (clean, FGSM and BIM with the paper's values in parentheses, from
 /// `paper-standard/` or `paper-adversarial/`), its worst case at 8/255 (`strong-standard/` or
 /// `strong-adversarial/`) and its mCE (`paper-corruption/` or `paper-corruption-adv/`); the
-/// table has one row per zoo model.
+/// table has one row per paper model of the zoo (standard or FGSM-trained, [`paper_half`]).
 #[test]
 fn readme_headline_table_is_the_committed_results() {
     let readme = doc("README.md");
@@ -497,10 +508,22 @@ fn readme_headline_table_is_the_committed_results() {
         .lines()
         .skip_while(|l| *l != "## The answer")
         .take_while(|l| *l != "## Set-up")
+        .skip_while(|l| !l.starts_with("| model | adversarial training | clean |"))
+        .take_while(|l| l.starts_with('|'))
         .filter(|l| l.starts_with("| cnn9-"))
         .map(cells)
         .collect();
-    assert_eq!(rows.len(), zoo_dirs().len(), "{rows:?}");
+    let zoo = dcrobust(&["zoo", "--json"]);
+    let zoo: Vec<serde_json::Value> = serde_json::from_slice(&zoo.stdout).unwrap();
+    let mut paper: Vec<&str> = zoo
+        .iter()
+        .filter(|m| paper_half(m).is_some())
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let mut named: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    paper.sort_unstable();
+    named.sort_unstable();
+    assert_eq!(named, paper, "{rows:?}");
     let runs: Vec<String> = [
         "paper-standard",
         "paper-adversarial",
@@ -812,4 +835,95 @@ fn the_fgsm_trained_decoupled_models_resist_pgd() {
             assert_ne!(check["status"], "warn", "{name}: {check}");
         }
     }
+}
+
+/// The ε of the AutoAttack table of docs/reproduction.md, in 255ths: one committed run per
+/// adversarially trained zoo model and budget, `docs/results/autoattack/<model>-eps<k>/`.
+const AUTOATTACK_EPS: [u32; 2] = [4, 8];
+
+/// Oracle: the committed AutoAttack runs (`docs/results/autoattack/<model>-eps<k>/`, each the
+/// standard AutoAttack ensemble at k/255 on the same 1,000 class-balanced test images, written by
+/// the command in docs/reproduction.md, "AutoAttack on the adversarially trained models"). The
+/// table there has one row per adversarially trained zoo model (as `dcrobust zoo --json` lists
+/// them): its clean accuracy on those images and, per budget, its AutoAttack accuracy with the 95 %
+/// Wilson interval (`dcrobust_reports::stats::wilson`), or `pending` where no run is committed
+/// yet. No committed run belongs to anything else.
+#[test]
+fn autoattack_table_is_the_committed_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results/autoattack");
+    let zoo = dcrobust(&["zoo", "--json"]);
+    let zoo: Vec<serde_json::Value> = serde_json::from_slice(&zoo.stdout).unwrap();
+    let mut want = vec![
+        "| model | adversarial training | clean | AutoAttack 4/255 [95 %] | AutoAttack 8/255 [95 %] |"
+            .to_string(),
+        "| --- | --- | ---: | ---: | ---: |".to_string(),
+    ];
+    let mut expected_dirs = Vec::new();
+    for m in zoo.iter().filter(|m| m["adversarial_training"] != "none") {
+        let name = m["name"].as_str().unwrap();
+        let mut clean: Option<f64> = None;
+        let mut robust = Vec::new();
+        for k in AUTOATTACK_EPS {
+            let dir = format!("{name}-eps{k}");
+            expected_dirs.push(dir.clone());
+            let path = root.join(&dir).join("summary.json");
+            if !path.is_file() {
+                robust.push("pending".to_string());
+                continue;
+            }
+            let s = read_json(&path);
+            assert_eq!(s["images"], 1000, "{dir}");
+            assert_eq!(s["data"], "imagefolder (PATH/TO/cifar10)", "{dir}");
+            let models = s["models"].as_array().unwrap();
+            assert_eq!(models.len(), 1, "{dir}");
+            assert_eq!(models[0]["model"], name, "{dir}");
+            let c = models[0]["clean_accuracy"].as_f64().unwrap();
+            assert_eq!(
+                *clean.get_or_insert(c),
+                c,
+                "{dir}: the same images at every budget"
+            );
+            let cell = models[0]["cells"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| {
+                    c["attack"] == "autoattack"
+                        && (c["eps"].as_f64().unwrap() - f64::from(k) / 255.0).abs() < 1e-9
+                })
+                .unwrap_or_else(|| panic!("{dir}: no AutoAttack cell at {k}/255"));
+            assert_eq!(cell["images"], 1000, "{dir}");
+            let a = cell["accuracy"].as_f64().unwrap();
+            let (lo, hi) = dcrobust_reports::stats::wilson(a, 1000);
+            robust.push(format!(
+                "{:.1} [{:.1}, {:.1}]",
+                100.0 * a,
+                100.0 * lo,
+                100.0 * hi
+            ));
+        }
+        let clean = clean.map_or("pending".to_string(), |c| format!("{:.1}", 100.0 * c));
+        want.push(format!(
+            "| {name} | {} | {clean} | {} |",
+            m["adversarial_training"].as_str().unwrap(),
+            robust.join(" | ")
+        ));
+    }
+    if root.is_dir() {
+        for e in std::fs::read_dir(&root).unwrap() {
+            let dir = e.unwrap().file_name().into_string().unwrap();
+            assert!(
+                expected_dirs.contains(&dir),
+                "docs/results/autoattack/{dir} is no adversarially trained zoo model at {AUTOATTACK_EPS:?}/255"
+            );
+        }
+    }
+    let repro = doc("docs/reproduction.md");
+    let got: Vec<&str> = repro
+        .text
+        .lines()
+        .skip_while(|l| *l != want[0])
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert_eq!(got, want, "docs/reproduction.md's AutoAttack table");
 }

@@ -59,10 +59,10 @@ fn paper_suffix(
     table: &[paper::PaperRow],
     name: &str,
     attack: Option<&str>,
-    adversarially_trained: bool,
+    adversarial_training: Option<&str>,
 ) -> String {
     paper::operator_column(name)
-        .and_then(|c| paper::lookup(table, c, attack?, adversarially_trained))
+        .and_then(|c| paper::lookup(table, c, attack?, adversarial_training))
         .map(|v| format!(" ({v:.2})"))
         .unwrap_or_default()
 }
@@ -82,13 +82,14 @@ fn adversarial(out: &mut String, s: &AdversarialSummary) {
 /// with the paper's Table 7 values in parentheses when `with_paper`, and the widest confidence
 /// interval of its cells.
 fn white_box_table(out: &mut String, s: &AdversarialSummary, with_paper: bool) {
-    let suffix = |table: &[paper::PaperRow], name: &str, attack: Option<&str>, adv: bool| {
-        if with_paper {
-            paper_suffix(table, name, attack, adv)
-        } else {
-            String::new()
-        }
-    };
+    let suffix =
+        |table: &[paper::PaperRow], name: &str, attack: Option<&str>, adv: Option<&str>| {
+            if with_paper {
+                paper_suffix(table, name, attack, adv)
+            } else {
+                String::new()
+            }
+        };
     let images = s
         .models
         .iter()
@@ -111,7 +112,7 @@ fn white_box_table(out: &mut String, s: &AdversarialSummary, with_paper: bool) {
     head.extend(attacks.iter().map(|(a, _, _)| attack_name(*a)));
     header(out, &head, 2);
     for m in &s.models {
-        let adv = m.adversarial_training.is_some();
+        let adv = m.adversarial_training.as_deref();
         let mut cells = vec![
             text(&m.model),
             text(m.adversarial_training.as_deref().unwrap_or("none")),
@@ -279,7 +280,7 @@ fn transfer_table(
     if let (true, Some(pr)) = (with_paper, paper_row(attack)) {
         let mut r = vec!["paper, Table 8".to_string()];
         for m in &s.models {
-            let adv = m.adversarial_training.is_some();
+            let adv = m.adversarial_training.as_deref();
             let v = paper::operator_column(&m.model)
                 .and_then(|c| paper::lookup(&TABLE8_BLACK_BOX, c, pr, adv));
             r.push(v.map(|v| format!("({v:.2})")).unwrap_or_else(|| "-".into()));

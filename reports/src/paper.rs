@@ -85,14 +85,27 @@ pub fn applies<'a>(classes: &[String], models: impl IntoIterator<Item = &'a str>
             .any(|m| m.contains("cnn9") && operator_column(m).is_some())
 }
 
-/// The paper's accuracy (%) for an operator column, attack row (`None`, `FGSM`, `BIM`) and
-/// training, from `table`.
+/// Which of the paper's training rows a model's recorded adversarial training (its
+/// `adversarial_training` in the results, e.g. `fgsm eps=0.0314 fraction=0.5`) matches:
+/// `Some(false)` for none, `Some(true)` for FGSM, the paper's adversarial training, and `None`
+/// for any other (`fgsm-rs ...`, `pgd-3 ...`), which the paper did not train.
+pub fn training_row(adversarial_training: Option<&str>) -> Option<bool> {
+    match adversarial_training.map(|t| t.split_whitespace().next().unwrap_or_default()) {
+        None => Some(false),
+        Some("fgsm") => Some(true),
+        Some(_) => None,
+    }
+}
+
+/// The paper's accuracy (%) for an operator column, attack row (`None`, `FGSM`, `BIM`) and a
+/// model's recorded adversarial training ([`training_row`]), from `table`.
 pub fn lookup(
     table: &[PaperRow],
     column: usize,
     attack: &str,
-    adversarially_trained: bool,
+    adversarial_training: Option<&str>,
 ) -> Option<f64> {
+    let adversarially_trained = training_row(adversarial_training)?;
     table
         .iter()
         .find(|r| r.attack == attack && r.adversarially_trained == adversarially_trained)
@@ -108,9 +121,19 @@ mod tests {
     #[test]
     fn tables_match_the_paper() {
         let tanh = operator_column("cnn9-tanh-cosine").unwrap();
-        assert_eq!(lookup(&TABLE7_WHITE_BOX, tanh, "FGSM", false), Some(52.60));
+        assert_eq!(lookup(&TABLE7_WHITE_BOX, tanh, "FGSM", None), Some(52.60));
         let base = operator_column("cnn9-baseline").unwrap();
-        assert_eq!(lookup(&TABLE8_BLACK_BOX, base, "BIM", false), Some(36.22));
+        assert_eq!(lookup(&TABLE8_BLACK_BOX, base, "BIM", None), Some(36.22));
+        // The FGSM-trained baseline's clean accuracy, 83.70; the paper trained no FGSM-RS or
+        // PGD model, so those have no value.
+        let fgsm = Some("fgsm eps=0.0314 fraction=0.5");
+        assert_eq!(lookup(&TABLE7_WHITE_BOX, base, "None", fgsm), Some(83.70));
+        for other in [
+            "fgsm-rs eps=0.0314 fraction=0.5",
+            "pgd-3 eps=0.0314 fraction=0.5",
+        ] {
+            assert_eq!(lookup(&TABLE7_WHITE_BOX, base, "None", Some(other)), None);
+        }
         assert_eq!(operator_column("resnet"), None);
     }
 }

@@ -507,7 +507,7 @@ pub(crate) fn adversarial_conclusion(s: &AdversarialSummary) -> Option<Conclusio
                     &paper::TABLE7_WHITE_BOX,
                     col,
                     "None",
-                    m.adversarial_training.is_some(),
+                    m.adversarial_training.as_deref(),
                 )?;
                 Some(format!(
                     "{} {} (paper {paper:.2}%)",

@@ -5,14 +5,19 @@ use std::path::{Path, PathBuf};
 
 use dcrobust_reports::{AdversarialSummary, AttackId, CorruptionSummary};
 
-/// Every committed `summary.json`, in name order.
+/// Every committed `summary.json` (`docs/results/*/` and the AutoAttack runs in
+/// `docs/results/autoattack/*/`), in name order.
 fn committed_summaries() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path().join("summary.json"))
-        .filter(|p| p.is_file())
-        .collect();
+    let runs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path().join("summary.json"))
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let mut out = runs(&dir);
+    out.extend(runs(&dir.join("autoattack")));
     out.sort();
     out
 }

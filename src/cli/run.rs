@@ -41,7 +41,8 @@ pub(crate) struct RunArgs {
     pub(crate) corruption: CorruptionArgs,
     /// Evaluate these models instead of training, comma-separated: training run directories
     /// (from `dcrobust train` or an earlier run's models/), zoo models (zoo:NAME, zoo:all,
-    /// zoo:standard, zoo:adversarial; `dcrobust zoo` lists them), ONNX graphs (onnx:PATH) or
+    /// zoo:standard, zoo:adversarial for the FGSM-trained ones, zoo:controls for those trained
+    /// with FGSM-RS or PGD; `dcrobust zoo` lists them), ONNX graphs (onnx:PATH) or
     /// PyTorch state dicts of RobustBench's architectures (pt:ARCH:PATH, ARCH one of
     /// preact-resnet18, resnet18, wrn-28-10, wrn-34-10; docs/external-models.md). Without it, and without
     /// --train or any model or recipe option, the run evaluates the zoo on CIFAR-10 data (all of

@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// The attack adversarial training crafts its examples with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The attack adversarial training crafts its examples with. The order (FGSM, the paper's
+/// adversarial training, then the controls) is the zoo's listing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum AdvTrainAttack {
     /// One FGSM step of ε from the clean image (Goodfellow et al. 2015).

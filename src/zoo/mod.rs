@@ -11,8 +11,8 @@
 //!   measured when it was packed.
 //!
 //! `build.rs` lists every such directory, so adding a model is `dcrobust zoo pack` and a rebuild
-//! (docs/zoo.md). `--checkpoint zoo:NAME`, `zoo:all`, `zoo:standard` and `zoo:adversarial` name
-//! them wherever `--checkpoint` takes a run directory.
+//! (docs/zoo.md). `--checkpoint zoo:NAME`, `zoo:all`, `zoo:standard`, `zoo:adversarial` and
+//! `zoo:controls` name them wherever `--checkpoint` takes a run directory.
 
 mod pack;
 
@@ -125,6 +125,16 @@ impl ZooModel {
         self.config.train.adversarial.is_some()
     }
 
+    /// Whether it was trained with plain FGSM, the paper's adversarial training (Table 7's
+    /// second column); the controls trained with FGSM-RS or PGD are not.
+    pub(crate) fn fgsm_trained(&self) -> bool {
+        self.config
+            .train
+            .adversarial
+            .as_ref()
+            .is_some_and(|a| a.attack == train::AdvTrainAttack::Fgsm)
+    }
+
     /// The operator: `baseline` or e.g. `tanh-cosine`.
     pub(crate) fn operator(&self) -> String {
         self.config
@@ -194,8 +204,9 @@ fn parse(e: &'static Embedded) -> Result<ZooModel> {
     })
 }
 
-/// Every embedded model, parsed, in Table 7's order: standard models before adversarially
-/// trained ones, each group baseline, SphereConv, BallConv, TanhConv, then any other by name.
+/// Every embedded model, parsed, in Table 7's order: standard models, then FGSM-trained ones
+/// (the paper's adversarial training), then the controls trained with FGSM-RS and with PGD; each
+/// group baseline, SphereConv, BallConv, TanhConv, then any other by name.
 pub(crate) fn models() -> Result<Vec<ZooModel>> {
     let mut all = EMBEDDED.iter().map(parse).collect::<Result<Vec<_>>>()?;
     let rank = |m: &ZooModel| {
@@ -207,7 +218,7 @@ pub(crate) fn models() -> Result<Vec<ZooModel>> {
             .map_or("baseline", |o| o.magnitude.name());
         let i = PAPER_TABLE7.iter().position(|(k, _, _)| *k == kind);
         (
-            m.adversarial(),
+            m.config.train.adversarial.as_ref().map(|a| a.attack),
             i.unwrap_or(PAPER_TABLE7.len()),
             m.meta.name.clone(),
         )
@@ -253,7 +264,8 @@ impl Checkpoint {
 }
 
 /// Resolves `--checkpoint` items: `zoo:NAME`, `zoo:all`, `zoo:standard` (not adversarially
-/// trained) and `zoo:adversarial` name zoo models, `onnx:PATH` and `pt:ARCH:PATH` external
+/// trained), `zoo:adversarial` (FGSM-trained, the paper's adversarial training) and
+/// `zoo:controls` (adversarially trained otherwise: FGSM-RS, PGD) name zoo models, `onnx:PATH` and `pt:ARCH:PATH` external
 /// models ([`crate::external`]), anything else a run directory. The result keeps the order
 /// given, each zoo model once.
 pub(crate) fn resolve(items: &[String]) -> Result<Vec<Checkpoint>> {
@@ -275,13 +287,17 @@ pub(crate) fn resolve(items: &[String]) -> Result<Vec<Checkpoint>> {
         let chosen: Vec<ZooModel> = match spec {
             "all" => all,
             "standard" => all.into_iter().filter(|m| !m.adversarial()).collect(),
-            "adversarial" => all.into_iter().filter(|m| m.adversarial()).collect(),
+            "adversarial" => all.into_iter().filter(|m| m.fgsm_trained()).collect(),
+            "controls" => all
+                .into_iter()
+                .filter(|m| m.adversarial() && !m.fgsm_trained())
+                .collect(),
             name => match all.iter().find(|m| m.meta.name == name) {
                 Some(m) => vec![m.clone()],
                 None => {
                     let names: Vec<&str> = all.iter().map(|m| m.meta.name.as_str()).collect();
                     bail!(
-                        "--checkpoint {item}: the zoo has no model `{name}`; it has {} (or use zoo:all, zoo:standard, zoo:adversarial; `dcrobust zoo` lists them)",
+                        "--checkpoint {item}: the zoo has no model `{name}`; it has {} (or use zoo:all, zoo:standard, zoo:adversarial, zoo:controls; `dcrobust zoo` lists them)",
                         names.join(", ")
                     );
                 }

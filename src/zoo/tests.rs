@@ -20,8 +20,8 @@ fn zoo_models_classify_the_embedded_test_images_as_recorded() {
     }
 }
 
-/// Oracle: the selection rules — `all` is every model, `standard` and `adversarial` partition
-/// it, repeats collapse, directories pass through, an unknown name is refused by name.
+/// Oracle: the selection rules — `all` is every model, `standard`, `adversarial` (the
+/// FGSM-trained models) and `controls` partition it, repeats collapse, directories pass through, an unknown name is refused by name.
 #[test]
 fn checkpoint_specs_resolve() {
     let all = models().unwrap();
@@ -38,7 +38,9 @@ fn checkpoint_specs_resolve() {
     let adv = resolve(&s(&["zoo:adversarial"]))
         .ok()
         .map_or(0, |v| v.len());
-    assert_eq!(std + adv, all.len());
+    let controls = resolve(&s(&["zoo:controls"])).ok().map_or(0, |v| v.len());
+    assert_eq!(std + adv + controls, all.len());
+    assert_eq!(adv, all.iter().filter(|m| m.fgsm_trained()).count());
     let twice = resolve(&s(&["zoo:all", "zoo:standard", "some/dir"])).unwrap();
     assert_eq!(twice.len(), all.len() + 1);
     assert_eq!(names(&twice).last().unwrap(), &PathBuf::from("some/dir"));

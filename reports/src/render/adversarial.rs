@@ -145,7 +145,7 @@ fn headline_row(
 /// BIM accuracy and Table 8's FGSM and BIM transfer accuracy, `–` where the paper has none.
 fn paper_cells(p: &mut String, m: &ModelAdversarial) {
     let col = paper::operator_column(&m.model);
-    let adv = m.adversarial_training.is_some();
+    let adv = m.adversarial_training.as_deref();
     for (table, row) in [
         (&TABLE7_WHITE_BOX, "None"),
         (&TABLE7_WHITE_BOX, "FGSM"),

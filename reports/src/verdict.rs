@@ -166,8 +166,8 @@ fn verdict_attacks(
 /// Plain sentences comparing each non-baseline model with its baseline (see
 /// [`Roles::paired`]: FGSM-trained models with the FGSM-trained baseline, or the sound baseline
 /// that stands in for it when it is degenerate, as in the conclusion, [`fair_baseline`]) at the
-/// headline L∞ budget (clean, weak and strong attack, transfer from that baseline), then a caution when the
-/// best clean accuracy is below 50 %. Empty with fewer than two models.
+/// headline L∞ budget (clean, weak and strong attack, transfer from that baseline), then a
+/// caution when the best clean accuracy is below 50 %. Empty with fewer than two models.
 pub(crate) fn adversarial_verdict(s: &AdversarialSummary) -> Vec<String> {
     let mut out = Vec::new();
     if s.models.len() < 2 {
@@ -1399,9 +1399,8 @@ mod tests {
     /// check, so the FGSM-trained TanhConv is compared with the sound baseline that keeps most
     /// under PGD (the FGSM-RS one, 40 %, not the standard one, 0 %), and the sentence names the
     /// degenerate one, as do the plain sentences; the standard TanhConv keeps its own baseline.
-    /// With no sound baseline
-    /// trained adversarially left but the standard one, that one stands in; with none at all
-    /// the degenerate baseline stays and is named as such.
+    /// With no sound baseline trained adversarially left but the standard one, that one stands
+    /// in; with none at all the degenerate baseline stays and is named as such.
     #[test]
     fn a_degenerate_baseline_is_replaced_by_the_strongest_sound_one() {
         let co = || vec![check(CATASTROPHIC_OVERFITTING, CheckStatus::Warn)];

@@ -265,9 +265,9 @@ impl Checkpoint {
 
 /// Resolves `--checkpoint` items: `zoo:NAME`, `zoo:all`, `zoo:standard` (not adversarially
 /// trained), `zoo:adversarial` (FGSM-trained, the paper's adversarial training) and
-/// `zoo:controls` (adversarially trained otherwise: FGSM-RS, PGD) name zoo models, `onnx:PATH` and `pt:ARCH:PATH` external
-/// models ([`crate::external`]), anything else a run directory. The result keeps the order
-/// given, each zoo model once.
+/// `zoo:controls` (adversarially trained otherwise: FGSM-RS, PGD) name zoo models, `onnx:PATH`
+/// and `pt:ARCH:PATH` external models ([`crate::external`]), anything else a run directory. The
+/// result keeps the order given, each zoo model once.
 pub(crate) fn resolve(items: &[String]) -> Result<Vec<Checkpoint>> {
     let mut out: Vec<Checkpoint> = Vec::new();
     let mut seen_zoo: Vec<String> = Vec::new();

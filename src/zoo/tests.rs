@@ -21,7 +21,8 @@ fn zoo_models_classify_the_embedded_test_images_as_recorded() {
 }
 
 /// Oracle: the selection rules — `all` is every model, `standard`, `adversarial` (the
-/// FGSM-trained models) and `controls` partition it, repeats collapse, directories pass through, an unknown name is refused by name.
+/// FGSM-trained models) and `controls` partition it, repeats collapse, directories pass through,
+/// an unknown name is refused by name.
 #[test]
 fn checkpoint_specs_resolve() {
     let all = models().unwrap();

@@ -33,13 +33,13 @@ fn zoo_dirs() -> Vec<String> {
 }
 
 /// Which half of the paper's Table 7 a zoo model reproduces, from the adversarial training
-/// `dcrobust zoo --json` records for it: `Some(false)` standard, `Some(true)` FGSM-trained, and
-/// `None` for a control trained another way (FGSM-RS, PGD), which Table 7 has no column for.
+/// `dcrobust zoo --json` records for it (`none`, or the description a run records):
+/// `Some(false)` standard, `Some(true)` FGSM-trained, and `None` for a control trained another
+/// way (FGSM-RS, PGD), which Table 7 has no column for.
 fn paper_half(m: &serde_json::Value) -> Option<bool> {
     match m["adversarial_training"].as_str().unwrap() {
         "none" => Some(false),
-        t if t.starts_with("fgsm ") => Some(true),
-        _ => None,
+        t => dcrobust_reports::paper::training_row(Some(t)),
     }
 }
 

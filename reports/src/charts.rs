@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::html::esc;
+use crate::AdvTrainAttack;
 
 /// Series colours (Tableau 10), in the order models are listed.
 pub(crate) const PALETTE: [(u8, u8, u8); 10] = [
@@ -560,14 +561,15 @@ pub(crate) enum Marker {
 }
 
 impl Marker {
-    /// The marker of a model trained as `adversarial_training` says (`fgsm 8/255 ...`,
-    /// `fgsm-rs ...`, `pgd-7 ...`), `None` for standard training.
+    /// The marker of a model trained as its recorded `adversarial_training` says (`fgsm 8/255
+    /// ...`, `fgsm-rs ...`, `pgd-7 ...`; [`AdvTrainAttack::of_recorded`]), `None` for standard
+    /// training.
     pub(crate) fn of_training(adversarial_training: Option<&str>) -> Marker {
-        match adversarial_training.and_then(|t| t.split_whitespace().next()) {
+        match adversarial_training.map(AdvTrainAttack::of_recorded) {
             None => Marker::Circle,
-            Some("fgsm") => Marker::Triangle,
-            Some("fgsm-rs") => Marker::Diamond,
-            Some(_) => Marker::Square,
+            Some(Some(AdvTrainAttack::Fgsm)) => Marker::Triangle,
+            Some(Some(AdvTrainAttack::FgsmRs)) => Marker::Diamond,
+            Some(Some(AdvTrainAttack::Pgd) | None) => Marker::Square,
         }
     }
 

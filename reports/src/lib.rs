@@ -11,18 +11,18 @@
 //!   a report can be rendered again from the files alone.
 //! - Types only grow by adding fields with defaults, so older results files stay readable.
 //!
-//! Files: `lib.rs` (this overview), `history.rs` (training convergence curves),
-//! `adversarial.rs` (adversarial-suite summary and per-sample records), `attack_id.rs` (the
-//! attack a result was measured under: a registry attack or the worst case), `corruption.rs`
-//! (corruption-suite summary, and the arithmetic of its metrics: means, CE, mCE), `degenerate.rs`
-//! (the collapsed-predictions and near-chance checks of both suites), `load.rs`
-//! (reading a run directory into [`RunResults`]), `verdict.rs` (the report's decisions: baseline,
-//! comparison sentences, the check tally behind the trust line), `headline.rs` (which attack
-//! cells the headline shows), `render/` (the HTML page, one file per section), `charts.rs`
-//! (inline SVG charts), `images.rs` (PNG data URIs and magnified perturbations), `paper.rs` (the
-//! paper's published numbers), `stats.rs` (confidence intervals), `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs`
-//! (the report's tables as CSV), `markdown.rs` (the same tables as Markdown), `html.rs`
-//! (escaping and display formats).
+//! Files: `lib.rs` (this overview), `history.rs` (training convergence curves), `adversarial.rs`
+//! (adversarial-suite summary and per-sample records), `attack_id.rs` (the attack a result was
+//! measured under: a registry attack or the worst case), `corruption.rs` (corruption-suite summary,
+//! and the arithmetic of its metrics: means, CE, mCE), `degenerate.rs` (the collapsed-predictions
+//! and near-chance checks of both suites), `load.rs` (reading a run directory into [`RunResults`]),
+//! `verdict.rs` (the report's decisions: baseline, comparison sentences, the check tally behind the
+//! trust line), `headline.rs` (which attack cells the headline shows), `render/` (the HTML page,
+//! one file per section), `charts.rs` (inline SVG charts), `images.rs` (PNG data URIs and magnified
+//! perturbations), `paper.rs` (the paper's published numbers), `stats.rs` (confidence intervals),
+//! `csv_writer.rs` (the one CSV writer, [`write_csv`]), `tables.rs` (the report's tables as CSV),
+//! `markdown.rs` (the same tables as Markdown), `html.rs` (escaping and display formats),
+//! `training.rs` (the attack a model was adversarially trained with).
 //!
 //! Report contract:
 //! - [`render`] is pure: results in, one HTML string out. The page holds inline CSS and inline SVG
@@ -48,6 +48,7 @@ mod render;
 mod run_info;
 pub mod stats;
 mod tables;
+pub mod training;
 mod verdict;
 
 pub use adversarial::{
@@ -69,6 +70,7 @@ pub use markdown::tables_markdown;
 pub use render::render;
 pub use run_info::{ModelOrigin, RunInfo};
 pub use tables::tables_csv;
+pub use training::AdvTrainAttack;
 pub use verdict::CATASTROPHIC_OVERFITTING;
 
 use std::collections::BTreeMap;

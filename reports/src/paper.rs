@@ -7,6 +7,8 @@
 //! tables is white-box (Table 7) and which black-box (Table 8) is inferred: the one with the lower
 //! accuracies is white-box.
 
+use crate::AdvTrainAttack;
+
 /// The paper's column order: the operator of each column.
 pub const OPERATORS: [&str; 4] = ["Baseline", "SphereConv", "BallConv", "TanhConv"];
 
@@ -85,15 +87,24 @@ pub fn applies<'a>(classes: &[String], models: impl IntoIterator<Item = &'a str>
             .any(|m| m.contains("cnn9") && operator_column(m).is_some())
 }
 
-/// Which of the paper's training rows a model's recorded adversarial training (its
-/// `adversarial_training` in the results, e.g. `fgsm eps=0.0314 fraction=0.5`) matches:
-/// `Some(false)` for none, `Some(true)` for FGSM, the paper's adversarial training, and `None`
-/// for any other (`fgsm-rs ...`, `pgd-3 ...`), which the paper did not train.
-pub fn training_row(adversarial_training: Option<&str>) -> Option<bool> {
-    match adversarial_training.map(|t| t.split_whitespace().next().unwrap_or_default()) {
+/// Which of the paper's training rows a model's adversarial training matches: `Some(false)` for
+/// none, `Some(true)` for FGSM, the paper's adversarial training, and `None` for any other
+/// (FGSM-RS, PGD), which the paper did not train.
+pub fn training_row_of(training: Option<AdvTrainAttack>) -> Option<bool> {
+    match training {
         None => Some(false),
-        Some("fgsm") => Some(true),
+        Some(a) if a.is_papers() => Some(true),
         Some(_) => None,
+    }
+}
+
+/// [`training_row_of`] for a model's recorded adversarial training (its `adversarial_training`
+/// in the results, e.g. `fgsm eps=0.0314 fraction=0.5`); a description that names no known
+/// attack matches no row.
+pub fn training_row(adversarial_training: Option<&str>) -> Option<bool> {
+    match adversarial_training {
+        None => Some(false),
+        Some(t) => training_row_of(Some(AdvTrainAttack::of_recorded(t)?)),
     }
 }
 
@@ -105,7 +116,26 @@ pub fn lookup(
     attack: &str,
     adversarial_training: Option<&str>,
 ) -> Option<f64> {
-    let adversarially_trained = training_row(adversarial_training)?;
+    row_accuracy(table, column, attack, training_row(adversarial_training)?)
+}
+
+/// Table 7's clean accuracy (%, its `None` rows) for an operator column ([`OPERATOR_KEYS`]) and
+/// a model's adversarial training ([`training_row_of`]).
+pub fn clean_accuracy(column: usize, training: Option<AdvTrainAttack>) -> Option<f64> {
+    row_accuracy(
+        &TABLE7_WHITE_BOX,
+        column,
+        "None",
+        training_row_of(training)?,
+    )
+}
+
+fn row_accuracy(
+    table: &[PaperRow],
+    column: usize,
+    attack: &str,
+    adversarially_trained: bool,
+) -> Option<f64> {
     table
         .iter()
         .find(|r| r.attack == attack && r.adversarially_trained == adversarially_trained)
@@ -134,6 +164,13 @@ mod tests {
         ] {
             assert_eq!(lookup(&TABLE7_WHITE_BOX, base, "None", Some(other)), None);
         }
+        assert_eq!(clean_accuracy(tanh, None), Some(91.45));
+        assert_eq!(
+            clean_accuracy(tanh, Some(AdvTrainAttack::Fgsm)),
+            Some(87.54)
+        );
+        assert_eq!(clean_accuracy(base, Some(AdvTrainAttack::FgsmRs)), None);
+        assert_eq!(clean_accuracy(base, Some(AdvTrainAttack::Pgd)), None);
         assert_eq!(operator_column("resnet"), None);
     }
 }

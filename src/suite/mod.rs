@@ -658,4 +658,30 @@ mod tests {
         );
         assert_eq!(example_indices_where(2, 5, |_| true), vec![0, 1]);
     }
+
+    /// Oracle: the report reads the attack back from the recorded description's first word
+    /// (`AdvTrainAttack::of_recorded`); every attack the recipe can record must come back as
+    /// itself, and standard training records nothing.
+    #[test]
+    fn recorded_adversarial_training_names_its_attack() {
+        let mut cfg = TrainConfig::new(1, 0);
+        assert_eq!(describe_adv(&cfg), None);
+        for attack in crate::train::AdvTrainAttack::ALL {
+            for fraction in [0.5, 1.0] {
+                cfg.adversarial = Some(crate::train::AdvTraining {
+                    attack,
+                    eps: 8.0 / 255.0,
+                    steps: 3,
+                    step_size: 1.25,
+                    fraction,
+                });
+                let recorded = describe_adv(&cfg).unwrap();
+                assert_eq!(
+                    crate::train::AdvTrainAttack::of_recorded(&recorded),
+                    Some(attack),
+                    "{recorded}"
+                );
+            }
+        }
+    }
 }

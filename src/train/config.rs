@@ -2,21 +2,7 @@
 
 use super::*;
 
-/// The attack adversarial training crafts its examples with. The order (FGSM, the paper's
-/// adversarial training, then the controls) is the zoo's listing order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum AdvTrainAttack {
-    /// One FGSM step of ε from the clean image (Goodfellow et al. 2015).
-    Fgsm,
-    /// FGSM from a uniform random start in the ε-ball, one step of `step_size`·ε (1.25 ε by
-    /// default), projected back onto the ball (Wong, Rice and Kolter 2020, "Fast is better than
-    /// free"): PGD with one step and a random start.
-    #[serde(rename = "fgsm-rs")]
-    FgsmRs,
-    /// PGD with a random start (Madry et al. 2018).
-    Pgd,
-}
+pub(crate) use dcrobust_reports::AdvTrainAttack;
 
 /// Adversarial training: the first `fraction` of every (shuffled) batch is replaced by its
 /// adversarial examples, crafted against the current weights in inference mode (running
@@ -49,13 +35,10 @@ impl AdvTraining {
         ((self.fraction * batch as f64).ceil() as usize).clamp(1, batch.max(1))
     }
 
-    /// The attack's short name: `fgsm`, `fgsm-rs`, or `pgd-<steps>`.
+    /// The attack's short name: `fgsm`, `fgsm-rs`, or `pgd-<steps>`, the first word of the
+    /// description a run records ([`AdvTrainAttack::of_recorded`] reads it back).
     pub(crate) fn attack_label(&self) -> String {
-        match self.attack {
-            AdvTrainAttack::Fgsm => "fgsm".to_string(),
-            AdvTrainAttack::FgsmRs => "fgsm-rs".to_string(),
-            AdvTrainAttack::Pgd => format!("pgd-{}", self.steps),
-        }
+        self.attack.label(self.steps)
     }
 
     /// The attack that crafts the training examples.

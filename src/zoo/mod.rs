@@ -22,7 +22,7 @@ use crate::models::Network;
 use crate::train::{self, RunConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use dcrobust_reports::TrainingHistory;
+use dcrobust_reports::{paper, TrainingHistory};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -77,35 +77,23 @@ pub(crate) struct ZooMeta {
     pub(crate) command: String,
 }
 
-/// The paper's CNN-9 clean accuracies on CIFAR-10 (Liu et al. 2018, Table 7; docs/zoo.md):
-/// `(magnitude, standard, FGSM-trained)`, `baseline` for the ordinary CNN.
-const PAPER_TABLE7: [(&str, f64, f64); 4] = [
-    ("baseline", 0.8535, 0.8370),
-    ("sphere", 0.8858, 0.8741),
-    ("ball", 0.9113, 0.8747),
-    ("tanh", 0.9145, 0.8754),
-];
-
-/// The Table 7 accuracy of a network like `cfg` trained as `train` says, if Table 7 has one.
+/// The Table 7 clean accuracy (Liu et al. 2018; docs/zoo.md), as a fraction, of a network like
+/// `cfg` trained as it says, if Table 7 has one: a 10-class CNN-9, baseline or with a cosine
+/// angular function, trained normally or with plain FGSM.
 pub(crate) fn paper_accuracy(cfg: &RunConfig) -> Option<f64> {
     let m = &cfg.model;
     if m.arch != crate::models::Arch::Cnn9 || m.num_classes != 10 {
         return None;
     }
-    let kind = match &m.operator {
+    let key = match &m.operator {
         None => "baseline",
         Some(op) if op.angular == crate::models::Angular::Cosine => op.magnitude.name(),
         Some(_) => return None,
     };
-    let adversarial = match &cfg.train.adversarial {
-        None => false,
-        Some(a) if a.attack == train::AdvTrainAttack::Fgsm => true,
-        Some(_) => return None,
-    };
-    PAPER_TABLE7
-        .iter()
-        .find(|(k, _, _)| *k == kind)
-        .map(|&(_, std, adv)| if adversarial { adv } else { std })
+    let column = paper::OPERATOR_KEYS.iter().position(|k| *k == key)?;
+    let percent = paper::clean_accuracy(column, cfg.train.adversarial.as_ref().map(|a| a.attack))?;
+    // Table 7 prints two decimals: 8535 / 10000 is the f64 nearest 0.8535.
+    Some((percent * 100.0).round() / 10_000.0)
 }
 
 /// A zoo model, parsed.
@@ -132,7 +120,7 @@ impl ZooModel {
             .train
             .adversarial
             .as_ref()
-            .is_some_and(|a| a.attack == train::AdvTrainAttack::Fgsm)
+            .is_some_and(|a| a.attack.is_papers())
     }
 
     /// The operator: `baseline` or e.g. `tanh-cosine`.
@@ -216,10 +204,10 @@ pub(crate) fn models() -> Result<Vec<ZooModel>> {
             .operator
             .as_ref()
             .map_or("baseline", |o| o.magnitude.name());
-        let i = PAPER_TABLE7.iter().position(|(k, _, _)| *k == kind);
+        let i = paper::OPERATOR_KEYS.iter().position(|k| *k == kind);
         (
             m.config.train.adversarial.as_ref().map(|a| a.attack),
-            i.unwrap_or(PAPER_TABLE7.len()),
+            i.unwrap_or(paper::OPERATOR_KEYS.len()),
             m.meta.name.clone(),
         )
     };

@@ -3,8 +3,8 @@
 //! A run records each model's adversarial training as one line of text
 //! ([`ModelOrigin::adversarial_training`](crate::ModelOrigin), e.g. `fgsm eps=0.0314
 //! fraction=0.5` or `pgd-3 eps=0.0314 fraction=0.5`) whose first word names the attack. This file
-//! is the one place that word is read: the paper's tables, the report's markers and the zoo's
-//! groups all go through [`AdvTrainAttack::of_recorded`].
+//! is the one place that word is read: the paper's tables and the report's markers go through
+//! [`AdvTrainAttack::of_recorded`]; the zoo reads the typed attack from its configuration.
 
 use serde::{Deserialize, Serialize};
 

@@ -106,8 +106,9 @@ pub fn error_message(e: &anyhow::Error) -> String {
 /// Test hook standing in for a kill: when `DCROBUST_FAULT` is `POINT:N`, the `N`-th arrival
 /// (counted from 1) at `point` aborts the process at once, as SIGKILL would: no destructor runs
 /// and nothing is flushed. Points: `batch` (after an optimiser step), `checkpoint` (between an
-/// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `cell` (after a
-/// unit's file), `report` (before the report page is written).
+/// epoch's checkpoint and its `state.json`), `epoch` (after an epoch's files), `attack-batch`
+/// (after an attack cell's batch file), `cell` (after a unit's file), `report` (before the
+/// report page is written).
 pub(crate) fn fault_point(point: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static COUNT: AtomicUsize = AtomicUsize::new(0);

@@ -122,6 +122,15 @@ fn assert_same_results(a: &Path, b: &Path) {
     assert!(b.join("report.html").exists());
 }
 
+/// `--checkpoint` of the two models the reference run `a` trained.
+fn trained_models(a: &Path) -> String {
+    format!(
+        "{},{}",
+        a.join("models/cnn9-baseline").display(),
+        a.join("models/cnn9-tanh-cosine").display()
+    )
+}
+
 fn reference(dir: &Path) -> PathBuf {
     let a = dir.join("reference");
     let o = dcrobust(&adv_run(&a, &[]), None);
@@ -216,6 +225,90 @@ fn sigkill_during_evaluation_resumes_and_finished_runs_are_reused() {
     assert_same_results(&a, &b);
 }
 
+/// The unit folders of `run`'s recorded batches (`cells/batches/<unit>`), and the files in each.
+fn recorded_batches(run: &Path) -> Vec<(String, Vec<String>)> {
+    let Ok(dirs) = std::fs::read_dir(run.join("cells/batches")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, Vec<String>)> = dirs
+        .map(|e| {
+            let e = e.unwrap();
+            let mut files: Vec<String> = std::fs::read_dir(e.path())
+                .unwrap()
+                .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            (e.file_name().to_string_lossy().into_owned(), files)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Oracle: the reference run's results (evaluated in one batch per cell). The same models are
+/// evaluated in batches of 16 (three per cell) and killed after the 11th recorded batch: the 2nd
+/// batch of the first model's PGD cell at 8/255 (cells run FGSM then PGD, each at ε 0 then
+/// 8/255). The rerun is killed after the first batch it computes: had it computed the recorded
+/// batches again, the cell would still hold two batch files; it holds three. The third run ends
+/// with the reference's results and example images, and without the batch folder.
+#[test]
+fn killed_attack_cells_resume_from_their_last_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = reference(dir.path());
+    let ckpt = trained_models(&a);
+    let b = dir.path().join("batches");
+    let args = adv_run(&b, &["--checkpoint", &ckpt, "--eval-batch-size", "16"]);
+    let o = dcrobust(&args, Some("attack-batch:11"));
+    assert!(!o.status.success(), "the run was not killed");
+    let recorded = recorded_batches(&b);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (unit, files) = &recorded[0];
+    assert!(
+        unit.contains("cnn9-baseline") && unit.contains("pgd"),
+        "{unit}"
+    );
+    assert_eq!(files, &["0.json", "16.json"]);
+    let o = dcrobust(&args, Some("attack-batch:1"));
+    assert!(!o.status.success(), "the rerun was not killed");
+    assert_eq!(
+        recorded_batches(&b),
+        vec![(unit.clone(), s(&["0.json", "16.json", "32.json"]))]
+    );
+    let o = dcrobust(&args, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(recorded_batches(&b).is_empty());
+    assert!(!b.join("cells/batches").exists());
+    let (mut want, mut got) = (
+        results(&a.join("summary.json")),
+        results(&b.join("summary.json")),
+    );
+    want.as_object_mut().unwrap().remove("origins");
+    got.as_object_mut().unwrap().remove("origins");
+    assert_eq!(want, got);
+    assert_eq!(
+        std::fs::read(a.join("records.jsonl")).unwrap(),
+        std::fs::read(b.join("records.jsonl")).unwrap()
+    );
+    let pngs = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d.join("examples/cnn9-baseline"))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want_png = pngs(&a);
+    assert!(
+        want_png.iter().any(|(n, _)| n.starts_with("pgd-")),
+        "{want_png:?}"
+    );
+    assert_eq!(want_png, pngs(&b));
+}
+
 /// Oracle: the reference run's results. Its trained models are evaluated in N = 1, 2 and 3 shards
 /// (`--checkpoint`, so shards differ only in which units they evaluate); each set of shards,
 /// merged in a scrambled order, gives the reference summary and records, and the merged directory
@@ -225,11 +318,7 @@ fn sigkill_during_evaluation_resumes_and_finished_runs_are_reused() {
 fn shards_merge_to_the_unsharded_results() {
     let dir = tempfile::tempdir().unwrap();
     let a = reference(dir.path());
-    let ckpt = format!(
-        "{},{}",
-        a.join("models/cnn9-baseline").display(),
-        a.join("models/cnn9-tanh-cosine").display()
-    );
+    let ckpt = trained_models(&a);
     let shard_dir = |n: usize, k: usize| dir.path().join(format!("n{n}-k{k}"));
     for n in 1..=3 {
         for k in 1..=n {
@@ -316,11 +405,7 @@ fn shards_merge_to_the_unsharded_results() {
 fn corruption_shards_merge_to_the_unsharded_results() {
     let dir = tempfile::tempdir().unwrap();
     let a = reference(dir.path());
-    let ckpt = format!(
-        "{},{}",
-        a.join("models/cnn9-baseline").display(),
-        a.join("models/cnn9-tanh-cosine").display()
-    );
+    let ckpt = trained_models(&a);
     let corr = |out: &Path, shard: Option<&str>| {
         let mut c = s(&[
             "run",

@@ -6,6 +6,11 @@
 //! `<out>/cells/<id>.json`; a rerun loads the units found there instead of computing them again.
 //! Every unit is a pure function of the configuration and the seed, so the results assembled from
 //! the files equal those of an uninterrupted run, whatever the stops and the shards.
+//!
+//! A unit that works batch by batch (an attack cell: AutoAttack on 1,000 images takes most of an
+//! hour on two cores) may also record each finished batch in `<out>/cells/batches/<id>/`, so that
+//! a killed unit resumes from its last finished batch; the folder is removed when the unit is
+//! finished.
 
 use crate::util::write_json_atomic;
 use anyhow::{bail, Context, Result};
@@ -53,6 +58,9 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// The folder, inside `cells/`, of the batches of unfinished units.
+const BATCHES: &str = "batches";
+
 /// The folder of unit files of one run directory.
 pub(crate) struct CellStore {
     dir: PathBuf,
@@ -83,21 +91,9 @@ impl CellStore {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Unit `id` if it was finished, else `None`. Files are written atomically, so an unreadable
-    /// one was damaged from outside: it is reported and computed again.
+    /// Unit `id` if it was finished, else `None` (an unreadable file: see [`read_unit`]).
     pub(crate) fn load<T: DeserializeOwned>(&self, id: &str) -> Option<T> {
-        let path = self.path(id);
-        let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice(&bytes) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                eprintln!(
-                    "warning: {} is unreadable ({e}); computing it again",
-                    path.display()
-                );
-                None
-            }
-        }
+        read_unit(&self.path(id))
     }
 
     /// Records unit `id` as finished.
@@ -106,11 +102,43 @@ impl CellStore {
         write_json_atomic(&path, value).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// Records unit `id` as finished: [`CellStore::save`], then the `cell` fault point.
+    /// Records unit `id` as finished: [`CellStore::save`], then removes its recorded batches,
+    /// then the `cell` fault point.
     pub(crate) fn finish<T: Serialize>(&self, id: &str, value: &T) -> Result<()> {
         self.save(id, value)?;
+        let batches = self.dir.join(BATCHES);
+        let dir = batches.join(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            // Fails, harmlessly, while another unit's batches are still there.
+            let _ = std::fs::remove_dir(&batches);
+        }
         crate::util::fault_point("cell");
         Ok(())
+    }
+
+    /// The file of the batch of unit `id` that starts at item `first`.
+    fn batch_path(&self, id: &str, first: usize) -> PathBuf {
+        self.dir
+            .join(BATCHES)
+            .join(id)
+            .join(format!("{first}.json"))
+    }
+
+    /// Records a finished batch of unit `id`, the one starting at item `first`, until the unit
+    /// is finished ([`CellStore::finish`] removes it).
+    pub(crate) fn save_batch<T: Serialize>(&self, id: &str, first: usize, value: &T) -> Result<()> {
+        let path = self.batch_path(id, first);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_json_atomic(&path, value).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The recorded batch of unit `id` that starts at item `first`, if one was recorded; an
+    /// unreadable file is reported and the batch computed again, as for [`CellStore::load`].
+    pub(crate) fn load_batch<T: DeserializeOwned>(&self, id: &str, first: usize) -> Option<T> {
+        read_unit(&self.batch_path(id, first))
     }
 
     /// Copies every unit file of `other` into this store (for merging shards).
@@ -133,6 +161,23 @@ impl CellStore {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+/// The unit or batch file at `path` if it exists and reads; an unreadable one (the files are
+/// written atomically, so damaged from outside) is reported and `None` returned, so that it is
+/// computed again.
+fn read_unit<T: DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!(
+                "warning: {} is unreadable ({e}); computing it again",
+                path.display()
+            );
+            None
+        }
     }
 }
 

@@ -21,9 +21,7 @@ use super::{images_f32, run_suite, PreparedModel, RunContext, Suite, Unit};
 use crate::data::Dataset;
 use crate::util::{derive_seed, write_atomic, write_json_atomic};
 use anyhow::{bail, Context, Result};
-use dcrobust_attacks::{
-    run_attack, AttackConfig, AttackKind, AttackOutcome, Batch, Norm, Oracle, Target,
-};
+use dcrobust_attacks::{run_attack, AttackConfig, AttackKind, Batch, Norm, Oracle, Target};
 use dcrobust_reports::{
     AdversarialSummary, AttackCell, AttackId, Check, CheckStatus, ConfusionMatrix, ExampleImage,
     ModelAdversarial, SampleRecord, TransferCell,
@@ -406,6 +404,11 @@ impl AdversarialSuite<'_> {
         let model = &models[mi];
         bar.set_message(format!("{} {kind} eps {eps:.4}", model.name));
         let ex_idx = self.ex_idx.clone();
+        let headline = match kind.norm() {
+            Norm::Linf => cfg.headline_linf,
+            Norm::L2 => cfg.headline_l2,
+        };
+        let shown: &[usize] = if eps == headline { &ex_idx } else { &[] };
         let clean = self.clean(mi)?;
         let job = CellJob {
             kind,
@@ -413,19 +416,13 @@ impl AdversarialSuite<'_> {
             params: &cfg.attack,
             seed,
             only_correct: true,
+            keep: Keep::Only(shown),
+            journal: Some(BatchJournal { store, unit: id }),
         };
-        let (cell, outcomes) = attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?;
+        let (cell, batches) = attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?;
         let mut records = Vec::new();
-        records_of(&model.name, None, kind, eps, data, &outcomes, &mut records);
-        let headline = match kind.norm() {
-            Norm::Linf => cfg.headline_linf,
-            Norm::L2 => cfg.headline_l2,
-        };
-        let examples = if eps == headline {
-            cell_examples(&out, model, kind, eps, data, &ex_idx, &outcomes)?
-        } else {
-            Vec::new()
-        };
+        records_of(&model.name, None, kind, eps, data, &batches, &mut records);
+        let examples = cell_examples(&out, model, kind, eps, data, shown, &batches)?;
         store.finish(
             id,
             &CellUnit {
@@ -464,6 +461,8 @@ impl AdversarialSuite<'_> {
                 params: &few,
                 seed,
                 only_correct: true,
+                keep: Keep::Only(&[]),
+                journal: None,
             };
             check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
         } else {
@@ -475,6 +474,8 @@ impl AdversarialSuite<'_> {
             params: &cfg.attack,
             seed,
             only_correct: true,
+            keep: Keep::Only(&[]),
+            journal: None,
         };
         check_cells.push(attack_cell(model, data, job, cfg.eval_batch_size, clean, bar)?.0);
         store.finish(

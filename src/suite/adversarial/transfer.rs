@@ -45,8 +45,10 @@ pub(super) fn transfer(
         params: &params,
         seed: derive_seed(seed, &[SEED_TRANSFER]),
         only_correct: false,
+        keep: Keep::All,
+        journal: None,
     };
-    let (src_cell, outcomes) = attack_cell(
+    let (src_cell, batches) = attack_cell(
         source,
         data,
         crafting,
@@ -57,9 +59,8 @@ pub(super) fn transfer(
     for (target, clean_pred) in targets {
         let oracle = Oracle::new(&target.net);
         let mut correct = 0;
-        let mut index = 0;
-        for o in &outcomes {
-            let k = o.adv_pred.len();
+        for o in &batches {
+            let (index, k) = (o.first, o.len());
             let batch = Batch::new(
                 images_f32(data, &data.test, index..index + k),
                 [k, data.channels, data.height, data.width],
@@ -89,7 +90,6 @@ pub(super) fn transfer(
                     loss: loss[i],
                 });
             }
-            index += k;
             pb.inc(k as u64);
         }
         cells.push(TransferCell {

@@ -357,16 +357,10 @@ mod tests {
     /// `DCROBUST_REQUIRE_GPU` is set (`.ci/gpu-check` sets it).
     #[test]
     fn the_gpu_matches_the_cpu_on_the_fixtures() {
-        let gpu = match Device::new_cuda(0) {
-            Ok(d) => d,
-            Err(e) => {
-                assert!(
-                    std::env::var_os("DCROBUST_REQUIRE_GPU").is_none(),
-                    "DCROBUST_REQUIRE_GPU is set but no CUDA device opens: {e}"
-                );
-                eprintln!("no CUDA device ({e}); the external models' GPU comparison did not run");
-                return;
-            }
+        let Some(gpu) =
+            crate::kernels::testing::cuda_or_skip("the external models' GPU comparison")
+        else {
+            return;
         };
         let _settings = crate::kernels::testing::conv_settings();
         let dir = fixtures();

@@ -371,16 +371,8 @@ mod tests {
     /// without one it says so and passes, unless `DCROBUST_REQUIRE_GPU` is set.
     #[test]
     fn cudnn_matches_the_cpu_operation() {
-        let dev = match Device::new_cuda(0) {
-            Ok(d) => d,
-            Err(e) => {
-                assert!(
-                    std::env::var_os("DCROBUST_REQUIRE_GPU").is_none(),
-                    "DCROBUST_REQUIRE_GPU is set but no CUDA device opens: {e}"
-                );
-                eprintln!("no CUDA device ({e}); the cuDNN comparison did not run");
-                return;
-            }
+        let Some(dev) = crate::kernels::testing::cuda_or_skip("the cuDNN comparison") else {
+            return;
         };
         // (N, C_in, H, C_out, k, stride, pad)
         let cases = [

@@ -164,11 +164,15 @@ impl CustomOp1 for MaxPool2Back {
 /// 2×2 max-pooling with stride 2 (odd last rows and columns are dropped), differentiable.
 ///
 /// On the CPU with f32 or f64 it runs the kernel above (the gradient goes to the first maximum of
-/// each window); elsewhere [`max_pool2_candle`].
+/// each window); on cuDNN [`super::gpu_layers::max_pool2`] (one maximum per window too);
+/// elsewhere [`max_pool2_candle`].
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/2⌋, ⌊W/2⌋)`.
 pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    if super::cudnn_layers_apply(x) && super::gpu_layers::pooled_dims(x.dims()).is_ok() {
+        return super::gpu_layers::max_pool2(x);
+    }
     if !super::own_kernels(x) {
         return max_pool2_candle(x);
     }

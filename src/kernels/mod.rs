@@ -8,7 +8,8 @@
 //! tensors its forward pass, input gradient and weight gradient are each one cuDNN call
 //! (`cudnn`, a per-shape cache of descriptors, algorithms and a growing workspace), with the
 //! deterministic algorithms and FP32 math by default; [`conv_plan`] holds that path's shape
-//! logic and its two process-wide settings, [`set_conv_math`] and [`set_conv_algos`].
+//! logic and its two process-wide settings, [`set_conv_math`] and [`set_conv_algos`]. BatchNorm in
+//! training mode and max-pooling run on cuDNN there too, forward and backward ([`gpu_layers`]).
 //!
 //! | operation | shapes | oracle (tests) |
 //! | --- | --- | --- |
@@ -16,6 +17,7 @@
 //! | [`conv::conv2d`] on cuDNN (feature `cudnn`, CUDA, f32) | as above | on the CPU: the cache key, shapes and descriptor parameters of every CNN-9 convolution against the CPU operation's shapes, the algorithm policy against cuDNN's reproducibility notes; on a GPU (`DCROBUST_REQUIRE_GPU=1`): the CPU operation's values and gradients under each math type and policy, and the same bits on a second run |
 //! | [`batch_norm::batch_norm_train`] (+ReLU) | `x (N, C, H, W)`, `γ, β (C,)` → `(N, C, H, W)` and the batch statistics `(C,)` | candle's composite BatchNorm; finite differences of dx, dγ, dβ |
 //! | [`max_pool::max_pool2`] | `(N, C, H, W)` → `(N, C, H/2, W/2)` | the closed form (gradient routed to each window's first maximum) |
+//! | [`gpu_layers::batch_norm_train`], [`gpu_layers::max_pool2`] on cuDNN (feature `cudnn`, CUDA, f32) | as the CPU operations | on the CPU: the packed buffers' layout, the variance from cuDNN's saved inverse standard deviation, the shapes refused; on a GPU (`DCROBUST_REQUIRE_GPU=1`): the CPU operations' values, statistics and gradients, and the same bits on a second run |
 //! | [`fused::decoupled_tail`] | `y, n (N, O, H, W)`/`(N, 1, H, W)`, `ρ (O,)` → `(N, O, H, W)` | candle's composite `h(n, ρ)·g(y/n)` for every magnitude × activation; finite differences |
 //! | [`fused::channel_sumsq`] | `(N, C, H, W)` → `(N, 1, H, W)` | candle's `sqr().sum_keepdim(1)` |
 //! | [`fused::channel_affine`] (+ReLU) | `x (N, C, H, W)`, `scale, shift (C,)` → `(N, C, H, W)` | candle's broadcast affine map |
@@ -31,7 +33,10 @@ pub(crate) mod conv;
 mod conv_plan;
 #[cfg(feature = "cudnn")]
 pub(crate) mod cudnn;
+#[cfg(feature = "cudnn")]
+mod cudnn_layers;
 pub(crate) mod fused;
+pub(crate) mod gpu_layers;
 pub(crate) mod max_pool;
 mod microgemm;
 mod support;
@@ -56,6 +61,17 @@ pub(crate) fn use_candle_kernels(on: bool) {
 pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
     t.device().is_cpu()
         && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+        && !CANDLE_KERNELS.load(Ordering::SeqCst)
+}
+
+/// Whether BatchNorm in training mode and max-pooling run on cuDNN ([`gpu_layers`]): built with
+/// the `cudnn` feature, a non-empty f32 tensor on a CUDA device, unless [`use_candle_kernels`]
+/// turned dcrobust's operations off.
+pub(crate) fn cudnn_layers_apply(x: &candle_core::Tensor) -> bool {
+    cfg!(feature = "cudnn")
+        && x.device().is_cuda()
+        && x.dtype() == candle_core::DType::F32
+        && x.elem_count() > 0
         && !CANDLE_KERNELS.load(Ordering::SeqCst)
 }
 

@@ -33,3 +33,20 @@ static CONV_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub(crate) fn conv_settings() -> std::sync::MutexGuard<'static, ()> {
     CONV_SETTINGS.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// CUDA device 0 for a test that compares it with the CPU, or `None` when none opens: the test
+/// then says so (naming `what` did not run) and passes, unless `DCROBUST_REQUIRE_GPU` is set
+/// (`.ci/gpu-check` sets it), where a missing device fails it.
+pub(crate) fn cuda_or_skip(what: &str) -> Option<Device> {
+    match Device::new_cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            assert!(
+                std::env::var_os("DCROBUST_REQUIRE_GPU").is_none(),
+                "DCROBUST_REQUIRE_GPU is set but no CUDA device opens: {e}"
+            );
+            eprintln!("no CUDA device ({e}); {what} did not run");
+            None
+        }
+    }
+}

@@ -183,7 +183,8 @@ impl BatchNorm {
         self.forward_act(x, mode, false)
     }
 
-    /// BatchNorm, then a ReLU if `relu`; on the CPU the two are one kernel.
+    /// BatchNorm, then a ReLU if `relu`; on the CPU the two are one kernel, on cuDNN the
+    /// BatchNorm is one call each way (`kernels::gpu_layers`).
     ///
     /// # Shapes
     /// `x`: `(N, C, H, W)` → same.
@@ -205,6 +206,16 @@ impl BatchNorm {
                 let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
                 let dev = x.device();
                 (y, Tensor::new(mean, dev)?, Tensor::new(var, dev)?)
+            } else if crate::kernels::cudnn_layers_apply(x)
+                && crate::kernels::gpu_layers::BnPack::new(x.dims()).is_ok()
+            {
+                let (y, mean, var) = crate::kernels::gpu_layers::batch_norm_train(
+                    x,
+                    self.gamma.as_tensor(),
+                    self.beta.as_tensor(),
+                    self.eps,
+                )?;
+                (act(y)?, mean, var)
             } else {
                 // Composite path for other devices: sum the contiguous inner dimensions first.
                 let mean = x

@@ -1,10 +1,10 @@
 //! BatchNorm in training mode and 2×2 max-pooling on cuDNN (feature `cudnn`, CUDA, f32): each
 //! pass one cuDNN call (`cudnnBatchNormalizationForwardTraining` and
 //! `cudnnBatchNormalizationBackward`, `cudnnPoolingForward` and `cudnnPoolingBackward`) instead
-//! of candle's composite operations, about ten kernels per BatchNorm pass and six for the
-//! pooling's backward pass. The operations are defined here for every build, so that the callers
-//! need no `cfg`; their `cuda_fwd` is in `cudnn_layers`, and on any other device they refuse to
-//! run (the callers check [`super::cudnn_layers_apply`] first).
+//! of candle's composite operations, about ten kernels per BatchNorm pass and seven or more for
+//! the pooling's backward pass. The operations are defined here for every build, so that the
+//! callers need no `cfg`; their `cuda_fwd` is in `cudnn_layers`, and on any other device they
+//! refuse to run (the callers check [`super::cudnn_layers_apply`] first).
 //!
 //! A candle operation returns one tensor, so BatchNorm's forward pass returns one buffer that
 //! packs the output with what the backward pass and the running averages need ([`BnPack`]): the

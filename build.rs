@@ -1,6 +1,7 @@
 //! Generates the list of the model zoo's embedded models: every `src/zoo/<name>/` directory
 //! holding a `zoo.json` becomes one entry, its files compiled into the binary with
-//! `include_bytes!` (see src/zoo/mod.rs and docs/zoo.md).
+//! `include_bytes!` (see src/zoo/mod.rs and docs/zoo.md). With the `cudnn` feature it also
+//! compiles dcrobust's own CUDA kernels (`src/kernels/tail.cu`) to PTX with nvcc.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -62,4 +63,29 @@ fn main() {
     let out =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("zoo_entries.rs");
     std::fs::write(&out, code).expect("OUT_DIR is writable");
+    if std::env::var_os("CARGO_FEATURE_CUDNN").is_some() {
+        compile_ptx("src/kernels/tail.cu", "tail.ptx");
+    }
+}
+
+/// Compiles the CUDA source `src` to PTX `OUT_DIR/out` with nvcc (`$NVCC`, else
+/// `$CUDA_ROOT/bin/nvcc`, else `nvcc` on the PATH; `.cuda/env.sh` sets the first two) for the
+/// architecture `CUDA_COMPUTE_CAP` (default 90, the H100 and H200), as candle's kernels.
+fn compile_ptx(src: &str, out: &str) {
+    for var in ["NVCC", "CUDA_ROOT", "CUDA_COMPUTE_CAP", "NVCC_APPEND_FLAGS"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    println!("cargo:rerun-if-changed={src}");
+    let nvcc = std::env::var("NVCC").unwrap_or_else(|_| {
+        std::env::var("CUDA_ROOT").map_or_else(|_| "nvcc".to_string(), |r| format!("{r}/bin/nvcc"))
+    });
+    let cap = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "90".to_string());
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join(out);
+    let status = std::process::Command::new(&nvcc)
+        .args(["--ptx", &format!("-arch=sm_{cap}"), "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()
+        .unwrap_or_else(|e| panic!("running {nvcc} to compile {src} (feature cudnn): {e}"));
+    assert!(status.success(), "{nvcc} failed to compile {src}: {status}");
 }

@@ -16,6 +16,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 
+/// The name errors give these operations.
+const OP: &str = "cuDNN";
+
 /// A cuDNN handle bound to one device's stream.
 struct Handle(sys::cudnnHandle_t);
 
@@ -111,25 +114,33 @@ impl Drop for PoolDesc {
     }
 }
 
-/// The f32 values of a contiguous argument, which must hold exactly `len` of them.
-fn view<'a>(s: &'a CudaStorage, l: &Layout, len: usize, what: &str) -> Result<CudaView<'a, f32>> {
+/// The f32 values of a contiguous argument of operation `op`, which must hold exactly `len` of
+/// them.
+pub(super) fn view<'a>(
+    op: &str,
+    s: &'a CudaStorage,
+    l: &Layout,
+    len: usize,
+    what: &str,
+) -> Result<CudaView<'a, f32>> {
     let (start, end) = l
         .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("cuDNN: the {what} must be contiguous")))?;
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: the {what} must be contiguous")))?;
     if end - start != len {
         candle_core::bail!(
-            "cuDNN: the {what} has {} values, expected {len}",
+            "{op}: the {what} has {} values, expected {len}",
             end - start
         )
     }
     Ok(s.as_cuda_slice::<f32>()?.slice(start..end))
 }
 
-/// The device of the first argument, after checking that the others are on it.
-fn one_device<'a>(storages: &[&'a CudaStorage]) -> Result<&'a CudaDevice> {
+/// The device of the first argument of operation `op`, after checking that the others are on
+/// it.
+pub(super) fn one_device<'a>(op: &str, storages: &[&'a CudaStorage]) -> Result<&'a CudaDevice> {
     let dev = &storages[0].device;
     if storages.iter().any(|s| s.device.id() != dev.id()) {
-        candle_core::bail!("cuDNN: arguments on different devices")
+        candle_core::bail!("{op}: arguments on different devices")
     }
     Ok(dev)
 }
@@ -194,10 +205,10 @@ pub(super) fn bn_forward(
 ) -> Result<(CudaStorage, Shape)> {
     let pack = BnPack::new(lx.dims())?;
     let c = pack.channels();
-    let dev = one_device(&[sx, sg, sb])?;
-    let x = view(sx, lx, pack.values(), "input")?;
-    let gamma = view(sg, lg, c, "scale")?;
-    let beta = view(sb, lb, c, "shift")?;
+    let dev = one_device(OP, &[sx, sg, sb])?;
+    let x = view(OP, sx, lx, pack.values(), "input")?;
+    let gamma = view(OP, sg, lg, c, "scale")?;
+    let beta = view(OP, sb, lb, c, "shift")?;
     // SAFETY: cuDNN writes y, the mean and inv_std, and the copy writes γ's block: every value.
     let mut out = unsafe { dev.alloc::<f32>(pack.forward_len())? };
     dev.memcpy_dtod(&gamma, &mut out.slice_mut(pack.gamma()))?;
@@ -250,10 +261,10 @@ pub(super) fn bn_backward(
     (sr, lr): (&CudaStorage, &Layout),
 ) -> Result<(CudaStorage, Shape)> {
     let pack = BnPack::new(lx.dims())?;
-    let dev = one_device(&[sx, sd, sr])?;
-    let x = view(sx, lx, pack.values(), "input")?;
-    let grad = view(sd, ld, pack.forward_len(), "output gradient")?;
-    let res = view(sr, lr, pack.forward_len(), "forward output")?;
+    let dev = one_device(OP, &[sx, sd, sr])?;
+    let x = view(OP, sx, lx, pack.values(), "input")?;
+    let grad = view(OP, sd, ld, pack.forward_len(), "output gradient")?;
+    let res = view(OP, sr, lr, pack.forward_len(), "forward output")?;
     // SAFETY: cuDNN writes dx, dγ and dβ (β = 0 for both): every value.
     let out = unsafe { dev.alloc::<f32>(pack.backward_len())? };
     let c = pack.channels();
@@ -313,7 +324,7 @@ pub(super) fn pool_forward((sx, lx): (&CudaStorage, &Layout)) -> Result<(CudaSto
     let dims = lx.dims();
     let out_dims = pooled_dims(dims)?;
     let dev = &sx.device;
-    let x = view(sx, lx, dims.iter().product(), "input")?;
+    let x = view(OP, sx, lx, dims.iter().product(), "input")?;
     // SAFETY: the pooling writes every output value (β = 0).
     let out = unsafe { dev.alloc::<f32>(out_dims.iter().product())? };
     let (xd, yd, pool) = pool_descs(dims, out_dims)?;
@@ -347,12 +358,12 @@ pub(super) fn pool_backward(
 ) -> Result<(CudaStorage, Shape)> {
     let dims = lx.dims();
     let out_dims = pooled_dims(dims)?;
-    let dev = one_device(&[sx, sy, sd])?;
+    let dev = one_device(OP, &[sx, sy, sd])?;
     let n_in = dims.iter().product();
     let n_out = out_dims.iter().product();
-    let x = view(sx, lx, n_in, "input")?;
-    let y = view(sy, ly, n_out, "pooled output")?;
-    let dy = view(sd, ld, n_out, "output gradient")?;
+    let x = view(OP, sx, lx, n_in, "input")?;
+    let y = view(OP, sy, ly, n_out, "pooled output")?;
+    let dy = view(OP, sd, ld, n_out, "output gradient")?;
     // Zeroed: an odd last row or column gets no gradient, and cuDNN may leave it unwritten.
     let dx = dev.alloc_zeros::<f32>(n_in)?;
     let (xd, yd, pool) = pool_descs(dims, out_dims)?;

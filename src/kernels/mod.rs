@@ -19,6 +19,7 @@
 //! | [`max_pool::max_pool2`] | `(N, C, H, W)` → `(N, C, H/2, W/2)` | the closed form (gradient routed to each window's first maximum) |
 //! | [`gpu_layers::batch_norm_train`], [`gpu_layers::max_pool2`] on cuDNN (feature `cudnn`, CUDA, f32) | as the CPU operations | on the CPU: the packed buffers' layout, the variance from cuDNN's saved inverse standard deviation, the shapes refused; on a GPU (`DCROBUST_REQUIRE_GPU=1`): the CPU operations' values, statistics and gradients, and the same bits on a second run |
 //! | [`fused::decoupled_tail`] | `y, n (N, O, H, W)`/`(N, 1, H, W)`, `ρ (O,)` → `(N, O, H, W)` | candle's composite `h(n, ρ)·g(y/n)` for every magnitude × activation; finite differences |
+//! | [`fused::decoupled_tail`] on CUDA (feature `cudnn`, f32; kernels in `src/kernels/tail.cu`) | as above | on a GPU (`DCROBUST_REQUIRE_GPU=1`): the CPU kernel's values and gradients for every magnitude × activation, and the same bits on a second run |
 //! | [`fused::channel_sumsq`] | `(N, C, H, W)` → `(N, 1, H, W)` | candle's `sqr().sum_keepdim(1)` |
 //! | [`fused::channel_affine`] (+ReLU) | `x (N, C, H, W)`, `scale, shift (C,)` → `(N, C, H, W)` | candle's broadcast affine map |
 //! | [`acos::acos`] | any shape → same shape | the closed forms `acos(c)` and `−1/sqrt(1 − c²)` |
@@ -31,6 +32,8 @@ pub(crate) mod acos;
 pub(crate) mod batch_norm;
 pub(crate) mod conv;
 mod conv_plan;
+#[cfg(feature = "cudnn")]
+mod cuda_tail;
 #[cfg(feature = "cudnn")]
 pub(crate) mod cudnn;
 #[cfg(feature = "cudnn")]
@@ -64,7 +67,8 @@ pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
         && !CANDLE_KERNELS.load(Ordering::SeqCst)
 }
 
-/// Whether BatchNorm in training mode and max-pooling run on cuDNN ([`gpu_layers`]): built with
+/// Whether BatchNorm in training mode and max-pooling run on cuDNN ([`gpu_layers`]), and the
+/// decoupled tail on dcrobust's CUDA kernel ([`fused::decoupled_tail`]): built with
 /// the `cudnn` feature, a non-empty f32 tensor on a CUDA device, unless [`use_candle_kernels`]
 /// turned dcrobust's operations off.
 pub(crate) fn cudnn_layers_apply(x: &candle_core::Tensor) -> bool {

@@ -130,7 +130,8 @@ impl DecoupledConv {
             return y.affine(alpha, 0.0);
         }
         let n = self.patch_norm(x)?;
-        if let (Some((mag, ang)), true) = (self.fused(), crate::kernels::own_kernels(&y)) {
+        let fused_here = crate::kernels::own_kernels(&y) || crate::kernels::cudnn_layers_apply(&y);
+        if let (Some((mag, ang)), true) = (self.fused(), fused_here) {
             let c = y.dim(1)?;
             let rho = if mag.uses_radius() {
                 self.radius_tensor(&n, mode)?
@@ -148,8 +149,8 @@ impl DecoupledConv {
         h.broadcast_mul(&g)
     }
 
-    /// The operator as the fused CPU kernel knows it, if it does: the magnitudes without the
-    /// filter norm and the angular activations without a learned parameter.
+    /// The operator as the fused kernels (CPU and CUDA) know it, if they do: the magnitudes
+    /// without the filter norm and the angular activations without a learned parameter.
     fn fused(&self) -> Option<(FusedMagnitude, FusedAngular)> {
         let mag = match self.op.magnitude {
             Magnitude::Sphere { alpha } => FusedMagnitude::Sphere(alpha),

@@ -369,6 +369,20 @@ impl CustomOp3 for Tail {
         Ok((out, l1.shape().clone()))
     }
 
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let dims = tail_dims(l1.dims(), l2.dims(), l3.dims())?;
+        crate::kernels::cuda_tail::forward((self.mag, self.ang), dims, (s1, l1), (s2, l2), (s3, l3))
+    }
+
     fn bwd(
         &self,
         y: &Tensor,
@@ -378,17 +392,31 @@ impl CustomOp3 for Tail {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         tail_dims(y.dims(), n.dims(), rho.dims())?;
-        // ρ has one value per channel: it travels in the operation, not packed with the
-        // full-size gradient (which would copy that gradient).
-        let flat = y.apply_op3_no_bwd(
-            n,
-            &grad.contiguous()?,
-            &TailGrad {
-                t: *self,
-                need_rho: rho.track_op(),
-                rho: rho.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?,
-            },
-        )?;
+        let grad = grad.contiguous()?;
+        let flat = if y.device().is_cuda() {
+            // On the GPU ρ stays there: the operation reads its buffer.
+            y.apply_op3_no_bwd(
+                n,
+                &grad,
+                &TailGradCuda {
+                    t: *self,
+                    need_rho: rho.track_op(),
+                    rho: rho.contiguous()?,
+                },
+            )?
+        } else {
+            // ρ has one value per channel: it travels in the operation, not packed with the
+            // full-size gradient (which would copy that gradient).
+            y.apply_op3_no_bwd(
+                n,
+                &grad,
+                &TailGrad {
+                    t: *self,
+                    need_rho: rho.track_op(),
+                    rho: rho.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?,
+                },
+            )?
+        };
         let [dy, dn, dr] = unpack(&flat, [y.dims(), n.dims(), rho.dims()])?;
         Ok((
             y.track_op().then_some(dy),
@@ -433,7 +461,64 @@ impl CustomOp3 for TailGrad {
     }
 }
 
-/// `h(n, ρ) · g(y / n)` in one pass, differentiable in all three arguments (CPU, f32 or f64).
+/// The backward kernel of [`Tail`] on a CUDA device, on `(y, n, grad)`, with the radii `rho`
+/// (`(C,)`, on the same device).
+#[cfg_attr(not(feature = "cudnn"), allow(dead_code))] // read by the CUDA kernel only
+struct TailGradCuda {
+    t: Tail,
+    need_rho: bool,
+    rho: Tensor,
+}
+
+impl CustomOp3 for TailGradCuda {
+    fn name(&self) -> &'static str {
+        "dcrobust-decoupled-tail-grad-cuda"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        candle_core::bail!("{} runs on a CUDA device only", self.name())
+    }
+
+    #[cfg(feature = "cudnn")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let dims = tail_dims(l1.dims(), l2.dims(), self.rho.dims())?;
+        if l3.dims() != l1.dims() {
+            candle_core::bail!("decoupled tail gradient: bad shape {:?}", l3.dims());
+        }
+        let (rs, rl) = self.rho.storage_and_layout();
+        let candle_core::Storage::Cuda(rs) = &*rs else {
+            candle_core::bail!("decoupled tail gradient: the radii are not on the CUDA device")
+        };
+        crate::kernels::cuda_tail::backward(
+            (self.t.mag, self.t.ang),
+            dims,
+            self.need_rho,
+            (s1, l1),
+            (s2, l2),
+            (s3, l3),
+            (rs, rl),
+        )
+    }
+}
+
+/// `h(n, ρ) · g(y / n)` in one pass, differentiable in all three arguments (CPU, f32 or f64; on
+/// a CUDA device, f32, in a build with the `cudnn` feature: `kernels::cuda_tail`).
 ///
 /// # Shapes
 /// `y`: `(N, C, H, W)`, `n`: `(N, 1, H, W)`, `rho`: `(C,)` → `(N, C, H, W)`.

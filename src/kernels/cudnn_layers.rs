@@ -434,7 +434,7 @@ mod tests {
         let (xv, gv, bv) = (to(x), to(g), to(b));
         let eps = 1e-3;
         let (y, mean, var) = if dev.is_cuda() {
-            assert!(crate::kernels::cudnn_layers_apply(xv.as_tensor()));
+            assert!(crate::kernels::cuda_kernels_apply(xv.as_tensor()));
             gpu_layers::batch_norm_train(&xv, &gv, &bv, eps).unwrap()
         } else {
             let (y, stats) = batch_norm::batch_norm_train(&xv, &gv, &bv, eps, false).unwrap();

@@ -4,7 +4,7 @@
 //! of candle's composite operations, about ten kernels per BatchNorm pass and seven or more for
 //! the pooling's backward pass. The operations are defined here for every build, so that the
 //! callers need no `cfg`; their `cuda_fwd` is in `cudnn_layers`, and on any other device they
-//! refuse to run (the callers check [`super::cudnn_layers_apply`] first).
+//! refuse to run (the callers check [`super::cuda_kernels_apply`] first).
 //!
 //! A candle operation returns one tensor, so BatchNorm's forward pass returns one buffer that
 //! packs the output with what the backward pass and the running averages need ([`BnPack`]): the
@@ -121,9 +121,10 @@ struct BnBackward {
     eps: f64,
 }
 
-fn cpu_refused(name: &str) -> candle_core::Error {
+/// The error of an operation `name` that runs on a CUDA device only, asked to run elsewhere.
+pub(crate) fn cpu_refused(name: &str) -> candle_core::Error {
     candle_core::Error::Msg(format!(
-        "{name} runs on cuDNN only (a CUDA device in a build with the `cudnn` feature)"
+        "{name} runs on a CUDA device only, in a build with the `cudnn` feature"
     ))
 }
 
@@ -218,7 +219,7 @@ pub(crate) fn variance_of_inv_std(inv_std: &Tensor, eps: f64) -> Result<Tensor> 
 
 /// BatchNorm in training mode on cuDNN: the normalised, scaled and shifted `x`, and the batch
 /// mean and biased variance of each channel (detached), for the running averages. Only where
-/// [`super::cudnn_layers_apply`] holds.
+/// [`super::cuda_kernels_apply`] holds.
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` with `N·H·W ≥ 2`; `gamma`, `beta`: `(C,)` → `(N, C, H, W)`, `(C,)`,
@@ -316,7 +317,7 @@ pub(crate) fn pooled_dims(dims: &[usize]) -> Result<[usize; 4]> {
     Ok(out)
 }
 
-/// 2×2 max-pooling with stride 2 on cuDNN. Only where [`super::cudnn_layers_apply`] holds.
+/// 2×2 max-pooling with stride 2 on cuDNN. Only where [`super::cuda_kernels_apply`] holds.
 ///
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, H/2, W/2)`.
@@ -409,8 +410,8 @@ mod tests {
         let x = Tensor::ones((2, 3, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         let g = Tensor::ones(3, candle_core::DType::F32, &Device::Cpu).unwrap();
         let e = batch_norm_train(&x, &g, &g, 1e-3).unwrap_err().to_string();
-        assert!(e.contains("runs on cuDNN only"), "{e}");
+        assert!(e.contains("runs on a CUDA device only"), "{e}");
         let e = max_pool2(&x).unwrap_err().to_string();
-        assert!(e.contains("runs on cuDNN only"), "{e}");
+        assert!(e.contains("runs on a CUDA device only"), "{e}");
     }
 }

@@ -170,7 +170,7 @@ impl CustomOp1 for MaxPool2Back {
 /// # Shapes
 /// `x`: `(N, C, H, W)` → `(N, C, ⌊H/2⌋, ⌊W/2⌋)`.
 pub(crate) fn max_pool2(x: &Tensor) -> Result<Tensor> {
-    if super::cudnn_layers_apply(x) && super::gpu_layers::pooled_dims(x.dims()).is_ok() {
+    if super::cuda_kernels_apply(x) && super::gpu_layers::pooled_dims(x.dims()).is_ok() {
         return super::gpu_layers::max_pool2(x);
     }
     if !super::own_kernels(x) {

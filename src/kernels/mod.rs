@@ -71,7 +71,7 @@ pub(crate) fn own_kernels(t: &candle_core::Tensor) -> bool {
 /// decoupled tail on dcrobust's CUDA kernel ([`fused::decoupled_tail`]): built with
 /// the `cudnn` feature, a non-empty f32 tensor on a CUDA device, unless [`use_candle_kernels`]
 /// turned dcrobust's operations off.
-pub(crate) fn cudnn_layers_apply(x: &candle_core::Tensor) -> bool {
+pub(crate) fn cuda_kernels_apply(x: &candle_core::Tensor) -> bool {
     cfg!(feature = "cudnn")
         && x.device().is_cuda()
         && x.dtype() == candle_core::DType::F32

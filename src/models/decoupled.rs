@@ -130,7 +130,7 @@ impl DecoupledConv {
             return y.affine(alpha, 0.0);
         }
         let n = self.patch_norm(x)?;
-        let fused_here = crate::kernels::own_kernels(&y) || crate::kernels::cudnn_layers_apply(&y);
+        let fused_here = crate::kernels::own_kernels(&y) || crate::kernels::cuda_kernels_apply(&y);
         if let (Some((mag, ang)), true) = (self.fused(), fused_here) {
             let c = y.dim(1)?;
             let rho = if mag.uses_radius() {

@@ -206,7 +206,7 @@ impl BatchNorm {
                 let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
                 let dev = x.device();
                 (y, Tensor::new(mean, dev)?, Tensor::new(var, dev)?)
-            } else if crate::kernels::cudnn_layers_apply(x)
+            } else if crate::kernels::cuda_kernels_apply(x)
                 && crate::kernels::gpu_layers::BnPack::new(x.dims()).is_ok()
             {
                 let (y, mean, var) = crate::kernels::gpu_layers::batch_norm_train(

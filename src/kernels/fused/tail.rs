@@ -484,7 +484,7 @@ impl CustomOp3 for TailGradCuda {
         _: &CpuStorage,
         _: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        candle_core::bail!("{} runs on a CUDA device only", self.name())
+        Err(crate::kernels::gpu_layers::cpu_refused(self.name()))
     }
 
     #[cfg(feature = "cudnn")]

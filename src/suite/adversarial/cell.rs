@@ -190,25 +190,22 @@ pub(super) fn attack_cell(
             Some((z, k)),
         )
         .with_context(|| format!("{} under {kind} at eps {eps}", model.name))?;
-        let kept: Vec<usize> = match keep {
-            Keep::All => (first..end).collect(),
+        let (kept, adv): (Vec<usize>, Vec<f32>) = match keep {
+            Keep::All => ((first..end).collect(), o.adv),
             Keep::Only(idx) => {
-                let mut v: Vec<usize> = idx
+                let mut kept: Vec<usize> = idx
                     .iter()
                     .copied()
                     .filter(|i| (first..end).contains(i))
                     .collect();
-                v.sort_unstable();
-                v.dedup();
-                v
+                kept.sort_unstable();
+                kept.dedup();
+                let adv = kept
+                    .iter()
+                    .flat_map(|&i| o.adv[(i - first) * d..(i - first + 1) * d].iter().copied())
+                    .collect();
+                (kept, adv)
             }
-        };
-        let adv = match keep {
-            Keep::All => o.adv,
-            Keep::Only(_) => kept
-                .iter()
-                .flat_map(|&i| o.adv[(i - first) * d..(i - first + 1) * d].iter().copied())
-                .collect(),
         };
         let b = BatchResult {
             first,
